@@ -1,0 +1,63 @@
+using Microsoft.Extensions.AI;
+
+namespace Marginal.Core.Requests;
+
+/// <summary>
+/// What the pipeline decided for one request: the model it routed to, where it ran and why.
+/// The host creates one per request and passes it in <see cref="ChatOptions.AdditionalProperties"/>;
+/// each middleware fills its part. Not thread-safe: one request, one flow.
+/// </summary>
+public sealed class GatewayContext
+{
+    /// <summary>The key under which the context travels in <see cref="ChatOptions.AdditionalProperties"/>.</summary>
+    public const string PropertyKey = "marginal.context";
+
+    /// <summary>The model (or route alias) the client asked for.</summary>
+    public string? RequestedModel { get; set; }
+
+    /// <summary>The configured model that served the request, after routing and fallback.</summary>
+    public string? ServedModel { get; set; }
+
+    /// <summary>The provider that served the request.</summary>
+    public string? Provider { get; set; }
+
+    /// <summary>Why the router chose the model, e.g. <c>explicit</c>.</summary>
+    public string? RouteReason { get; set; }
+
+    /// <summary>Cache outcome, e.g. <c>miss</c>; null when the cache did not look.</summary>
+    public string? CacheOutcome { get; set; }
+
+    /// <summary>Every upstream call tried, in order, with its outcome.</summary>
+    public List<UpstreamAttempt> Attempts { get; } = [];
+
+    /// <summary>Usage as reported by the upstream (or counted), once known.</summary>
+    public UsageDetails? Usage { get; set; }
+
+    /// <summary>True when the client asked for the final usage chunk of a stream.</summary>
+    public bool IncludeStreamUsage { get; set; }
+
+    /// <summary>The client's end-user id (OpenAI <c>user</c>), forwarded to providers that accept one.</summary>
+    public string? EndUser { get; set; }
+
+    /// <summary>The client's request metadata (OpenAI <c>metadata</c>), forwarded to providers that accept it.</summary>
+    public IReadOnlyDictionary<string, string>? Metadata { get; set; }
+}
+
+/// <summary>One call to one upstream: which model and provider, and how it ended (<c>ok</c> or an error code).</summary>
+public sealed record UpstreamAttempt(string Model, string Provider, string Outcome);
+
+public static class GatewayContextExtensions
+{
+    /// <summary>The request's context, or null when the caller did not attach one.</summary>
+    public static GatewayContext? GetGatewayContext(this ChatOptions? options) =>
+        options?.AdditionalProperties is { } props && props.TryGetValue(GatewayContext.PropertyKey, out var value)
+            ? value as GatewayContext
+            : null;
+
+    /// <summary>Attaches <paramref name="context"/> to <paramref name="options"/>.</summary>
+    public static ChatOptions WithGatewayContext(this ChatOptions options, GatewayContext context)
+    {
+        (options.AdditionalProperties ??= [])[GatewayContext.PropertyKey] = context;
+        return options;
+    }
+}

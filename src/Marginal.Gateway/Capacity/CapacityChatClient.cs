@@ -1,0 +1,206 @@
+using System.Collections.Concurrent;
+using System.Runtime.CompilerServices;
+using Marginal.Core.Errors;
+using Marginal.Core.Requests;
+using Marginal.Gateway.Pipeline;
+using Marginal.Gateway.Providers;
+using Microsoft.Extensions.AI;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Marginal.Gateway.Capacity;
+
+/// <summary>
+/// Picks where a routed request runs and calls that provider. Walks the model's chain (the model,
+/// then its fallbacks) and moves on after a 429, 5xx, timeout or connection error — for a stream only
+/// while nothing has been yielded yet. An upstream that answered 429 or 503 with Retry-After is skipped
+/// until that time has passed. Thread-safe.
+/// </summary>
+public sealed partial class CapacityChatClient(GatewayModelSource models, TimeProvider time, ILogger<CapacityChatClient>? logger = null) : IChatClient
+{
+    private readonly ILogger _logger = logger ?? NullLogger<CapacityChatClient>.Instance;
+
+    // (provider, upstream id) → when it may be called again. Outlives config reloads on purpose.
+    private readonly ConcurrentDictionary<(string Provider, string Upstream), DateTimeOffset> _coolingUntil = new();
+
+    public async Task<ChatResponse> GetResponseAsync(IEnumerable<ChatMessage> messages, ChatOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        var (route, context) = Resolve(options);
+        GatewayException? last = null;
+        for (var i = 0; i < route.Chain.Count; i++)
+        {
+            var deployment = route.Chain[i];
+            if (IsCooling(deployment, context, ref last))
+            {
+                continue;
+            }
+            try
+            {
+                var response = await deployment.Provider.Chat.GetResponseAsync(messages, ForUpstream(options!, deployment), cancellationToken);
+                Served(deployment, context);
+                return response;
+            }
+            catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
+            {
+                last = Failed(deployment, context, ex);
+                if (!last.IsRetryableElsewhere)
+                {
+                    throw last;
+                }
+            }
+        }
+        throw Exhausted(route, last);
+    }
+
+    public async IAsyncEnumerable<ChatResponseUpdate> GetStreamingResponseAsync(IEnumerable<ChatMessage> messages, ChatOptions? options = null, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        var (route, context) = Resolve(options);
+        GatewayException? last = null;
+        IAsyncEnumerator<ChatResponseUpdate>? stream = null;
+        ModelDeployment? serving = null;
+        for (var i = 0; i < route.Chain.Count && stream is null; i++)
+        {
+            var deployment = route.Chain[i];
+            if (IsCooling(deployment, context, ref last))
+            {
+                continue;
+            }
+            IAsyncEnumerator<ChatResponseUpdate>? candidate = null;
+            try
+            {
+                candidate = deployment.Provider.Chat.GetStreamingResponseAsync(messages, ForUpstream(options!, deployment), cancellationToken).GetAsyncEnumerator(cancellationToken);
+                // Nothing reaches the client until the first update is in hand, so failing over is still safe.
+                if (!await candidate.MoveNextAsync())
+                {
+                    throw new GatewayException(GatewayErrorKind.UpstreamError, $"Provider '{deployment.Provider.Name}' ended the stream before sending anything.", "upstream_stream_truncated");
+                }
+                stream = candidate;
+                serving = deployment;
+            }
+            catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
+            {
+                if (candidate is not null)
+                {
+                    await candidate.DisposeAsync();
+                }
+                last = Failed(deployment, context, ex);
+                if (!last.IsRetryableElsewhere)
+                {
+                    throw last;
+                }
+            }
+        }
+        if (stream is null || serving is null)
+        {
+            throw Exhausted(route, last);
+        }
+
+        Served(serving, context);
+        await using (stream)
+        {
+            var finished = false;
+            var update = stream.Current;
+            while (true)
+            {
+                finished |= update.FinishReason is not null;
+                yield return update;
+                if (!await NextAsync(stream, serving, cancellationToken))
+                {
+                    break;
+                }
+                update = stream.Current;
+            }
+            if (!finished)
+            {
+                // The upstream closed without a finish reason: a truncated stream, not a complete answer.
+                throw new GatewayException(GatewayErrorKind.UpstreamError, $"Provider '{serving.Provider.Name}' ended the stream before it finished.", "upstream_stream_truncated");
+            }
+        }
+    }
+
+    private async ValueTask<bool> NextAsync(IAsyncEnumerator<ChatResponseUpdate> stream, ModelDeployment serving, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await stream.MoveNextAsync();
+        }
+        catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
+        {
+            throw ProviderErrors.Classify(ex, serving.Provider.Name, time);
+        }
+    }
+
+    private (ModelRoute Route, GatewayContext? Context) Resolve(ChatOptions? options)
+    {
+        var model = options?.ModelId;
+        if (model is null || !models.Current.Models.TryGetValue(model, out var route))
+        {
+            throw GatewayException.InvalidRequest($"The model '{model}' does not exist on this gateway.", "model", "model_not_found");
+        }
+        return (route, options.GetGatewayContext());
+    }
+
+    private static ChatOptions ForUpstream(ChatOptions options, ModelDeployment deployment)
+    {
+        var upstream = options.Clone();
+        upstream.ModelId = deployment.UpstreamId;
+        return upstream;
+    }
+
+    private bool IsCooling(ModelDeployment deployment, GatewayContext? context, ref GatewayException? last)
+    {
+        var key = (deployment.Provider.Name, deployment.UpstreamId);
+        if (!_coolingUntil.TryGetValue(key, out var until))
+        {
+            return false;
+        }
+        var wait = until - time.GetUtcNow();
+        if (wait <= TimeSpan.Zero)
+        {
+            _coolingUntil.TryRemove(KeyValuePair.Create(key, until));
+            return false;
+        }
+        context?.Attempts.Add(new UpstreamAttempt(deployment.Model, deployment.Provider.Name, "skipped_cooling_down"));
+        if (last is null || last.Kind == GatewayErrorKind.RateLimited)
+        {
+            last = new GatewayException(GatewayErrorKind.RateLimited, $"Provider '{deployment.Provider.Name}' asked to wait before the next request.", "upstream_rate_limited") { RetryAfter = wait };
+        }
+        return true;
+    }
+
+    private static void Served(ModelDeployment deployment, GatewayContext? context)
+    {
+        if (context is null)
+        {
+            return;
+        }
+        context.Attempts.Add(new UpstreamAttempt(deployment.Model, deployment.Provider.Name, "ok"));
+        context.ServedModel = deployment.Model;
+        context.Provider = deployment.Provider.Name;
+    }
+
+    private GatewayException Failed(ModelDeployment deployment, GatewayContext? context, Exception exception)
+    {
+        var error = ProviderErrors.Classify(exception, deployment.Provider.Name, time);
+        context?.Attempts.Add(new UpstreamAttempt(deployment.Model, deployment.Provider.Name, error.Code ?? error.Kind.ToString()));
+        if (error.RetryAfter is { } retryAfter && retryAfter > TimeSpan.Zero)
+        {
+            _coolingUntil[(deployment.Provider.Name, deployment.UpstreamId)] = time.GetUtcNow() + retryAfter;
+        }
+        LogUpstreamFailed(_logger, deployment.Provider.Name, deployment.UpstreamId, error.Code, error.UpstreamStatus, exception.GetType().Name);
+        return error;
+    }
+
+    private static GatewayException Exhausted(ModelRoute route, GatewayException? last) =>
+        last ?? new GatewayException(GatewayErrorKind.UpstreamUnavailable, $"No provider could serve model '{route.Name}'.", "no_provider_available");
+
+    public object? GetService(Type serviceType, object? serviceKey = null) =>
+        serviceKey is null && serviceType.IsInstanceOfType(this) ? this : null;
+
+    public void Dispose()
+    {
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Upstream {Provider}/{Upstream} failed: {Code} (status {Status}, {ExceptionType})")]
+    private static partial void LogUpstreamFailed(ILogger logger, string provider, string upstream, string? code, int? status, string exceptionType);
+}

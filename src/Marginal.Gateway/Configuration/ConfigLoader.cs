@@ -1,0 +1,181 @@
+using System.Globalization;
+using System.Reflection;
+using YamlDotNet.Core;
+using YamlDotNet.Serialization;
+using YamlDotNet.Serialization.NamingConventions;
+
+namespace Marginal.Gateway.Configuration;
+
+/// <summary>
+/// Reads marginal.yaml into a validated <see cref="MarginalConfig"/>. Every failure is a
+/// <see cref="ConfigException"/> whose message is one line: file, key, what is allowed.
+/// </summary>
+public static class ConfigLoader
+{
+    public static readonly string[] ProviderKinds = ["openai", "anthropic"];
+    public static readonly string[] ModelTypes = ["chat", "embedding"];
+
+    private static readonly IDeserializer Deserializer = new DeserializerBuilder()
+        .WithNamingConvention(UnderscoredNamingConvention.Instance)
+        .Build();
+
+    /// <summary>Loads and validates the file at <paramref name="path"/>.</summary>
+    public static MarginalConfig Load(string path)
+    {
+        string text;
+        try
+        {
+            text = File.ReadAllText(path);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            throw new ConfigException($"{path}: cannot read the file ({ex.Message})", ex);
+        }
+        return Parse(text, path);
+    }
+
+    /// <summary>Parses and validates YAML text; <paramref name="fileName"/> only names the source in messages.</summary>
+    public static MarginalConfig Parse(string yaml, string fileName)
+    {
+        MarginalConfig? config;
+        try
+        {
+            config = Deserializer.Deserialize<MarginalConfig?>(yaml);
+        }
+        catch (YamlException ex)
+        {
+            throw new ConfigException($"{fileName}:{ex.Start.Line}:{ex.Start.Column}: {Describe(ex)}", ex);
+        }
+        config ??= new MarginalConfig();
+        Validate(config, fileName);
+        return config;
+    }
+
+    private static string Describe(YamlException ex)
+    {
+        // YamlDotNet says "Property 'x' not found on type 'Marginal...ProviderConfig'."; name the allowed keys instead.
+        const string NotFound = "Property '";
+        if (ex.Message.StartsWith(NotFound, StringComparison.Ordinal))
+        {
+            var end = ex.Message.IndexOf('\'', NotFound.Length);
+            var key = ex.Message[NotFound.Length..end];
+            var section = SectionOf(ex.Message);
+            return section is null
+                ? $"unknown key '{key}'"
+                : $"unknown key '{key}' in {section.Value.Name} (allowed: {string.Join(", ", AllowedKeys(section.Value.Type))})";
+        }
+        var inner = ex.InnerException is { } i ? i.Message : ex.Message;
+        return $"invalid value: {inner.TrimEnd('.')}";
+    }
+
+    private static (string Name, Type Type)? SectionOf(string message)
+    {
+        (string, Type)[] sections =
+        [
+            ("a provider", typeof(ProviderConfig)), ("a model", typeof(ModelConfig)),
+            ("'server'", typeof(ServerConfig)), ("the top level", typeof(MarginalConfig)),
+        ];
+        foreach (var (name, type) in sections)
+        {
+            if (message.Contains(type.FullName!, StringComparison.Ordinal))
+            {
+                return (name, type);
+            }
+        }
+        return null;
+    }
+
+    private static IEnumerable<string> AllowedKeys(Type type) =>
+        type.GetProperties(BindingFlags.Public | BindingFlags.Instance)
+            .Select(p => UnderscoredNamingConvention.Instance.Apply(p.Name));
+
+    private static void Validate(MarginalConfig config, string file)
+    {
+        if (!Uri.TryCreate(config.Server.Urls.Split(';')[0], UriKind.Absolute, out _))
+        {
+            throw new ConfigException($"{file}: server.urls: '{config.Server.Urls}' is not a URL (e.g. http://127.0.0.1:8080)");
+        }
+        if (config.Server.MaxRequestBodyBytes < 1024)
+        {
+            throw new ConfigException($"{file}: server.max_request_body_bytes: must be at least 1024, got {config.Server.MaxRequestBodyBytes}");
+        }
+        foreach (var (name, provider) in config.Providers)
+        {
+            var at = $"{file}: providers.{name}";
+            if (provider is null)
+            {
+                throw new ConfigException($"{at}: is empty; needs at least 'kind' ({string.Join(" or ", ProviderKinds)})");
+            }
+            if (provider.Kind is null || !ProviderKinds.Contains(provider.Kind))
+            {
+                throw new ConfigException($"{at}.kind: '{provider.Kind}' is not allowed (allowed: {string.Join(", ", ProviderKinds)})");
+            }
+            if (provider.BaseUrl is not null && !(Uri.TryCreate(provider.BaseUrl, UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https"))
+            {
+                throw new ConfigException($"{at}.base_url: '{provider.BaseUrl}' is not an http(s) URL");
+            }
+            if (provider.ApiKeyEnv is not null && provider.ApiKeyFile is not null)
+            {
+                throw new ConfigException($"{at}: set api_key_env or api_key_file, not both");
+            }
+            if (provider.Timeout is not null && !TryParseDuration(provider.Timeout, out _))
+            {
+                throw new ConfigException($"{at}.timeout: '{provider.Timeout}' is not a duration (allowed: a number of seconds, or e.g. 500ms, 30s, 2m)");
+            }
+        }
+        foreach (var (name, model) in config.Models)
+        {
+            var at = $"{file}: models.{name}";
+            if (model is null)
+            {
+                throw new ConfigException($"{at}: is empty; needs at least 'provider'");
+            }
+            if (model.Provider is null || !config.Providers.TryGetValue(model.Provider, out var provider))
+            {
+                throw new ConfigException($"{at}.provider: '{model.Provider}' is not defined under providers (defined: {Names(config.Providers.Keys)})");
+            }
+            if (model.Type is not null && !ModelTypes.Contains(model.Type))
+            {
+                throw new ConfigException($"{at}.type: '{model.Type}' is not allowed (allowed: {string.Join(", ", ModelTypes)})");
+            }
+            if (model.Type == "embedding" && provider.Kind != "openai")
+            {
+                throw new ConfigException($"{at}.type: embedding models need an openai-kind provider; '{model.Provider}' is {provider.Kind}");
+            }
+            foreach (var fallback in model.Fallbacks)
+            {
+                if (fallback == name || !config.Models.TryGetValue(fallback, out var target))
+                {
+                    throw new ConfigException($"{at}.fallbacks: '{fallback}' is not another model defined under models (defined: {Names(config.Models.Keys)})");
+                }
+                if ((target?.Type ?? "chat") != (model.Type ?? "chat"))
+                {
+                    throw new ConfigException($"{at}.fallbacks: '{fallback}' is a {target?.Type ?? "chat"} model; a fallback must be of the same type");
+                }
+            }
+        }
+    }
+
+    private static string Names(IEnumerable<string> names)
+    {
+        var list = string.Join(", ", names);
+        return list.Length == 0 ? "none" : list;
+    }
+
+    /// <summary>Parses <c>500ms</c>, <c>30s</c>, <c>2m</c> or a plain number of seconds.</summary>
+    public static bool TryParseDuration(string text, out TimeSpan duration)
+    {
+        duration = default;
+        var s = text.Trim();
+        double factor = 1;
+        if (s.EndsWith("ms", StringComparison.Ordinal)) { factor = 0.001; s = s[..^2]; }
+        else if (s.EndsWith('s')) { s = s[..^1]; }
+        else if (s.EndsWith('m')) { factor = 60; s = s[..^1]; }
+        if (!double.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture, out var value) || value <= 0 || value * factor > 3600)
+        {
+            return false;
+        }
+        duration = TimeSpan.FromSeconds(value * factor);
+        return true;
+    }
+}

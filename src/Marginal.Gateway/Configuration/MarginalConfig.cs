@@ -1,0 +1,66 @@
+namespace Marginal.Gateway.Configuration;
+
+// What the user wrote in marginal.yaml. Keys are snake_case in YAML (base_url, api_key_env).
+// Mutable only so YamlDotNet can fill them; ConfigLoader validates and nothing changes them afterwards.
+
+/// <summary>The whole configuration file.</summary>
+public sealed class MarginalConfig
+{
+    public ServerConfig Server { get; set; } = new();
+    public Dictionary<string, ProviderConfig> Providers { get; set; } = [];
+    public Dictionary<string, ModelConfig> Models { get; set; } = [];
+}
+
+public sealed class ServerConfig
+{
+    /// <summary>Where to listen. Loopback unless the operator says otherwise.</summary>
+    public string Urls { get; set; } = "http://127.0.0.1:8080";
+
+    /// <summary>Largest request body accepted, in bytes; larger ones get 413 before the body is read.</summary>
+    public long MaxRequestBodyBytes { get; set; } = 8 * 1024 * 1024;
+
+    /// <summary>Name of an environment variable holding a key every client must send as a bearer token; none: no check.</summary>
+    public string? ApiKeyEnv { get; set; }
+
+    /// <summary>OTLP endpoint for traces (e.g. http://127.0.0.1:4317); none: traces are not exported.</summary>
+    public string? OtlpEndpoint { get; set; }
+}
+
+public sealed class ProviderConfig
+{
+    /// <summary><c>openai</c> (any OpenAI-compatible API) or <c>anthropic</c>.</summary>
+    public string? Kind { get; set; }
+
+    /// <summary>Base URL including the version segment, e.g. https://api.openai.com/v1.</summary>
+    public string? BaseUrl { get; set; }
+
+    /// <summary>Environment variable that holds the API key. Keys never live in this file.</summary>
+    public string? ApiKeyEnv { get; set; }
+
+    /// <summary>File that holds the API key (e.g. a mounted secret).</summary>
+    public string? ApiKeyFile { get; set; }
+
+    /// <summary>Header that carries the key: <c>authorization</c> (Bearer, default) or another name such as Azure's <c>api-key</c>.</summary>
+    public string? ApiKeyHeader { get; set; }
+
+    /// <summary>Time allowed until the upstream's response headers arrive, e.g. <c>30s</c>, <c>500ms</c>, <c>2m</c>.</summary>
+    public string? Timeout { get; set; }
+
+    /// <summary>Extra headers sent with every request.</summary>
+    public Dictionary<string, string> Headers { get; set; } = [];
+}
+
+public sealed class ModelConfig
+{
+    /// <summary>Name of an entry under <c>providers</c>.</summary>
+    public string? Provider { get; set; }
+
+    /// <summary>The provider's own id for the model; defaults to the configured name.</summary>
+    public string? Upstream { get; set; }
+
+    /// <summary><c>chat</c> (default) or <c>embedding</c>.</summary>
+    public string? Type { get; set; }
+
+    /// <summary>Other configured models to try, in order, when this one fails with 429, 5xx, a timeout or a connection error.</summary>
+    public List<string> Fallbacks { get; set; } = [];
+}

@@ -1,0 +1,59 @@
+using Marginal.Gateway.Configuration;
+using Marginal.Gateway.Providers;
+
+namespace Marginal.Gateway.Pipeline;
+
+/// <summary>One deployment of a configured model: which provider serves it under which upstream id.</summary>
+public sealed record ModelDeployment(string Model, string UpstreamId, UpstreamProvider Provider);
+
+/// <summary>A configured model and the chain the capacity layer walks: itself first, then its fallbacks in order.</summary>
+public sealed record ModelRoute(string Name, string Type, IReadOnlyList<ModelDeployment> Chain)
+{
+    public ModelDeployment Primary => Chain[0];
+}
+
+/// <summary>
+/// The runtime snapshot of a configuration: providers built, models resolved to their chains.
+/// Immutable; swapped whole on reload so a request that started on one snapshot finishes on it.
+/// </summary>
+public sealed class GatewayModel
+{
+    private GatewayModel(MarginalConfig config, IReadOnlyDictionary<string, UpstreamProvider> providers, IReadOnlyDictionary<string, ModelRoute> models)
+    {
+        Config = config;
+        Providers = providers;
+        Models = models;
+    }
+
+    public MarginalConfig Config { get; }
+
+    public IReadOnlyDictionary<string, UpstreamProvider> Providers { get; }
+
+    public IReadOnlyDictionary<string, ModelRoute> Models { get; }
+
+    /// <summary>Builds the snapshot of an already validated config.</summary>
+    public static GatewayModel Build(MarginalConfig config, TimeProvider time)
+    {
+        var providers = config.Providers.ToDictionary(p => p.Key, p => ProviderFactory.Create(p.Key, p.Value, time), StringComparer.Ordinal);
+        var deployments = config.Models.ToDictionary(
+            m => m.Key,
+            m => new ModelDeployment(m.Key, m.Value.Upstream ?? m.Key, providers[m.Value.Provider!]),
+            StringComparer.Ordinal);
+        var models = config.Models.ToDictionary(
+            m => m.Key,
+            m => new ModelRoute(m.Key, m.Value.Type ?? "chat", [deployments[m.Key], .. m.Value.Fallbacks.Select(f => deployments[f])]),
+            StringComparer.Ordinal);
+        return new GatewayModel(config, providers, models);
+    }
+}
+
+/// <summary>Holds the current <see cref="GatewayModel"/>. Readers take <see cref="Current"/> once per request; thread-safe.</summary>
+public sealed class GatewayModelSource(GatewayModel initial)
+{
+    private volatile GatewayModel _current = initial;
+
+    public GatewayModel Current => _current;
+
+    /// <summary>Replaces the snapshot. In-flight requests keep the one they took; the old providers are left for the GC, never disposed under them.</summary>
+    public void Swap(GatewayModel next) => _current = next;
+}

@@ -1,0 +1,23 @@
+using Marginal.Gateway.Caching;
+using Marginal.Gateway.Capacity;
+using Marginal.Gateway.Metering;
+using Marginal.Gateway.Routing;
+using Microsoft.Extensions.AI;
+using Microsoft.Extensions.Logging;
+
+namespace Marginal.Gateway.Pipeline;
+
+/// <summary>
+/// The one place the request pipeline is assembled. The order is fixed:
+/// Metering → Cache → Routing → Capacity → provider. Metering is outermost so it sees cache hits;
+/// the cache sits before routing so a hit costs no routing; capacity is innermost because it alone knows providers.
+/// </summary>
+public static class GatewayPipeline
+{
+    public static IChatClient Build(GatewayModelSource models, TimeProvider time, ILoggerFactory? loggers = null) =>
+        new ChatClientBuilder(new CapacityChatClient(models, time, loggers?.CreateLogger<CapacityChatClient>()))
+            .UseMetering()
+            .UseResponseCache()
+            .UseRouting(models)
+            .Build();
+}

@@ -1,0 +1,113 @@
+using System.ClientModel;
+using System.Globalization;
+using System.Text.Json;
+using Marginal.Core.Errors;
+using Polly.Timeout;
+
+namespace Marginal.Gateway.Providers;
+
+/// <summary>
+/// Turns whatever a provider SDK threw into a <see cref="GatewayException"/> that is safe to show:
+/// the upstream's status and message are kept, secrets and stack traces never are.
+/// </summary>
+public static class ProviderErrors
+{
+    private const int MaxUpstreamMessage = 500;
+
+    public static GatewayException Classify(Exception exception, string provider, TimeProvider? time = null)
+    {
+        switch (exception)
+        {
+            case GatewayException gateway:
+                return gateway;
+            case ClientResultException result:
+                var response = result.GetRawResponse();
+                return FromStatus(provider, result.Status, ReadMessage(response?.Content?.ToString()), RetryAfterOf(response?.Headers, time ?? TimeProvider.System), exception);
+            case TimeoutRejectedException:
+            case OperationCanceledException:
+                return new GatewayException(GatewayErrorKind.UpstreamTimeout, $"Provider '{provider}' did not answer in time.", "upstream_timeout", innerException: exception);
+            case HttpRequestException { StatusCode: null }:
+                return new GatewayException(GatewayErrorKind.UpstreamUnavailable, $"Provider '{provider}' could not be reached.", "upstream_unreachable", innerException: exception);
+            case IOException:
+                return new GatewayException(GatewayErrorKind.UpstreamError, $"The connection to provider '{provider}' was lost.", "upstream_connection_lost", innerException: exception);
+            case JsonException or FormatException or InvalidOperationException or KeyNotFoundException:
+                return new GatewayException(GatewayErrorKind.UpstreamError, $"Provider '{provider}' sent a malformed response.", "upstream_malformed_response", innerException: exception);
+            default:
+                return new GatewayException(GatewayErrorKind.UpstreamError, $"Provider '{provider}' failed.", "upstream_error", innerException: exception);
+        }
+    }
+
+    /// <summary>Maps an upstream HTTP status to what the client sees.</summary>
+    public static GatewayException FromStatus(string provider, int status, string? upstreamMessage, TimeSpan? retryAfter, Exception? inner = null)
+    {
+        var detail = upstreamMessage is null ? "" : $": {upstreamMessage}";
+        return status switch
+        {
+            0 => new GatewayException(GatewayErrorKind.UpstreamUnavailable, $"Provider '{provider}' could not be reached.", "upstream_unreachable", innerException: inner),
+            // The client's request was wrong in the upstream's eyes; say so as the upstream did.
+            400 or 404 or 409 or 413 or 422 => new GatewayException(GatewayErrorKind.InvalidRequest, upstreamMessage ?? $"Provider '{provider}' rejected the request.", "upstream_rejected", innerException: inner) { UpstreamStatus = status },
+            // The gateway's credential for the upstream is wrong: an operator problem, not the client's.
+            401 or 403 => new GatewayException(GatewayErrorKind.UpstreamError, $"Provider '{provider}' rejected the gateway's credentials (status {status}).", "upstream_auth_failed", innerException: inner) { UpstreamStatus = status },
+            408 => new GatewayException(GatewayErrorKind.UpstreamTimeout, $"Provider '{provider}' timed out (status 408){detail}", "upstream_timeout", innerException: inner) { UpstreamStatus = status },
+            429 => new GatewayException(GatewayErrorKind.RateLimited, $"Provider '{provider}' is rate limiting{detail}", "upstream_rate_limited", innerException: inner) { UpstreamStatus = status, RetryAfter = retryAfter },
+            503 or 529 => new GatewayException(GatewayErrorKind.UpstreamUnavailable, $"Provider '{provider}' is unavailable (status {status}){detail}", "upstream_unavailable", innerException: inner) { UpstreamStatus = status, RetryAfter = retryAfter },
+            504 => new GatewayException(GatewayErrorKind.UpstreamTimeout, $"Provider '{provider}' timed out (status 504){detail}", "upstream_timeout", innerException: inner) { UpstreamStatus = status },
+            _ => new GatewayException(GatewayErrorKind.UpstreamError, $"Provider '{provider}' failed (status {status}){detail}", "upstream_error", innerException: inner) { UpstreamStatus = status },
+        };
+    }
+
+    /// <summary>Reads <c>error.message</c> from an OpenAI- or Anthropic-style error body; null when absent.</summary>
+    public static string? ReadMessage(string? body)
+    {
+        if (string.IsNullOrWhiteSpace(body))
+        {
+            return null;
+        }
+        try
+        {
+            using var document = JsonDocument.Parse(body);
+            if (document.RootElement.ValueKind == JsonValueKind.Object
+                && document.RootElement.TryGetProperty("error", out var error)
+                && error.ValueKind == JsonValueKind.Object
+                && error.TryGetProperty("message", out var message)
+                && message.ValueKind == JsonValueKind.String)
+            {
+                var text = message.GetString()!;
+                return text.Length > MaxUpstreamMessage ? text[..MaxUpstreamMessage] + "…" : text;
+            }
+        }
+        catch (JsonException)
+        {
+        }
+        return null;
+    }
+
+    /// <summary>Reads <c>retry-after-ms</c> or <c>retry-after</c> (seconds or an HTTP date).</summary>
+    public static TimeSpan? RetryAfterOf(System.ClientModel.Primitives.PipelineResponseHeaders? headers, TimeProvider time)
+    {
+        if (headers is null)
+        {
+            return null;
+        }
+        if (headers.TryGetValue("retry-after-ms", out var ms) && double.TryParse(ms, NumberStyles.Float, CultureInfo.InvariantCulture, out var millis) && millis >= 0)
+        {
+            return TimeSpan.FromMilliseconds(millis);
+        }
+        return headers.TryGetValue("retry-after", out var value) ? ParseRetryAfter(value, time) : null;
+    }
+
+    public static TimeSpan? ParseRetryAfter(string? value, TimeProvider time)
+    {
+        if (value is null)
+        {
+            return null;
+        }
+        if (double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out var seconds) && seconds >= 0)
+        {
+            return TimeSpan.FromSeconds(seconds);
+        }
+        return DateTimeOffset.TryParse(value, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var date)
+            ? date - time.GetUtcNow() is { } wait && wait > TimeSpan.Zero ? wait : TimeSpan.Zero
+            : null;
+    }
+}

@@ -1,0 +1,66 @@
+using Marginal.Core.Errors;
+using Marginal.Gateway.Configuration;
+using Marginal.Gateway.Providers.Anthropic;
+using Marginal.Gateway.Providers.OpenAI;
+using Microsoft.Extensions.AI;
+
+namespace Marginal.Gateway.Providers;
+
+/// <summary>Turns a <see cref="ProviderConfig"/> into an <see cref="UpstreamProvider"/>.</summary>
+public static class ProviderFactory
+{
+    public static UpstreamProvider Create(string name, ProviderConfig config, TimeProvider time)
+    {
+        var missingKey = MissingKeyMessage(name, config, out var apiKey);
+        if (missingKey is not null)
+        {
+            return new UpstreamProvider(name, config.Kind!, new UnavailableChatClient(missingKey), null);
+        }
+        var http = ProviderHttp.Create(config, apiKey, time);
+        return config.Kind switch
+        {
+            "anthropic" => AnthropicProvider.Create(name, config, apiKey, http),
+            _ => OpenAIProvider.Create(name, config, apiKey, http),
+        };
+    }
+
+    /// <summary>Reads the key from the environment or a file. Returns a message when a key is configured but absent.</summary>
+    private static string? MissingKeyMessage(string name, ProviderConfig config, out string? apiKey)
+    {
+        apiKey = null;
+        if (config.ApiKeyEnv is { } env)
+        {
+            apiKey = Environment.GetEnvironmentVariable(env);
+            return string.IsNullOrEmpty(apiKey) ? $"Provider '{name}' has no API key: set the environment variable {env}." : null;
+        }
+        if (config.ApiKeyFile is { } file)
+        {
+            try
+            {
+                apiKey = File.ReadAllText(file).Trim();
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                return $"Provider '{name}' has no API key: cannot read its api_key_file.";
+            }
+            return apiKey.Length == 0 ? $"Provider '{name}' has no API key: its api_key_file is empty." : null;
+        }
+        return null;
+    }
+
+    /// <summary>Stands in for a provider whose key is missing, so the rest of the gateway still serves.</summary>
+    private sealed class UnavailableChatClient(string message) : IChatClient
+    {
+        public Task<ChatResponse> GetResponseAsync(IEnumerable<ChatMessage> messages, ChatOptions? options = null, CancellationToken cancellationToken = default) =>
+            throw new GatewayException(GatewayErrorKind.UpstreamUnavailable, message, "provider_not_configured");
+
+        public IAsyncEnumerable<ChatResponseUpdate> GetStreamingResponseAsync(IEnumerable<ChatMessage> messages, ChatOptions? options = null, CancellationToken cancellationToken = default) =>
+            throw new GatewayException(GatewayErrorKind.UpstreamUnavailable, message, "provider_not_configured");
+
+        public object? GetService(Type serviceType, object? serviceKey = null) => null;
+
+        public void Dispose()
+        {
+        }
+    }
+}

@@ -1,0 +1,23 @@
+using Microsoft.Extensions.AI;
+
+namespace Marginal.Gateway.Providers;
+
+/// <summary>
+/// One configured provider, ready to call. <see cref="Chat"/> takes the upstream model id in
+/// <see cref="ChatOptions.ModelId"/>; <see cref="Embeddings"/> is null when the provider serves none.
+/// Thread-safe; shared by every request that reads the snapshot it belongs to.
+/// </summary>
+public sealed class UpstreamProvider(string name, string kind, IChatClient chat, Func<string, IEmbeddingGenerator<string, Embedding<float>>>? embeddings) : IDisposable
+{
+    public string Name { get; } = name;
+
+    /// <summary><c>openai</c> or <c>anthropic</c>.</summary>
+    public string Kind { get; } = kind;
+
+    public IChatClient Chat { get; } = chat;
+
+    /// <summary>Makes an embedding generator for an upstream model id, or null when the provider has no embeddings API.</summary>
+    public Func<string, IEmbeddingGenerator<string, Embedding<float>>>? Embeddings { get; } = embeddings;
+
+    public void Dispose() => Chat.Dispose();
+}

@@ -1,0 +1,141 @@
+using System.Diagnostics;
+using Marginal.Core.Errors;
+using Marginal.Core.Requests;
+using Marginal.Server.Telemetry;
+using Marginal.Server.Wire;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.AI;
+
+namespace Marginal.Server.Apis;
+
+/// <summary><c>POST /v1/chat/completions</c>: JSON in, JSON or server-sent events out, through the gateway pipeline.</summary>
+public static class ChatCompletionsApi
+{
+    public static IEndpointRouteBuilder MapChatCompletionsApi(this IEndpointRouteBuilder app)
+    {
+        app.MapPost("/v1/chat/completions", HandleAsync);
+        return app;
+    }
+
+    private static async Task HandleAsync(HttpContext http, IChatClient pipeline, GatewayMetrics metrics, TimeProvider time)
+    {
+        var started = Stopwatch.GetTimestamp();
+        var cancellationToken = http.RequestAborted;
+        GatewayContext? context = null;
+        var stream = false;
+        try
+        {
+            var request = await ChatRequestReader.ReadAsync(http.Request.Body, cancellationToken);
+            stream = request.Stream == true;
+            var (messages, options) = ChatRequestReader.ToChat(request);
+            context = new GatewayContext
+            {
+                RequestedModel = request.Model,
+                IncludeStreamUsage = request.StreamOptions?.IncludeUsage == true,
+                EndUser = request.User,
+                Metadata = request.Metadata,
+            };
+            options.WithGatewayContext(context);
+            var outcome = "ok";
+            if (stream)
+            {
+                outcome = await StreamAsync(http, pipeline, messages, options, context, request.Model!, metrics, time, started);
+            }
+            else
+            {
+                var response = await pipeline.GetResponseAsync(messages, options, cancellationToken);
+                WriteRouteHeaders(http.Response, context);
+                http.Response.ContentType = "application/json";
+                ChatResponseWriter.WriteCompletion(http.Response.BodyWriter, response, request.Model!, time);
+                await http.Response.BodyWriter.FlushAsync(cancellationToken);
+            }
+            metrics.Completed(context.ServedModel, context.Provider, outcome, stream, started);
+            metrics.Tokens(context.ServedModel, context.Usage?.InputTokenCount, context.Usage?.OutputTokenCount);
+        }
+        catch (GatewayException error) when (!http.Response.HasStarted)
+        {
+            metrics.Completed(context?.ServedModel ?? context?.RequestedModel, context?.Provider, error.Code ?? error.Kind.ToString(), stream, started);
+            await OpenAIErrors.WriteAsync(http, error);
+        }
+        catch (BadHttpRequestException tooLarge) when (tooLarge.StatusCode == StatusCodes.Status413PayloadTooLarge && !http.Response.HasStarted)
+        {
+            await Hosting.RequestLimits.WriteTooLargeAsync(http);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // The client went away; the upstream call was cancelled with it.
+            metrics.Completed(context?.ServedModel, context?.Provider, "client_closed", stream, started);
+        }
+    }
+
+    /// <summary>Streams the answer; returns the outcome for metrics (<c>ok</c> or the code of the error that ended the stream).</summary>
+    private static async Task<string> StreamAsync(HttpContext http, IChatClient pipeline, List<ChatMessage> messages, ChatOptions options, GatewayContext context, string model, GatewayMetrics metrics, TimeProvider time, long started)
+    {
+        var cancellationToken = http.RequestAborted;
+        await using var updates = pipeline.GetStreamingResponseAsync(messages, options, cancellationToken).GetAsyncEnumerator(cancellationToken);
+        // Until the first update is in hand the answer can still be a plain JSON error with the right status.
+        var more = await updates.MoveNextAsync();
+
+        var response = http.Response;
+        response.ContentType = "text/event-stream";
+        response.Headers.CacheControl = "no-cache";
+        response.Headers["X-Accel-Buffering"] = "no";
+        WriteRouteHeaders(response, context);
+        var output = response.BodyWriter;
+        var state = new ChatResponseWriter.StreamState(model, time.GetUtcNow().ToUnixTimeSeconds());
+        var firstToken = true;
+        var outcome = "ok";
+        try
+        {
+            while (more)
+            {
+                if (ChatResponseWriter.WriteChunk(output, updates.Current, state))
+                {
+                    await output.FlushAsync(cancellationToken);
+                    if (firstToken && state.RoleSent)
+                    {
+                        firstToken = false;
+                        metrics.FirstToken(context.ServedModel, started);
+                    }
+                }
+                more = await updates.MoveNextAsync();
+            }
+            if (context.IncludeStreamUsage && context.Usage is { } usage)
+            {
+                ChatResponseWriter.WriteUsageChunk(output, usage, state);
+            }
+            ChatResponseWriter.WriteDone(output);
+        }
+        catch (GatewayException error)
+        {
+            // Bytes are out: the status is fixed, so fail the stream the way OpenAI does, with an error event.
+            ChatResponseWriter.WriteErrorEvent(output, error.Message, OpenAIErrors.TypeOf(error.Kind), error.Code);
+            outcome = error.Code ?? "stream_error";
+        }
+        await output.FlushAsync(cancellationToken);
+        return outcome;
+    }
+
+    private static void WriteRouteHeaders(HttpResponse response, GatewayContext context)
+    {
+        var headers = response.Headers;
+        if (context.ServedModel is { } served)
+        {
+            headers["x-marginal-model"] = served;
+        }
+        if (context.Provider is { } provider)
+        {
+            headers["x-marginal-provider"] = provider;
+        }
+        if (context.RouteReason is { } reason)
+        {
+            headers["x-marginal-route"] = reason;
+        }
+        if (context.Attempts.Count > 1)
+        {
+            headers["x-marginal-attempts"] = context.Attempts.Count.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        }
+    }
+}

@@ -1,0 +1,97 @@
+using System.ClientModel;
+using System.ClientModel.Primitives;
+using Marginal.Gateway.Configuration;
+using Marginal.Server.Hosting;
+using Marginal.Testing;
+using Microsoft.AspNetCore.Builder;
+using OpenAI;
+
+namespace Marginal.Server.Tests;
+
+/// <summary>
+/// The real gateway on a loopback port in front of two fake upstreams: <c>primary</c> and <c>secondary</c>.
+/// Models: <c>gpt-test</c> (primary, falls back to <c>gpt-backup</c> on secondary), <c>gpt-solo</c> (primary, no fallback),
+/// <c>embed-test</c> (primary, embeddings).
+/// </summary>
+public sealed class GatewayHost : IAsyncDisposable
+{
+    private GatewayHost(FakeUpstream primary, FakeUpstream secondary, WebApplication app, string configPath)
+    {
+        Primary = primary;
+        Secondary = secondary;
+        App = app;
+        ConfigPath = configPath;
+        BaseUrl = new Uri(app.Urls.First());
+        Http = new HttpClient { BaseAddress = BaseUrl };
+        OpenAI = new OpenAIClient(new ApiKeyCredential("sk-test"), new OpenAIClientOptions
+        {
+            Endpoint = new Uri(BaseUrl, "/v1"),
+            RetryPolicy = new ClientRetryPolicy(maxRetries: 0),
+        });
+    }
+
+    public FakeUpstream Primary { get; }
+    public FakeUpstream Secondary { get; }
+    public WebApplication App { get; }
+    public string ConfigPath { get; }
+    public Uri BaseUrl { get; }
+    public HttpClient Http { get; }
+
+    /// <summary>The official OpenAI SDK, pointed at the gateway.</summary>
+    public OpenAIClient OpenAI { get; }
+
+    public static string DefaultYaml(FakeUpstream primary, FakeUpstream secondary, string extra = "") => $"""
+        server:
+          max_request_body_bytes: 65536
+        {extra}
+        providers:
+          primary:
+            kind: openai
+            base_url: {primary.OpenAIBaseUrl}
+            timeout: 2s
+            headers:
+              x-team: research
+          secondary:
+            kind: openai
+            base_url: {secondary.OpenAIBaseUrl}
+            timeout: 2s
+        models:
+          gpt-test:
+            provider: primary
+            upstream: up-model
+            fallbacks: [gpt-backup]
+          gpt-backup:
+            provider: secondary
+            upstream: backup-model
+          gpt-solo:
+            provider: primary
+            upstream: solo-model
+          embed-test:
+            provider: primary
+            upstream: embed-up
+            type: embedding
+        """;
+
+    public static async Task<GatewayHost> StartAsync(Func<FakeUpstream, FakeUpstream, string>? yaml = null, bool watch = false)
+    {
+        var primary = await FakeUpstream.StartAsync();
+        var secondary = await FakeUpstream.StartAsync();
+        var dir = Directory.CreateTempSubdirectory("marginal-test-");
+        var path = Path.Combine(dir.FullName, "marginal.yaml");
+        await File.WriteAllTextAsync(path, (yaml ?? ((p, s) => DefaultYaml(p, s)))(primary, secondary));
+        var config = ConfigLoader.Load(path);
+        var app = MarginalServer.Create(config, watch ? path : null, "http://127.0.0.1:0");
+        await app.StartAsync();
+        return new GatewayHost(primary, secondary, app, path);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        Http.Dispose();
+        await App.StopAsync();
+        await App.DisposeAsync();
+        await Primary.DisposeAsync();
+        await Secondary.DisposeAsync();
+        Directory.Delete(Path.GetDirectoryName(ConfigPath)!, recursive: true);
+    }
+}
