@@ -1,0 +1,111 @@
+using System.Net;
+using System.Text;
+using System.Text.Json.Nodes;
+using Marginal.Testing;
+using OpenAI.Embeddings;
+
+namespace Marginal.Server.Tests.Apis;
+
+public sealed class ModelsEmbeddingsHealthTests : IAsyncLifetime
+{
+    private GatewayHost _host = null!;
+
+    public async Task InitializeAsync() => _host = await GatewayHost.StartAsync();
+
+    public async Task DisposeAsync() => await _host.DisposeAsync();
+
+    [Fact]
+    public async Task Models_List_ReturnsConfiguredModels()
+    {
+        var models = (await _host.OpenAI.GetOpenAIModelClient().GetModelsAsync()).Value;
+
+        Assert.Equal(["embed-test", "gpt-backup", "gpt-solo", "gpt-test"], models.Select(m => m.Id).Order(StringComparer.Ordinal));
+        Assert.Equal("primary", models.Single(m => m.Id == "gpt-test").OwnedBy);
+    }
+
+    [Fact]
+    public async Task Models_GetKnown_ReturnsModel()
+    {
+        var model = (await _host.OpenAI.GetOpenAIModelClient().GetModelAsync("gpt-backup")).Value;
+
+        Assert.Equal("secondary", model.OwnedBy);
+    }
+
+    [Fact]
+    public async Task Models_GetUnknown_Returns404()
+    {
+        var response = await _host.Http.GetAsync("/v1/models/nope");
+
+        Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
+        Assert.Equal("model_not_found", JsonNode.Parse(await response.Content.ReadAsStringAsync())!["error"]!["code"]!.GetValue<string>());
+    }
+
+    [Fact]
+    public async Task Embeddings_Sdk_ReturnsUpstreamVectors()
+    {
+        var client = _host.OpenAI.GetEmbeddingClient("embed-test");
+
+        var embeddings = (await client.GenerateEmbeddingsAsync(["alpha", "beta gamma"])).Value;
+
+        Assert.Equal(FakeUpstream.Embed("alpha", 8), embeddings[0].ToFloats().ToArray());
+        Assert.Equal(FakeUpstream.Embed("beta gamma", 8), embeddings[1].ToFloats().ToArray());
+        Assert.Equal(3, embeddings.Usage.InputTokenCount);
+        Assert.Equal("embed-up", _host.Primary.Requests.Single().Json!["model"]!.GetValue<string>());
+    }
+
+    [Fact]
+    public async Task Embeddings_FloatFormatAndDimensions_ReturnsJsonNumbers()
+    {
+        var response = await _host.Http.PostAsync("/v1/embeddings", new StringContent("""{"model":"embed-test","input":"hello","dimensions":4,"encoding_format":"float"}""", Encoding.UTF8, "application/json"));
+        var body = JsonNode.Parse(await response.Content.ReadAsStringAsync())!;
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal(FakeUpstream.Embed("hello", 4), body["data"]![0]!["embedding"]!.AsArray().Select(v => v!.GetValue<float>()).ToArray());
+        Assert.Equal(4, _host.Primary.Requests.Single().Json!["dimensions"]!.GetValue<int>());
+    }
+
+    [Theory]
+    [InlineData("""{"model":"gpt-test","input":"x"}""", "model")]
+    [InlineData("""{"model":"embed-test"}""", "input")]
+    [InlineData("""{"model":"embed-test","input":[]}""", "input")]
+    [InlineData("""{"model":"embed-test","input":"x","encoding_format":"hex"}""", "encoding_format")]
+    [InlineData("""{"model":"embed-test","input":{"a":1}}""", "input")]
+    public async Task Embeddings_BadRequest_Returns400WithParam(string body, string param)
+    {
+        var response = await _host.Http.PostAsync("/v1/embeddings", new StringContent(body, Encoding.UTF8, "application/json"));
+
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.Equal(param, JsonNode.Parse(await response.Content.ReadAsStringAsync())!["error"]!["param"]!.GetValue<string>());
+    }
+
+    [Fact]
+    public async Task HealthAndReadiness_WithModels_AreOk()
+    {
+        Assert.Equal(HttpStatusCode.OK, (await _host.Http.GetAsync("/healthz")).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await _host.Http.GetAsync("/readyz")).StatusCode);
+    }
+
+    [Fact]
+    public async Task Metrics_AfterRequests_ExposesGatewayInstruments()
+    {
+        var chat = _host.OpenAI.GetChatClient("gpt-test");
+        await chat.CompleteChatAsync([new OpenAI.Chat.UserChatMessage("count me")]);
+        await foreach (var _ in chat.CompleteChatStreamingAsync([new OpenAI.Chat.UserChatMessage("and me")]))
+        {
+        }
+
+        // The Prometheus exporter caches its scrape for a moment; ask until the counters show up.
+        var text = "";
+        for (var i = 0; i < 50 && !text.Contains("marginal_gateway_time_to_first_token", StringComparison.Ordinal); i++)
+        {
+            text = await _host.Http.GetStringAsync("/metrics");
+            await Task.Delay(100);
+        }
+
+        Assert.Contains("marginal_gateway_requests_total{", text, StringComparison.Ordinal);
+        Assert.Contains("model=\"gpt-test\"", text, StringComparison.Ordinal);
+        Assert.Contains("marginal_gateway_request_duration_seconds_bucket", text, StringComparison.Ordinal);
+        Assert.Contains("marginal_gateway_time_to_first_token_seconds_bucket", text, StringComparison.Ordinal);
+        Assert.Contains("marginal_gateway_tokens_total{", text, StringComparison.Ordinal);
+    }
+}
