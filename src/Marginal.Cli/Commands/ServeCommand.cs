@@ -1,5 +1,4 @@
 using System.CommandLine;
-using System.Net.Sockets;
 using Marginal.Gateway.Configuration;
 using Marginal.Server.Hosting;
 using Microsoft.AspNetCore.Builder;
@@ -40,7 +39,7 @@ internal static class ServeCommand
                 await Console.Error.WriteLineAsync(ex.Message);
                 return MarginalCommand.BadInput;
             }
-            catch (IOException ex) when (ex.InnerException is SocketException or null)
+            catch (IOException ex)
             {
                 await Console.Error.WriteLineAsync($"marginal serve: cannot listen: {ex.Message}");
                 return 1;

@@ -32,9 +32,12 @@ public sealed class GatewayModel
     public IReadOnlyDictionary<string, ModelRoute> Models { get; }
 
     /// <summary>Builds the snapshot of an already validated config.</summary>
-    public static GatewayModel Build(MarginalConfig config, TimeProvider time)
+    public static GatewayModel Build(MarginalConfig config, TimeProvider time) =>
+        Assemble(config, config.Providers.ToDictionary(p => p.Key, p => ProviderFactory.Create(p.Key, p.Value, time), StringComparer.Ordinal));
+
+    /// <summary>Resolves every model to its chain over the given providers (tests pass doubles here).</summary>
+    internal static GatewayModel Assemble(MarginalConfig config, IReadOnlyDictionary<string, UpstreamProvider> providers)
     {
-        var providers = config.Providers.ToDictionary(p => p.Key, p => ProviderFactory.Create(p.Key, p.Value, time), StringComparer.Ordinal);
         var deployments = config.Models.ToDictionary(
             m => m.Key,
             m => new ModelDeployment(m.Key, m.Value.Upstream ?? m.Key, providers[m.Value.Provider!]),

@@ -10,7 +10,7 @@ namespace Marginal.Gateway.Routing;
 /// (reason <c>explicit</c>); policy, complexity and learned routing come here later.
 /// Throws <see cref="GatewayException"/> (invalid request, <c>model_not_found</c>) for an unknown model.
 /// </summary>
-public sealed class RoutingChatClient(IChatClient innerClient, GatewayModelSource models) : DelegatingChatClient(innerClient)
+public sealed class ModelRoutingChatClient(IChatClient innerClient, GatewayModelSource models) : DelegatingChatClient(innerClient)
 {
     internal IChatClient Inner => InnerClient;
 
@@ -44,5 +44,5 @@ public sealed class RoutingChatClient(IChatClient innerClient, GatewayModelSourc
 public static class RoutingChatClientBuilderExtensions
 {
     public static ChatClientBuilder UseRouting(this ChatClientBuilder builder, GatewayModelSource models) =>
-        builder.Use(inner => new RoutingChatClient(inner, models));
+        builder.Use(inner => new ModelRoutingChatClient(inner, models));
 }

@@ -1,0 +1,85 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+
+namespace Marginal.Cli.Tests.Commands;
+
+/// <summary>Runs the real <c>marginal</c> executable as a child process, as a user would.</summary>
+public sealed class ServeCommandTests
+{
+    private static readonly string Marginal = Path.Combine(AppContext.BaseDirectory, "marginal.dll");
+
+    private static async Task<(int ExitCode, string Stdout, string Stderr)> RunAsync(params string[] args)
+    {
+        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        start.ArgumentList.Add(Marginal);
+        foreach (var arg in args)
+        {
+            start.ArgumentList.Add(arg);
+        }
+        using var process = Process.Start(start)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        await process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(60));
+        return (process.ExitCode, await stdout, await stderr);
+    }
+
+    [Fact]
+    public async Task Version_PrintsVersion()
+    {
+        var (exit, stdout, _) = await RunAsync("--version");
+
+        Assert.Equal(0, exit);
+        Assert.StartsWith("0.1.0", stdout, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Help_ListsServe()
+    {
+        var (exit, stdout, _) = await RunAsync("--help");
+
+        Assert.Equal(0, exit);
+        Assert.Contains("serve", stdout, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Serve_BadConfig_OneLineAndExitCode2()
+    {
+        var path = Path.Combine(Path.GetTempPath(), $"marginal-bad-{Guid.NewGuid():N}.yaml");
+        await File.WriteAllTextAsync(path, "providers:\n  p:\n    kind: cohere\n");
+        try
+        {
+            var (exit, _, stderr) = await RunAsync("serve", "--config", path);
+
+            Assert.Equal(2, exit);
+            Assert.Equal($"{path}: providers.p.kind: 'cohere' is not allowed (allowed: openai, anthropic)", stderr.Trim());
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    [Fact]
+    public async Task Serve_MissingConfigFile_ExitCode2()
+    {
+        var (exit, _, stderr) = await RunAsync("serve", "--config", "/nonexistent/marginal.yaml");
+
+        Assert.Equal(2, exit);
+        Assert.StartsWith("/nonexistent/marginal.yaml: cannot read the file", stderr.Trim(), StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Serve_PortTaken_ExitCode1WithOneLine()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
+
+        var (exit, _, stderr) = await RunAsync("serve", "--urls", $"http://127.0.0.1:{port}");
+
+        Assert.Equal(1, exit);
+        Assert.StartsWith("marginal serve: cannot listen:", stderr.Trim(), StringComparison.Ordinal);
+    }
+}

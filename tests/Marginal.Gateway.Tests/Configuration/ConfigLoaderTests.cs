@@ -1,0 +1,106 @@
+using Marginal.Gateway.Configuration;
+
+namespace Marginal.Gateway.Tests.Configuration;
+
+public sealed class ConfigLoaderTests
+{
+    private const string Valid = """
+        providers:
+          openai:
+            kind: openai
+            api_key_env: OPENAI_API_KEY
+            timeout: 30s
+        models:
+          gpt-4o-mini:
+            provider: openai
+            fallbacks: [gpt-4o]
+          gpt-4o:
+            provider: openai
+        """;
+
+    [Fact]
+    public void Parse_ValidFile_BindsSnakeCaseKeys()
+    {
+        var config = ConfigLoader.Parse(Valid, "marginal.yaml");
+
+        Assert.Equal("OPENAI_API_KEY", config.Providers["openai"].ApiKeyEnv);
+        Assert.Equal(["gpt-4o"], config.Models["gpt-4o-mini"].Fallbacks);
+        Assert.Equal("http://127.0.0.1:8080", config.Server.Urls);
+    }
+
+    [Fact]
+    public void Parse_EmptyFile_GivesDefaults()
+    {
+        var config = ConfigLoader.Parse("", "marginal.yaml");
+
+        Assert.Empty(config.Models);
+        Assert.Equal(8 * 1024 * 1024, config.Server.MaxRequestBodyBytes);
+    }
+
+    [Theory]
+    [InlineData("providers:\n  p:\n    kind: openai\n    base_ur: http://x\n", "marginal.yaml:4:5: unknown key 'base_ur' in a provider (allowed: kind, base_url, api_key_env, api_key_file, api_key_header, timeout, headers)")]
+    [InlineData("providers:\n  p:\n    kind: cohere\n", "marginal.yaml: providers.p.kind: 'cohere' is not allowed (allowed: openai, anthropic)")]
+    [InlineData("providers:\n  p:\n    kind: openai\n    base_url: ftp://x\n", "marginal.yaml: providers.p.base_url: 'ftp://x' is not an http(s) URL")]
+    [InlineData("providers:\n  p:\n    kind: openai\n    timeout: soon\n", "marginal.yaml: providers.p.timeout: 'soon' is not a duration (allowed: a number of seconds, or e.g. 500ms, 30s, 2m)")]
+    [InlineData("providers:\n  p:\n    kind: openai\n    api_key_env: A\n    api_key_file: /k\n", "marginal.yaml: providers.p: set api_key_env or api_key_file, not both")]
+    [InlineData("models:\n  m:\n    provider: ghost\n", "marginal.yaml: models.m.provider: 'ghost' is not defined under providers (defined: none)")]
+    [InlineData("providers:\n  p:\n    kind: openai\nmodels:\n  m:\n    provider: p\n    fallbacks: [m]\n", "marginal.yaml: models.m.fallbacks: 'm' is not another model defined under models (defined: m)")]
+    [InlineData("providers:\n  p:\n    kind: openai\nmodels:\n  m:\n    provider: p\n    type: image\n", "marginal.yaml: models.m.type: 'image' is not allowed (allowed: chat, embedding)")]
+    [InlineData("providers:\n  a:\n    kind: anthropic\nmodels:\n  m:\n    provider: a\n    type: embedding\n", "marginal.yaml: models.m.type: embedding models need an openai-kind provider; 'a' is anthropic")]
+    [InlineData("server:\n  max_request_body_bytes: lots\n", "marginal.yaml:2:27: invalid value: ")]
+    [InlineData("server:\n  urls: not a url\n", "marginal.yaml: server.urls: 'not a url' is not a URL (e.g. http://127.0.0.1:8080)")]
+    [InlineData("models: [1, 2\n", "marginal.yaml:1:9: invalid value: ")]
+    public void Parse_BadFile_OneLineNamingKeyAndAllowed(string yaml, string expectedStart)
+    {
+        var error = Assert.Throws<ConfigException>(() => ConfigLoader.Parse(yaml, "marginal.yaml"));
+
+        Assert.StartsWith(expectedStart, error.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain('\n', error.Message);
+    }
+
+    [Fact]
+    public void Load_MissingFile_NamesFile()
+    {
+        var error = Assert.Throws<ConfigException>(() => ConfigLoader.Load("/nonexistent/marginal.yaml"));
+
+        Assert.StartsWith("/nonexistent/marginal.yaml: cannot read the file", error.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("500ms", 0.5)]
+    [InlineData("30s", 30)]
+    [InlineData("2m", 120)]
+    [InlineData("15", 15)]
+    public void TryParseDuration_Valid(string text, double seconds)
+    {
+        Assert.True(ConfigLoader.TryParseDuration(text, out var duration));
+        Assert.Equal(TimeSpan.FromSeconds(seconds), duration);
+    }
+
+    [Theory]
+    [InlineData("0s")]
+    [InlineData("-1")]
+    [InlineData("2h")]
+    [InlineData("forever")]
+    public void TryParseDuration_Invalid(string text) => Assert.False(ConfigLoader.TryParseDuration(text, out _));
+
+    [Fact]
+    public void SampleConfig_IsValid()
+    {
+        var sample = Path.Combine(RepoRoot(), "samples", "marginal.yaml");
+
+        var config = ConfigLoader.Load(sample);
+
+        Assert.NotEmpty(config.Models);
+    }
+
+    private static string RepoRoot()
+    {
+        var dir = new DirectoryInfo(AppContext.BaseDirectory);
+        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Marginal.slnx")))
+        {
+            dir = dir.Parent;
+        }
+        return dir!.FullName;
+    }
+}
