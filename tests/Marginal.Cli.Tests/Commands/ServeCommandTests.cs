@@ -1,6 +1,9 @@
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
+using System.Text;
+using System.Text.Json.Nodes;
+using Marginal.Testing;
 
 namespace Marginal.Cli.Tests.Commands;
 
@@ -81,5 +84,63 @@ public sealed class ServeCommandTests
 
         Assert.Equal(1, exit);
         Assert.StartsWith("marginal serve: cannot listen:", stderr.Trim(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Serve_WithConfig_ServesChatCompletionsUntilStopped()
+    {
+        await using var upstream = await FakeUpstream.StartAsync();
+        var port = FreePort();
+        var path = Path.Combine(Path.GetTempPath(), $"marginal-{Guid.NewGuid():N}.yaml");
+        await File.WriteAllTextAsync(path, $"providers:\n  fake:\n    kind: openai\n    base_url: {upstream.OpenAIBaseUrl}\nmodels:\n  small:\n    provider: fake\n");
+        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var arg in new[] { Marginal, "serve", "--config", path, "--urls", $"http://127.0.0.1:{port}" })
+        {
+            start.ArgumentList.Add(arg);
+        }
+        using var process = Process.Start(start)!;
+        using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}") };
+        try
+        {
+            await WaitReadyAsync(http);
+
+            var response = await http.PostAsync("/v1/chat/completions", new StringContent("""{"model":"small","messages":[{"role":"user","content":"ping"}]}""", Encoding.UTF8, "application/json"));
+
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            var body = JsonNode.Parse(await response.Content.ReadAsStringAsync())!;
+            Assert.Equal("Echo: ping", body["choices"]![0]!["message"]!["content"]!.GetValue<string>());
+        }
+        finally
+        {
+            process.Kill(entireProcessTree: true);
+            await process.WaitForExitAsync();
+            File.Delete(path);
+        }
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    private static async Task WaitReadyAsync(HttpClient http)
+    {
+        for (var i = 0; i < 300; i++)
+        {
+            try
+            {
+                if ((await http.GetAsync("/readyz")).StatusCode == HttpStatusCode.OK)
+                {
+                    return;
+                }
+            }
+            catch (HttpRequestException)
+            {
+            }
+            await Task.Delay(100);
+        }
+        Assert.Fail("marginal serve did not become ready in 30 s");
     }
 }
