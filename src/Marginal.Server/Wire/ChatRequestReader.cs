@@ -115,6 +115,7 @@ public static class ChatRequestReader
             Seed = request.Seed,
             ResponseFormat = ToResponseFormat(request.ResponseFormat),
             AllowMultipleToolCalls = request.ParallelToolCalls,
+            Reasoning = ToReasoning(request.ReasoningEffort),
         };
         if (request.Tools is { Count: > 0 } tools)
         {
@@ -133,6 +134,21 @@ public static class ChatRequestReader
         }
         return (messages, options);
     }
+
+    /// <summary>
+    /// Maps OpenAI's <c>reasoning_effort</c>. M.E.AI has no "minimal" level; Low is the nearest one that keeps
+    /// reasoning on (None would change the model's behaviour, not just its cost).
+    /// </summary>
+    private static ReasoningOptions? ToReasoning(string? effort) => effort switch
+    {
+        null => null,
+        "none" => new ReasoningOptions { Effort = ReasoningEffort.None },
+        "minimal" or "low" => new ReasoningOptions { Effort = ReasoningEffort.Low },
+        "medium" => new ReasoningOptions { Effort = ReasoningEffort.Medium },
+        "high" => new ReasoningOptions { Effort = ReasoningEffort.High },
+        "xhigh" => new ReasoningOptions { Effort = ReasoningEffort.ExtraHigh },
+        _ => throw GatewayException.InvalidRequest($"Invalid value: '{effort}'. Supported values are: 'none', 'minimal', 'low', 'medium', 'high' and 'xhigh'.", "reasoning_effort", "invalid_value"),
+    };
 
     private static void Range(double? value, double min, double max, string param)
     {

@@ -143,4 +143,18 @@ public sealed class ChatCompletionsSdkTests : IAsyncLifetime
         Assert.Equal(0.5, sent["presence_penalty"]!.GetValue<double>(), 3);
         Assert.Equal("research", _host.Primary.Requests.Last().Headers["x-team"]);
     }
+
+    [Theory]
+    [InlineData("high", "high")]
+    [InlineData("low", "low")]
+    [InlineData("minimal", "low")]
+    public async Task CompleteChat_ReasoningEffort_ReachesUpstream(string sent, string forwarded)
+    {
+        var body = $$"""{"model":"gpt-test","reasoning_effort":"{{sent}}","messages":[{"role":"user","content":"think"}]}""";
+
+        var response = await _host.Http.PostAsync("/v1/chat/completions", new StringContent(body, System.Text.Encoding.UTF8, "application/json"));
+
+        Assert.True(response.IsSuccessStatusCode);
+        Assert.Equal(forwarded, _host.Primary.Requests.Last().Json!["reasoning_effort"]!.GetValue<string>());
+    }
 }
