@@ -1,6 +1,8 @@
 using System.ClientModel;
+using System.Collections;
 using System.Globalization;
 using System.Text.Json;
+using Anthropic.Exceptions;
 using Marginal.Core.Errors;
 using Polly.Timeout;
 
@@ -14,6 +16,15 @@ public static class ProviderErrors
 {
     private const int MaxUpstreamMessage = 500;
 
+    /// <summary>
+    /// Key in <see cref="Exception.Data"/> under which a provider leaves the raw <c>retry-after-ms</c> header of a failed
+    /// response, for SDKs whose exceptions do not keep the response headers (Anthropic's).
+    /// </summary>
+    public const string RetryAfterMsDataKey = "marginal.retry-after-ms";
+
+    /// <summary>Like <see cref="RetryAfterMsDataKey"/>, for the raw <c>retry-after</c> header (seconds or an HTTP date).</summary>
+    public const string RetryAfterDataKey = "marginal.retry-after";
+
     public static GatewayException Classify(Exception exception, string provider, TimeProvider? time = null)
     {
         switch (exception)
@@ -23,6 +34,15 @@ public static class ProviderErrors
             case ClientResultException result:
                 var response = result.GetRawResponse();
                 return FromStatus(provider, result.Status, ReadMessage(response?.Content?.ToString()), RetryAfterOf(response?.Headers, time ?? TimeProvider.System), exception);
+            case AnthropicApiException api:
+                return FromStatus(provider, (int)api.StatusCode, ReadMessage(api.ResponseBody), RetryAfterOf(api.Data, time ?? TimeProvider.System), exception);
+            case AnthropicSseException sse:
+                // An `error` event inside a stream that had already started; the event names a type but no status.
+                return FromStatus(provider, StatusOf(sse.Type?.Raw()), Truncate(sse.ApiMessage), null, exception);
+            case AnthropicIOException when exception.InnerException is { } io:
+                return Classify(io, provider, time);
+            case AnthropicInvalidDataException:
+                return new GatewayException(GatewayErrorKind.UpstreamError, $"Provider '{provider}' sent a malformed response.", "upstream_malformed_response", innerException: exception);
             case TimeoutRejectedException:
             case OperationCanceledException:
                 return new GatewayException(GatewayErrorKind.UpstreamTimeout, $"Provider '{provider}' did not answer in time.", "upstream_timeout", innerException: exception);
@@ -81,6 +101,34 @@ public static class ProviderErrors
         }
         return null;
     }
+
+    /// <summary>Reads the headers a provider left in <see cref="Exception.Data"/> under <see cref="RetryAfterMsDataKey"/> and <see cref="RetryAfterDataKey"/>.</summary>
+    public static TimeSpan? RetryAfterOf(IDictionary data, TimeProvider time)
+    {
+        if (data[RetryAfterMsDataKey] is string ms && double.TryParse(ms, NumberStyles.Float, CultureInfo.InvariantCulture, out var millis) && millis >= 0)
+        {
+            return TimeSpan.FromMilliseconds(millis);
+        }
+        return ParseRetryAfter(data[RetryAfterDataKey] as string, time);
+    }
+
+    /// <summary>The HTTP status Anthropic uses for each error type (Anthropic API, "Errors").</summary>
+    private static int StatusOf(string? errorType) => errorType switch
+    {
+        "invalid_request_error" => 400,
+        "authentication_error" => 401,
+        "billing_error" => 402,
+        "permission_error" => 403,
+        "not_found_error" => 404,
+        "request_too_large" => 413,
+        "rate_limit_error" => 429,
+        "timeout_error" => 504,
+        "overloaded_error" => 529,
+        _ => 500,
+    };
+
+    private static string? Truncate(string? text) =>
+        text is { Length: > MaxUpstreamMessage } ? text[..MaxUpstreamMessage] + "…" : text;
 
     /// <summary>Reads <c>retry-after-ms</c> or <c>retry-after</c> (seconds or an HTTP date).</summary>
     public static TimeSpan? RetryAfterOf(System.ClientModel.Primitives.PipelineResponseHeaders? headers, TimeProvider time)

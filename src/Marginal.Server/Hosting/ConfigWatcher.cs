@@ -14,28 +14,37 @@ internal sealed partial class ConfigWatcher(string path, GatewayModelSource mode
 {
     private static readonly TimeSpan Debounce = TimeSpan.FromMilliseconds(200);
 
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    private readonly SemaphoreSlim _changed = new(0);
+    private FileSystemWatcher? _watcher;
+
+    /// <summary>Starts watching before the host reports started, so no change made after start is missed.</summary>
+    public override Task StartAsync(CancellationToken cancellationToken)
     {
         var full = Path.GetFullPath(path);
-        using var watcher = new FileSystemWatcher(Path.GetDirectoryName(full)!, Path.GetFileName(full))
+        _watcher = new FileSystemWatcher(Path.GetDirectoryName(full)!, Path.GetFileName(full))
         {
             NotifyFilter = NotifyFilters.LastWrite | NotifyFilters.Size | NotifyFilters.FileName | NotifyFilters.CreationTime,
         };
-        var changed = new SemaphoreSlim(0);
-        watcher.Changed += (_, _) => changed.Release();
-        watcher.Created += (_, _) => changed.Release();
-        watcher.Renamed += (_, _) => changed.Release();
-        watcher.EnableRaisingEvents = true;
+        _watcher.Changed += (_, _) => _changed.Release();
+        _watcher.Created += (_, _) => _changed.Release();
+        _watcher.Renamed += (_, _) => _changed.Release();
+        _watcher.EnableRaisingEvents = true;
+        return base.StartAsync(cancellationToken);
+    }
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        var full = Path.GetFullPath(path);
         try
         {
             while (!stoppingToken.IsCancellationRequested)
             {
-                await changed.WaitAsync(stoppingToken);
+                await _changed.WaitAsync(stoppingToken);
                 // Editors write in bursts; take the file once it settles.
                 await Task.Delay(Debounce, time, stoppingToken);
-                while (changed.CurrentCount > 0)
+                while (_changed.CurrentCount > 0)
                 {
-                    await changed.WaitAsync(stoppingToken);
+                    await _changed.WaitAsync(stoppingToken);
                 }
                 Reload(full);
             }
@@ -43,6 +52,13 @@ internal sealed partial class ConfigWatcher(string path, GatewayModelSource mode
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
         {
         }
+    }
+
+    public override void Dispose()
+    {
+        _watcher?.Dispose();
+        _changed.Dispose();
+        base.Dispose();
     }
 
     private void Reload(string full)
