@@ -91,7 +91,9 @@ public static class ChatResponseWriter
             hasCalls |= content is FunctionCallContent;
         }
         var first = !state.RoleSent;
-        if (!first && !hasText && !hasCalls && update.FinishReason is null)
+        // Some adapters repeat the finish reason on later updates (OpenAI's usage-only chunk); OpenAI sends it once.
+        var finishReason = state.FinishSent ? null : update.FinishReason;
+        if (!first && !hasText && !hasCalls && finishReason is null)
         {
             return false;
         }
@@ -136,8 +138,9 @@ public static class ChatResponseWriter
             }
             json.WriteEndObject();
             json.WriteNull("logprobs"u8);
-            if (update.FinishReason is { } reason)
+            if (finishReason is { } reason)
             {
+                state.FinishSent = true;
                 json.WriteString("finish_reason"u8, FinishReason(reason, state.ToolCallCount > 0));
             }
             else
@@ -246,6 +249,7 @@ public static class ChatResponseWriter
         public long Created { get; private set; } = created;
         public string Model { get; private set; } = model;
         public bool RoleSent { get; set; }
+        public bool FinishSent { get; set; }
         public int ToolCallCount { get; set; }
         private bool _fromUpstream;
 

@@ -29,6 +29,7 @@ public sealed class StreamingTests : IAsyncLifetime
         Assert.All(chunks, c => Assert.Null(c["usage"]));
         Assert.Equal("assistant", chunks[0]["choices"]![0]!["delta"]!["role"]!.GetValue<string>());
         Assert.Equal("stop", chunks[^1]["choices"]![0]!["finish_reason"]!.GetValue<string>());
+        Assert.Single(chunks, c => c["choices"]![0]!["finish_reason"] is not null);
         Assert.Single(chunks.Select(c => c["id"]!.GetValue<string>()).Distinct());
         Assert.Equal("Echo: a b c", SseEvents.Text(events));
     }
@@ -40,6 +41,7 @@ public sealed class StreamingTests : IAsyncLifetime
         var events = await SseEvents.ReadAsync(response);
 
         var usageChunk = JsonNode.Parse(events[^2])!;
+        Assert.Single(events.SkipLast(1).Select(e => JsonNode.Parse(e)!), c => c["choices"] is JsonArray { Count: > 0 } a && a[0]!["finish_reason"] is not null);
         Assert.Empty(usageChunk["choices"]!.AsArray());
         Assert.Equal(3, usageChunk["usage"]!["prompt_tokens"]!.GetValue<int>());
         Assert.Equal(4, usageChunk["usage"]!["completion_tokens"]!.GetValue<int>());

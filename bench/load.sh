@@ -1,0 +1,363 @@
+#!/usr/bin/env bash
+# Whole-system load test. In one run it measures requests/s and p50/p90/p99 latency (wrk) of three ways to
+# reach the same upstream (bench/Marginal.Bench.Stub, a fixed OpenAI chat completion):
+#   direct    client -> stub
+#   marginal  client -> Marginal (`marginal serve`, Release build, as shipped) -> stub
+#   portkey   client -> Portkey's open-source gateway (node) -> stub
+# at 1, 10 and 50 connections, non-streamed ("json") and streamed ("stream"). It also reads each server's CPU
+# time from /proc before and after every point, so the cost per request of each process is known exactly.
+#
+# Extra paths for investigations (not in the default run):
+#   marginal-quiet  Marginal with per-request Information logging switched off (Logging__LogLevel__Default=Warning)
+#   marginal-nopgo  Marginal with tiered PGO off (DOTNET_TieredPGO=0): no instrumented tier on the way to tier 1
+#   proxy           bench/Marginal.Bench.Proxy: Kestrel in, HttpClient out, bytes relayed unparsed (the floor)
+#
+# CPU pinning: the machine this was written for has 2 cores. wrk gets core 0 and every server (stub, Marginal,
+# Portkey) shares core 1, so that the client never steals time from the servers and every path has the same
+# single core for all of its server-side work; the stub's own work is on that core in all three paths.
+# Override with BENCH_CLIENT_CPUS / BENCH_SERVER_CPUS (taskset lists); with fewer than 2 cores nothing is pinned.
+# Run as root, every process the script starts gets nice -19 (BENCH_NICE), so that other work on the machine
+# disturbs the measurement less; the report shows, per point, how busy the server core was with anything else.
+# Before the measured points each path is warmed for --prewarm seconds (JIT tiering on one busy core is slow).
+#
+# Usage: bench/load.sh [--duration S] [--warmup S] [--prewarm S] [--connections "1 10 50"]
+#                      [--paths "direct marginal portkey"] [--modes "json stream"] [--out DIR] [--no-build]
+# Every server binds 127.0.0.1 only; every process the script starts is stopped when it exits.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BENCH="$ROOT/bench"
+DURATION=10
+WARMUP=3
+PREWARM=20
+CONNECTIONS="1 10 50"
+PATHS="direct marginal portkey"
+MODES="json stream"
+OUT="$BENCH/results"
+BUILD=1
+STUB_PORT=${STUB_PORT:-18181}
+MARGINAL_PORT=${MARGINAL_PORT:-18182}
+PORTKEY_PORT=${PORTKEY_PORT:-18183}
+QUIET_PORT=${QUIET_PORT:-18184}
+PROXY_PORT=${PROXY_PORT:-18185}
+NOPGO_PORT=${NOPGO_PORT:-18186}
+CLIENT_CPUS=${BENCH_CLIENT_CPUS:-0}
+SERVER_CPUS=${BENCH_SERVER_CPUS:-1}
+NICE=${BENCH_NICE:-$([ "$(id -u)" = 0 ] && echo -19 || echo 0)}
+PORTKEY_VERSION=1.15.2
+# Portkey's gateway breaks on @hono/node-server >= 1.14 ("TypeError: immutable" on every streamed answer,
+# Portkey-AI/gateway#1389); npm would install 1.19.x, so pin the last release that works.
+HONO_NODE_SERVER_VERSION=1.13.8
+PORTKEY_DIR="$BENCH/.portkey"
+MODEL=gpt-4o-mini
+
+usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit "${1:-0}"; }
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --duration) DURATION=$2; shift 2 ;;
+        --warmup) WARMUP=$2; shift 2 ;;
+        --prewarm) PREWARM=$2; shift 2 ;;
+        --connections) CONNECTIONS=$2; shift 2 ;;
+        --paths) PATHS=$2; shift 2 ;;
+        --modes) MODES=$2; shift 2 ;;
+        --out) OUT=$2; shift 2 ;;
+        --no-build) BUILD=0; shift ;;
+        -h|--help) usage 0 ;;
+        *) echo "load.sh: unknown argument '$1'" >&2; usage 2 ;;
+    esac
+done
+for n in $DURATION $WARMUP $PREWARM $CONNECTIONS; do
+    [[ $n =~ ^[0-9]+$ ]] || { echo "load.sh: '$n' is not a whole number" >&2; exit 2; }
+done
+for p in $PATHS; do
+    case $p in direct|marginal|portkey|marginal-quiet|marginal-nopgo|proxy) ;;
+        *) echo "load.sh: unknown path '$p' (allowed: direct marginal portkey marginal-quiet marginal-nopgo proxy)" >&2; exit 2 ;;
+    esac
+done
+for m in $MODES; do
+    case $m in json|stream) ;; *) echo "load.sh: unknown mode '$m' (allowed: json stream)" >&2; exit 2 ;; esac
+done
+has_path() { [[ " $PATHS " == *" $1 "* ]]; }
+
+# ---------------------------------------------------------------------------------------------- tools
+if ! command -v wrk >/dev/null; then
+    echo "load.sh: installing wrk (Debian package)"
+    apt-get install -y wrk >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get install -y wrk >/dev/null; }
+fi
+for tool in wrk curl dotnet taskset awk; do
+    command -v "$tool" >/dev/null || { echo "load.sh: '$tool' is required" >&2; exit 1; }
+done
+if has_path portkey; then
+    command -v node >/dev/null && command -v npm >/dev/null || { echo "load.sh: node and npm are required for the portkey path" >&2; exit 1; }
+fi
+CPUS=$(nproc)
+# Command prefixes (arrays, not functions, so that "$!" is the server's own PID: taskset and env exec it).
+if [ "$CPUS" -lt 2 ]; then
+    echo "load.sh: only $CPUS core(s): client and servers are not pinned" >&2
+    CLIENT_PIN=(nice -n "$NICE")
+    SERVER_PIN=(nice -n "$NICE")
+    PINNING="none (only $CPUS core)"
+else
+    CLIENT_PIN=(nice -n "$NICE" taskset -c "$CLIENT_CPUS")
+    SERVER_PIN=(nice -n "$NICE" taskset -c "$SERVER_CPUS")
+    PINNING="wrk on CPU $CLIENT_CPUS; stub and every gateway share CPU $SERVER_CPUS"
+fi
+[ "$NICE" = 0 ] || PINNING="$PINNING; all at nice $NICE"
+
+# ---------------------------------------------------------------------------------------------- build
+cd "$ROOT"
+if [ "$BUILD" = 1 ]; then
+    echo "load.sh: building Release (Marginal.Cli, Marginal.Bench.Stub)"
+    dotnet build src/Marginal.Cli/Marginal.Cli.csproj -c Release -nologo -v q >/dev/null
+    dotnet build bench/Marginal.Bench.Stub/Marginal.Bench.Stub.csproj -c Release -nologo -v q >/dev/null
+    if has_path proxy; then
+        dotnet build bench/Marginal.Bench.Proxy/Marginal.Bench.Proxy.csproj -c Release -nologo -v q >/dev/null
+    fi
+fi
+MARGINAL_DLL="$ROOT/src/Marginal.Cli/bin/Release/net10.0/marginal.dll"
+STUB_DLL="$ROOT/bench/Marginal.Bench.Stub/bin/Release/net10.0/Marginal.Bench.Stub.dll"
+PROXY_DLL="$ROOT/bench/Marginal.Bench.Proxy/bin/Release/net10.0/Marginal.Bench.Proxy.dll"
+for f in "$MARGINAL_DLL" "$STUB_DLL"; do
+    [ -f "$f" ] || { echo "load.sh: $f is missing; run without --no-build" >&2; exit 1; }
+done
+PORTKEY_MAIN="$PORTKEY_DIR/node_modules/@portkey-ai/gateway/build/start-server.js"
+if has_path portkey; then
+    installed=$(node -p "try{require('$PORTKEY_DIR/node_modules/@portkey-ai/gateway/package.json').version}catch{''}" 2>/dev/null || true)
+    hono=$(node -p "try{require('$PORTKEY_DIR/node_modules/@hono/node-server/package.json').version}catch{''}" 2>/dev/null || true)
+    if [ "$installed" != "$PORTKEY_VERSION" ] || [ "$hono" != "$HONO_NODE_SERVER_VERSION" ]; then
+        echo "load.sh: installing @portkey-ai/gateway@$PORTKEY_VERSION into bench/.portkey (not committed)"
+        mkdir -p "$PORTKEY_DIR"
+        printf '{"name":"portkey-bench","private":true,"dependencies":{"@portkey-ai/gateway":"%s"},"overrides":{"@hono/node-server":"%s"}}\n' \
+            "$PORTKEY_VERSION" "$HONO_NODE_SERVER_VERSION" > "$PORTKEY_DIR/package.json"
+        (cd "$PORTKEY_DIR" && npm install --no-audit --no-fund --loglevel=error >/dev/null)
+    fi
+fi
+
+# ---------------------------------------------------------------------------------------------- processes
+STAMP=$(date -u +%Y%m%d-%H%M%S)
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+RUN_DIR="$OUT/load-$STAMP"
+mkdir -p "$RUN_DIR"
+declare -A PID
+cleanup() {
+    local status=$?
+    trap - EXIT INT TERM
+    for name in "${!PID[@]}"; do
+        kill "${PID[$name]}" 2>/dev/null || true
+    done
+    for name in "${!PID[@]}"; do
+        for _ in $(seq 50); do kill -0 "${PID[$name]}" 2>/dev/null || break; sleep 0.1; done
+        kill -9 "${PID[$name]}" 2>/dev/null || true
+    done
+    exit "$status"
+}
+trap cleanup EXIT INT TERM
+
+port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+start() { # name port command...
+    local name=$1 port=$2; shift 2
+    port_free "$port" || { echo "load.sh: port $port (for $name) is already in use" >&2; exit 1; }
+    "$@" >"$RUN_DIR/$name.log" 2>&1 &
+    PID[$name]=$!
+    for _ in $(seq 120); do
+        if ! kill -0 "${PID[$name]}" 2>/dev/null; then
+            echo "load.sh: $name exited at start; see $RUN_DIR/$name.log" >&2; tail -5 "$RUN_DIR/$name.log" >&2; exit 1
+        fi
+        if ! port_free "$port"; then return 0; fi
+        sleep 0.25
+    done
+    echo "load.sh: $name did not listen on 127.0.0.1:$port within 30 s" >&2; exit 1
+}
+
+# The config sits in a folder of its own: Marginal watches the config's folder, and the logs go to RUN_DIR.
+mkdir -p "$RUN_DIR/config"
+CONFIG="$RUN_DIR/config/marginal.yaml"
+cat >"$CONFIG" <<EOF
+# Generated by bench/load.sh: one OpenAI-compatible provider (the stub) and one model.
+server:
+  urls: http://127.0.0.1:$MARGINAL_PORT
+providers:
+  stub:
+    kind: openai
+    base_url: http://127.0.0.1:$STUB_PORT/v1
+models:
+  $MODEL:
+    provider: stub
+EOF
+
+start stub "$STUB_PORT" "${SERVER_PIN[@]}" dotnet "$STUB_DLL" "$STUB_PORT"
+if has_path marginal; then
+    start marginal "$MARGINAL_PORT" "${SERVER_PIN[@]}" dotnet "$MARGINAL_DLL" serve --config "$CONFIG" --urls "http://127.0.0.1:$MARGINAL_PORT"
+fi
+if has_path marginal-quiet; then
+    start marginal-quiet "$QUIET_PORT" env Logging__LogLevel__Default=Warning "${SERVER_PIN[@]}" \
+        dotnet "$MARGINAL_DLL" serve --config "$CONFIG" --urls "http://127.0.0.1:$QUIET_PORT"
+fi
+if has_path marginal-nopgo; then
+    start marginal-nopgo "$NOPGO_PORT" env DOTNET_TieredPGO=0 "${SERVER_PIN[@]}" \
+        dotnet "$MARGINAL_DLL" serve --config "$CONFIG" --urls "http://127.0.0.1:$NOPGO_PORT"
+fi
+if has_path proxy; then
+    [ -f "$PROXY_DLL" ] || { echo "load.sh: $PROXY_DLL is missing; run without --no-build" >&2; exit 1; }
+    start proxy "$PROXY_PORT" "${SERVER_PIN[@]}" dotnet "$PROXY_DLL" "$PROXY_PORT" "http://127.0.0.1:$STUB_PORT/v1"
+fi
+if has_path portkey; then
+    # --import preloads bench/loopback-only.mjs: Portkey listens on every interface otherwise.
+    start portkey "$PORTKEY_PORT" env NODE_ENV=production "${SERVER_PIN[@]}" \
+        node --import "$BENCH/loopback-only.mjs" "$PORTKEY_MAIN" "--port=$PORTKEY_PORT" --headless
+fi
+
+url_of() {
+    case $1 in
+        direct) echo "http://127.0.0.1:$STUB_PORT/v1/chat/completions" ;;
+        marginal) echo "http://127.0.0.1:$MARGINAL_PORT/v1/chat/completions" ;;
+        marginal-quiet) echo "http://127.0.0.1:$QUIET_PORT/v1/chat/completions" ;;
+        marginal-nopgo) echo "http://127.0.0.1:$NOPGO_PORT/v1/chat/completions" ;;
+        proxy) echo "http://127.0.0.1:$PROXY_PORT/v1/chat/completions" ;;
+        portkey) echo "http://127.0.0.1:$PORTKEY_PORT/v1/chat/completions" ;;
+    esac
+}
+# Every path gets the same headers; only Portkey reads its own (which upstream to call).
+HEADERS=(-H "Authorization: Bearer sk-bench" -H "x-portkey-provider: openai" -H "x-portkey-custom-host: http://127.0.0.1:$STUB_PORT/v1")
+body_of() { [ "$1" = stream ] && echo "$BENCH/requests/chat-stream.json" || echo "$BENCH/requests/chat.json"; }
+gateway_of() { case $1 in direct) echo stub ;; *) echo "$1" ;; esac; }
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/${PID[$1]}/stat"; }
+servers_ticks() { local sum=0 name; for name in "${!PID[@]}"; do sum=$((sum + $(cpu_ticks "$name"))); done; echo "$sum"; }
+# Busy and total ticks of the server core (when it is one core), to tell how much else ran there.
+core_ticks() {
+    if [[ $SERVER_CPUS =~ ^[0-9]+$ ]] && [ "$CPUS" -ge 2 ]; then
+        awk -v cpu="cpu$SERVER_CPUS" '$1 == cpu { print $2 + $3 + $4 + $7 + $8 + $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9 }' /proc/stat
+    else
+        echo "0 0"
+    fi
+}
+TICK=$(getconf CLK_TCK)
+
+# Each path must give the stub's answer before it is measured.
+for mode in $MODES; do
+    for path in $PATHS; do
+        reply=$(curl -s -w '\n%{http_code}' -X POST "$(url_of "$path")" -H 'Content-Type: application/json' "${HEADERS[@]}" --data-binary "@$(body_of "$mode")")
+        code=${reply##*$'\n'}
+        if [ "$code" != 200 ] || ! grep -q 'economics' <<<"$reply" \
+            || { [ "$mode" = stream ] && ! grep -q 'data: \[DONE\]' <<<"$reply"; }; then
+            echo "load.sh: $path ($mode) did not relay the stub's answer (HTTP $code):" >&2
+            head -c 600 <<<"$reply" >&2; echo >&2; exit 1
+        fi
+    done
+done
+
+# ---------------------------------------------------------------------------------------------- measure
+points=0; warms=0
+for _ in $MODES; do for _ in $PATHS; do warms=$((warms + 1)); for _ in $CONNECTIONS; do points=$((points + 1)); done; done; done
+echo "load.sh: $points points x (${WARMUP}s warm-up + ${DURATION}s) after ${PREWARM}s warming per path and mode: about $(( (points * (WARMUP + DURATION) + warms * PREWARM) / 60 + 1 )) min; output in $RUN_DIR"
+if [ "$PREWARM" -gt 0 ]; then
+    for mode in $MODES; do
+        for path in $PATHS; do
+            BENCH_BODY=$(body_of "$mode") "${CLIENT_PIN[@]}" wrk -t1 -c10 -d"${PREWARM}s" --timeout 10s -s "$BENCH/chat.lua" "${HEADERS[@]}" "$(url_of "$path")" >/dev/null
+        done
+    done
+fi
+RESULTS="$RUN_DIR/results.tsv"
+printf 'mode\tpath\tconns\trps\tp50_us\tp90_us\tp99_us\tmax_us\terrors\tserver_cpu_us\tstub_cpu_us\tother_load_pct\n' >"$RESULTS"
+for mode in $MODES; do
+    export BENCH_BODY; BENCH_BODY=$(body_of "$mode")
+    for conns in $CONNECTIONS; do
+        for path in $PATHS; do
+            url=$(url_of "$path")
+            # One wrk thread: it has one core, and one event loop drives 50 connections easily.
+            "${CLIENT_PIN[@]}" wrk -t1 -c"$conns" -d"${WARMUP}s" --timeout 10s -s "$BENCH/chat.lua" "${HEADERS[@]}" "$url" >/dev/null
+            gateway=$(gateway_of "$path")
+            before_gw=$(cpu_ticks "$gateway"); before_stub=$(cpu_ticks stub); before_all=$(servers_ticks); read -r before_busy before_total < <(core_ticks)
+            raw="$RUN_DIR/wrk-$mode-$path-c$conns.txt"
+            "${CLIENT_PIN[@]}" wrk -t1 -c"$conns" -d"${DURATION}s" --timeout 10s --latency -s "$BENCH/chat.lua" "${HEADERS[@]}" "$url" >"$raw"
+            after_gw=$(cpu_ticks "$gateway"); after_stub=$(cpu_ticks stub); after_all=$(servers_ticks); read -r after_busy after_total < <(core_ticks)
+            line=$(grep '^RESULT ' "$raw") || { echo "load.sh: wrk gave no result for $path $mode c=$conns; see $raw" >&2; exit 1; }
+            awk -v mode="$mode" -v path="$path" -v conns="$conns" -v tick="$TICK" \
+                -v gw=$((after_gw - before_gw)) -v stub=$((after_stub - before_stub)) -v direct="$([ "$path" = direct ] && echo 1 || echo 0)" \
+                -v busy=$((after_busy - before_busy)) -v total=$((after_total - before_total)) -v ours=$((after_all - before_all)) '
+                { for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] } }
+                END {
+                    errors = v["non2xx"] + v["connect"] + v["read"] + v["write"] + v["timeout"]
+                    n = v["requests"] > 0 ? v["requests"] : 1
+                    gw_us = gw * 1e6 / tick / n; stub_us = stub * 1e6 / tick / n
+                    # On the direct path the "server" is the stub itself.
+                    if (direct) gw_us = stub_us
+                    # Whatever kept the server core busy besides our servers (other processes, steal, interrupts).
+                    other = total > 0 ? (busy - ours) * 100 / total : -1
+                    if (other < 0 && total > 0) other = 0
+                    printf "%s\t%s\t%s\t%.0f\t%d\t%d\t%d\t%d\t%d\t%.0f\t%.0f\t%s\n", mode, path, conns, v["rps"], v["p50_us"], v["p90_us"], v["p99_us"], v["max_us"], errors, gw_us, stub_us, (total > 0 ? sprintf("%.0f", other) : "n/a")
+                }' <<<"$line" >>"$RESULTS"
+            tail -1 "$RESULTS" | awk -F'\t' '{ printf "  %-6s %-15s c=%-3s %9s req/s  p50 %7.3f ms  p99 %7.3f ms  errors %s  server CPU %s us/req  other load %s%%\n", $1, $2, $3, $4, $5/1000, $7/1000, $9, $10, $12 }'
+        done
+    done
+done
+
+# ---------------------------------------------------------------------------------------------- report
+MODEL_NAME=$(lscpu | awk -F': *' '/^Model name/ { print $2; exit }')
+COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
+[ -n "$(git -C "$ROOT" status --porcelain 2>/dev/null | head -1)" ] && COMMIT="$COMMIT (with uncommitted changes)"
+DOTNET_RUNTIME=$(dotnet --list-runtimes | awk '/Microsoft.AspNetCore.App/ { v = $2 } END { print v }')
+NODE_VERSION=$(command -v node >/dev/null && node --version || echo -)
+WRK_VERSION=$( (wrk -v 2>&1 || true) | awk 'NR == 1 { print $2 }')
+REPORT="$RUN_DIR/results.md"
+{
+    echo "# Load test $STAMP"
+    echo
+    echo "- date (UTC): $(date -u '+%Y-%m-%d %H:%M')"
+    echo "- machine: $CPUS cores, $MODEL_NAME, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo)"
+    echo "- pinning: $PINNING"
+    echo "- commit: $COMMIT"
+    echo "- versions: ASP.NET Core $DOTNET_RUNTIME, node $NODE_VERSION, wrk $WRK_VERSION, @portkey-ai/gateway $PORTKEY_VERSION (@hono/node-server $HONO_NODE_SERVER_VERSION)"
+    echo "- load average before the run: $LOAD_BEFORE; after: $(cut -d' ' -f1-3 /proc/loadavg)"
+    echo "- command: \`bench/load.sh --duration $DURATION --warmup $WARMUP --prewarm $PREWARM --connections \"$CONNECTIONS\" --paths \"$PATHS\" --modes \"$MODES\"\`"
+    echo "- each point: ${WARMUP} s warm-up, then \`wrk -t1 -c<conns> -d${DURATION}s --latency -s bench/chat.lua\`; bodies bench/requests/chat.json and chat-stream.json"
+    echo "- server CPU: user+system CPU time of the process serving the path (the stub on the direct path), per request, from /proc"
+    echo "- other load: share of the server core used by anything but our servers during the point (other processes, steal); high values mean the point was disturbed"
+    echo
+    awk -F'\t' '
+        NR == 1 { next }
+        { key = $1 SUBSEP $3; if ($2 == "direct") { d50[key] = $5; d99[key] = $7 } rows[NR] = $0 }
+        END {
+            print "| mode | path | conns | req/s | p50 ms | p90 ms | p99 ms | max ms | errors | server CPU µs/req | stub CPU µs/req | p50 over direct ms | p99 over direct ms | other load % |"
+            print "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+            for (i = 2; i <= NR; i++) {
+                split(rows[i], f, "\t"); key = f[1] SUBSEP f[3]
+                over50 = (f[2] != "direct" && key in d50) ? sprintf("%+.3f", (f[5] - d50[key]) / 1000) : ""
+                over99 = (f[2] != "direct" && key in d99) ? sprintf("%+.3f", (f[7] - d99[key]) / 1000) : ""
+                printf "| %s | %s | %s | %s | %.3f | %.3f | %.3f | %.1f | %s | %s | %s | %s | %s | %s |\n", f[1], f[2], f[3], f[4], f[5]/1000, f[6]/1000, f[7]/1000, f[8]/1000, f[9], f[10], f[11], over50, over99, f[12]
+            }
+        }' "$RESULTS"
+    echo
+    echo "## Targets"
+    echo
+    awk -F'\t' -v modes="$MODES" -v connections="$CONNECTIONS" '
+        NR == 1 { next }
+        { rps[$1, $2, $3] = $4; p50[$1, $2, $3] = $5; p99[$1, $2, $3] = $7; conns[$3] = 1; seen[$2] = 1 }
+        END {
+            n = split(modes, m, " "); nc = split(connections, cs, " ")
+            for (i = 1; i <= n; i++) {
+                mode = m[i]
+                if (seen["marginal"] && seen["portkey"]) {
+                    best_m = 0; best_p = 0; detail = ""
+                    for (j = 1; j <= nc; j++) {
+                        c = cs[j]
+                        if (rps[mode, "marginal", c] > best_m) best_m = rps[mode, "marginal", c]
+                        if (rps[mode, "portkey", c] > best_p) best_p = rps[mode, "portkey", c]
+                        if (rps[mode, "portkey", c] > 0) detail = detail sprintf(" c=%s: %.1fx;", c, rps[mode, "marginal", c] / rps[mode, "portkey", c])
+                    }
+                    ratio = best_p > 0 ? best_m / best_p : 0
+                    printf "- %s: Marginal sustains %.0f req/s, Portkey %.0f req/s (best over concurrency): %.1fx — target >= 10x %s. Per concurrency:%s\n", mode, best_m, best_p, ratio, (ratio >= 10 ? "MET" : "MISSED"), detail
+                }
+                if (seen["marginal"] && seen["direct"] && ((mode, "direct", 1) in p50)) {
+                    o50 = (p50[mode, "marginal", 1] - p50[mode, "direct", 1]) / 1000
+                    o99 = (p99[mode, "marginal", 1] - p99[mode, "direct", 1]) / 1000
+                    printf "- %s, 1 connection: Marginal adds %.3f ms at p50 (target <= 0.1 ms: %s) and %.3f ms at p99 (target <= 1 ms: %s)\n", mode, o50, (o50 <= 0.1 ? "MET" : "MISSED"), o99, (o99 <= 1 ? "MET" : "MISSED")
+                }
+            }
+        }' "$RESULTS"
+} >"$REPORT"
+
+echo
+cat "$REPORT"
+echo
+echo "load.sh: report $REPORT; raw wrk output and server logs in $RUN_DIR"
