@@ -56,7 +56,8 @@ public static class ChatCompletionsApi
         }
         catch (GatewayException error) when (!http.Response.HasStarted)
         {
-            metrics.Completed(context?.ServedModel ?? context?.RequestedModel, context?.Provider, error.Code ?? error.Kind.ToString(), stream, started);
+            // Labelled by the served model only: a client-chosen name would let anyone grow the metric's cardinality.
+            metrics.Completed(context?.ServedModel, context?.Provider, error.Code ?? error.Kind.ToString(), stream, started);
             await OpenAIErrors.WriteAsync(http, error);
         }
         catch (BadHttpRequestException tooLarge) when (tooLarge.StatusCode == StatusCodes.Status413PayloadTooLarge && !http.Response.HasStarted)
