@@ -10,6 +10,8 @@
 # Extra paths for investigations (not in the default run):
 #   marginal-quiet  Marginal with per-request Information logging switched off (Logging__LogLevel__Default=Warning)
 #   marginal-nopgo  Marginal with tiered PGO off (DOTNET_TieredPGO=0): no instrumented tier on the way to tier 1
+#   marginal-alt    Marginal with the environment in BENCH_ALT_ENV (space-separated NAME=VALUE), for A/B runs of
+#                   runtime settings against plain `marginal` in the same run, e.g. BENCH_ALT_ENV="DOTNET_gcServer=1"
 #   proxy           bench/Marginal.Bench.Proxy: Kestrel in, HttpClient out, bytes relayed unparsed (the floor)
 #
 # CPU pinning: the machine this was written for has 2 cores. wrk gets core 0 and every server (stub, Marginal,
@@ -41,6 +43,7 @@ PORTKEY_PORT=${PORTKEY_PORT:-18183}
 QUIET_PORT=${QUIET_PORT:-18184}
 PROXY_PORT=${PROXY_PORT:-18185}
 NOPGO_PORT=${NOPGO_PORT:-18186}
+ALT_PORT=${ALT_PORT:-18187}
 CLIENT_CPUS=${BENCH_CLIENT_CPUS:-0}
 SERVER_CPUS=${BENCH_SERVER_CPUS:-1}
 NICE=${BENCH_NICE:-$([ "$(id -u)" = 0 ] && echo -19 || echo 0)}
@@ -70,8 +73,8 @@ for n in $DURATION $WARMUP $PREWARM $CONNECTIONS; do
     [[ $n =~ ^[0-9]+$ ]] || { echo "load.sh: '$n' is not a whole number" >&2; exit 2; }
 done
 for p in $PATHS; do
-    case $p in direct|marginal|portkey|marginal-quiet|marginal-nopgo|proxy) ;;
-        *) echo "load.sh: unknown path '$p' (allowed: direct marginal portkey marginal-quiet marginal-nopgo proxy)" >&2; exit 2 ;;
+    case $p in direct|marginal|portkey|marginal-quiet|marginal-nopgo|marginal-alt|proxy) ;;
+        *) echo "load.sh: unknown path '$p' (allowed: direct marginal portkey marginal-quiet marginal-nopgo marginal-alt proxy)" >&2; exit 2 ;;
     esac
 done
 for m in $MODES; do
@@ -197,6 +200,11 @@ if has_path marginal-nopgo; then
     start marginal-nopgo "$NOPGO_PORT" env DOTNET_TieredPGO=0 "${SERVER_PIN[@]}" \
         dotnet "$MARGINAL_DLL" serve --config "$CONFIG" --urls "http://127.0.0.1:$NOPGO_PORT"
 fi
+if has_path marginal-alt; then
+    # shellcheck disable=SC2086 # BENCH_ALT_ENV is a list of NAME=VALUE words on purpose
+    start marginal-alt "$ALT_PORT" env ${BENCH_ALT_ENV:-} "${SERVER_PIN[@]}" \
+        dotnet "$MARGINAL_DLL" serve --config "$CONFIG" --urls "http://127.0.0.1:$ALT_PORT"
+fi
 if has_path proxy; then
     [ -f "$PROXY_DLL" ] || { echo "load.sh: $PROXY_DLL is missing; run without --no-build" >&2; exit 1; }
     start proxy "$PROXY_PORT" "${SERVER_PIN[@]}" dotnet "$PROXY_DLL" "$PROXY_PORT" "http://127.0.0.1:$STUB_PORT/v1"
@@ -213,6 +221,7 @@ url_of() {
         marginal) echo "http://127.0.0.1:$MARGINAL_PORT/v1/chat/completions" ;;
         marginal-quiet) echo "http://127.0.0.1:$QUIET_PORT/v1/chat/completions" ;;
         marginal-nopgo) echo "http://127.0.0.1:$NOPGO_PORT/v1/chat/completions" ;;
+        marginal-alt) echo "http://127.0.0.1:$ALT_PORT/v1/chat/completions" ;;
         proxy) echo "http://127.0.0.1:$PROXY_PORT/v1/chat/completions" ;;
         portkey) echo "http://127.0.0.1:$PORTKEY_PORT/v1/chat/completions" ;;
     esac

@@ -1,0 +1,148 @@
+using Marginal.Core.Pricing;
+using Marginal.Gateway.Configuration;
+using Marginal.Gateway.Pricing;
+
+namespace Marginal.Gateway.Tests.Pricing;
+
+public sealed class PriceBookLoaderTests
+{
+    private const string Head = "models:\n  m:\n    provider: p\n    context_window: 1000\n    tokenizer: cl100k_base\n    quality_tier: standard\n    capacity: api\n";
+    private const string Tail = "    source: https://example.com/pricing\n    as_of: 2026-11-27\n";
+
+    [Fact]
+    public void LoadShipped_EveryEntry_HasSourceAndAsOf()
+    {
+        var book = PriceBookLoader.LoadShipped();
+
+        Assert.NotEqual(0, book.Count);
+        Assert.All(book.Entries, e =>
+        {
+            Assert.False(string.IsNullOrWhiteSpace(e.Price.Source));
+            Assert.NotEqual(default, e.Price.AsOf);
+        });
+    }
+
+    [Fact]
+    public void LoadShipped_AnthropicEntries_OneHourWriteIsTwiceInputAndBatchIsHalf()
+    {
+        var anthropic = PriceBookLoader.LoadShipped().Entries.Where(e => e.Provider == "anthropic").ToList();
+
+        Assert.NotEmpty(anthropic);
+        Assert.All(anthropic, e =>
+        {
+            Assert.Equal(e.Price.Input * 2m, e.Price.CacheWrite1h);
+            Assert.Equal(0.5m, e.Price.BatchMultiplier);
+        });
+    }
+
+    [Fact]
+    public void LoadShipped_ClaudeSonnet4_FollowsThePublishedCacheMultipliers()
+    {
+        // 5m write 1.25x, 1h write 2x, cache hit 0.1x the base input price. (The page rounds some small prices, e.g.
+        // Claude Haiku 3's 5m write is listed at $0.30, not 1.25 x $0.25, so the book keeps the page's figures.)
+        Assert.True(PriceBookLoader.LoadShipped().TryGet("claude-sonnet-4", out var sonnet));
+
+        Assert.Equal(sonnet.Price.Input * 1.25m, sonnet.Price.CacheWrite5m);
+        Assert.Equal(sonnet.Price.Input * 2m, sonnet.Price.CacheWrite1h);
+        Assert.Equal(sonnet.Price.Input * 0.1m, sonnet.Price.CachedInput);
+    }
+
+    [Fact]
+    public void Parse_ValidEntry_BindsSnakeCaseKeysAndDefaults()
+    {
+        var yaml = Head + "    input: 3\n    cached_input: 0.30\n    cache_write_5m: 3.75\n    cache_write_1h: 6\n    output: 15\n" + Tail;
+
+        var book = PriceBookLoader.Parse(yaml, "prices.yaml");
+
+        Assert.True(book.TryGet("m", out var m));
+        Assert.Equal(new ModelPrice(3m, 0.30m, 3.75m, 6m, 15m, 1m, "https://example.com/pricing", new DateOnly(2026, 11, 27)), m.Price);
+        Assert.Equal("m", m.UpstreamId);
+        Assert.Equal(CapacityKind.Api, m.Capacity);
+        Assert.Equal(1000, m.ContextWindow);
+    }
+
+    [Theory]
+    [InlineData(Head + "    input: 0.0000025\n    output: 10\n" + Tail,
+        "prices.yaml: models.m.input: 0.0000025 looks like a price per token; prices are USD per million tokens (that would be 2.5)")]
+    [InlineData(Head + "    input: 2.5\n    output: 0.00001\n" + Tail,
+        "prices.yaml: models.m.output: 0.00001 looks like a price per token; prices are USD per million tokens (that would be 10)")]
+    [InlineData(Head + "    input: 2.5\n    cached_input: -1\n    output: 10\n" + Tail,
+        "prices.yaml: models.m.cached_input: must be zero or more, got -1")]
+    [InlineData(Head + "    input: 2.5\n    output: 10\n    batch_multiplier: 1.5\n" + Tail,
+        "prices.yaml: models.m.batch_multiplier: must be more than 0 and at most 1 (e.g. 0.5 for half price), got 1.5")]
+    [InlineData(Head + "    input: 2.5\n    output: 10\n    batch_multiplier: 0\n" + Tail,
+        "prices.yaml: models.m.batch_multiplier: must be more than 0 and at most 1 (e.g. 0.5 for half price), got 0")]
+    [InlineData(Head + "    input: 2.5\n    output: 10\n    as_of: 2026-11-27\n",
+        "prices.yaml: models.m.source: is missing; every price names where it came from (a URL or document name)")]
+    [InlineData(Head + "    input: 2.5\n    output: 10\n    source: vendor page\n",
+        "prices.yaml: models.m.as_of: is missing; every price is dated (YYYY-MM-DD)")]
+    [InlineData(Head + "    input: 2.5\n    output: 10\n    source: vendor page\n    as_of: last week\n",
+        "prices.yaml: models.m.as_of: 'last week' is not a date (YYYY-MM-DD)")]
+    [InlineData("models:\n  m:\n    provider: p\n    context_window: 1000\n    tokenizer: cl100k_base\n    quality_tier: standard\n    capacity: leased\n    input: 1\n    output: 1\n" + Tail,
+        "prices.yaml: models.m.capacity: 'leased' is not allowed (allowed: api, rented, owned)")]
+    [InlineData("models:\n  m:\n    provider: p\n    context_window: 1000\n    tokenizer: p50k_base\n    quality_tier: standard\n    capacity: api\n    input: 1\n    output: 1\n" + Tail,
+        "prices.yaml: models.m.tokenizer: 'p50k_base' is not allowed (allowed: o200k_base, cl100k_base, gguf)")]
+    [InlineData(Head + "    output: 10\n" + Tail,
+        "prices.yaml: models.m.input: is missing; needs the input price in USD per million tokens")]
+    [InlineData(Head + "    input: 1\n    output: 1\n    cache_write: 2\n" + Tail,
+        "prices.yaml:10:5: unknown key 'cache_write' in a model (allowed: provider, upstream, context_window, tokenizer, quality_tier, capacity, input, cached_input, cache_write_5m, cache_write_1h, output, batch_multiplier, source, as_of)")]
+    [InlineData("models:\n  m:\n",
+        "prices.yaml: models.m: is empty; needs provider, context_window, tokenizer, quality_tier, capacity, input, output, source and as_of")]
+    public void Parse_BadEntry_OneLineNamingFileModelFieldAndExpected(string yaml, string expected)
+    {
+        var error = Assert.Throws<ConfigException>(() => PriceBookLoader.Parse(yaml, "prices.yaml"));
+
+        Assert.Equal(expected, error.Message);
+        Assert.DoesNotContain('\n', error.Message);
+    }
+
+    [Fact]
+    public void Parse_ZeroPrice_IsAllowed()
+    {
+        var book = PriceBookLoader.Parse(Head.Replace("capacity: api", "capacity: owned", StringComparison.Ordinal) + "    input: 0\n    output: 0\n" + Tail, "prices.yaml");
+
+        Assert.True(book.TryGet("m", out var m));
+        Assert.Equal(0m, m.Price.Input);
+        Assert.Equal(CapacityKind.Owned, m.Capacity);
+    }
+
+    [Fact]
+    public void LoadWithOverride_OverrideFile_ReplacesShippedEntryAndAddsNewOnes()
+    {
+        var shipped = PriceBookLoader.LoadShipped();
+        var replaced = shipped.Entries.First();
+        var path = Path.Combine(Path.GetTempPath(), $"pricebook-override-{Guid.NewGuid():N}.yaml");
+        File.WriteAllText(path,
+            $"models:\n  {replaced.Id}:\n    provider: p\n    context_window: 1000\n    tokenizer: cl100k_base\n    quality_tier: standard\n    capacity: rented\n    input: 1\n    output: 2\n    source: our contract\n    as_of: 2026-11-01\n" +
+            "  local-llama:\n    provider: local\n    context_window: 8192\n    tokenizer: gguf\n    quality_tier: economy\n    capacity: owned\n    input: 0\n    output: 0\n    source: own hardware\n    as_of: 2026-11-01\n");
+        try
+        {
+            var merged = PriceBookLoader.LoadWithOverride(path);
+
+            Assert.Equal(shipped.Count + 1, merged.Count);
+            Assert.True(merged.TryGet(replaced.Id, out var entry));
+            Assert.Equal("our contract", entry.Price.Source);
+            Assert.Null(entry.Price.CachedInput);
+            Assert.Equal(CapacityKind.Rented, entry.Capacity);
+            Assert.True(merged.TryGet("local-llama", out _));
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    [Fact]
+    public void LoadWithOverride_NoOverride_IsTheShippedBook()
+    {
+        Assert.Equal(PriceBookLoader.LoadShipped().Count, PriceBookLoader.LoadWithOverride(null).Count);
+    }
+
+    [Fact]
+    public void Load_MissingFile_NamesFile()
+    {
+        var error = Assert.Throws<ConfigException>(() => PriceBookLoader.Load("/nonexistent/prices.yaml"));
+
+        Assert.StartsWith("/nonexistent/prices.yaml: cannot read the file", error.Message, StringComparison.Ordinal);
+    }
+}
