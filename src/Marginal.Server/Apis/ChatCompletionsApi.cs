@@ -90,18 +90,33 @@ public static class ChatCompletionsApi
         var outcome = "ok";
         try
         {
+            var unflushed = false;
             while (more)
             {
-                if (ChatResponseWriter.WriteChunk(output, updates.Current, state))
+                unflushed |= ChatResponseWriter.WriteChunk(output, updates.Current, state);
+                var next = updates.MoveNextAsync();
+                if (unflushed && !next.IsCompleted)
                 {
-                    await output.FlushAsync(cancellationToken);
-                    if (firstToken && state.RoleSent)
+                    // The upstream has nothing more in hand, so what is written goes to the client now: no chunk waits
+                    // on the next one, and chunks that arrived together leave in one write instead of one each.
+                    try
+                    {
+                        await output.FlushAsync(cancellationToken);
+                    }
+                    catch
+                    {
+                        // An async iterator must not be disposed while a MoveNextAsync is in flight.
+                        await SettleAsync(next);
+                        throw;
+                    }
+                    unflushed = false;
+                    if (firstToken)
                     {
                         firstToken = false;
                         metrics.FirstToken(context.ServedModel, started);
                     }
                 }
-                more = await updates.MoveNextAsync();
+                more = await next;
             }
             if (context.IncludeStreamUsage && context.Usage is { } usage)
             {
@@ -116,7 +131,23 @@ public static class ChatCompletionsApi
             outcome = error.Code ?? "stream_error";
         }
         await output.FlushAsync(cancellationToken);
+        if (firstToken && state.RoleSent)
+        {
+            metrics.FirstToken(context.ServedModel, started);
+        }
         return outcome;
+    }
+
+    private static async Task SettleAsync(ValueTask<bool> pending)
+    {
+        try
+        {
+            await pending;
+        }
+        catch (Exception)
+        {
+            // The flush failure is the one that matters; the upstream's is a consequence of the same cancellation.
+        }
     }
 
     private static void WriteRouteHeaders(HttpResponse response, GatewayContext context)
