@@ -4,6 +4,7 @@ using Marginal.Gateway.Configuration;
 using Marginal.Server.Hosting;
 using Marginal.Testing;
 using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.Logging;
 using OpenAI;
 
 namespace Marginal.Server.Tests;
@@ -15,8 +16,9 @@ namespace Marginal.Server.Tests;
 /// </summary>
 public sealed class GatewayHost : IAsyncDisposable
 {
-    private GatewayHost(FakeUpstream primary, FakeUpstream secondary, WebApplication app, string configPath)
+    private GatewayHost(FakeUpstream primary, FakeUpstream secondary, WebApplication app, string configPath, RecordingLoggerProvider logs)
     {
+        Logs = logs;
         Primary = primary;
         Secondary = secondary;
         App = app;
@@ -36,6 +38,9 @@ public sealed class GatewayHost : IAsyncDisposable
     public string ConfigPath { get; }
     public Uri BaseUrl { get; }
     public HttpClient Http { get; }
+
+    /// <summary>What the gateway logged at Warning and above.</summary>
+    public RecordingLoggerProvider Logs { get; }
 
     /// <summary>The official OpenAI SDK, pointed at the gateway.</summary>
     public OpenAIClient OpenAI { get; }
@@ -80,9 +85,10 @@ public sealed class GatewayHost : IAsyncDisposable
         var path = Path.Combine(dir.FullName, "marginal.yaml");
         await File.WriteAllTextAsync(path, (yaml ?? ((p, s) => DefaultYaml(p, s)))(primary, secondary));
         var config = ConfigLoader.Load(path);
-        var app = MarginalServer.Create(config, watch ? path : null, "http://127.0.0.1:0");
+        var logs = new RecordingLoggerProvider();
+        var app = MarginalServer.Create(config, watch ? path : null, "http://127.0.0.1:0", logging: l => l.AddProvider(logs));
         await app.StartAsync();
-        return new GatewayHost(primary, secondary, app, path);
+        return new GatewayHost(primary, secondary, app, path, logs);
     }
 
     public async ValueTask DisposeAsync()

@@ -12,10 +12,11 @@ public static class ModelsApi
 {
     public static IEndpointRouteBuilder MapModelsApi(this IEndpointRouteBuilder app)
     {
-        app.MapGet("/v1/models", (HttpContext http, GatewayModelSource models) =>
+        // Handlers return a plain Task: a Task<T> would be taken for a result to serialize after the body is written.
+        app.MapGet("/v1/models", async (HttpContext http, GatewayModelSource models) =>
         {
             http.Response.ContentType = "application/json";
-            using var json = new Utf8JsonWriter(http.Response.BodyWriter);
+            await using var json = new Utf8JsonWriter(http.Response.BodyWriter);
             json.WriteStartObject();
             json.WriteString("object", "list");
             json.WriteStartArray("data");
@@ -25,20 +26,19 @@ public static class ModelsApi
             }
             json.WriteEndArray();
             json.WriteEndObject();
-            json.Flush();
-            return http.Response.BodyWriter.FlushAsync().AsTask();
+            await json.FlushAsync();
         });
-        app.MapGet("/v1/models/{id}", (HttpContext http, string id, GatewayModelSource models) =>
+        app.MapGet("/v1/models/{id}", async (HttpContext http, string id, GatewayModelSource models) =>
         {
             if (!models.Current.Models.TryGetValue(id, out var route))
             {
-                return OpenAIErrors.WriteAsync(http, StatusCodes.Status404NotFound, $"The model '{id}' does not exist.", "invalid_request_error", "model_not_found", "model");
+                await OpenAIErrors.WriteAsync(http, StatusCodes.Status404NotFound, $"The model '{id}' does not exist.", "invalid_request_error", "model_not_found", "model");
+                return;
             }
             http.Response.ContentType = "application/json";
-            using var json = new Utf8JsonWriter(http.Response.BodyWriter);
+            await using var json = new Utf8JsonWriter(http.Response.BodyWriter);
             WriteModel(json, route);
-            json.Flush();
-            return http.Response.BodyWriter.FlushAsync().AsTask();
+            await json.FlushAsync();
         });
         return app;
     }

@@ -17,9 +17,11 @@ public static class MarginalServer
 {
     /// <summary>
     /// Creates the web application for <paramref name="config"/>. <paramref name="configPath"/>, when given, is
-    /// watched and reloaded on change. <paramref name="urls"/> overrides <c>server.urls</c>.
+    /// watched and reloaded on change. <paramref name="urls"/> overrides <c>server.urls</c>. <paramref name="logging"/>
+    /// adds to the logging setup (tests record what the server logs).
     /// </summary>
-    public static WebApplication Create(MarginalConfig config, string? configPath = null, string? urls = null, TimeProvider? time = null, LogLevel minimumLogLevel = LogLevel.Warning)
+    public static WebApplication Create(MarginalConfig config, string? configPath = null, string? urls = null, TimeProvider? time = null,
+        LogLevel minimumLogLevel = LogLevel.Warning, Action<ILoggingBuilder>? logging = null)
     {
         time ??= TimeProvider.System;
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
@@ -28,6 +30,7 @@ public static class MarginalServer
         builder.Logging.SetMinimumLevel(minimumLogLevel);
         // ASP.NET Core logs two lines per request at Information; on a gateway that is most of the request's CPU.
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
+        logging?.Invoke(builder.Logging);
         builder.WebHost.UseUrls(urls ?? config.Server.Urls);
         builder.WebHost.ConfigureKestrel(kestrel =>
         {

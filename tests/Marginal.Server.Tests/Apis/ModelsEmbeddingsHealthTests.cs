@@ -108,4 +108,17 @@ public sealed class ModelsEmbeddingsHealthTests : IAsyncLifetime
         Assert.Contains("marginal_gateway_time_to_first_token_seconds_bucket", text, StringComparison.Ordinal);
         Assert.Contains("marginal_gateway_tokens_total{", text, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task EveryReadEndpoint_Served_LogsNoError()
+    {
+        foreach (var path in new[] { "/v1/models", "/v1/models/gpt-test", "/v1/models/nope", "/healthz", "/readyz", "/metrics", "/v1/unknown" })
+        {
+            await _host.Http.GetAsync(path);
+        }
+        await _host.Http.PostAsync("/v1/chat/completions", new StringContent("""{"model":"gpt-test","messages":[{"role":"user","content":"hi"}]}""", Encoding.UTF8, "application/json"));
+        await _host.Http.PostAsync("/v1/embeddings", new StringContent("""{"model":"embed-test","input":"hi"}""", Encoding.UTF8, "application/json"));
+
+        Assert.DoesNotContain(_host.Logs.Entries, e => e.Level >= Microsoft.Extensions.Logging.LogLevel.Error);
+    }
 }
