@@ -42,7 +42,7 @@ public sealed partial class CapacityChatClient(GatewayModelSource models, TimePr
             }
             catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
             {
-                last = Failed(deployment, context, ex);
+                last = Then(last, Failed(deployment, context, ex));
                 if (!last.IsRetryableElsewhere)
                 {
                     throw last;
@@ -83,7 +83,7 @@ public sealed partial class CapacityChatClient(GatewayModelSource models, TimePr
                 {
                     await candidate.DisposeAsync();
                 }
-                last = Failed(deployment, context, ex);
+                last = Then(last, Failed(deployment, context, ex));
                 if (!last.IsRetryableElsewhere)
                 {
                     throw last;
@@ -190,6 +190,20 @@ public sealed partial class CapacityChatClient(GatewayModelSource models, TimePr
         LogUpstreamFailed(_logger, deployment.Provider.Name, deployment.UpstreamId, error.Code, error.UpstreamStatus, exception.GetType().Name);
         return error;
     }
+
+    /// <summary>
+    /// The error to report after another failure: the latest one decides kind, code and Retry-After (it is the one
+    /// the client can act on), and every message so far is kept in order, so a client whose model and fallbacks all
+    /// failed learns why each one did.
+    /// </summary>
+    private static GatewayException Then(GatewayException? earlier, GatewayException latest) =>
+        earlier is null
+            ? latest
+            : new GatewayException(latest.Kind, $"{earlier.Message} Then: {latest.Message}", latest.Code, latest.Param, latest)
+            {
+                RetryAfter = latest.RetryAfter,
+                UpstreamStatus = latest.UpstreamStatus,
+            };
 
     private static GatewayException Exhausted(ModelRoute route, GatewayException? last) =>
         last ?? new GatewayException(GatewayErrorKind.UpstreamUnavailable, $"No provider could serve model '{route.Name}'.", "no_provider_available");

@@ -69,7 +69,9 @@ public sealed class FallbackTests : IAsyncLifetime
 
         Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
         var error = JsonNode.Parse(await response.Content.ReadAsStringAsync())!["error"]!;
-        Assert.Contains("Secondary is down.", error["message"]!.GetValue<string>(), StringComparison.Ordinal);
+        var message = error["message"]!.GetValue<string>();
+        Assert.StartsWith("Provider 'primary' failed (status 500)", message, StringComparison.Ordinal);
+        Assert.EndsWith("Then: Provider 'secondary' is unavailable (status 503): Secondary is down.", message, StringComparison.Ordinal);
     }
 
     [Fact]
