@@ -91,7 +91,7 @@ public class ChatResponseWritingBenchmarks
     public int StreamWithChatResponseWriter()
     {
         _output.ResetWrittenCount();
-        var state = new ChatResponseWriter.StreamState(StubResponses.Model, StubResponses.Created);
+        using var state = new ChatResponseWriter.StreamState(StubResponses.Model, StubResponses.Created);
         foreach (var update in _updates)
         {
             ChatResponseWriter.WriteChunk(_output, update, state);

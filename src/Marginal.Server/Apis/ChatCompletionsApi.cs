@@ -85,7 +85,7 @@ public static class ChatCompletionsApi
         response.Headers["X-Accel-Buffering"] = "no";
         WriteRouteHeaders(response, context);
         var output = response.BodyWriter;
-        var state = new ChatResponseWriter.StreamState(model, time.GetUtcNow().ToUnixTimeSeconds());
+        using var state = new ChatResponseWriter.StreamState(model, time.GetUtcNow().ToUnixTimeSeconds());
         var firstToken = true;
         var outcome = "ok";
         try

@@ -99,8 +99,8 @@ public static class ChatResponseWriter
         }
         state.Remember(update);
         output.Write(DataPrefix);
-        using (var json = new Utf8JsonWriter(output, WriterOptions))
         {
+            var json = state.JsonWriter(output);
             WriteChunkHeader(json, state);
             json.WriteStartArray("choices"u8);
             json.WriteStartObject();
@@ -150,6 +150,7 @@ public static class ChatResponseWriter
             json.WriteEndObject();
             json.WriteEndArray();
             json.WriteEndObject();
+            json.Flush();
         }
         output.Write(EventEnd);
         return true;
@@ -159,13 +160,14 @@ public static class ChatResponseWriter
     public static void WriteUsageChunk(IBufferWriter<byte> output, UsageDetails usage, StreamState state)
     {
         output.Write(DataPrefix);
-        using (var json = new Utf8JsonWriter(output, WriterOptions))
         {
+            var json = state.JsonWriter(output);
             WriteChunkHeader(json, state);
             json.WriteStartArray("choices"u8);
             json.WriteEndArray();
             WriteUsage(json, usage);
             json.WriteEndObject();
+            json.Flush();
         }
         output.Write(EventEnd);
     }
@@ -242,9 +244,30 @@ public static class ChatResponseWriter
 
     internal static string NewId() => "chatcmpl-" + Guid.NewGuid().ToString("N");
 
-    /// <summary>What a stream needs to keep between chunks: its id, creation time and model, and whether the role went out.</summary>
-    public sealed class StreamState(string model, long created)
+    /// <summary>
+    /// What a stream needs to keep between chunks: its id, creation time and model, whether the role and the finish
+    /// reason went out, and one JSON writer reused for every chunk. One per stream; not thread-safe.
+    /// </summary>
+    public sealed class StreamState(string model, long created) : IDisposable
     {
+        private Utf8JsonWriter? _json;
+
+        /// <summary>The stream's JSON writer, pointed at <paramref name="output"/> and empty.</summary>
+        internal Utf8JsonWriter JsonWriter(IBufferWriter<byte> output)
+        {
+            if (_json is null)
+            {
+                _json = new Utf8JsonWriter(output, WriterOptions);
+            }
+            else
+            {
+                _json.Reset(output);
+            }
+            return _json;
+        }
+
+        public void Dispose() => _json?.Dispose();
+
         public string Id { get; private set; } = NewId();
         public long Created { get; private set; } = created;
         public string Model { get; private set; } = model;
