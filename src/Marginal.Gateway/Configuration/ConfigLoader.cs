@@ -1,8 +1,4 @@
 using System.Globalization;
-using System.Reflection;
-using YamlDotNet.Core;
-using YamlDotNet.Serialization;
-using YamlDotNet.Serialization.NamingConventions;
 
 namespace Marginal.Gateway.Configuration;
 
@@ -15,79 +11,22 @@ public static class ConfigLoader
     public static readonly string[] ProviderKinds = ["openai", "anthropic"];
     public static readonly string[] ModelTypes = ["chat", "embedding"];
 
-    private static readonly IDeserializer Deserializer = new DeserializerBuilder()
-        .WithNamingConvention(UnderscoredNamingConvention.Instance)
-        .Build();
+    private static readonly (string? Name, Type Type)[] Sections =
+    [
+        ("a provider", typeof(ProviderConfig)), ("a model", typeof(ModelConfig)),
+        ("'server'", typeof(ServerConfig)), ("the top level", typeof(MarginalConfig)),
+    ];
 
     /// <summary>Loads and validates the file at <paramref name="path"/>.</summary>
-    public static MarginalConfig Load(string path)
-    {
-        string text;
-        try
-        {
-            text = File.ReadAllText(path);
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-        {
-            throw new ConfigException($"{path}: cannot read the file ({ex.Message})", ex);
-        }
-        return Parse(text, path);
-    }
+    public static MarginalConfig Load(string path) => Parse(YamlFiles.ReadAllText(path), path);
 
     /// <summary>Parses and validates YAML text; <paramref name="fileName"/> only names the source in messages.</summary>
     public static MarginalConfig Parse(string yaml, string fileName)
     {
-        MarginalConfig? config;
-        try
-        {
-            config = Deserializer.Deserialize<MarginalConfig?>(yaml);
-        }
-        catch (YamlException ex)
-        {
-            throw new ConfigException($"{fileName}:{ex.Start.Line}:{ex.Start.Column}: {Describe(ex)}", ex);
-        }
-        config ??= new MarginalConfig();
+        var config = YamlFiles.Deserialize<MarginalConfig>(yaml, fileName, Sections);
         Validate(config, fileName);
         return config;
     }
-
-    private static string Describe(YamlException ex)
-    {
-        // YamlDotNet says "Property 'x' not found on type 'Marginal...ProviderConfig'."; name the allowed keys instead.
-        const string NotFound = "Property '";
-        if (ex.Message.StartsWith(NotFound, StringComparison.Ordinal))
-        {
-            var end = ex.Message.IndexOf('\'', NotFound.Length);
-            var key = ex.Message[NotFound.Length..end];
-            var section = SectionOf(ex.Message);
-            return section is null
-                ? $"unknown key '{key}'"
-                : $"unknown key '{key}' in {section.Value.Name} (allowed: {string.Join(", ", AllowedKeys(section.Value.Type))})";
-        }
-        var inner = ex.InnerException is { } i ? i.Message : ex.Message;
-        return $"invalid value: {inner.TrimEnd('.')}";
-    }
-
-    private static (string Name, Type Type)? SectionOf(string message)
-    {
-        (string, Type)[] sections =
-        [
-            ("a provider", typeof(ProviderConfig)), ("a model", typeof(ModelConfig)),
-            ("'server'", typeof(ServerConfig)), ("the top level", typeof(MarginalConfig)),
-        ];
-        foreach (var (name, type) in sections)
-        {
-            if (message.Contains(type.FullName!, StringComparison.Ordinal))
-            {
-                return (name, type);
-            }
-        }
-        return null;
-    }
-
-    private static IEnumerable<string> AllowedKeys(Type type) =>
-        type.GetProperties(BindingFlags.Public | BindingFlags.Instance)
-            .Select(p => UnderscoredNamingConvention.Instance.Apply(p.Name));
 
     private static void Validate(MarginalConfig config, string file)
     {

@@ -1,10 +1,6 @@
 using System.Globalization;
-using System.Reflection;
 using Marginal.Core.Pricing;
 using Marginal.Gateway.Configuration;
-using YamlDotNet.Core;
-using YamlDotNet.Serialization;
-using YamlDotNet.Serialization.NamingConventions;
 
 namespace Marginal.Gateway.Pricing;
 
@@ -32,9 +28,10 @@ public static class PriceBookLoader
     /// </summary>
     public const decimal SmallestPlausiblePrice = 0.001m;
 
-    private static readonly IDeserializer Deserializer = new DeserializerBuilder()
-        .WithNamingConvention(UnderscoredNamingConvention.Instance)
-        .Build();
+    private static readonly (string? Name, Type Type)[] Sections =
+    [
+        ("a model", typeof(ModelPriceConfig)), (null, typeof(PriceBookConfig)),
+    ];
 
     /// <summary>The book shipped with the gateway.</summary>
     public static PriceBook LoadShipped()
@@ -56,33 +53,12 @@ public static class PriceBookLoader
     }
 
     /// <summary>Loads and validates the file at <paramref name="path"/>.</summary>
-    public static PriceBook Load(string path)
-    {
-        string text;
-        try
-        {
-            text = File.ReadAllText(path);
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-        {
-            throw new ConfigException($"{path}: cannot read the file ({ex.Message})", ex);
-        }
-        return Parse(text, path);
-    }
+    public static PriceBook Load(string path) => Parse(YamlFiles.ReadAllText(path), path);
 
     /// <summary>Parses and validates YAML text; <paramref name="fileName"/> only names the source in messages.</summary>
     public static PriceBook Parse(string yaml, string fileName)
     {
-        PriceBookConfig? config;
-        try
-        {
-            config = Deserializer.Deserialize<PriceBookConfig?>(yaml);
-        }
-        catch (YamlException ex)
-        {
-            throw new ConfigException($"{fileName}:{ex.Start.Line}:{ex.Start.Column}: {Describe(ex)}", ex);
-        }
-        config ??= new PriceBookConfig();
+        var config = YamlFiles.Deserialize<PriceBookConfig>(yaml, fileName, Sections);
         var entries = new List<CatalogEntry>(config.Models.Count);
         foreach (var (name, model) in config.Models)
         {
@@ -90,25 +66,6 @@ public static class PriceBookLoader
         }
         return new PriceBook(entries);
     }
-
-    private static string Describe(YamlException ex)
-    {
-        const string NotFound = "Property '";
-        if (ex.Message.StartsWith(NotFound, StringComparison.Ordinal))
-        {
-            var end = ex.Message.IndexOf('\'', NotFound.Length);
-            var key = ex.Message[NotFound.Length..end];
-            return ex.Message.Contains(typeof(ModelPriceConfig).FullName!, StringComparison.Ordinal)
-                ? $"unknown key '{key}' in a model (allowed: {string.Join(", ", AllowedKeys(typeof(ModelPriceConfig)))})"
-                : $"unknown key '{key}' (allowed: models)";
-        }
-        var inner = ex.InnerException is { } i ? i.Message : ex.Message;
-        return $"invalid value: {inner.TrimEnd('.')}";
-    }
-
-    private static IEnumerable<string> AllowedKeys(Type type) =>
-        type.GetProperties(BindingFlags.Public | BindingFlags.Instance)
-            .Select(p => p.GetCustomAttribute<YamlMemberAttribute>()?.Alias ?? UnderscoredNamingConvention.Instance.Apply(p.Name));
 
     private static CatalogEntry ToEntry(string name, ModelPriceConfig? model, string at)
     {
