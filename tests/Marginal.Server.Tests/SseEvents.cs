@@ -19,6 +19,23 @@ public static class SseEvents
         return events;
     }
 
+    /// <summary>
+    /// Reads a stream the upstream holds after its first content chunk: waits until <paramref name="marker"/> has
+    /// reached the client, then releases <paramref name="hold"/> and reads the rest. Returns the event payloads.
+    /// </summary>
+    public static async Task<List<string>> ReadReleasingAsync(HttpResponseMessage response, string marker, TaskCompletionSource hold)
+    {
+        using var reader = new StreamReader(await response.Content.ReadAsStreamAsync());
+        var seen = new StringBuilder();
+        while (!seen.ToString().Contains(marker, StringComparison.Ordinal))
+        {
+            seen.AppendLine(await reader.ReadLineAsync());
+        }
+        hold.SetResult();
+        seen.Append(await reader.ReadToEndAsync());
+        return seen.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l["data: ".Length..]).ToList();
+    }
+
     /// <summary>The concatenated <c>delta.content</c> of all chunks.</summary>
     public static string Text(IEnumerable<string> events)
     {

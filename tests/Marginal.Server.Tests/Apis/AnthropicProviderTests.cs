@@ -492,15 +492,7 @@ public sealed class AnthropicProviderTests : IAsyncLifetime
         request.Headers.Authorization = new("Bearer", "sk-test");
 
         using var response = await _host.Http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
-        using var reader = new StreamReader(await response.Content.ReadAsStreamAsync());
-        var seen = new StringBuilder();
-        while (!seen.ToString().Contains("Echo:", StringComparison.Ordinal))
-        {
-            seen.AppendLine(await reader.ReadLineAsync());
-        }
-        hold.SetResult();
-        seen.Append(await reader.ReadToEndAsync());
-        var events = seen.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l["data: ".Length..]).ToList();
+        var events = await SseEvents.ReadReleasingAsync(response, "Echo:", hold);
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         var error = JsonNode.Parse(events[^1])!["error"]!;
