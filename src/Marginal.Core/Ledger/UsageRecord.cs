@@ -1,0 +1,59 @@
+namespace Marginal.Core.Ledger;
+
+/// <summary>
+/// One request as the ledger keeps it: who asked, what served it, what it used and what it cost. Append-only: a
+/// correction is a new record, never an edit. Money is USD in <see cref="decimal"/>, never rounded here.
+/// </summary>
+/// <param name="Id">The request id: <c>{tenant}:{Idempotency-Key}</c> when the client sent one, else a generated <c>req_…</c>. Unique in the ledger.</param>
+/// <param name="Time">When the request arrived.</param>
+/// <param name="Tenant">The tenant the key belongs to (<c>default</c> when the server runs without keys).</param>
+/// <param name="KeyId">The virtual key's public id (<c>none</c> without keys).</param>
+/// <param name="RequestedModel">The model or route alias the client named.</param>
+/// <param name="ServedModel">The configured model that answered, after routing and fallback; null when none did.</param>
+/// <param name="Provider">The provider that answered; null when none did.</param>
+/// <param name="CapacitySource"><c>api</c>, <c>rented</c> or <c>owned</c>; null when unknown.</param>
+/// <param name="Status"><c>ok</c>, or the error code that ended the request (a broken stream keeps the tokens it used).</param>
+/// <param name="Streamed">True for a server-sent-events answer.</param>
+/// <param name="InputTokens">All prompt tokens, cached reads and cache writes included.</param>
+/// <param name="CachedInputTokens">Prompt tokens read from the provider's cache.</param>
+/// <param name="CacheWriteTokens">Prompt tokens written to the provider's cache (5-minute and 1-hour together).</param>
+/// <param name="OutputTokens">Generated tokens, reasoning included.</param>
+/// <param name="ReasoningTokens">The part of <paramref name="OutputTokens"/> spent reasoning.</param>
+/// <param name="UsageSource"><c>reported</c> by the provider, <c>counted</c> by the gateway's tokenizer, or <c>none</c>.</param>
+/// <param name="LatencyMs">Arrival to last byte of the answer, in milliseconds.</param>
+/// <param name="TimeToFirstTokenMs">Arrival to first streamed token; null for a non-streamed answer.</param>
+/// <param name="CostUsd">Fully loaded cost; null when the served model has no price.</param>
+/// <param name="MarginalCostUsd">What this request added to cost (equals <paramref name="CostUsd"/> on API capacity); null when unpriced.</param>
+/// <param name="RevenueUsd">Revenue under the tenant's pricing plan; null until plans exist.</param>
+/// <param name="CacheOutcome">The response cache's outcome (<c>miss</c>, <c>hit-exact</c>, …); null when it did not look.</param>
+/// <param name="RouteReason">Why the router chose the served model, e.g. <c>explicit</c> or <c>fallback</c>.</param>
+/// <param name="Levers">Cost levers applied, comma-separated; empty when none.</param>
+/// <param name="SavingsUsd">Cost avoided by the levers against their stated counterfactual; null when none applied.</param>
+/// <param name="Attempts">Upstream calls made, fallbacks included.</param>
+public sealed record UsageRecord(
+    string Id,
+    DateTimeOffset Time,
+    string Tenant,
+    string KeyId,
+    string RequestedModel,
+    string? ServedModel,
+    string? Provider,
+    string? CapacitySource,
+    string Status,
+    bool Streamed,
+    long InputTokens,
+    long CachedInputTokens,
+    long CacheWriteTokens,
+    long OutputTokens,
+    long ReasoningTokens,
+    string UsageSource,
+    double LatencyMs,
+    double? TimeToFirstTokenMs,
+    decimal? CostUsd,
+    decimal? MarginalCostUsd,
+    decimal? RevenueUsd,
+    string? CacheOutcome,
+    string? RouteReason,
+    string Levers,
+    decimal? SavingsUsd,
+    int Attempts);

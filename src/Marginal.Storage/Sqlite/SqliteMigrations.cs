@@ -1,0 +1,86 @@
+using Microsoft.Data.Sqlite;
+
+namespace Marginal.Storage.Sqlite;
+
+/// <summary>
+/// The schema, as numbered steps. <c>PRAGMA user_version</c> holds the last step applied; opening a store applies the
+/// rest in one transaction. Steps are never edited once shipped: a change is a new step.
+/// </summary>
+internal static class SqliteMigrations
+{
+    // Money is TEXT holding an invariant decimal: SQLite's REAL would round it. Times are Unix microseconds.
+    private static readonly string[] Steps =
+    [
+        """
+        CREATE TABLE usage_records (
+            id TEXT PRIMARY KEY,
+            time_us INTEGER NOT NULL,
+            tenant TEXT NOT NULL,
+            key_id TEXT NOT NULL,
+            requested_model TEXT NOT NULL,
+            served_model TEXT,
+            provider TEXT,
+            capacity_source TEXT,
+            status TEXT NOT NULL,
+            streamed INTEGER NOT NULL,
+            input_tokens INTEGER NOT NULL,
+            cached_input_tokens INTEGER NOT NULL,
+            cache_write_tokens INTEGER NOT NULL,
+            output_tokens INTEGER NOT NULL,
+            reasoning_tokens INTEGER NOT NULL,
+            usage_source TEXT NOT NULL,
+            latency_ms REAL NOT NULL,
+            ttft_ms REAL,
+            cost_usd TEXT,
+            marginal_cost_usd TEXT,
+            revenue_usd TEXT,
+            cache_outcome TEXT,
+            route_reason TEXT,
+            levers TEXT NOT NULL,
+            savings_usd TEXT,
+            attempts INTEGER NOT NULL
+        );
+        CREATE INDEX usage_records_time ON usage_records (time_us);
+        CREATE TABLE virtual_keys (
+            id TEXT PRIMARY KEY,
+            tenant TEXT NOT NULL,
+            salt BLOB NOT NULL,
+            hash BLOB NOT NULL,
+            created_us INTEGER NOT NULL,
+            expires_us INTEGER,
+            revoked_us INTEGER,
+            models TEXT NOT NULL
+        );
+        """,
+    ];
+
+    /// <summary>The schema version this build writes.</summary>
+    public static int Latest => Steps.Length;
+
+    /// <summary>Applies every step past the file's version. Throws when the file is newer than this build.</summary>
+    public static void Apply(SqliteConnection connection, string path)
+    {
+        using var transaction = connection.BeginTransaction(deferred: false);
+        var version = Convert.ToInt32(Scalar(connection, transaction, "PRAGMA user_version"), System.Globalization.CultureInfo.InvariantCulture);
+        if (version > Latest)
+        {
+            throw new InvalidDataException($"{path}: ledger schema version {version} is newer than this build's {Latest}; upgrade Marginal");
+        }
+        for (var step = version; step < Latest; step++)
+        {
+            using var command = connection.CreateCommand();
+            command.Transaction = transaction;
+            command.CommandText = Steps[step] + $";\nPRAGMA user_version = {step + 1};";
+            command.ExecuteNonQuery();
+        }
+        transaction.Commit();
+    }
+
+    private static object? Scalar(SqliteConnection connection, SqliteTransaction transaction, string sql)
+    {
+        using var command = connection.CreateCommand();
+        command.Transaction = transaction;
+        command.CommandText = sql;
+        return command.ExecuteScalar();
+    }
+}

@@ -1,0 +1,149 @@
+using Marginal.Core.Ledger;
+using Marginal.Core.Tenancy;
+
+namespace Marginal.Storage.Tests;
+
+/// <summary>
+/// What every ledger and key store must do, whatever it is built on. A store's test class derives from this and says
+/// how to open a fresh, empty store; the SQLite store runs it today and the cluster store will run the same suite.
+/// </summary>
+public abstract class LedgerStoreConformance
+{
+    private static readonly DateTimeOffset T0 = new(2026, 11, 27, 12, 0, 0, TimeSpan.Zero);
+
+    /// <summary>A new, empty store that the test disposes.</summary>
+    protected abstract Task<(ILedgerStore Ledger, IKeyStore Keys)> OpenEmptyAsync();
+
+    public static UsageRecord Record(string id, DateTimeOffset? time = null, decimal? cost = 0.000123456789012345m) => new(
+        Id: id, Time: time ?? T0, Tenant: "acme", KeyId: "0123456789ab", RequestedModel: "gpt-4o-mini", ServedModel: "claude-haiku",
+        Provider: "anthropic", CapacitySource: "api", Status: "ok", Streamed: true, InputTokens: 1200, CachedInputTokens: 1000,
+        CacheWriteTokens: 150, OutputTokens: 300, ReasoningTokens: 40, UsageSource: "reported", LatencyMs: 812.5, TimeToFirstTokenMs: 95.25,
+        CostUsd: cost, MarginalCostUsd: cost, RevenueUsd: null, CacheOutcome: "miss", RouteReason: "fallback", Levers: "", SavingsUsd: null, Attempts: 2);
+
+    [Fact]
+    public async Task AppendAsync_NewRecord_IsFoundWithEveryFieldExact()
+    {
+        var (ledger, _) = await OpenEmptyAsync();
+        await using var _ledger = ledger;
+        var record = Record("req_1") with { RevenueUsd = 0.0025m, SavingsUsd = 1.000000000000000001m, Levers = "cache,routing", TimeToFirstTokenMs = null };
+
+        var inserted = await ledger.AppendAsync([record]);
+
+        Assert.Equal([true], inserted);
+        Assert.Equal(record, await ledger.FindAsync("req_1"));
+    }
+
+    [Fact]
+    public async Task AppendAsync_UnpricedRecord_KeepsNullCost()
+    {
+        var (ledger, _) = await OpenEmptyAsync();
+        await using var _ledger = ledger;
+        await ledger.AppendAsync([Record("req_1", cost: null) with { ServedModel = null, Provider = null, CapacitySource = null }]);
+
+        var found = await ledger.FindAsync("req_1");
+
+        Assert.Null(found!.CostUsd);
+        Assert.Null(found.ServedModel);
+    }
+
+    [Fact]
+    public async Task AppendAsync_IdAlreadyStored_IsNotStoredTwiceAndKeepsTheFirst()
+    {
+        var (ledger, _) = await OpenEmptyAsync();
+        await using var _ledger = ledger;
+        await ledger.AppendAsync([Record("req_1", cost: 1m)]);
+
+        var inserted = await ledger.AppendAsync([Record("req_1", cost: 2m), Record("req_2")]);
+
+        Assert.Equal([false, true], inserted);
+        Assert.Equal(2, await ledger.CountAsync());
+        Assert.Equal(1m, (await ledger.FindAsync("req_1"))!.CostUsd);
+    }
+
+    [Fact]
+    public async Task AppendAsync_SameIdTwiceInOneBatch_StoresTheFirstOnly()
+    {
+        var (ledger, _) = await OpenEmptyAsync();
+        await using var _ledger = ledger;
+
+        var inserted = await ledger.AppendAsync([Record("req_1", cost: 1m), Record("req_1", cost: 2m)]);
+
+        Assert.Equal([true, false], inserted);
+        Assert.Equal(1m, (await ledger.FindAsync("req_1"))!.CostUsd);
+    }
+
+    [Fact]
+    public async Task ReadAsync_Window_ReturnsRecordsFromSinceUpToUntilOldestFirst()
+    {
+        var (ledger, _) = await OpenEmptyAsync();
+        await using var _ledger = ledger;
+        await ledger.AppendAsync([Record("c", T0.AddHours(2)), Record("a", T0), Record("b", T0.AddHours(1)), Record("d", T0.AddHours(3))]);
+
+        var ids = new List<string>();
+        await foreach (var record in ledger.ReadAsync(T0.AddHours(1), T0.AddHours(3)))
+        {
+            ids.Add(record.Id);
+        }
+
+        Assert.Equal(["b", "c"], ids);
+    }
+
+    [Fact]
+    public async Task FindAsync_UnknownId_ReturnsNull()
+    {
+        var (ledger, _) = await OpenEmptyAsync();
+        await using var _ledger = ledger;
+
+        Assert.Null(await ledger.FindAsync("nope"));
+    }
+
+    [Fact]
+    public async Task Keys_AddFindList_RoundTripWithoutTheSecret()
+    {
+        var (ledger, keys) = await OpenEmptyAsync();
+        await using var _ledger = ledger;
+        var (key, text) = KeyIssuer.Issue("acme", T0, T0.AddDays(30), ["gpt-4o-mini", "claude-haiku"]);
+
+        await keys.AddKeyAsync(key);
+        var found = await keys.FindKeyAsync(key.Id);
+        var listed = await keys.ListKeysAsync();
+
+        Assert.NotNull(found);
+        Assert.Equal(key.Tenant, found.Tenant);
+        Assert.Equal(key.Hash, found.Hash);
+        Assert.Equal(key.Expires, found.Expires);
+        Assert.Equal(key.Models, found.Models);
+        Assert.True(KeyIssuer.TryParse(text, out _, out var secret) && KeyIssuer.Verify(found, secret));
+        Assert.Equal([key.Id], listed.Select(k => k.Id));
+    }
+
+    [Fact]
+    public async Task RevokeKeyAsync_Twice_KeepsTheFirstTime()
+    {
+        var (ledger, keys) = await OpenEmptyAsync();
+        await using var _ledger = ledger;
+        var (key, _) = KeyIssuer.Issue("acme", T0);
+        await keys.AddKeyAsync(key);
+
+        Assert.True(await keys.RevokeKeyAsync(key.Id, T0.AddHours(1)));
+        Assert.True(await keys.RevokeKeyAsync(key.Id, T0.AddHours(2)));
+
+        Assert.Equal(T0.AddHours(1), (await keys.FindKeyAsync(key.Id))!.Revoked);
+        Assert.False(await keys.RevokeKeyAsync("000000000000", T0));
+    }
+
+    [Fact]
+    public async Task LedgerWriter_ManyConcurrentAppends_EveryRecordDurableOnce()
+    {
+        var (ledger, _) = await OpenEmptyAsync();
+        await using var _ledger = ledger;
+        var writer = new LedgerWriter(ledger, maxBatch: 64);
+
+        var results = await Task.WhenAll(Enumerable.Range(0, 1000).Select(i => Task.Run(() => writer.AppendAsync(Record($"req_{i % 900}")))));
+        await writer.DisposeAsync();
+
+        Assert.Equal(900, results.Count(r => r));
+        Assert.Equal(100, results.Count(r => !r));
+        Assert.Equal(900, await ledger.CountAsync());
+    }
+}

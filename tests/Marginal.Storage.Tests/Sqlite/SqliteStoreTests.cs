@@ -1,0 +1,67 @@
+using Marginal.Core.Ledger;
+using Marginal.Core.Tenancy;
+using Marginal.Storage.Sqlite;
+using Microsoft.Data.Sqlite;
+
+namespace Marginal.Storage.Tests.Sqlite;
+
+public sealed class SqliteStoreTests : LedgerStoreConformance, IDisposable
+{
+    private readonly string _directory = Directory.CreateTempSubdirectory("marginal-ledger-").FullName;
+
+    protected override Task<(ILedgerStore Ledger, IKeyStore Keys)> OpenEmptyAsync()
+    {
+        var store = SqliteStore.Open(Path.Combine(_directory, $"{Guid.NewGuid():N}.db"));
+        return Task.FromResult<(ILedgerStore, IKeyStore)>((store, store));
+    }
+
+    [Fact]
+    public async Task Open_ExistingFile_KeepsRecordsAndSchema()
+    {
+        var path = Path.Combine(_directory, "reopen.db");
+        await using (var first = SqliteStore.Open(path))
+        {
+            await first.AppendAsync([Record("req_1")]);
+        }
+
+        await using var second = SqliteStore.Open(path);
+
+        Assert.Equal(1, await second.CountAsync());
+    }
+
+    [Fact]
+    public async Task Open_NewFile_UsesWriteAheadLog()
+    {
+        var path = Path.Combine(_directory, "wal.db");
+        await using var store = SqliteStore.Open(path);
+        await using var connection = new SqliteConnection($"Data Source={path}");
+        await connection.OpenAsync();
+        await using var command = connection.CreateCommand();
+        command.CommandText = "PRAGMA journal_mode";
+
+        Assert.Equal("wal", (string?)await command.ExecuteScalarAsync());
+    }
+
+    [Fact]
+    public async Task Open_FileFromNewerBuild_ThrowsNamingTheFile()
+    {
+        var path = Path.Combine(_directory, "newer.db");
+        await using (var connection = new SqliteConnection($"Data Source={path};Pooling=False"))
+        {
+            await connection.OpenAsync();
+            await using var command = connection.CreateCommand();
+            command.CommandText = "PRAGMA user_version = 99";
+            await command.ExecuteNonQueryAsync();
+        }
+
+        var error = Assert.Throws<InvalidDataException>(() => SqliteStore.Open(path));
+
+        Assert.Contains("newer.db", error.Message, StringComparison.Ordinal);
+    }
+
+    public void Dispose()
+    {
+        SqliteConnection.ClearAllPools();
+        Directory.Delete(_directory, recursive: true);
+    }
+}
