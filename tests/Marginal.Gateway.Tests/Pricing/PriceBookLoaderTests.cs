@@ -48,6 +48,32 @@ public sealed class PriceBookLoaderTests
     }
 
     [Fact]
+    public void LoadShipped_DeepSeekChat_HasTheSeptember2025PriceListPerMillion()
+    {
+        Assert.True(PriceBookLoader.LoadShipped().TryGet("deepseek-chat", out var chat));
+
+        Assert.Equal("deepseek", chat.Provider);
+        Assert.Equal(131072, chat.ContextWindow);
+        Assert.Equal(0.56m, chat.Price.Input);
+        Assert.Equal(0.07m, chat.Price.CachedInput);
+        Assert.Null(chat.Price.CacheWrite5m);
+        Assert.Equal(1.68m, chat.Price.Output);
+        Assert.Equal(1m, chat.Price.BatchMultiplier);
+    }
+
+    [Fact]
+    public void LoadShipped_FireworksGptOss120b_HasItsServerlessPricesPerMillionAndHalfPriceBatch()
+    {
+        Assert.True(PriceBookLoader.LoadShipped().TryGet("fireworks/gpt-oss-120b", out var oss));
+
+        Assert.Equal("fireworks", oss.Provider);
+        Assert.Equal("accounts/fireworks/models/gpt-oss-120b", oss.UpstreamId);
+        Assert.Equal("o200k_base", oss.TokenizerEncoding);
+        Assert.Equal(CapacityKind.Api, oss.Capacity);
+        Assert.Equal(new ModelPrice(0.15m, 0.015m, null, null, 0.60m, 0.5m, "https://docs.fireworks.ai/serverless/pricing", new DateOnly(2026, 11, 27)), oss.Price);
+    }
+
+    [Fact]
     public void Parse_ValidEntry_BindsSnakeCaseKeysAndDefaults()
     {
         var yaml = Head + "    input: 3\n    cached_input: 0.30\n    cache_write_5m: 3.75\n    cache_write_1h: 6\n    output: 15\n" + Tail;
