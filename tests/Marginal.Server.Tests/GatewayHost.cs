@@ -1,9 +1,11 @@
 using System.ClientModel;
 using System.ClientModel.Primitives;
+using Marginal.Core.Ledger;
 using Marginal.Gateway.Configuration;
 using Marginal.Server.Hosting;
 using Marginal.Testing;
 using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using OpenAI;
 
@@ -48,6 +50,9 @@ public sealed class GatewayHost : IAsyncDisposable
     public static string DefaultYaml(FakeUpstream primary, FakeUpstream secondary, string extra = "") => $"""
         server:
           max_request_body_bytes: 65536
+          auth: none
+        pricing:
+          book: prices.yaml
         {extra}
         providers:
           primary:
@@ -64,10 +69,12 @@ public sealed class GatewayHost : IAsyncDisposable
           gpt-test:
             provider: primary
             upstream: up-model
+            price: test-price
             fallbacks: [gpt-backup]
           gpt-backup:
             provider: secondary
             upstream: backup-model
+            price: backup-price
           gpt-solo:
             provider: primary
             upstream: solo-model
@@ -77,6 +84,40 @@ public sealed class GatewayHost : IAsyncDisposable
             type: embedding
         """;
 
+    /// <summary>
+    /// The price book beside the test config, in round numbers so costs are easy to compute by hand (USD per 1M tokens):
+    /// <c>test-price</c> input 2, cached input 0.5, output 8; <c>backup-price</c> input 1, output 4.
+    /// </summary>
+    public const string PriceBookYaml = """
+        models:
+          test-price:
+            provider: openai
+            upstream: up-model
+            context_window: 128000
+            tokenizer: o200k_base
+            quality_tier: standard
+            capacity: api
+            input: 2
+            cached_input: 0.5
+            output: 8
+            source: test
+            as_of: 2026-11-27
+          backup-price:
+            provider: openai
+            upstream: backup-model
+            context_window: 128000
+            tokenizer: o200k_base
+            quality_tier: economy
+            capacity: rented
+            input: 1
+            output: 4
+            source: test
+            as_of: 2026-11-27
+        """;
+
+    /// <summary>The ledger the gateway records into.</summary>
+    public ILedgerStore Ledger => App.Services.GetRequiredService<ILedgerStore>();
+
     public static async Task<GatewayHost> StartAsync(Func<FakeUpstream, FakeUpstream, string>? yaml = null, bool watch = false)
     {
         var primary = await FakeUpstream.StartAsync();
@@ -84,7 +125,17 @@ public sealed class GatewayHost : IAsyncDisposable
         var dir = Directory.CreateTempSubdirectory("marginal-test-");
         var path = Path.Combine(dir.FullName, "marginal.yaml");
         await File.WriteAllTextAsync(path, (yaml ?? ((p, s) => DefaultYaml(p, s)))(primary, secondary));
+        await File.WriteAllTextAsync(Path.Combine(dir.FullName, "prices.yaml"), PriceBookYaml);
         var config = ConfigLoader.Load(path);
+        if (!File.ReadAllText(path).Contains("auth:", StringComparison.Ordinal))
+        {
+            // Tests about other things run open; the key tests say auth: keys.
+            config.Server.Auth = "none";
+        }
+        if (config.Storage.Path == new StorageConfig().Path)
+        {
+            config.Storage.Path = Path.Combine(dir.FullName, "ledger.db");
+        }
         var logs = new RecordingLoggerProvider();
         var app = MarginalServer.Create(config, watch ? path : null, "http://127.0.0.1:0", logging: l => l.AddProvider(logs));
         await app.StartAsync();

@@ -3,7 +3,10 @@ using System.Text.Json.Nodes;
 
 namespace Marginal.Server.Tests;
 
-/// <summary>Reads a server-sent event stream the way a strict client would: each event is <c>data: …</c> followed by a blank line.</summary>
+/// <summary>
+/// Reads a server-sent event stream the way a strict client would: each event is <c>data: …</c> followed by a blank
+/// line; comment lines (<c>: …</c>, the gateway's cost line) are skipped, as the SSE standard says.
+/// </summary>
 public static class SseEvents
 {
     public static async Task<List<string>> ReadAsync(HttpResponseMessage response)
@@ -12,6 +15,10 @@ public static class SseEvents
         var events = new List<string>();
         foreach (var block in raw.Split("\n\n", StringSplitOptions.RemoveEmptyEntries))
         {
+            if (block.StartsWith(':'))
+            {
+                continue;
+            }
             Assert.StartsWith("data: ", block, StringComparison.Ordinal);
             events.Add(block["data: ".Length..]);
         }
@@ -33,7 +40,7 @@ public static class SseEvents
         }
         hold.SetResult();
         seen.Append(await reader.ReadToEndAsync());
-        return seen.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l["data: ".Length..]).ToList();
+        return seen.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries).Where(l => !l.StartsWith(':')).Select(l => l["data: ".Length..]).ToList();
     }
 
     /// <summary>The concatenated <c>delta.content</c> of all chunks.</summary>

@@ -67,6 +67,12 @@ public sealed partial class FakeUpstream : IAsyncDisposable
     /// <summary>Replaces the default echo reply with a fixed text when set.</summary>
     public string? ReplyText { get; set; }
 
+    /// <summary>Prompt tokens reported as read from the provider's cache (OpenAI's <c>prompt_tokens_details.cached_tokens</c>).</summary>
+    public long CachedTokens { get; set; }
+
+    /// <summary>When true the fake reports no <c>usage</c> at all, like some OpenAI-compatible servers.</summary>
+    public bool OmitUsage { get; set; }
+
     /// <summary>The next request gets <paramref name="fault"/>; queue several for several requests.</summary>
     public void Enqueue(Fault fault) => _faults.Enqueue(fault);
 
@@ -169,8 +175,11 @@ public sealed partial class FakeUpstream : IAsyncDisposable
             ["created"] = 1_700_000_000,
             ["model"] = model,
             ["choices"] = new JsonArray(new JsonObject { ["index"] = 0, ["message"] = message, ["logprobs"] = null, ["finish_reason"] = reply.FinishReason }),
-            ["usage"] = Usage(reply),
         };
+        if (!OmitUsage)
+        {
+            body["usage"] = Usage(reply);
+        }
         http.Response.ContentType = "application/json";
         await http.Response.WriteAsync(body.ToJsonString());
     }
@@ -204,7 +213,7 @@ public sealed partial class FakeUpstream : IAsyncDisposable
             }
         }
         chunks.Add(Chunk(id, model, new JsonObject(), reply.FinishReason));
-        if (request["stream_options"]?["include_usage"]?.GetValue<bool>() == true)
+        if (request["stream_options"]?["include_usage"]?.GetValue<bool>() == true && !OmitUsage)
         {
             var usage = Chunk(id, model, null, null);
             usage["usage"] = Usage(reply);
@@ -283,12 +292,12 @@ public sealed partial class FakeUpstream : IAsyncDisposable
         return new Reply(text, null, null, finish, promptTokens, Words(text));
     }
 
-    private static JsonObject Usage(Reply reply) => new()
+    private JsonObject Usage(Reply reply) => new()
     {
         ["prompt_tokens"] = reply.PromptTokens,
         ["completion_tokens"] = reply.CompletionTokens,
         ["total_tokens"] = reply.PromptTokens + reply.CompletionTokens,
-        ["prompt_tokens_details"] = new JsonObject { ["cached_tokens"] = 0 },
+        ["prompt_tokens_details"] = new JsonObject { ["cached_tokens"] = Math.Min(CachedTokens, reply.PromptTokens) },
         ["completion_tokens_details"] = new JsonObject { ["reasoning_tokens"] = 0 },
     };
 

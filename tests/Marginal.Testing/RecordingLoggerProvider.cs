@@ -24,7 +24,7 @@ public sealed class RecordingLoggerProvider : ILoggerProvider
         {
             if (IsEnabled(logLevel))
             {
-                provider.Entries.Enqueue((logLevel, category, formatter(state, exception) + (exception is null ? "" : " " + exception.GetType().Name)));
+                provider.Entries.Enqueue((logLevel, category, formatter(state, exception) + (exception is null ? "" : " " + exception.GetType().Name + ": " + exception.Message)));
             }
         }
     }

@@ -12,6 +12,21 @@ public sealed class GatewayContext
     /// <summary>The key under which the context travels in <see cref="ChatOptions.AdditionalProperties"/>.</summary>
     public const string PropertyKey = "marginal.context";
 
+    /// <summary>The ledger id of the request (<c>{tenant}:{Idempotency-Key}</c> or a generated <c>req_…</c>).</summary>
+    public string RequestId { get; set; } = "";
+
+    /// <summary>The tenant the request is attributed to.</summary>
+    public string Tenant { get; set; } = "default";
+
+    /// <summary>The public id of the virtual key the request came with; <c>none</c> without keys.</summary>
+    public string KeyId { get; set; } = "none";
+
+    /// <summary>The request's cost in USD once metered; null when the served model has no price.</summary>
+    public decimal? CostUsd { get; set; }
+
+    /// <summary>False when the ledger already held <see cref="RequestId"/>: a retry, answered but not billed again.</summary>
+    public bool Billed { get; set; } = true;
+
     /// <summary>The model (or route alias) the client asked for.</summary>
     public string? RequestedModel { get; set; }
 

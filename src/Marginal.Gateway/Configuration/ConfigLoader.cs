@@ -10,15 +10,29 @@ public static class ConfigLoader
 {
     public static readonly string[] ProviderKinds = ["openai", "anthropic"];
     public static readonly string[] ModelTypes = ["chat", "embedding"];
+    public static readonly string[] AuthModes = ["keys", "none"];
+    public static readonly string[] Durabilities = ["normal", "full"];
 
     private static readonly (string? Name, Type Type)[] Sections =
     [
         ("a provider", typeof(ProviderConfig)), ("a model", typeof(ModelConfig)),
-        ("'server'", typeof(ServerConfig)), ("the top level", typeof(MarginalConfig)),
+        ("'server'", typeof(ServerConfig)), ("'storage'", typeof(StorageConfig)), ("'pricing'", typeof(PricingConfig)),
+        ("the top level", typeof(MarginalConfig)),
     ];
 
-    /// <summary>Loads and validates the file at <paramref name="path"/>.</summary>
-    public static MarginalConfig Load(string path) => Parse(YamlFiles.ReadAllText(path), path);
+    /// <summary>
+    /// Loads and validates the file at <paramref name="path"/>. A relative <c>pricing.book</c> is taken from the config
+    /// file's folder (it travels with the config); <c>storage.path</c> stays relative to the working directory (it is data).
+    /// </summary>
+    public static MarginalConfig Load(string path)
+    {
+        var config = Parse(YamlFiles.ReadAllText(path), path);
+        if (config.Pricing.Book is { } book && !Path.IsPathRooted(book))
+        {
+            config.Pricing.Book = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!, book);
+        }
+        return config;
+    }
 
     /// <summary>Parses and validates YAML text; <paramref name="fileName"/> only names the source in messages.</summary>
     public static MarginalConfig Parse(string yaml, string fileName)
@@ -37,6 +51,18 @@ public static class ConfigLoader
         if (config.Server.MaxRequestBodyBytes < 1024)
         {
             throw new ConfigException($"{file}: server.max_request_body_bytes: must be at least 1024, got {config.Server.MaxRequestBodyBytes}");
+        }
+        if (!AuthModes.Contains(config.Server.Auth))
+        {
+            throw new ConfigException($"{file}: server.auth: '{config.Server.Auth}' is not allowed (allowed: {string.Join(", ", AuthModes)})");
+        }
+        if (string.IsNullOrWhiteSpace(config.Storage.Path))
+        {
+            throw new ConfigException($"{file}: storage.path: must name a file, e.g. marginal.db");
+        }
+        if (!Durabilities.Contains(config.Storage.Durability))
+        {
+            throw new ConfigException($"{file}: storage.durability: '{config.Storage.Durability}' is not allowed (allowed: {string.Join(", ", Durabilities)})");
         }
         foreach (var (name, provider) in config.Providers)
         {

@@ -9,6 +9,28 @@ public sealed class MarginalConfig
     public ServerConfig Server { get; set; } = new();
     public Dictionary<string, ProviderConfig> Providers { get; set; } = [];
     public Dictionary<string, ModelConfig> Models { get; set; } = [];
+    public StorageConfig Storage { get; set; } = new();
+    public PricingConfig Pricing { get; set; } = new();
+}
+
+/// <summary>Where the ledger and the keys live. The default is an SQLite file beside the working directory.</summary>
+public sealed class StorageConfig
+{
+    /// <summary>The SQLite file (WAL mode); relative paths are from the working directory.</summary>
+    public string Path { get; set; } = "marginal.db";
+
+    /// <summary><c>normal</c>: a committed record survives a killed process; <c>full</c>: also a power loss (an fsync per batch).</summary>
+    public string Durability { get; set; } = "normal";
+
+    /// <summary>False: requests are priced (headers) but not recorded. Only for measuring what recording costs.</summary>
+    public bool RecordUsage { get; set; } = true;
+}
+
+/// <summary>Prices: the shipped book, optionally overlaid by the deployment's own.</summary>
+public sealed class PricingConfig
+{
+    /// <summary>A price-book file whose entries replace the shipped entries of the same id.</summary>
+    public string? Book { get; set; }
 }
 
 public sealed class ServerConfig
@@ -19,8 +41,14 @@ public sealed class ServerConfig
     /// <summary>Largest request body accepted, in bytes; larger ones get 413 before the body is read.</summary>
     public long MaxRequestBodyBytes { get; set; } = 8 * 1024 * 1024;
 
-    /// <summary>Name of an environment variable holding a key every client must send as a bearer token; none: no check.</summary>
-    public string? ApiKeyEnv { get; set; }
+    /// <summary>
+    /// <c>keys</c>: every <c>/v1</c> request needs a virtual key (<c>marginal keys create</c>) and is attributed to its
+    /// tenant. <c>none</c>: no check; requests are attributed to tenant <c>default</c>.
+    /// </summary>
+    public string Auth { get; set; } = "keys";
+
+    /// <summary>Environment variable holding the admin key for <c>/admin</c>; while it is unset the admin API refuses every call.</summary>
+    public string AdminKeyEnv { get; set; } = "MARGINAL_ADMIN_KEY";
 
     /// <summary>OTLP endpoint for traces (e.g. http://127.0.0.1:4317); none: traces are not exported.</summary>
     public string? OtlpEndpoint { get; set; }
@@ -57,6 +85,9 @@ public sealed class ModelConfig
 
     /// <summary>The provider's own id for the model; defaults to the configured name.</summary>
     public string? Upstream { get; set; }
+
+    /// <summary>The price-book entry that prices this model; defaults to the model's name, then its upstream id.</summary>
+    public string? Price { get; set; }
 
     /// <summary><c>chat</c> (default) or <c>embedding</c>.</summary>
     public string? Type { get; set; }

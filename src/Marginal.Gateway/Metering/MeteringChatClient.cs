@@ -1,50 +1,202 @@
 using System.Runtime.CompilerServices;
+using System.Text;
+using Marginal.Core.Errors;
+using Marginal.Core.Ledger;
+using Marginal.Core.Pricing;
 using Marginal.Core.Requests;
+using Marginal.Gateway.Pipeline;
 using Microsoft.Extensions.AI;
 
 namespace Marginal.Gateway.Metering;
 
 /// <summary>
-/// Outermost middleware: sees every request and its final usage, cache hits included.
-/// Today it captures the usage the upstream reported into the request's <see cref="GatewayContext"/>;
-/// pricing and the durable ledger build on this seam.
+/// Outermost middleware: sees every request, cache hits included, and turns it into one <see cref="UsageRecord"/>.
+/// Tokens come from the provider's usage when it reports one, else from <see cref="TokenCounter"/>; cost from the served
+/// model's price-book entry. The record is durable before the answer is complete: a non-streamed response returns only
+/// after its record is committed, and a stream ends (before the server writes <c>[DONE]</c>) only after it is. A failed
+/// request is recorded too, with the tokens a broken stream had already used. Requests without a
+/// <see cref="GatewayContext"/> pass through unmetered.
 /// </summary>
-public sealed class MeteringChatClient(IChatClient innerClient) : DelegatingChatClient(innerClient)
+public sealed class MeteringChatClient(IChatClient innerClient, GatewayModelSource models, LedgerWriter? ledger, TimeProvider time) : DelegatingChatClient(innerClient)
 {
     internal IChatClient Inner => InnerClient;
 
     public override async Task<ChatResponse> GetResponseAsync(IEnumerable<ChatMessage> messages, ChatOptions? options = null, CancellationToken cancellationToken = default)
     {
-        var response = await base.GetResponseAsync(messages, options, cancellationToken);
-        if (options.GetGatewayContext() is { } context)
+        if (options.GetGatewayContext() is not { } context)
         {
-            context.Usage = response.Usage;
+            return await base.GetResponseAsync(messages, options, cancellationToken);
         }
+        var meter = new Meter(context, time);
+        ChatResponse response;
+        try
+        {
+            response = await base.GetResponseAsync(messages, options, cancellationToken);
+        }
+        catch (Exception error) when (StatusOf(error, cancellationToken) is { } status)
+        {
+            await RecordAsync(meter, messages, null, status, streamed: false);
+            throw;
+        }
+        context.Usage = response.Usage;
+        await RecordAsync(meter, messages, response.Usage is null ? response.Text : null, "ok", streamed: false);
         return response;
     }
 
     public override async IAsyncEnumerable<ChatResponseUpdate> GetStreamingResponseAsync(IEnumerable<ChatMessage> messages, ChatOptions? options = null, [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
-        var context = options.GetGatewayContext();
-        await foreach (var update in base.GetStreamingResponseAsync(messages, options, cancellationToken))
+        if (options.GetGatewayContext() is not { } context)
         {
-            if (context is not null)
+            await foreach (var update in base.GetStreamingResponseAsync(messages, options, cancellationToken))
             {
+                yield return update;
+            }
+            yield break;
+        }
+        var meter = new Meter(context, time);
+        // The streamed text, kept only to count it when the provider reports no usage.
+        var text = new StringBuilder();
+        string? status = null;
+        await using var updates = base.GetStreamingResponseAsync(messages, options, cancellationToken).GetAsyncEnumerator(cancellationToken);
+        try
+        {
+            while (true)
+            {
+                bool more;
+                try
+                {
+                    more = await updates.MoveNextAsync();
+                }
+                catch (Exception error) when (StatusOf(error, cancellationToken) is { } failed)
+                {
+                    status = failed;
+                    throw;
+                }
+                if (!more)
+                {
+                    break;
+                }
+                var update = updates.Current;
                 foreach (var content in update.Contents)
                 {
-                    if (content is UsageContent usage)
+                    switch (content)
                     {
-                        context.Usage = usage.Details;
+                        case UsageContent usage:
+                            context.Usage = usage.Details;
+                            break;
+                        case TextContent { Text.Length: > 0 } part:
+                            meter.FirstToken();
+                            text.Append(part.Text);
+                            break;
                     }
                 }
+                yield return update;
             }
-            yield return update;
+            status = "ok";
         }
+        finally
+        {
+            // Also reached when the consumer stops early (the client went away): those tokens were paid for too.
+            await RecordAsync(meter, messages, context.Usage is null ? text.ToString() : null, status ?? "client_closed", streamed: true);
+        }
+    }
+
+    private static string? StatusOf(Exception error, CancellationToken cancellationToken) => error switch
+    {
+        GatewayException gateway => gateway.Code ?? gateway.Kind.ToString(),
+        OperationCanceledException when cancellationToken.IsCancellationRequested => "client_closed",
+        _ => null,
+    };
+
+    private async Task RecordAsync(Meter meter, IEnumerable<ChatMessage> messages, string? unreportedOutput, string status, bool streamed)
+    {
+        var context = meter.Context;
+        var catalog = context.ServedModel is { } served && models.Current.Models.TryGetValue(served, out var route) ? route.Primary.Catalog : null;
+        var (usage, source) = Usage(context, catalog, messages, unreportedOutput, status);
+        var cost = catalog is null ? (decimal?)null : CostCalculator.Cost(usage, catalog.Price);
+        context.CostUsd = cost;
+        var record = new UsageRecord(
+            // Only a successful answer holds the request id, so a client that retries a failure with the same
+            // Idempotency-Key is billed for the answer it finally got; failed attempts are kept under ids of their own.
+            Id: status == "ok" || context.RequestId.Length == 0 ? context.RequestId : $"{context.RequestId}~{status}~{Guid.CreateVersion7():N}",
+            Time: meter.Arrived,
+            Tenant: context.Tenant,
+            KeyId: context.KeyId,
+            RequestedModel: context.RequestedModel ?? "",
+            ServedModel: context.ServedModel,
+            Provider: context.Provider,
+            CapacitySource: catalog?.Capacity.ToString().ToLowerInvariant(),
+            Status: status,
+            Streamed: streamed,
+            InputTokens: usage.InputTokens,
+            CachedInputTokens: usage.CachedInputTokens,
+            CacheWriteTokens: usage.CacheWrite5mTokens + usage.CacheWrite1hTokens,
+            OutputTokens: usage.OutputTokens,
+            ReasoningTokens: usage.ReasoningTokens,
+            UsageSource: source,
+            LatencyMs: meter.ElapsedMs(),
+            TimeToFirstTokenMs: meter.TimeToFirstTokenMs,
+            CostUsd: cost,
+            // API and rented capacity cost the same at the margin as fully loaded; owned pools record both views.
+            MarginalCostUsd: cost,
+            RevenueUsd: null,
+            CacheOutcome: context.CacheOutcome,
+            RouteReason: context.RouteReason,
+            Levers: "",
+            SavingsUsd: null,
+            Attempts: context.Attempts.Count);
+        if (ledger is null || record.Id.Length == 0)
+        {
+            return;
+        }
+        try
+        {
+            // Never cancelled: the tokens are spent whether or not the client is still there.
+            context.Billed = await ledger.AppendAsync(record, CancellationToken.None);
+        }
+        catch (Exception error) when (error is not GatewayException)
+        {
+            throw new GatewayException(GatewayErrorKind.UpstreamUnavailable,
+                "The usage ledger could not record this request, so it was not completed. Retry with the same Idempotency-Key.",
+                code: "ledger_unavailable", innerException: error);
+        }
+    }
+
+    private static (TokenUsage Usage, string Source) Usage(GatewayContext context, CatalogEntry? catalog, IEnumerable<ChatMessage> messages, string? unreportedOutput, string status)
+    {
+        if (context.Usage is { InputTokenCount: not null } or { OutputTokenCount: not null })
+        {
+            return (TokenUsage.FromUsageDetails(context.Usage), "reported");
+        }
+        if (context.ServedModel is null || (status != "ok" && string.IsNullOrEmpty(unreportedOutput)))
+        {
+            // No upstream produced anything: nothing was spent.
+            return (new TokenUsage(0), "none");
+        }
+        var encoding = catalog?.TokenizerEncoding;
+        return (new TokenUsage(TokenCounter.CountPrompt(encoding, messages), OutputTokens: TokenCounter.CountText(encoding, unreportedOutput)), "counted");
+    }
+
+    /// <summary>The clock of one request: when it arrived, how long it took, when its first token came.</summary>
+    private sealed class Meter(GatewayContext context, TimeProvider time)
+    {
+        private readonly long _started = time.GetTimestamp();
+
+        public GatewayContext Context { get; } = context;
+
+        public DateTimeOffset Arrived { get; } = time.GetUtcNow();
+
+        public double? TimeToFirstTokenMs { get; private set; }
+
+        public void FirstToken() => TimeToFirstTokenMs ??= ElapsedMs();
+
+        public double ElapsedMs() => time.GetElapsedTime(_started).TotalMilliseconds;
     }
 }
 
 public static class MeteringChatClientBuilderExtensions
 {
-    public static ChatClientBuilder UseMetering(this ChatClientBuilder builder) =>
-        builder.Use(inner => new MeteringChatClient(inner));
+    /// <summary>Adds metering; <paramref name="ledger"/> null prices requests without recording them.</summary>
+    public static ChatClientBuilder UseMetering(this ChatClientBuilder builder, GatewayModelSource models, LedgerWriter? ledger, TimeProvider time) =>
+        builder.Use(inner => new MeteringChatClient(inner, models, ledger, time));
 }

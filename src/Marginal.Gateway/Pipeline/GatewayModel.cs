@@ -1,10 +1,15 @@
+using Marginal.Core.Pricing;
 using Marginal.Gateway.Configuration;
+using Marginal.Gateway.Pricing;
 using Marginal.Gateway.Providers;
 
 namespace Marginal.Gateway.Pipeline;
 
-/// <summary>One deployment of a configured model: which provider serves it under which upstream id.</summary>
-public sealed record ModelDeployment(string Model, string UpstreamId, UpstreamProvider Provider);
+/// <summary>
+/// One deployment of a configured model: which provider serves it under which upstream id, and its price-book entry
+/// (null: the model is unpriced, its requests are recorded without a cost).
+/// </summary>
+public sealed record ModelDeployment(string Model, string UpstreamId, UpstreamProvider Provider, CatalogEntry? Catalog);
 
 /// <summary>A configured model and the chain the capacity layer walks: itself first, then its fallbacks in order.</summary>
 public sealed record ModelRoute(string Name, string Type, IReadOnlyList<ModelDeployment> Chain)
@@ -31,22 +36,41 @@ public sealed class GatewayModel
 
     public IReadOnlyDictionary<string, ModelRoute> Models { get; }
 
-    /// <summary>Builds the snapshot of an already validated config.</summary>
+    /// <summary>Builds the snapshot of an already validated config, loading the price book it names (a bad book throws <see cref="ConfigException"/>).</summary>
     public static GatewayModel Build(MarginalConfig config, TimeProvider time) =>
-        Assemble(config, config.Providers.ToDictionary(p => p.Key, p => ProviderFactory.Create(p.Key, p.Value, time), StringComparer.Ordinal));
+        Assemble(
+            config,
+            config.Providers.ToDictionary(p => p.Key, p => ProviderFactory.Create(p.Key, p.Value, time), StringComparer.Ordinal),
+            PriceBookLoader.LoadWithOverride(config.Pricing.Book));
 
-    /// <summary>Resolves every model to its chain over the given providers (tests pass doubles here).</summary>
-    internal static GatewayModel Assemble(MarginalConfig config, IReadOnlyDictionary<string, UpstreamProvider> providers)
+    /// <summary>Resolves every model to its chain over the given providers and prices (tests pass doubles here).</summary>
+    internal static GatewayModel Assemble(MarginalConfig config, IReadOnlyDictionary<string, UpstreamProvider> providers, PriceBook? prices = null)
     {
+        prices ??= PriceBook.Empty;
         var deployments = config.Models.ToDictionary(
             m => m.Key,
-            m => new ModelDeployment(m.Key, m.Value.Upstream ?? m.Key, providers[m.Value.Provider!]),
+            m => new ModelDeployment(m.Key, m.Value.Upstream ?? m.Key, providers[m.Value.Provider!], PriceOf(prices, m.Key, m.Value)),
             StringComparer.Ordinal);
         var models = config.Models.ToDictionary(
             m => m.Key,
             m => new ModelRoute(m.Key, m.Value.Type ?? "chat", [deployments[m.Key], .. m.Value.Fallbacks.Select(f => deployments[f])]),
             StringComparer.Ordinal);
         return new GatewayModel(config, providers, models);
+    }
+
+    // A model is priced by the entry it names, else the entry of its own name, else of its upstream id. A named entry
+    // that is missing is a config error: a silent fallback would bill at the wrong price.
+    private static CatalogEntry? PriceOf(PriceBook prices, string name, ModelConfig model)
+    {
+        if (model.Price is { } named)
+        {
+            return prices.TryGet(named, out var entry)
+                ? entry
+                : throw new ConfigException($"models.{name}.price: '{named}' is not in the price book (add it to the file named by pricing.book)");
+        }
+        return prices.TryGet(name, out var byName) ? byName
+            : prices.TryGet(model.Upstream ?? name, out var byUpstream) ? byUpstream
+            : prices.Entries.FirstOrDefault(e => e.UpstreamId == (model.Upstream ?? name));
     }
 }
 

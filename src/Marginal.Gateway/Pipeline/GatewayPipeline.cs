@@ -1,3 +1,4 @@
+using Marginal.Core.Ledger;
 using Marginal.Gateway.Caching;
 using Marginal.Gateway.Capacity;
 using Marginal.Gateway.Metering;
@@ -14,9 +15,10 @@ namespace Marginal.Gateway.Pipeline;
 /// </summary>
 public static class GatewayPipeline
 {
-    public static IChatClient Build(GatewayModelSource models, TimeProvider time, ILoggerFactory? loggers = null) =>
+    /// <summary>The pipeline over <paramref name="models"/>; <paramref name="ledger"/> null prices requests without recording them.</summary>
+    public static IChatClient Build(GatewayModelSource models, TimeProvider time, LedgerWriter? ledger = null, ILoggerFactory? loggers = null) =>
         new ChatClientBuilder(new CapacityChatClient(models, time, loggers?.CreateLogger<CapacityChatClient>()))
-            .UseMetering()
+            .UseMetering(models, ledger, time)
             .UseResponseCache()
             .UseRouting(models)
             .Build();

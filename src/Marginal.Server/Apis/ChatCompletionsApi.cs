@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Marginal.Core.Errors;
 using Marginal.Core.Requests;
+using Marginal.Server.Hosting;
 using Marginal.Server.Telemetry;
 using Marginal.Server.Wire;
 using Microsoft.AspNetCore.Builder;
@@ -30,14 +31,24 @@ public static class ChatCompletionsApi
             var request = await ChatRequestReader.ReadAsync(http.Request.Body, cancellationToken);
             stream = request.Stream == true;
             var (messages, options) = ChatRequestReader.ToChat(request);
+            var key = KeyAuthentication.KeyOf(http);
+            if (key is not null && !key.Allows(request.Model!))
+            {
+                throw new GatewayException(GatewayErrorKind.PermissionDenied, $"The API key {key.Id} may not use model '{request.Model}' (allowed: {string.Join(", ", key.Models)}).", "model_not_allowed", "model");
+            }
+            var tenant = key?.Tenant ?? "default";
             context = new GatewayContext
             {
+                RequestId = RequestIdOf(http, tenant),
+                Tenant = tenant,
+                KeyId = key?.Id ?? "none",
                 RequestedModel = request.Model,
                 IncludeStreamUsage = request.StreamOptions?.IncludeUsage == true,
                 EndUser = request.User,
                 Metadata = request.Metadata,
             };
             options.WithGatewayContext(context);
+            http.Response.Headers["x-marginal-request-id"] = context.RequestId;
             var outcome = "ok";
             if (stream)
             {
@@ -122,6 +133,8 @@ public static class ChatCompletionsApi
             {
                 ChatResponseWriter.WriteUsageChunk(output, usage, state);
             }
+            // Headers left long ago; the cost travels as an SSE comment, which every SSE client skips.
+            ChatResponseWriter.WriteCostComment(output, context.CostUsd, context.Billed);
             ChatResponseWriter.WriteDone(output);
         }
         catch (GatewayException error)
@@ -150,9 +163,35 @@ public static class ChatCompletionsApi
         }
     }
 
+    /// <summary>
+    /// The ledger id: the client's <c>Idempotency-Key</c> under its tenant (so a retry is billed once and tenants never
+    /// collide), else a new time-ordered id.
+    /// </summary>
+    private static string RequestIdOf(HttpContext http, string tenant)
+    {
+        var idempotencyKey = http.Request.Headers["Idempotency-Key"].ToString();
+        if (idempotencyKey.Length == 0)
+        {
+            return "req_" + Guid.CreateVersion7().ToString("N");
+        }
+        if (idempotencyKey.Length > 255)
+        {
+            throw new GatewayException(GatewayErrorKind.InvalidRequest, "The Idempotency-Key header must be at most 255 characters.", "invalid_idempotency_key", "Idempotency-Key");
+        }
+        return $"{tenant}:{idempotencyKey}";
+    }
+
     private static void WriteRouteHeaders(HttpResponse response, GatewayContext context)
     {
         var headers = response.Headers;
+        if (context.CostUsd is { } cost)
+        {
+            headers["x-marginal-cost-usd"] = cost.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        }
+        if (!context.Billed)
+        {
+            headers["x-marginal-duplicate"] = "true";
+        }
         if (context.ServedModel is { } served)
         {
             headers["x-marginal-model"] = served;

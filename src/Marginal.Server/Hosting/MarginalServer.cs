@@ -1,4 +1,8 @@
+using Marginal.Core.Ledger;
+using Marginal.Core.Tenancy;
 using Marginal.Gateway.Configuration;
+using Marginal.Storage.Sqlite;
+using Microsoft.Data.Sqlite;
 using Marginal.Gateway.Pipeline;
 using Marginal.Server.Apis;
 using Marginal.Server.Telemetry;
@@ -42,7 +46,27 @@ public static class MarginalServer
         builder.Services.AddSingleton(time);
         builder.Services.AddSingleton(models);
         builder.Services.AddSingleton<GatewayMetrics>();
-        builder.Services.AddSingleton<IChatClient>(sp => GatewayPipeline.Build(models, time, sp.GetRequiredService<ILoggerFactory>()));
+        var keysOn = config.Server.Auth == "keys";
+        var store = keysOn || config.Storage.RecordUsage ? OpenStore(config.Storage) : null;
+        LedgerWriter? ledger = null;
+        if (store is not null)
+        {
+            // Registered through factories so the container disposes them at shutdown: the writer first (it drains
+            // its queue into the store), then the store.
+            builder.Services.AddSingleton(_ => store);
+            builder.Services.AddSingleton<IKeyStore>(_ => store);
+            builder.Services.AddSingleton<ILedgerStore>(_ => store);
+            if (config.Storage.RecordUsage)
+            {
+                ledger = new LedgerWriter(store);
+                builder.Services.AddSingleton(_ => ledger);
+            }
+        }
+        builder.Services.AddSingleton<IChatClient>(sp => GatewayPipeline.Build(models, time, ledger, sp.GetRequiredService<ILoggerFactory>()));
+        if (keysOn)
+        {
+            builder.Services.AddSingleton(sp => new KeyAuthentication(sp.GetRequiredService<IKeyStore>(), time));
+        }
         if (configPath is not null)
         {
             builder.Services.AddHostedService(sp => new ConfigWatcher(configPath, models, time, sp.GetRequiredService<ILogger<ConfigWatcher>>()));
@@ -64,20 +88,32 @@ public static class MarginalServer
         var app = builder.Build();
         app.UseMiddleware<ErrorGuard>();
         app.UseMiddleware<RequestLimits>(config.Server.MaxRequestBodyBytes);
-        if (config.Server.ApiKeyEnv is { } keyEnv)
+        if (keysOn)
         {
-            var key = Environment.GetEnvironmentVariable(keyEnv);
-            if (string.IsNullOrEmpty(key))
-            {
-                throw new ConfigException($"server.api_key_env: the environment variable {keyEnv} is not set");
-            }
-            app.UseMiddleware<ApiKeyCheck>(key);
+            var authentication = app.Services.GetRequiredService<KeyAuthentication>();
+            app.Use((http, next) => authentication.InvokeAsync(http, next));
         }
         app.MapChatCompletionsApi();
+        if (store is not null)
+        {
+            app.MapAdminKeysApi(Environment.GetEnvironmentVariable(config.Server.AdminKeyEnv));
+        }
         app.MapEmbeddingsApi();
         app.MapModelsApi();
         app.MapHealthApi();
         app.MapPrometheusScrapingEndpoint("/metrics");
         return app;
+    }
+
+    private static SqliteStore OpenStore(StorageConfig storage)
+    {
+        try
+        {
+            return SqliteStore.Open(storage.Path, storage.Durability == "full" ? SqliteDurability.Full : SqliteDurability.Normal);
+        }
+        catch (Exception error) when (error is SqliteException or IOException or UnauthorizedAccessException or InvalidDataException)
+        {
+            throw new ConfigException($"storage.path: cannot open the ledger '{storage.Path}': {error.Message}");
+        }
     }
 }

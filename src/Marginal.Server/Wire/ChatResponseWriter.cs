@@ -172,6 +172,17 @@ public static class ChatResponseWriter
         output.Write(EventEnd);
     }
 
+    /// <summary>
+    /// Writes the request's cost as an SSE comment line (<c>: x-marginal-cost-usd 0.00042</c>), which SSE clients skip:
+    /// a stream's headers leave before its cost is known. <c>unpriced</c> when the model has no price; a retry the ledger
+    /// already held adds <c>duplicate</c>.
+    /// </summary>
+    public static void WriteCostComment(IBufferWriter<byte> output, decimal? cost, bool billed)
+    {
+        var text = cost is { } c ? c.ToString(System.Globalization.CultureInfo.InvariantCulture) : "unpriced";
+        System.Text.EncodingExtensions.GetBytes(System.Text.Encoding.UTF8, $": x-marginal-cost-usd {text}{(billed ? "" : " duplicate")}\n\n", output);
+    }
+
     /// <summary>Writes <c>data: [DONE]</c>.</summary>
     public static void WriteDone(IBufferWriter<byte> output) => output.Write(Done);
 

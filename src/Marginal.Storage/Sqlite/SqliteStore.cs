@@ -8,7 +8,8 @@ namespace Marginal.Storage.Sqlite;
 
 /// <summary>
 /// The embedded store: ledger and keys in one SQLite file in WAL mode. Appends go through one writer connection with a
-/// prepared statement, one transaction per batch. <see cref="SqliteDurability.Normal"/> (the default) survives a killed
+/// prepared statement, one transaction per batch; reads open a connection each (not pooled, so a disposed store leaves
+/// no file handle behind). <see cref="SqliteDurability.Normal"/> (the default) survives a killed
 /// process, which is what "acknowledged means recorded" needs; <see cref="SqliteDurability.Full"/> also survives an
 /// operating-system crash or power loss, at the price of an fsync per batch. Thread-safe; several processes may open
 /// the same file (the CLI while the server runs), SQLite's locking orders their writes.
@@ -26,11 +27,12 @@ public sealed class SqliteStore : ILedgerStore, IKeyStore
     private readonly SemaphoreSlim _writeGate = new(1, 1);
     private readonly SqliteConnection _writer;
     private readonly SqliteCommand _insert;
+    private int _disposed;
 
     private SqliteStore(string path, SqliteDurability durability)
     {
         Path = path;
-        _connectionString = new SqliteConnectionStringBuilder { DataSource = path, Pooling = true, DefaultTimeout = 30 }.ToString();
+        _connectionString = new SqliteConnectionStringBuilder { DataSource = path, Pooling = false, DefaultTimeout = 30 }.ToString();
         _synchronous = durability == SqliteDurability.Full ? "FULL" : "NORMAL";
         _writer = Open();
         SqliteMigrations.Apply(_writer, path);
@@ -257,6 +259,11 @@ public sealed class SqliteStore : ILedgerStore, IKeyStore
 
     public async ValueTask DisposeAsync()
     {
+        // The same store may be registered under several service types, and each disposes it.
+        if (Interlocked.Exchange(ref _disposed, 1) == 1)
+        {
+            return;
+        }
         await _writeGate.WaitAsync().ConfigureAwait(false);
         await _insert.DisposeAsync().ConfigureAwait(false);
         await _writer.DisposeAsync().ConfigureAwait(false);

@@ -61,7 +61,6 @@ public sealed class SqliteStoreTests : LedgerStoreConformance, IDisposable
 
     public void Dispose()
     {
-        SqliteConnection.ClearAllPools();
         Directory.Delete(_directory, recursive: true);
     }
 }

@@ -1,0 +1,180 @@
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using Marginal.Core.Tenancy;
+using Marginal.Server.Hosting;
+using Marginal.Server.Wire;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Marginal.Server.Apis;
+
+/// <summary>
+/// <c>/admin/v1/keys</c>: create, list and revoke virtual keys, behind the admin key (<c>server.admin_key_env</c>), which
+/// is separate from every client key. While the admin key is unset, every admin call is refused.
+/// <list type="bullet">
+/// <item><c>POST /admin/v1/keys</c> <c>{"tenant":"acme","expires":"2027-01-01T00:00:00Z","models":["gpt-4o-mini"]}</c> → 201 with the key text, shown once.</item>
+/// <item><c>GET /admin/v1/keys</c> → every key without its secret.</item>
+/// <item><c>DELETE /admin/v1/keys/{id}</c> → 200 once revoked, 404 when unknown.</item>
+/// </list>
+/// </summary>
+public static class AdminKeysApi
+{
+    public static IEndpointRouteBuilder MapAdminKeysApi(this IEndpointRouteBuilder app, string? adminKey)
+    {
+        var group = app.MapGroup("/admin/v1/keys").AddEndpointFilter(new AdminKeyFilter(adminKey));
+        group.MapPost("", CreateAsync);
+        group.MapGet("", ListAsync);
+        group.MapDelete("/{id}", RevokeAsync);
+        return app;
+    }
+
+    private static async Task CreateAsync(HttpContext http, IKeyStore keys, TimeProvider time)
+    {
+        string? tenant = null;
+        DateTimeOffset? expires = null;
+        var models = new List<string>();
+        try
+        {
+            using var body = await JsonDocument.ParseAsync(http.Request.Body, cancellationToken: http.RequestAborted);
+            var root = body.RootElement;
+            if (root.ValueKind == JsonValueKind.Object)
+            {
+                if (root.TryGetProperty("tenant", out var t) && t.ValueKind == JsonValueKind.String)
+                {
+                    tenant = t.GetString();
+                }
+                if (root.TryGetProperty("expires", out var e) && e.ValueKind != JsonValueKind.Null)
+                {
+                    expires = e.ValueKind == JsonValueKind.String && DateTimeOffset.TryParse(e.GetString(), CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var at)
+                        ? at
+                        : throw new FormatException("expires");
+                }
+                if (root.TryGetProperty("models", out var m) && m.ValueKind == JsonValueKind.Array)
+                {
+                    models.AddRange(m.EnumerateArray().Select(x => x.GetString() ?? ""));
+                }
+            }
+        }
+        catch (Exception error) when (error is JsonException or FormatException or InvalidOperationException)
+        {
+            await OpenAIErrors.WriteAsync(http, StatusCodes.Status400BadRequest,
+                "The body must be JSON: {\"tenant\": string, \"expires\": ISO-8601 time or null, \"models\": [string]}.", "invalid_request_error", "invalid_body",
+                error is FormatException ? "expires" : null);
+            return;
+        }
+        if (string.IsNullOrWhiteSpace(tenant))
+        {
+            await OpenAIErrors.WriteAsync(http, StatusCodes.Status400BadRequest, "'tenant' is required: the name of the tenant the key bills to.", "invalid_request_error", "missing_required_parameter", "tenant");
+            return;
+        }
+        var (key, text) = KeyIssuer.Issue(tenant, time.GetUtcNow(), expires, models);
+        await keys.AddKeyAsync(key, http.RequestAborted);
+        http.Response.StatusCode = StatusCodes.Status201Created;
+        await WriteJsonAsync(http, json =>
+        {
+            WriteKey(json, key);
+            json.WriteString("key", text);
+        });
+    }
+
+    private static async Task ListAsync(HttpContext http, IKeyStore keys)
+    {
+        var all = await keys.ListKeysAsync(http.RequestAborted);
+        http.Response.ContentType = "application/json";
+        using var json = new Utf8JsonWriter(http.Response.BodyWriter);
+        json.WriteStartObject();
+        json.WriteString("object", "list");
+        json.WriteStartArray("data");
+        foreach (var key in all)
+        {
+            json.WriteStartObject();
+            WriteKey(json, key);
+            json.WriteEndObject();
+        }
+        json.WriteEndArray();
+        json.WriteEndObject();
+        await json.FlushAsync(http.RequestAborted);
+    }
+
+    private static async Task RevokeAsync(HttpContext http, string id, IKeyStore keys, TimeProvider time)
+    {
+        if (!await keys.RevokeKeyAsync(id, time.GetUtcNow(), http.RequestAborted))
+        {
+            await OpenAIErrors.WriteAsync(http, StatusCodes.Status404NotFound, $"No key with id '{id}'.", "invalid_request_error", "key_not_found", "id");
+            return;
+        }
+        // Refused from the next request on, not after the cache's few seconds.
+        http.RequestServices.GetService<KeyAuthentication>()?.Forget(id);
+        var key = (await keys.FindKeyAsync(id, http.RequestAborted))!;
+        await WriteJsonAsync(http, json => WriteKey(json, key));
+    }
+
+    private static void WriteKey(Utf8JsonWriter json, VirtualKey key)
+    {
+        json.WriteString("id", key.Id);
+        json.WriteString("object", "marginal.key");
+        json.WriteString("tenant", key.Tenant);
+        json.WriteString("created", key.Created);
+        WriteTime(json, "expires", key.Expires);
+        WriteTime(json, "revoked", key.Revoked);
+        json.WriteStartArray("models");
+        foreach (var model in key.Models)
+        {
+            json.WriteStringValue(model);
+        }
+        json.WriteEndArray();
+    }
+
+    private static void WriteTime(Utf8JsonWriter json, string name, DateTimeOffset? value)
+    {
+        if (value is { } v)
+        {
+            json.WriteString(name, v);
+        }
+        else
+        {
+            json.WriteNull(name);
+        }
+    }
+
+    private static async Task WriteJsonAsync(HttpContext http, Action<Utf8JsonWriter> write)
+    {
+        http.Response.ContentType = "application/json";
+        using var json = new Utf8JsonWriter(http.Response.BodyWriter);
+        json.WriteStartObject();
+        write(json);
+        json.WriteEndObject();
+        await json.FlushAsync(http.RequestAborted);
+    }
+
+    /// <summary>Admits a call only with the admin key as bearer token, compared as SHA-256 digests in constant time.</summary>
+    private sealed class AdminKeyFilter(string? adminKey) : IEndpointFilter
+    {
+        private readonly byte[]? _digest = string.IsNullOrEmpty(adminKey) ? null : SHA256.HashData(Encoding.UTF8.GetBytes(adminKey));
+
+        public async ValueTask<object?> InvokeAsync(EndpointFilterInvocationContext context, EndpointFilterDelegate next)
+        {
+            var http = context.HttpContext;
+            if (_digest is null)
+            {
+                await OpenAIErrors.WriteAsync(http, StatusCodes.Status401Unauthorized,
+                    "The admin API is disabled: set the environment variable named by server.admin_key_env (default MARGINAL_ADMIN_KEY) and restart.", "invalid_request_error", "admin_disabled");
+                return null;
+            }
+            var header = http.Request.Headers.Authorization.ToString();
+            var presented = header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase)
+                ? SHA256.HashData(Encoding.UTF8.GetBytes(header.AsSpan(7).Trim().ToString()))
+                : [];
+            if (!CryptographicOperations.FixedTimeEquals(presented, _digest))
+            {
+                await OpenAIErrors.WriteAsync(http, StatusCodes.Status401Unauthorized, "The admin API needs the admin key as 'Bearer ADMIN_KEY'.", "invalid_request_error", "invalid_admin_key");
+                return null;
+            }
+            return await next(context);
+        }
+    }
+}
