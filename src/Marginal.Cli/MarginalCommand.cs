@@ -11,5 +11,7 @@ public static class MarginalCommand
     public static RootCommand Create() => new("Marginal: an LLM gateway that pulls every lever lowering the cost of a token, and records what each request cost.")
     {
         ServeCommand.Create(),
+        KeysCommand.Create(),
+        ReportCommand.Create(),
     };
 }

@@ -105,7 +105,8 @@ public static class MarginalServer
         return app;
     }
 
-    private static SqliteStore OpenStore(StorageConfig storage)
+    /// <summary>Opens the ledger and key store <paramref name="storage"/> names; a file that cannot be opened is a <see cref="ConfigException"/>.</summary>
+    public static SqliteStore OpenStore(StorageConfig storage)
     {
         try
         {

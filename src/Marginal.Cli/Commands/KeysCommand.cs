@@ -1,0 +1,81 @@
+using System.CommandLine;
+using Marginal.Core.Tenancy;
+using Marginal.Gateway.Configuration;
+using Marginal.Server.Hosting;
+using Spectre.Console;
+
+namespace Marginal.Cli.Commands;
+
+/// <summary><c>marginal keys create|list|revoke</c>: virtual keys in the store the config names (the server need not run).</summary>
+internal static class KeysCommand
+{
+    public static Command Create()
+    {
+        var config = ConfigFile.Option();
+        var tenant = new Option<string>("--tenant") { Description = "Tenant the key bills to.", Required = true };
+        var expires = new Option<string?>("--expires") { Description = $"When the key stops working: {CliTime.Allowed.Replace("an age", "a duration from now", StringComparison.Ordinal)}." };
+        var models = new Option<string?>("--models") { Description = "Comma-separated models the key may call. Default: every model." };
+        var create = new Command("create", "Make a key. Its text is printed once and only a salted hash is stored.") { config, tenant, expires, models };
+        create.SetAction((parse, cancellationToken) => RunAsync(parse.GetValue(config), async store =>
+        {
+            var now = TimeProvider.System.GetUtcNow();
+            DateTimeOffset? until = null;
+            if (parse.GetValue(expires) is { } text)
+            {
+                // A span counts forward here: --expires 30d is thirty days from now.
+                until = CliTime.TryParseAge(text, out var span) ? now + span
+                    : CliTime.TryParse(text, now, out var at) ? at
+                    : throw new ConfigException($"marginal keys create: --expires: '{text}' is not a time (allowed: {CliTime.Allowed})");
+            }
+            var allowed = parse.GetValue(models)?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries) ?? [];
+            var (key, keyText) = KeyIssuer.Issue(parse.GetValue(tenant)!, now, until, allowed);
+            await store.AddKeyAsync(key, cancellationToken);
+            Console.WriteLine(keyText);
+            await Console.Error.WriteLineAsync($"key {key.Id} for tenant {key.Tenant}; store the text above now, it is not shown again");
+        }));
+
+        var list = new Command("list", "List keys (never their secrets).") { config };
+        list.SetAction((parse, cancellationToken) => RunAsync(parse.GetValue(config), async store =>
+        {
+            var now = TimeProvider.System.GetUtcNow();
+            var table = new Table().AddColumns("id", "tenant", "created", "expires", "state", "models");
+            foreach (var key in await store.ListKeysAsync(cancellationToken))
+            {
+                var state = key.Revoked is not null ? "revoked" : key.IsLive(now) ? "live" : "expired";
+                table.AddRow(key.Id, Markup.Escape(key.Tenant), $"{key.Created:u}", key.Expires is { } e ? $"{e:u}" : "never", state,
+                    key.Models.Count == 0 ? "all" : Markup.Escape(string.Join(", ", key.Models)));
+            }
+            AnsiConsole.Write(table);
+        }));
+
+        var id = new Argument<string>("id") { Description = "The key's id (the 12 hex digits after mk-)." };
+        var revoke = new Command("revoke", "Revoke a key; a running server refuses it within seconds.") { config, id };
+        revoke.SetAction((parse, cancellationToken) => RunAsync(parse.GetValue(config), async store =>
+        {
+            var keyId = parse.GetValue(id)!;
+            if (!await store.RevokeKeyAsync(keyId, TimeProvider.System.GetUtcNow(), cancellationToken))
+            {
+                throw new ConfigException($"marginal keys revoke: id: no key '{keyId}' (see marginal keys list)");
+            }
+            Console.WriteLine($"revoked {keyId}");
+        }));
+
+        return new Command("keys", "Manage virtual keys: each request is attributed to its key's tenant.") { create, list, revoke };
+    }
+
+    private static async Task<int> RunAsync(FileInfo? configOption, Func<IKeyStore, Task> action)
+    {
+        try
+        {
+            var (config, _) = ConfigFile.Load(configOption);
+            await using var store = MarginalServer.OpenStore(config.Storage);
+            await action(store);
+            return 0;
+        }
+        catch (ConfigException error)
+        {
+            await Console.Error.WriteLineAsync(error.Message);
+            return MarginalCommand.BadInput;
+        }
+    }
+}

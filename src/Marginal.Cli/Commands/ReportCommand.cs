@@ -1,0 +1,145 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
+using Marginal.Core.Ledger;
+using Marginal.Economics.Reports;
+using Marginal.Gateway.Configuration;
+using Marginal.Server.Hosting;
+using Spectre.Console;
+
+namespace Marginal.Cli.Commands;
+
+/// <summary><c>marginal report</c>: requests, tokens by kind, cost, cost per 1M tokens and latency from the ledger.</summary>
+internal static class ReportCommand
+{
+    private static readonly string[] Groupings = ["tenant", "model", "provider", "key"];
+    private static readonly string[] Formats = ["table", "csv", "json"];
+
+    public static Command Create()
+    {
+        var config = ConfigFile.Option();
+        var since = new Option<string?>("--since") { Description = $"Start of the window (inclusive): {CliTime.Allowed}. Default: the first record." };
+        var until = new Option<string?>("--until") { Description = "End of the window (exclusive), same forms. Default: now." };
+        var by = new Option<string>("--by") { Description = "Group by tenant, model, provider or key.", DefaultValueFactory = _ => "model" };
+        var format = new Option<string>("--format") { Description = "table, csv or json.", DefaultValueFactory = _ => "table" };
+        var command = new Command("report", "Usage and cost from the ledger.") { config, since, until, by, format };
+        command.SetAction(async (parse, cancellationToken) =>
+        {
+            try
+            {
+                var now = TimeProvider.System.GetUtcNow();
+                var from = TimeOption("--since", parse.GetValue(since), now);
+                var to = TimeOption("--until", parse.GetValue(until), now);
+                var grouping = Choice("--by", parse.GetValue(by)!, Groupings);
+                var output = Choice("--format", parse.GetValue(format)!, Formats);
+                var (loaded, _) = ConfigFile.Load(parse.GetValue(config));
+                await using var store = MarginalServer.OpenStore(loaded.Storage);
+                var records = new List<UsageRecord>();
+                await foreach (var record in store.ReadAsync(from, to, cancellationToken))
+                {
+                    records.Add(record);
+                }
+                var rows = UsageReport.Summarise(records, Enum.Parse<ReportGrouping>(grouping, ignoreCase: true));
+                switch (output)
+                {
+                    case "csv": WriteCsv(rows, grouping); break;
+                    case "json": WriteJson(rows, grouping); break;
+                    default: WriteTable(rows, grouping, store.Path, from, to); break;
+                }
+                return 0;
+            }
+            catch (ConfigException error)
+            {
+                await Console.Error.WriteLineAsync(error.Message);
+                return MarginalCommand.BadInput;
+            }
+        });
+        return command;
+    }
+
+    private static DateTimeOffset? TimeOption(string name, string? text, DateTimeOffset now) =>
+        text is null ? null
+        : CliTime.TryParse(text, now, out var time) ? time
+        : throw new ConfigException($"marginal report: {name}: '{text}' is not a time (allowed: {CliTime.Allowed})");
+
+    private static string Choice(string name, string value, string[] allowed) =>
+        allowed.Contains(value) ? value : throw new ConfigException($"marginal report: {name}: '{value}' is not allowed (allowed: {string.Join(", ", allowed)})");
+
+    private static string Money(decimal? value, int decimals = 6) => value is { } v ? Math.Round(v, decimals).ToString("0.######", CultureInfo.InvariantCulture) : "";
+
+    private static string Ms(double value) => value.ToString("0.0", CultureInfo.InvariantCulture);
+
+    private static void WriteTable(IReadOnlyList<UsageReportRow> rows, string grouping, string path, DateTimeOffset? from, DateTimeOffset? to)
+    {
+        var table = new Table().Title($"[bold]usage by {grouping}[/] ({Markup.Escape(path)}, {(from is { } f ? $"{f:u}" : "start")} – {(to is { } t ? $"{t:u}" : "now")})")
+            .AddColumns(grouping, "requests", "errors", "input", "cached", "cache write", "output", "reasoning", "cost USD", "USD / 1M tok", "p50 ms", "p95 ms");
+        foreach (var column in table.Columns.Skip(1))
+        {
+            column.RightAligned();
+        }
+        foreach (var r in rows)
+        {
+            var cells = new[]
+            {
+                Markup.Escape(r.Group), N(r.Requests), N(r.Errors), N(r.InputTokens), N(r.CachedInputTokens), N(r.CacheWriteTokens), N(r.OutputTokens),
+                N(r.ReasoningTokens), Money(r.CostUsd) + (r.UnpricedRequests > 0 ? $" (+{r.UnpricedRequests} unpriced)" : ""),
+                Money(r.CostPerMillionTokensUsd, 4), Ms(r.LatencyP50Ms), Ms(r.LatencyP95Ms),
+            };
+            table.AddRow(r.Group == UsageReport.TotalGroup ? cells.Select(c => $"[bold]{c}[/]").ToArray() : cells);
+        }
+        AnsiConsole.Write(table);
+    }
+
+    private static string N(long value) => value.ToString("N0", CultureInfo.InvariantCulture);
+
+    private static void WriteCsv(IReadOnlyList<UsageReportRow> rows, string grouping)
+    {
+        Console.WriteLine($"{grouping},requests,errors,input_tokens,cached_input_tokens,cache_write_tokens,output_tokens,reasoning_tokens,cost_usd,unpriced_requests,cost_per_million_tokens_usd,latency_p50_ms,latency_p95_ms");
+        foreach (var r in rows)
+        {
+            var group = r.Group.Contains(',', StringComparison.Ordinal) || r.Group.Contains('"', StringComparison.Ordinal) ? $"\"{r.Group.Replace("\"", "\"\"", StringComparison.Ordinal)}\"" : r.Group;
+            Console.WriteLine(string.Join(',', group, r.Requests, r.Errors, r.InputTokens, r.CachedInputTokens, r.CacheWriteTokens, r.OutputTokens, r.ReasoningTokens,
+                r.CostUsd.ToString(CultureInfo.InvariantCulture), r.UnpricedRequests, r.CostPerMillionTokensUsd?.ToString(CultureInfo.InvariantCulture) ?? "", Ms(r.LatencyP50Ms), Ms(r.LatencyP95Ms)));
+        }
+    }
+
+    private static void WriteJson(IReadOnlyList<UsageReportRow> rows, string grouping)
+    {
+        using var stdout = Console.OpenStandardOutput();
+        using (var json = new Utf8JsonWriter(stdout, new JsonWriterOptions { Indented = true }))
+        {
+            json.WriteStartObject();
+            json.WriteString("by", grouping);
+            json.WriteStartArray("rows");
+            foreach (var r in rows)
+            {
+                json.WriteStartObject();
+                json.WriteString("group", r.Group);
+                json.WriteNumber("requests", r.Requests);
+                json.WriteNumber("errors", r.Errors);
+                json.WriteNumber("input_tokens", r.InputTokens);
+                json.WriteNumber("cached_input_tokens", r.CachedInputTokens);
+                json.WriteNumber("cache_write_tokens", r.CacheWriteTokens);
+                json.WriteNumber("output_tokens", r.OutputTokens);
+                json.WriteNumber("reasoning_tokens", r.ReasoningTokens);
+                // Money as a string: a JSON number may be read back as a binary float and lose cents.
+                json.WriteString("cost_usd", r.CostUsd.ToString(CultureInfo.InvariantCulture));
+                json.WriteNumber("unpriced_requests", r.UnpricedRequests);
+                if (r.CostPerMillionTokensUsd is { } perMillion)
+                {
+                    json.WriteString("cost_per_million_tokens_usd", perMillion.ToString(CultureInfo.InvariantCulture));
+                }
+                else
+                {
+                    json.WriteNull("cost_per_million_tokens_usd");
+                }
+                json.WriteNumber("latency_p50_ms", r.LatencyP50Ms);
+                json.WriteNumber("latency_p95_ms", r.LatencyP95Ms);
+                json.WriteEndObject();
+            }
+            json.WriteEndArray();
+            json.WriteEndObject();
+        }
+        stdout.WriteByte((byte)'\n');
+    }
+}

@@ -1,0 +1,119 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Text;
+using Marginal.Storage.Sqlite;
+using Marginal.Testing;
+
+namespace Marginal.Cli.Tests.Commands;
+
+/// <summary>
+/// A record counts as billed once it is durable, and the gateway answers only after that. So when the server is killed
+/// (SIGKILL, no shutdown code runs) in the middle of a load, every request the clients saw succeed is in the ledger, and
+/// a retry of one with the same Idempotency-Key on a restarted server is answered but not billed again.
+/// </summary>
+public sealed class CrashSafetyTests : IAsyncLifetime
+{
+    private readonly string _directory = Directory.CreateTempSubdirectory("marginal-crash-").FullName;
+    private FakeUpstream _upstream = null!;
+    private string _config = "";
+
+    public async Task InitializeAsync()
+    {
+        _upstream = await FakeUpstream.StartAsync(record: false);
+        _config = Path.Combine(_directory, "marginal.yaml");
+        await File.WriteAllTextAsync(_config, $"""
+            server:
+              auth: none
+            providers:
+              fake:
+                kind: openai
+                base_url: {_upstream.OpenAIBaseUrl}
+            models:
+              deepseek-chat:
+                provider: fake
+            """);
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _upstream.DisposeAsync();
+        Directory.Delete(_directory, recursive: true);
+    }
+
+    private static HttpRequestMessage Chat(string key, bool stream) => new(HttpMethod.Post, "/v1/chat/completions")
+    {
+        Headers = { { "Idempotency-Key", key } },
+        Content = new StringContent($$"""{"model":"deepseek-chat","stream":{{(stream ? "true" : "false")}},"messages":[{"role":"user","content":"request {{key}}"}]}""", Encoding.UTF8, "application/json"),
+    };
+
+    /// <summary>True when the whole answer arrived: a JSON body, or a stream through <c>[DONE]</c>.</summary>
+    private static async Task<bool> SucceededAsync(HttpResponseMessage response, bool stream) =>
+        response.StatusCode == HttpStatusCode.OK && (!stream || (await response.Content.ReadAsStringAsync()).EndsWith("data: [DONE]\n\n", StringComparison.Ordinal));
+
+    [Fact]
+    public async Task Serve_KilledMidLoad_EveryAcknowledgedRequestRecordedOnceAndRetriesNotBilledAgain()
+    {
+        var (server, http) = await MarginalProcess.ServeAsync(_directory, _config);
+        var acknowledged = new ConcurrentBag<string>();
+        var sent = 0;
+        using var stop = new CancellationTokenSource();
+        var clients = Enumerable.Range(0, 8).Select(client => Task.Run(async () =>
+        {
+            for (var i = 0; !stop.IsCancellationRequested; i++)
+            {
+                var key = $"c{client}-{i}";
+                var stream = i % 2 == 1;
+                Interlocked.Increment(ref sent);
+                try
+                {
+                    using var response = await http.SendAsync(Chat(key, stream));
+                    if (await SucceededAsync(response, stream))
+                    {
+                        acknowledged.Add(key);
+                    }
+                }
+                catch (Exception error) when (error is HttpRequestException or IOException or TaskCanceledException)
+                {
+                    // The server died under this request: the client saw no success, so it may or may not be billed.
+                }
+            }
+        })).ToArray();
+
+        while (acknowledged.Count < 200)
+        {
+            await Task.Delay(20);
+        }
+        server.Kill();
+        await server.WaitForExitAsync();
+        await stop.CancelAsync();
+        await Task.WhenAll(clients);
+        http.Dispose();
+
+        await using (var ledger = SqliteStore.Open(Path.Combine(_directory, "marginal.db")))
+        {
+            foreach (var key in acknowledged)
+            {
+                Assert.NotNull(await ledger.FindAsync($"default:{key}"));
+            }
+            Assert.InRange(await ledger.CountAsync(), acknowledged.Count, sent);
+        }
+
+        var (restarted, retryHttp) = await MarginalProcess.ServeAsync(_directory, _config);
+        try
+        {
+            var retried = acknowledged.Take(20).ToList();
+            foreach (var key in retried)
+            {
+                using var response = await retryHttp.SendAsync(Chat(key, stream: false));
+                Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+                Assert.Equal("true", response.Headers.GetValues("x-marginal-duplicate").Single());
+            }
+        }
+        finally
+        {
+            restarted.Kill();
+            await restarted.WaitForExitAsync();
+            retryHttp.Dispose();
+        }
+    }
+}
