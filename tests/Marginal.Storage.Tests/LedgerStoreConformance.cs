@@ -73,6 +73,23 @@ public abstract class LedgerStoreConformance
     }
 
     [Fact]
+    public async Task AppendAsync_LargeBatchWithRepeats_FlagsEveryRepeatWherePlaced()
+    {
+        var (ledger, _) = await OpenEmptyAsync();
+        await using var _ledger = ledger;
+        await ledger.AppendAsync([Record("req_3")]);
+        // 300 records: ids 0..249 plus 50 repeats, one at the very end and some right after their first occurrence.
+        var ids = Enumerable.Range(0, 250).Select(i => $"req_{i}").Concat(Enumerable.Range(0, 50).Select(i => $"req_{i * 5}")).ToList();
+        ids.Insert(11, "req_10");
+
+        var inserted = await ledger.AppendAsync(ids.Select(id => Record(id)).ToList());
+
+        var expected = ids.Select((id, i) => id != "req_3" && ids.IndexOf(id) == i).ToList();
+        Assert.Equal(expected, inserted);
+        Assert.Equal(250, await ledger.CountAsync());
+    }
+
+    [Fact]
     public async Task ReadAsync_Window_ReturnsRecordsFromSinceUpToUntilOldestFirst()
     {
         var (ledger, _) = await OpenEmptyAsync();
