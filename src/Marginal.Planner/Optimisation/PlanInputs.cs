@@ -198,10 +198,7 @@ public sealed class PlanInputs
             foreach (var (name, w) in config.Workloads)
             {
                 var growth = 1 + w!.GrowthPerMonth + knobs.GrowthDelta - extraChurn;
-                var tokens = w.OutputTokensPerMonth / 1e6 * Math.Pow(Math.Max(0, growth), m) * priceFactor * knobs.DemandScale;
-                monthTokens[name] = tokens;
-                monthlyOut[m] += tokens;
-                monthlyIn[m] += tokens * (w.OutputTokensPerMonth > 0 ? (double)w.InputTokensPerMonth / w.OutputTokensPerMonth : 0);
+                monthTokens[name] = w.OutputTokensPerMonth / 1e6 * Math.Pow(Math.Max(0, growth), m) * priceFactor * knobs.DemandScale;
                 var profile = w.DailyProfile.Count == 24 ? w.DailyProfile.ToArray() : Enumerable.Repeat(1.0, 24).ToArray();
                 var sum = profile.Sum();
                 profiles[name] = profile.Select(x => x / sum).ToArray();
@@ -274,6 +271,12 @@ public sealed class PlanInputs
         for (var c = 0; c < classes.Count; c++)
         {
             demand[c] = rows.Select(r => r[c]).ToArray();
+            // Monthly totals from the periods, so surge tokens count in revenue and supplier caps too.
+            for (var p = 0; p < periods.Count; p++)
+            {
+                monthlyOut[periods[p].Month] += demand[c][p];
+                monthlyIn[periods[p].Month] += demand[c][p] * classes[c].InputPerOutput;
+            }
         }
         return (periods, demand, monthlyOut, monthlyIn);
     }

@@ -9,10 +9,11 @@ namespace Marginal.Planner.Optimisation;
 /// serving all demand (docs/planner.md, "Optimiser"). One linear programme, solved with OR-Tools' GLOP:
 /// <list type="number">
 /// <item>the LP relaxation: node purchases, contract levels and deal decisions are continuous; its cost is a lower bound;</item>
-/// <item>rounding: cumulative owned nodes up to whole nodes, contract levels up to whole nodes, deals (joint ventures,
-/// contracts with a minimum size) to taken (≥ 0.5) or not; if the capex budget or feasibility breaks, owned nodes
-/// round down, then deals round up;</item>
-/// <item>the same LP with those decisions fixed, warm-started from step 1: the dispatch, the cost and the duals.</item>
+/// <item>rounding: deals (joint ventures, contracts with a minimum size) left fractional are tried taken and not taken
+/// (up to four of them; more are rounded to the nearest); for each, the relaxation is solved again and cumulative owned
+/// nodes and contract levels are rounded up to whole nodes, or down where up breaks the capex budget or a cap;</item>
+/// <item>the same LP with those decisions fixed, warm-started: the dispatch, the cost and the duals; the cheapest
+/// rounding is kept.</item>
 /// </list>
 /// Rounding instead of a MIP solver (SCIP, CP-SAT): the integer decisions are few (options × months), each rounded by at
 /// most one node, and the gap to the relaxation is reported, so the price of rounding is known; a MIP over an hourly
@@ -289,7 +290,8 @@ public static class PortfolioOptimiser
                     _demandRows[c] = new Constraint[periods.Count];
                     for (var p = 0; p < periods.Count; p++)
                     {
-                        var row = _demandRows[c][p] = solver.MakeConstraint(inputs.Demand[c][p], double.PositiveInfinity, "");
+                        // Equal, not at least: capacity that costs nothing at the margin must not serve tokens nobody asked for.
+                        var row = _demandRows[c][p] = solver.MakeConstraint(inputs.Demand[c][p], inputs.Demand[c][p], "");
                         for (var o = 0; o < _options.Count; o++)
                         {
                             if (_serve[o][c]?[p] is { } x)
@@ -305,12 +307,12 @@ public static class PortfolioOptimiser
                 var rows = _demandRows[c] = new Constraint[groups];
                 for (var g = 0; g < groups; g++)
                 {
-                    rows[g] = solver.MakeConstraint(0, double.PositiveInfinity, "");
+                    rows[g] = solver.MakeConstraint(0, 0, "");
                 }
                 for (var p = 0; p < periods.Count; p++)
                 {
                     var row = rows[periods[p].Group];
-                    row.SetLb(row.Lb() + inputs.Demand[c][p]);
+                    row.SetBounds(row.Lb() + inputs.Demand[c][p], row.Lb() + inputs.Demand[c][p]);
                     for (var o = 0; o < _options.Count; o++)
                     {
                         if (_serve[o][c]?[p] is { } x)
@@ -378,46 +380,98 @@ public static class PortfolioOptimiser
             }
         }
 
-        /// <summary>Rounds the integer decisions, fixes them and re-solves (see the class comment for the order of tries).</summary>
+        /// <summary>
+        /// Rounds the integer decisions, fixes them and re-solves (see the class comment). Deals left fractional by the
+        /// relaxation are tried both ways when there are at most four of them (2⁴ combinations), each with the other
+        /// decisions re-relaxed and rounded; with more, each is rounded to the nearest. The cheapest feasible one stays.
+        /// </summary>
         public Solver.ResultStatus RoundAndFix()
         {
-            var deals = _deal.ToDictionary(d => d.Key, d => d.Value.SolutionValue() >= 0.5 ? 1.0 : 0.0);
-            var nodes = _nodes.ToDictionary(n => n.Key, n => n.Value.Select(v => v.SolutionValue()).ToArray());
-            var levels = _level.ToDictionary(l => l.Key, l => l.Value.SolutionValue());
-            Solver.ResultStatus status = Solver.ResultStatus.NOT_SOLVED;
-            foreach (var (roundNodesUp, dealsUp) in new[] { (true, false), (false, false), (true, true), (false, true) })
+            var relaxed = _deal.ToDictionary(d => d.Key, d => d.Value.SolutionValue());
+            var fractional = relaxed.Where(d => d.Value is > 1e-6 and < 1 - 1e-6).Select(d => d.Key).ToList();
+            var combinations = new List<Dictionary<int, double>>();
+            var rounded = relaxed.ToDictionary(d => d.Key, d => d.Value >= 0.5 ? 1.0 : 0.0);
+            if (fractional.Count is > 0 and <= 4)
             {
-                foreach (var (o, deal) in _deal)
+                for (var mask = 0; mask < 1 << fractional.Count; mask++)
                 {
-                    var taken = dealsUp ? (deal.SolutionValue() > 1e-6 || deals[o] > 0 ? 1.0 : 0.0) : deals[o];
-                    deal.SetBounds(taken, taken);
-                }
-                foreach (var (o, vars) in _nodes)
-                {
-                    // Round the cumulative count of nodes, so small orders spread over months do not each become a node.
-                    double cumulative = 0, rounded = 0;
-                    for (var m = 0; m < vars.Length; m++)
+                    var combination = new Dictionary<int, double>(rounded);
+                    for (var i = 0; i < fractional.Count; i++)
                     {
-                        cumulative += nodes[o][m];
-                        var target = Math.Max(rounded, roundNodesUp ? Math.Ceiling(cumulative - 1e-6) : Math.Floor(cumulative + 1e-6));
-                        vars[m].SetBounds(target - rounded, target - rounded);
-                        rounded = target;
+                        combination[fractional[i]] = (mask >> i & 1) == 1 ? 1 : 0;
                     }
-                }
-                foreach (var (o, level) in _level)
-                {
-                    var gpn = _options[o].Config.GpusPerNode;
-                    var value = _deal.TryGetValue(o, out var deal) && deal.Lb() == 0 ? 0 : Math.Max(Math.Ceiling(levels[o] / gpn - 1e-6) * gpn, _deal.ContainsKey(o) ? _options[o].Config.MinGpus : 0);
-                    value = Math.Min(value, _options[o].Config.MaxGpus ?? value);
-                    level.SetBounds(value, value);
-                }
-                status = solver.Solve();
-                if (status == Solver.ResultStatus.OPTIMAL)
-                {
-                    return status;
+                    combinations.Add(combination);
                 }
             }
-            return status;
+            else
+            {
+                combinations.Add(rounded);
+            }
+            Dictionary<int, double>? best = null;
+            var bestCost = double.PositiveInfinity;
+            var bestUp = true;
+            foreach (var combination in combinations)
+            {
+                foreach (var up in new[] { true, false })
+                {
+                    if (FixAndSolve(combination, up) == Solver.ResultStatus.OPTIMAL)
+                    {
+                        if (solver.Objective().Value() < bestCost)
+                        {
+                            (best, bestCost, bestUp) = (combination, solver.Objective().Value(), up);
+                        }
+                        break; // rounding down only when rounding up breaks the budget or a cap
+                    }
+                }
+            }
+            return best is null ? Solver.ResultStatus.INFEASIBLE : FixAndSolve(best, bestUp);
+        }
+
+        /// <summary>Fixes the deals, re-solves the relaxation for the rest, rounds nodes and levels and solves again.</summary>
+        private Solver.ResultStatus FixAndSolve(Dictionary<int, double> deals, bool roundNodesUp)
+        {
+            foreach (var (o, deal) in _deal)
+            {
+                deal.SetBounds(deals[o], deals[o]);
+            }
+            foreach (var vars in _nodes.Values)
+            {
+                foreach (var v in vars)
+                {
+                    v.SetBounds(0, double.PositiveInfinity);
+                }
+            }
+            foreach (var (o, level) in _level)
+            {
+                level.SetBounds(0, _options[o].Config.MaxGpus ?? double.PositiveInfinity);
+            }
+            if (solver.Solve() != Solver.ResultStatus.OPTIMAL)
+            {
+                return Solver.ResultStatus.INFEASIBLE;
+            }
+            var nodes = _nodes.ToDictionary(n => n.Key, n => n.Value.Select(v => v.SolutionValue()).ToArray());
+            var levels = _level.ToDictionary(l => l.Key, l => l.Value.SolutionValue());
+            foreach (var (o, vars) in _nodes)
+            {
+                // Round the cumulative count of nodes, so small orders spread over months do not each become a node.
+                double cumulative = 0, rounded = 0;
+                for (var m = 0; m < vars.Length; m++)
+                {
+                    cumulative += nodes[o][m];
+                    var target = Math.Max(rounded, roundNodesUp ? Math.Ceiling(cumulative - 1e-6) : Math.Floor(cumulative + 1e-6));
+                    vars[m].SetBounds(target - rounded, target - rounded);
+                    rounded = target;
+                }
+            }
+            foreach (var (o, level) in _level)
+            {
+                var config = _options[o].Config;
+                var signed = !_deal.TryGetValue(o, out var deal) || deal.Lb() > 0;
+                var value = signed ? Math.Max(Math.Ceiling(levels[o] / config.GpusPerNode - 1e-6) * config.GpusPerNode, config.MinGpus) : 0;
+                value = Math.Min(value, config.MaxGpus ?? value);
+                level.SetBounds(value, value);
+            }
+            return solver.Solve();
         }
 
         public Portfolio Extract(double lowerBound, double budgetDual, TimeSpan elapsed)

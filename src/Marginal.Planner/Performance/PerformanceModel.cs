@@ -34,6 +34,7 @@ public sealed record ServingLoad(double ParametersB, double ActiveParametersB, d
 /// </summary>
 public static class PerformanceModel
 {
+    private const int NodeSize = 8;
     private static readonly int[] GroupSizes = [1, 2, 4, 8, 16, 32, 64];
 
     public static double BytesPerParameter(string precision) => precision switch
@@ -64,7 +65,7 @@ public static class PerformanceModel
         Math.Min(batch * bandwidthBytesPerSecond / (weightBytes + batch * kvBytesPerSequence), flopsPerSecond / (2 * activeParameters));
 
     /// <summary>
-    /// The best serving setup (over tensor-parallel group sizes 1 to 64) by output tokens per accelerator-hour, or null
+    /// The best serving setup (over tensor-parallel groups of 1 to 8, or the smallest larger group that fits) by output tokens per accelerator-hour, or null
     /// when the model fits no group or cannot meet <paramref name="sloSecondsPerToken"/> even at batch 1.
     /// <paramref name="sloSecondsPerToken"/> null: no latency target (batch tier).
     /// </summary>
@@ -78,6 +79,12 @@ public static class PerformanceModel
         ServingEstimate? best = null;
         foreach (var g in GroupSizes)
         {
+            // Tensor parallelism scales within a node (8 accelerators on NVLink or Infinity Fabric); larger groups are
+            // only for models that fit no node, and then the smallest group that fits is taken.
+            if (g > NodeSize && best is not null)
+            {
+                break;
+            }
             var memory = g * accelerator.MemoryGb * 1e9 * performance.MemoryUtilisation;
             var maxBatch = (int)Math.Min(performance.MaxBatch, Math.Floor((memory - weightBytes) / kvPerSequence));
             if (maxBatch < 1)
