@@ -9,40 +9,40 @@ public sealed class PortfolioOptimiserTests
 {
     private static (PlanInputs Inputs, Portfolio Portfolio, Projection Projection) Solve(Scenario scenario) => Planner.Solve(scenario, PlanKnobs.None);
 
+    private const string OnDemandAndSixteenOwned = TestScenarios.OnDemand + """
+          own:
+            kind: own
+            accelerator: h100-sxm
+            max_gpus: 16
+            source: test
+            as_of: "2026-11"
+        """;
+
     private static OptionPlan Option(Portfolio portfolio, string name) => portfolio.Options.Single(o => o.Option.Name == name);
+
+    private static void AssertServesDemand(PlanInputs inputs, Portfolio portfolio, int month)
+    {
+        var served = portfolio.Options.Sum(o => o.Months[month].OutputTokens);
+        Assert.InRange(served, inputs.MonthlyOutputMillions[month] * 0.999999, inputs.MonthlyOutputMillions[month] * 1.000001);
+    }
 
     [Fact]
     public void Optimise_EveryMonth_ServesAllDemand()
     {
-        var scenario = TestScenarios.Parse(TestScenarios.OnDemand + """
-              own:
-                kind: own
-                accelerator: h100-sxm
-                max_gpus: 16
-                source: test
-                as_of: "2026-11"
-            """, TestScenarios.Workload(peaked: true));
+        var scenario = TestScenarios.Parse(OnDemandAndSixteenOwned, TestScenarios.Workload(peaked: true));
 
         var (inputs, portfolio, _) = Solve(scenario);
 
         for (var m = 0; m < 3; m++)
         {
-            var served = portfolio.Options.Sum(o => o.Months[m].OutputTokens);
-            Assert.InRange(served, inputs.MonthlyOutputMillions[m] * 0.999999, inputs.MonthlyOutputMillions[m] * 1.000001);
+            AssertServesDemand(inputs, portfolio, m);
         }
     }
 
     [Fact]
     public void Optimise_Surge_ServedByBurstCapacity()
     {
-        var scenario = TestScenarios.Parse(TestScenarios.OnDemand + """
-              own:
-                kind: own
-                accelerator: h100-sxm
-                max_gpus: 16
-                source: test
-                as_of: "2026-11"
-            """, TestScenarios.Workload("[{ month: 2, day: 5, hour: 10, hours: 3, multiplier: 5 }]"));
+        var scenario = TestScenarios.Parse(OnDemandAndSixteenOwned, TestScenarios.Workload("[{ month: 2, day: 5, hour: 10, hours: 3, multiplier: 5 }]"));
 
         var (inputs, portfolio, _) = Solve(scenario);
 
@@ -50,7 +50,7 @@ public sealed class PortfolioOptimiserTests
         Assert.True(onDemand.Months[1].Gpus > 2 * Math.Max(onDemand.Months[0].Gpus, onDemand.Months[2].Gpus),
             $"peak on-demand GPUs by month: {string.Join(", ", onDemand.Months.Select(m => m.Gpus))}");
         Assert.True(inputs.MonthlyOutputMillions[1] > inputs.MonthlyOutputMillions[0], "the surge adds tokens to its month");
-        Assert.InRange(portfolio.Options.Sum(o => o.Months[1].OutputTokens), inputs.MonthlyOutputMillions[1] * 0.999999, inputs.MonthlyOutputMillions[1] * 1.000001);
+        AssertServesDemand(inputs, portfolio, 1);
     }
 
     [Fact]

@@ -59,40 +59,27 @@ public sealed class PublishedFiguresTests
         Assert.Equal("compute", estimate.Bound);
     }
 
-    [Fact]
-    public void DecodeTokensPerSecond_Llama8bBatch1OnH100_BandwidthRoofline()
+    /// <summary>
+    /// Roofline bounds on one H100 SXM (NVIDIA H100 datasheet, 2023: 3.35 TB/s, dense 989 TFLOP/s bf16, 1,979 fp8), for
+    /// Llama-3.1-8B (8.03 B parameters) and Llama-3.1-70B (70.6 B) (Meta model cards, 2024-07), no KV traffic counted:
+    /// <list type="bullet">
+    /// <item>8B bf16, batch 1: every step reads all 16.06 GB of weights, tok/s = BW / W = 3.35e12 / 16.06e9 ≈ 208.6;</item>
+    /// <item>70B fp8, batch 1: 3.35e12 / 70.6e9 ≈ 47.5 (70.6 GB fits one 80 GB H100);</item>
+    /// <item>8B bf16, batch 100k: compute-bound, tok/s = F / 2N = 989e12 / (2 × 8.03e9) ≈ 61.6k.</item>
+    /// </list>
+    /// </summary>
+    [Theory]
+    [InlineData(8.03, 2, "bf16", 1, 208.6)]
+    [InlineData(70.6, 1, "fp8", 1, 47.5)]
+    [InlineData(8.03, 2, "bf16", 100_000, 61_600)]
+    public void DecodeTokensPerSecond_OnH100_RooflineBound(double parametersB, double bytesPerParameter, string precision, int batch, double expected)
     {
-        // Roofline at batch 1: every step reads all weights, tok/s = BW / W. H100 SXM: 3.35 TB/s (NVIDIA H100 datasheet,
-        // 2023). Llama-3.1-8B: 8.03 B parameters (Meta model card, 2024-07) in bf16 = 16.06 GB: 3.35e12 / 16.06e9 ≈ 208.6 tok/s.
         var h100 = AcceleratorCatalogue.Shipped["h100-sxm"];
 
-        var tokensPerSecond = PerformanceModel.DecodeTokensPerSecond(1, h100.BandwidthTbS * 1e12, h100.DenseTflops["bf16"] * 1e12, 8.03e9 * 2, 0, 8.03e9);
+        var tokensPerSecond = PerformanceModel.DecodeTokensPerSecond(batch, h100.BandwidthTbS * 1e12, h100.DenseTflops[precision] * 1e12,
+            parametersB * 1e9 * bytesPerParameter, 0, parametersB * 1e9);
 
-        AssertWithin(208.6, tokensPerSecond);
-    }
-
-    [Fact]
-    public void DecodeTokensPerSecond_Llama70bFp8Batch1OnH100_BandwidthRoofline()
-    {
-        // 70.6 B parameters (Llama-3.1-70B, Meta model card, 2024-07) in fp8 = 70.6 GB on one H100 (80 GB):
-        // 3.35e12 / 70.6e9 ≈ 47.5 tok/s.
-        var h100 = AcceleratorCatalogue.Shipped["h100-sxm"];
-
-        var tokensPerSecond = PerformanceModel.DecodeTokensPerSecond(1, h100.BandwidthTbS * 1e12, h100.DenseTflops["fp8"] * 1e12, 70.6e9, 0, 70.6e9);
-
-        AssertWithin(47.5, tokensPerSecond);
-    }
-
-    [Fact]
-    public void DecodeTokensPerSecond_Llama8bLargeBatchOnH100_ComputeRoofline()
-    {
-        // At a large batch the step is compute-bound: tok/s = F / 2N = 989e12 / (2 × 8.03e9) ≈ 61.6k tok/s
-        // (H100 SXM dense BF16 989 TFLOP/s, datasheet 2023), with no KV traffic counted.
-        var h100 = AcceleratorCatalogue.Shipped["h100-sxm"];
-
-        var tokensPerSecond = PerformanceModel.DecodeTokensPerSecond(100_000, h100.BandwidthTbS * 1e12, h100.DenseTflops["bf16"] * 1e12, 8.03e9 * 2, 0, 8.03e9);
-
-        AssertWithin(61_600, tokensPerSecond);
+        AssertWithin(expected, tokensPerSecond);
     }
 
     [Fact]

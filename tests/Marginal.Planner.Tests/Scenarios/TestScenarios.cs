@@ -23,6 +23,7 @@ internal static class TestScenarios
             latency_slo_ms_per_token: 50
             surges: {{surges}}
             {{(peaked ? "daily_profile: [1, 1, 1, 1, 1, 1, 1, 1, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 1, 1, 1, 1, 1, 1]" : "")}}
+
         """;
 
     public const string OnDemand = """
