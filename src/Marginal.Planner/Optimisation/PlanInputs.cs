@@ -128,6 +128,49 @@ public sealed class PlanInputs
         };
     }
 
+    /// <summary>
+    /// The same plan on each month's load-duration curve: the month's periods sorted by demand per hour, the peak one a
+    /// block of its own and the rest cut into <paramref name="blocks"/> − 1 blocks of about equal hours; a block's demand
+    /// is the sum of its periods', over the sum of their hours. Batch work may move within the month. Used to take the
+    /// capacity decisions of an hourly plan (time slices), never to dispatch it.
+    /// </summary>
+    public PlanInputs DurationCurve(int blocks)
+    {
+        var periods = new List<Period>();
+        var demand = Classes.Select(_ => new List<double>()).ToArray();
+        for (var m = 0; m < Months; m++)
+        {
+            var month = Enumerable.Range(0, Periods.Count).Where(p => Periods[p].Month == m)
+                .OrderByDescending(p => Classes.Select((_, c) => Demand[c][p]).Sum() / Periods[p].Hours)
+                .ToList();
+            var rest = month.Count - 1;
+            var cuts = new List<List<int>> { month.Take(1).ToList() };
+            for (var b = 0; b < blocks - 1 && rest > 0; b++)
+            {
+                var from = 1 + b * rest / (blocks - 1);
+                var to = 1 + (b + 1) * rest / (blocks - 1);
+                if (to > from)
+                {
+                    cuts.Add(month.GetRange(from, to - from));
+                }
+            }
+            foreach (var cut in cuts)
+            {
+                periods.Add(new Period(m, m, cut.Sum(p => Periods[p].Hours)));
+                for (var c = 0; c < Classes.Count; c++)
+                {
+                    demand[c].Add(cut.Sum(p => Demand[c][p]));
+                }
+            }
+        }
+        return new PlanInputs
+        {
+            Scenario = Scenario, Knobs = Knobs, Periods = periods, Classes = Classes, Demand = demand.Select(d => d.ToArray()).ToArray(),
+            Options = Options, Throughput = Throughput, Serving = Serving, ApiPricePerMillion = ApiPricePerMillion, CacheHitRate = CacheHitRate,
+            MonthlyOutputMillions = MonthlyOutputMillions, MonthlyInputMillions = MonthlyInputMillions,
+        };
+    }
+
     /// <summary>The serving estimate for one model and class on one accelerator, with the scenario's levers.</summary>
     public static ServingEstimate? Estimate(ScenarioConfig config, ModelConfig model, AcceleratorConfig accelerator, DemandClass cls, double cacheHit)
     {

@@ -24,30 +24,70 @@ public static class PortfolioOptimiser
 {
     private const double BigGpus = 1e6;
 
+    /// <summary>Above this many periods the decisions are taken on a duration-curve model first (see <see cref="Optimise"/>).</summary>
+    public const int DirectPeriods = 2000;
+
+    /// <summary>Blocks of the load-duration curve per month in the decision model of a long (hourly) plan.</summary>
+    public const int BlocksPerMonth = 24;
+
+    /// <summary>
+    /// Optimises <paramref name="inputs"/>. Up to <see cref="DirectPeriods"/> periods (a representative day per month)
+    /// the whole LP is solved as described on the class. Above it (an hourly plan), solving the full LP for the decisions
+    /// takes minutes on two cores, so the decisions are taken on each month's load-duration curve cut into
+    /// <see cref="BlocksPerMonth"/> blocks (its peak hour a block of its own), the standard time-slice method of capacity
+    /// planning; then every hour is dispatched exactly on the portfolio so chosen, and the cost, the dispatch and the duals
+    /// are those of the hourly LP. If the hourly dispatch cannot be served on that portfolio, the full LP is solved.
+    /// </summary>
     public static Portfolio Optimise(PlanInputs inputs)
     {
         var watch = Stopwatch.StartNew();
-        using var solver = Solver.CreateSolver("GLOP") ?? throw new InvalidOperationException("OR-Tools GLOP is not available");
+        if (inputs.Periods.Count > DirectPeriods)
+        {
+            var coarse = inputs.DurationCurve(BlocksPerMonth);
+            using var coarseSolver = CreateSolver();
+            var decisionModel = new Model(coarse, coarseSolver);
+            decisionModel.Build();
+            if (coarseSolver.Solve() == Solver.ResultStatus.OPTIMAL)
+            {
+                var lower = coarseSolver.Objective().Value();
+                var budget = decisionModel.BudgetRow?.DualValue() ?? 0;
+                if (decisionModel.RoundAndFix() == Solver.ResultStatus.OPTIMAL)
+                {
+                    var decisions = decisionModel.Decisions();
+                    using var hourlySolver = CreateSolver();
+                    var hourly = new Model(inputs, hourlySolver);
+                    hourly.Build();
+                    hourly.Fix(decisions);
+                    if (hourlySolver.Solve() == Solver.ResultStatus.OPTIMAL)
+                    {
+                        return hourly.Extract(lower, budget, watch.Elapsed) with { SolveTime = watch.Elapsed };
+                    }
+                }
+            }
+        }
+        using var solver = CreateSolver();
         var model = new Model(inputs, solver);
         model.Build();
-        var relaxed = solver.Solve();
-        if (relaxed != Solver.ResultStatus.OPTIMAL)
+        if (solver.Solve() != Solver.ResultStatus.OPTIMAL)
         {
             throw Infeasible(inputs);
         }
         var lowerBound = solver.Objective().Value();
         var budgetValue = model.BudgetRow?.DualValue() ?? 0;
-        var fixedStatus = model.RoundAndFix();
-        if (fixedStatus != Solver.ResultStatus.OPTIMAL)
+        if (model.RoundAndFix() != Solver.ResultStatus.OPTIMAL)
         {
             throw Infeasible(inputs);
         }
-        var portfolio = model.Extract(lowerBound, budgetValue, watch.Elapsed);
-        return portfolio with { SolveTime = watch.Elapsed };
+        return model.Extract(lowerBound, budgetValue, watch.Elapsed) with { SolveTime = watch.Elapsed };
     }
+
+    private static Solver CreateSolver() => Solver.CreateSolver("GLOP") ?? throw new InvalidOperationException("OR-Tools GLOP is not available");
 
     private static ScenarioException Infeasible(PlanInputs inputs) => new(
         $"{inputs.Scenario.File}: supply: the options cannot serve the demand in every period (surges included) within max_gpus, supplier_caps and capex_budget (allowed: add an on_demand or api option without max_gpus, or raise those limits)");
+
+    /// <summary>Integer decisions by option index: nodes ordered per month (own), contracted GPUs (reserved), deals taken (0 or 1).</summary>
+    private sealed record Decisions(Dictionary<int, double[]> Nodes, Dictionary<int, double> Levels, Dictionary<int, double> Deals);
 
     /// <summary>The LP's variables and rows, kept so the rounding step can fix decisions and read duals.</summary>
     private sealed class Model(PlanInputs inputs, Solver solver)
@@ -425,6 +465,32 @@ public static class PortfolioOptimiser
                 }
             }
             return best is null ? Solver.ResultStatus.INFEASIBLE : FixAndSolve(best, bestUp);
+        }
+
+        /// <summary>The integer decisions as solved: nodes ordered per own option and month, contract levels, deals.</summary>
+        public Decisions Decisions() => new(
+            _nodes.ToDictionary(n => n.Key, n => n.Value.Select(v => v.SolutionValue()).ToArray()),
+            _level.ToDictionary(l => l.Key, l => l.Value.SolutionValue()),
+            _deal.ToDictionary(d => d.Key, d => d.Value.SolutionValue()));
+
+        /// <summary>Fixes every integer decision to <paramref name="decisions"/> (taken on another model of the same options).</summary>
+        public void Fix(Decisions decisions)
+        {
+            foreach (var (o, vars) in _nodes)
+            {
+                for (var m = 0; m < vars.Length; m++)
+                {
+                    vars[m].SetBounds(decisions.Nodes[o][m], decisions.Nodes[o][m]);
+                }
+            }
+            foreach (var (o, level) in _level)
+            {
+                level.SetBounds(decisions.Levels[o], decisions.Levels[o]);
+            }
+            foreach (var (o, deal) in _deal)
+            {
+                deal.SetBounds(decisions.Deals[o], decisions.Deals[o]);
+            }
         }
 
         /// <summary>Fixes the deals, re-solves the relaxation for the rest, rounds nodes and levels and solves again.</summary>

@@ -229,4 +229,35 @@ public sealed class PortfolioOptimiserTests
         Assert.Equal(8760, inputs.Periods.Count); // 2027 is not a leap year
         Assert.Equal(365, inputs.Periods.Select(p => p.Group).Distinct().Count());
     }
+
+    [Fact]
+    public void DurationCurve_HourlyMonth_KeepsTokensHoursAndPeak()
+    {
+        var scenario = ScenarioLoader.Parse(TestScenarios.Header.Replace("horizon_months: 3", "horizon_months: 2\nresolution: hourly", StringComparison.Ordinal)
+            + "\n" + TestScenarios.Workload("[{ month: 1, day: 3, hour: 9, hours: 2, multiplier: 4 }]", peaked: true) + "\nsupply:\n" + TestScenarios.OnDemand, "test.yaml");
+        var hourly = PlanInputs.Build(scenario, PlanKnobs.None);
+
+        var blocks = hourly.DurationCurve(24);
+
+        Assert.Equal(48, blocks.Periods.Count);
+        Assert.Equal(hourly.Periods.Sum(p => p.Hours), blocks.Periods.Sum(p => p.Hours));
+        Assert.Equal(hourly.Demand[0].Sum(), blocks.Demand[0].Sum(), 6);
+        Assert.Equal(hourly.Demand[0].Max(), blocks.Demand[0][0], 9); // the surge hour is a block of its own
+    }
+
+    [Fact]
+    public void Optimise_HourlyPlan_DispatchesEveryHourOnTheChosenPortfolio()
+    {
+        var scenario = ScenarioLoader.Parse(TestScenarios.Header.Replace("horizon_months: 3", "horizon_months: 3\nresolution: hourly", StringComparison.Ordinal)
+            + "\n" + TestScenarios.Workload("[{ month: 2, day: 5, hour: 10, hours: 3, multiplier: 5 }]", peaked: true) + "\nsupply:\n" + OnDemandAndSixteenOwned, "test.yaml");
+
+        var (inputs, portfolio, _) = Solve(scenario);
+
+        Assert.True(inputs.Periods.Count > PortfolioOptimiser.DirectPeriods);
+        Assert.Equal(16, Option(portfolio, "own").Months[2].Gpus);
+        for (var m = 0; m < 3; m++)
+        {
+            AssertServesDemand(inputs, portfolio, m);
+        }
+    }
 }
