@@ -58,7 +58,7 @@ internal static class PlanCommand
                 for (var i = 0; i < scenarios.Count; i++)
                 {
                     // Comparisons need the headline only: no tornado for them.
-                    plans.Add(Planner.Planner.Plan(scenarios[i], new PlanOptions(FiniteDifferences: sensitivity && i == 0, Tornado: sensitivity && i == 0)));
+                    plans.Add(CapacityPlanner.Plan(scenarios[i], new PlanOptions(FiniteDifferences: sensitivity && i == 0, Tornado: sensitivity && i == 0)));
                 }
             }
             catch (ScenarioException ex)

@@ -7,7 +7,7 @@ namespace Marginal.Planner.Tests.Optimisation;
 
 public sealed class PortfolioOptimiserTests
 {
-    private static (PlanInputs Inputs, Portfolio Portfolio, Projection Projection) Solve(Scenario scenario) => Planner.Solve(scenario, PlanKnobs.None);
+    private static (PlanInputs Inputs, Portfolio Portfolio, Projection Projection) Solve(Scenario scenario) => CapacityPlanner.Solve(scenario, PlanKnobs.None);
 
     private const string OnDemandAndSixteenOwned = TestScenarios.OnDemand + """
           own:

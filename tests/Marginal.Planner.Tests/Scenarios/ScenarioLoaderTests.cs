@@ -99,7 +99,7 @@ public sealed class ScenarioLoaderTests
     {
         var scenario = ScenarioLoader.Load(Path.Combine(AppContext.BaseDirectory, "scenarios", file));
 
-        var plan = Planner.Plan(scenario, new PlanOptions(FiniteDifferences: false, Tornado: false));
+        var plan = CapacityPlanner.Plan(scenario, new PlanOptions(FiniteDifferences: false, Tornado: false));
 
         Assert.Equal(scenario.Months, plan.Projection.Months.Count);
         Assert.True(plan.Projection.CostPerMillion > 0);

@@ -19,13 +19,13 @@ public sealed record PlanResult(
     IReadOnlyList<ShadowPrice> ShadowPrices,
     IReadOnlyList<TornadoBar> Tornado);
 
-/// <summary>What <see cref="Planner.Plan"/> computes beyond the portfolio and accounts; each extra costs full re-solves.</summary>
+/// <summary>What <see cref="CapacityPlanner.Plan"/> computes beyond the portfolio and accounts; each extra costs full re-solves.</summary>
 /// <param name="FiniteDifferences">Value of one more point of cache hit rate and one more month of lead time (2 re-solves).</param>
 /// <param name="Tornado">NPV with prices, demand, growth and depreciation life moved down and up (10 re-solves).</param>
 public sealed record PlanOptions(bool FiniteDifferences = true, bool Tornado = true);
 
 /// <summary>Plans a scenario: performance model → optimiser → projections → shadow prices and tornado.</summary>
-public static class Planner
+public static class CapacityPlanner
 {
     public static PlanResult Plan(Scenario scenario, PlanOptions options)
     {
