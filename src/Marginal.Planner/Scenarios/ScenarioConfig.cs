@@ -49,7 +49,7 @@ public sealed class WorkloadConfig
 
     public List<SurgeConfig> Surges { get; set; } = [];
 
-    /// <summary>Time per output token the interactive share must meet, milliseconds.</summary>
+    /// <summary>Time per output token the interactive share must meet, milliseconds. Default 50 (20 tokens/s, faster than reading): assumption.</summary>
     public double LatencySloMsPerToken { get; set; } = 50;
 
     /// <summary>Share of the tokens that can wait for a batch tier: served any hour of the same day, no latency target.</summary>
@@ -103,8 +103,12 @@ public sealed class AcceleratorConfig
     /// <summary>Purchase price per accelerator in a server, USD; null where it cannot be bought (rent only).</summary>
     public decimal? PurchasePrice { get; set; }
 
+    /// <summary>Depreciation life. Default 5 years: assumption (hyperscalers use 5–6; Microsoft's FY2022 10-K moved servers to 6).</summary>
     public double LifetimeYears { get; set; } = 5;
+
+    /// <summary>Value left at the end of life, as a share of the purchase price. Default 0.1: assumption.</summary>
     public double ResidualFraction { get; set; } = 0.1;
+
     public string? SpecSource { get; set; }
     public string? SpecAsOf { get; set; }
     public string? PriceSource { get; set; }
@@ -145,11 +149,15 @@ public sealed class SupplyOptionConfig
     public decimal? CapexPerGpu { get; set; }
     public int GpusPerNode { get; set; } = 8;
 
-    /// <summary>Server and network share on top of the accelerator's price, e.g. 0.3 for 30%.</summary>
+    /// <summary>
+    /// Server and network share on top of the accelerator's price. Default 0.3: assumption (CPUs, memory, NICs,
+    /// switches and storage of an 8-GPU server), not taken from a published bill of materials.
+    /// </summary>
     public double ServerOverhead { get; set; } = 0.3;
 
     public decimal ColocationPerKwMonth { get; set; }
     public decimal PowerPricePerKwh { get; set; }
+    /// <summary>Power usage effectiveness. Default 1.3: assumption near the industry average of ~1.5 for existing sites and ~1.2–1.3 for new ones (Uptime Institute Global Data Center Survey, 2024).</summary>
     public double Pue { get; set; } = 1.3;
     public decimal OpsPerGpuMonth { get; set; }
     public double? LifetimeYears { get; set; }
@@ -218,7 +226,7 @@ public sealed class PlanConfig
 /// <summary>Money outside inference.</summary>
 public sealed class FinanceConfig
 {
-    /// <summary>Annual discount rate for net present values.</summary>
+    /// <summary>Annual discount rate for net present values. Default 0.12: assumption, a venture-backed company's cost of capital is usually higher; set your own.</summary>
     public double DiscountRate { get; set; } = 0.12;
 
     public decimal StartingCash { get; set; }
