@@ -125,6 +125,14 @@ internal static class PlanTables
         }
         console.Write(portfolio);
 
+        var economics = Table("Every option at full use (performance model)", "option", "kind", "accelerator", "class", "output tokens per GPU-hour", "USD per GPU-hour", "per 1M out");
+        foreach (var e in plan.Options)
+        {
+            economics.AddRow(e.Name, e.Kind, e.Accelerator ?? "-", e.ServedClass, e.OutputTokensPerGpuHour is { } t ? N(t) : "-",
+                e.UsdPerGpuHour is { } hourly ? Usd(hourly, 3) : "-", e.CostPerMillionAtFullUse is { } c ? Usd(c, 3) : "cannot serve");
+        }
+        console.Write(economics);
+
         var months = Table("Monthly projection", "month", "output (M)", "revenue", "inference", "fixed", "variable", "gross margin", "compute margin", "EBITDA", "capex", "cash", "burn", "runway", "utilisation", "per 1M", "economic debt");
         foreach (var m in plan.Months)
         {
@@ -183,7 +191,7 @@ internal static class PlanTables
         var table = new Table { Title = new TableTitle(title), Border = TableBorder.Simple };
         foreach (var column in columns)
         {
-            table.AddColumn(new TableColumn(column) { Alignment = column is "option" or "kind" or "supplier" or "accelerator" or "what" or "meaning" or "scenario" or "input" or "owned" or "rented" or "serving" or "unit" ? Justify.Left : Justify.Right });
+            table.AddColumn(new TableColumn(column) { Alignment = column is "option" or "kind" or "supplier" or "accelerator" or "what" or "meaning" or "scenario" or "input" or "owned" or "rented" or "serving" or "unit" or "class" ? Justify.Left : Justify.Right });
         }
         return table;
     }

@@ -27,6 +27,21 @@ public sealed record SupplyOption(
 
     public bool HasGpus => Kind != "api";
 
+    private const decimal HoursPerMonth = 365.25m * 24 / 12;
+
+    /// <summary>
+    /// Cost per accelerator-hour that does not depend on use, USD: owned, depreciation capex × (1 − residual) / life
+    /// plus colocation and operations; joint venture, the same for its share of the facility's capex and opex, per GPU
+    /// of the share; rented and API, 0 (reserved floors are counted by the optimiser, not here).
+    /// </summary>
+    public decimal FixedPerGpuHour => Kind switch
+    {
+        "own" => CapexPerGpu * (decimal)(1 - ResidualFraction) / ((decimal)LifetimeMonths * HoursPerMonth) + FixedPerGpuMonth / HoursPerMonth,
+        "joint_venture" => (Config.FacilityCapex * (decimal)(1 - ResidualFraction) / (decimal)LifetimeMonths + Config.FacilityOpexPerMonth)
+            / (Config.FacilityGpus * HoursPerMonth),
+        _ => 0,
+    };
+
     /// <summary>Book value of a purchase after <paramref name="ageMonths"/>, as a share of its price: straight line to the residual.</summary>
     public double BookFraction(int ageMonths) => 1 - (1 - ResidualFraction) * Math.Min(1, ageMonths / LifetimeMonths);
 }

@@ -205,8 +205,7 @@ public static class Projector
                 continue;
             }
             // F: depreciation per hour of life plus colocation and operations per hour; v: power per hour used.
-            const decimal HoursPerMonth = 365.25m * 24 / 12;
-            var fixedPerHour = own.CapexPerGpu * (decimal)(1 - own.ResidualFraction) / ((decimal)own.LifetimeMonths * HoursPerMonth) + own.FixedPerGpuMonth / HoursPerMonth;
+            var fixedPerHour = own.FixedPerGpuHour;
             result.Add(new BreakEven(own.Name, rented.Name, fixedPerHour, own.VariablePerGpuHour, rented.VariablePerGpuHour,
                 PerformanceModel.BreakEvenUtilisation(fixedPerHour, own.VariablePerGpuHour, rented.VariablePerGpuHour), plan.Utilisation));
         }

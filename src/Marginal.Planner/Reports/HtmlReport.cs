@@ -76,6 +76,11 @@ public static class HtmlReport
         {
             html.Append(CultureInfo.InvariantCulture, $"<tr><td>{E(o.Name)}</td><td>{o.Kind}</td><td>{E(o.Supplier)}</td><td>{E(o.Accelerator ?? "-")}</td><td>{o.PeakGpus:#,0.#}</td><td>{o.OutputTokensMillions:#,0}</td><td>{Usd(o.Cost)}</td><td>{(o.CostPerMillion is { } c ? Usd(c, 3) : "-")}</td><td>{Pct(o.Utilisation)}</td></tr>\n");
         }
+        html.Append("</table><h2>Every option at full use</h2><table><tr><th>option</th><th>kind</th><th>accelerator</th><th>class</th><th>output tokens per GPU-hour</th><th>USD per GPU-hour</th><th>per 1M out</th></tr>\n");
+        foreach (var e in plan.Options)
+        {
+            html.Append(CultureInfo.InvariantCulture, $"<tr><td>{E(e.Name)}</td><td>{e.Kind}</td><td>{E(e.Accelerator ?? "-")}</td><td>{E(e.ServedClass)}</td><td>{(e.OutputTokensPerGpuHour is { } t ? t.ToString("#,0", CultureInfo.InvariantCulture) : "-")}</td><td>{(e.UsdPerGpuHour is { } hourly ? Usd(hourly, 3) : "-")}</td><td>{(e.CostPerMillionAtFullUse is { } c ? Usd(c, 3) : "cannot serve")}</td></tr>\n");
+        }
         html.Append("</table><h2>Break-even utilisation, buy vs rent</h2><table><tr><th>owned</th><th>rented</th><th>F $/h</th><th>v $/h</th><th>R $/h</th><th>u* = F/(R−v)</th><th>planned</th></tr>\n");
         foreach (var b in plan.BreakEvens)
         {

@@ -10,6 +10,13 @@ public sealed record OptionSummary(
     decimal Cost, decimal? CostPerMillion, double? Utilisation, int? GpusPerReplica, int? Batch, string? Bound,
     IReadOnlyList<double> MonthlyOutputTokens, IReadOnlyList<double> MonthlyGpus);
 
+/// <summary>
+/// What one option would cost per million output tokens if fully used, for the first workload's interactive class it
+/// can serve (else its batch class): (fixed + variable cost per GPU-hour) / output tokens per GPU-hour × 10⁶; an API's
+/// token price. Null throughput: the option cannot serve that class (latency target, memory, or spot for interactive).
+/// </summary>
+public sealed record OptionEconomics(string Name, string Kind, string? Accelerator, string ServedClass, double? OutputTokensPerGpuHour, decimal? UsdPerGpuHour, decimal? CostPerMillionAtFullUse);
+
 /// <summary>The headline figures of a plan, for comparisons.</summary>
 public sealed record PlanHeadline(
     string Name, decimal NetPresentCost, decimal NetPresentValue, decimal CostPerMillion, double? Utilisation, decimal FixedShare,
@@ -21,6 +28,7 @@ public sealed record PlanSummary(
     string File,
     PlanHeadline Headline,
     IReadOnlyList<OptionSummary> Portfolio,
+    IReadOnlyList<OptionEconomics> Options,
     IReadOnlyList<MonthProjection> Months,
     IReadOnlyList<BreakEven> BreakEvens,
     IReadOnlyList<Optimisation.ShadowPrice> ShadowPrices,
@@ -58,8 +66,31 @@ public sealed record PlanSummary(
             plan.Scenario.Name, portfolio.NetPresentCost, projection.NetPresentValue, projection.CostPerMillion, projection.Utilisation, projection.FixedShare,
             projection.TotalRevenue, projection.TotalEbitda, projection.TotalCapex, projection.MinimumCash, projection.CapitalNeeded, last.RunwayMonths,
             projection.Months.Max(m => m.BalanceSheet.EconomicDebt), projection.Months.Max(m => m.BalanceSheet.BalanceSheetDebt));
-        return new PlanSummary(plan.Scenario.Name, plan.Scenario.File, headline, options, projection.Months, projection.BreakEvens,
+        return new PlanSummary(plan.Scenario.Name, plan.Scenario.File, headline, options, Economics(plan.Inputs), projection.Months, projection.BreakEvens,
             plan.ShadowPrices, plan.Tornado, portfolio.RoundingGap, portfolio.SolveTime.TotalSeconds, portfolio.Variables, portfolio.Constraints);
+    }
+
+    private static List<OptionEconomics> Economics(Optimisation.PlanInputs inputs)
+    {
+        var result = new List<OptionEconomics>();
+        for (var o = 0; o < inputs.Options.Count; o++)
+        {
+            var option = inputs.Options[o];
+            var classes = Enumerable.Range(0, inputs.Classes.Count).OrderBy(c => inputs.Classes[c].Batch).ToList();
+            var c = classes.FirstOrDefault(c => inputs.Throughput[o][c] > 0 || inputs.ApiPricePerMillion[o][c] > 0, classes[0]);
+            var served = inputs.Classes[c].Name;
+            if (option.Kind == "api")
+            {
+                var price = inputs.ApiPricePerMillion[o][c];
+                result.Add(new OptionEconomics(option.Name, option.Kind, null, served, null, null, price > 0 ? price : null));
+                continue;
+            }
+            var throughput = inputs.Throughput[o][c];
+            var perHour = option.FixedPerGpuHour + option.VariablePerGpuHour;
+            result.Add(new OptionEconomics(option.Name, option.Kind, option.Config.Accelerator, served, throughput > 0 ? throughput : null, perHour,
+                throughput > 0 ? perHour / (decimal)throughput * 1_000_000m : null));
+        }
+        return result;
     }
 
     /// <summary>The plan and its comparisons as one JSON document: <c>{"plan": …, "compare": [headlines]}</c>.</summary>
