@@ -13,5 +13,6 @@ public static class MarginalCommand
         ServeCommand.Create(),
         KeysCommand.Create(),
         ReportCommand.Create(),
+        PlanCommand.Create(),
     };
 }

@@ -1,0 +1,99 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Marginal.Planner.Projections;
+
+namespace Marginal.Planner.Reports;
+
+/// <summary>One option of the recommended portfolio, over the horizon.</summary>
+public sealed record OptionSummary(
+    string Name, string Kind, string Supplier, string? Accelerator, double PeakGpus, double FinalGpus, double OutputTokensMillions,
+    decimal Cost, decimal? CostPerMillion, double? Utilisation, int? GpusPerReplica, int? Batch, string? Bound,
+    IReadOnlyList<double> MonthlyOutputTokens, IReadOnlyList<double> MonthlyGpus);
+
+/// <summary>
+/// What one option would cost per million output tokens if fully used, for the first workload's interactive class it
+/// can serve (else its batch class): (fixed + variable cost per GPU-hour) / output tokens per GPU-hour × 10⁶; an API's
+/// token price. Null throughput: the option cannot serve that class (latency target, memory, or spot for interactive).
+/// </summary>
+public sealed record OptionEconomics(string Name, string Kind, string? Accelerator, string ServedClass, double? OutputTokensPerGpuHour, decimal? UsdPerGpuHour, decimal? CostPerMillionAtFullUse);
+
+/// <summary>The headline figures of a plan, for comparisons.</summary>
+public sealed record PlanHeadline(
+    string Name, decimal NetPresentCost, decimal NetPresentValue, decimal CostPerMillion, double? Utilisation, decimal FixedShare,
+    decimal Revenue, decimal Ebitda, decimal Capex, decimal MinimumCash, decimal CapitalNeeded, double? FinalRunwayMonths, decimal PeakEconomicDebt, decimal PeakBalanceSheetDebt);
+
+/// <summary>Everything the plan reports, in the shape written as JSON and read by the console and HTML reports.</summary>
+public sealed record PlanSummary(
+    string Scenario,
+    string File,
+    PlanHeadline Headline,
+    IReadOnlyList<OptionSummary> Portfolio,
+    IReadOnlyList<OptionEconomics> Options,
+    IReadOnlyList<MonthProjection> Months,
+    IReadOnlyList<BreakEven> BreakEvens,
+    IReadOnlyList<Optimisation.ShadowPrice> ShadowPrices,
+    IReadOnlyList<TornadoBar> Tornado,
+    decimal RoundingGap,
+    double SolveSeconds,
+    int Variables,
+    int Constraints)
+{
+    private static readonly JsonSerializerOptions Json = new()
+    {
+        WriteIndented = true,
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
+    };
+
+    public static PlanSummary Of(PlanResult plan)
+    {
+        var projection = plan.Projection;
+        var portfolio = plan.Portfolio;
+        var options = new List<OptionSummary>();
+        for (var o = 0; o < portfolio.Options.Count; o++)
+        {
+            var option = portfolio.Options[o];
+            var serving = plan.Inputs.Serving[o].FirstOrDefault(s => s is not null);
+            options.Add(new OptionSummary(
+                option.Option.Name, option.Option.Kind, option.Option.Supplier, option.Option.Config.Accelerator,
+                option.Months.Max(m => m.Gpus), option.Months[^1].Gpus, option.TotalOutputTokens, option.TotalCost, option.CostPerMillion,
+                option.Utilisation, serving?.GpusPerReplica, serving?.Batch, serving?.Bound,
+                option.Months.Select(m => m.OutputTokens).ToList(), option.Months.Select(m => m.Gpus).ToList()));
+        }
+        var last = projection.Months[^1];
+        var headline = new PlanHeadline(
+            plan.Scenario.Name, portfolio.NetPresentCost, projection.NetPresentValue, projection.CostPerMillion, projection.Utilisation, projection.FixedShare,
+            projection.TotalRevenue, projection.TotalEbitda, projection.TotalCapex, projection.MinimumCash, projection.CapitalNeeded, last.RunwayMonths,
+            projection.Months.Max(m => m.BalanceSheet.EconomicDebt), projection.Months.Max(m => m.BalanceSheet.BalanceSheetDebt));
+        return new PlanSummary(plan.Scenario.Name, plan.Scenario.File, headline, options, Economics(plan.Inputs), projection.Months, projection.BreakEvens,
+            plan.ShadowPrices, plan.Tornado, portfolio.RoundingGap, portfolio.SolveTime.TotalSeconds, portfolio.Variables, portfolio.Constraints);
+    }
+
+    private static List<OptionEconomics> Economics(Optimisation.PlanInputs inputs)
+    {
+        var result = new List<OptionEconomics>();
+        for (var o = 0; o < inputs.Options.Count; o++)
+        {
+            var option = inputs.Options[o];
+            var classes = Enumerable.Range(0, inputs.Classes.Count).OrderBy(c => inputs.Classes[c].Batch).ToList();
+            var c = classes.FirstOrDefault(c => inputs.Throughput[o][c] > 0 || inputs.ApiPricePerMillion[o][c] > 0, classes[0]);
+            var served = inputs.Classes[c].Name;
+            if (option.Kind == "api")
+            {
+                var price = inputs.ApiPricePerMillion[o][c];
+                result.Add(new OptionEconomics(option.Name, option.Kind, null, served, null, null, price > 0 ? price : null));
+                continue;
+            }
+            var throughput = inputs.Throughput[o][c];
+            var perHour = option.FixedPerGpuHour + option.VariablePerGpuHour;
+            result.Add(new OptionEconomics(option.Name, option.Kind, option.Config.Accelerator, served, throughput > 0 ? throughput : null, perHour,
+                throughput > 0 ? perHour / (decimal)throughput * 1_000_000m : null));
+        }
+        return result;
+    }
+
+    /// <summary>The plan and its comparisons as one JSON document: <c>{"plan": …, "compare": [headlines]}</c>.</summary>
+    public static string ToJson(PlanSummary plan, IReadOnlyList<PlanHeadline> compare) =>
+        JsonSerializer.Serialize(new { plan, compare }, Json);
+}
