@@ -11,5 +11,6 @@ public static class MarginalCommand
     public static RootCommand Create() => new("Marginal: an LLM gateway that pulls every lever lowering the cost of a token, and records what each request cost.")
     {
         ServeCommand.Create(),
+        ModelCommand.Create(),
     };
 }

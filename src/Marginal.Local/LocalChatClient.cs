@@ -82,6 +82,8 @@ public sealed class LocalChatClient : IChatClient
         {
             await foreach (var update in output.ReadAllAsync(cancellationToken))
             {
+                // Text already decoded is not handed to a caller who has cancelled.
+                cancellationToken.ThrowIfCancellationRequested();
                 if (update.Text.Length > 0)
                 {
                     yield return new ChatResponseUpdate(ChatRole.Assistant, update.Text) { ResponseId = id, MessageId = id, CreatedAt = created, ModelId = model };

@@ -98,7 +98,8 @@ public sealed partial class BatchScheduler : IDisposable
         var sequence = new ScheduledSequence(this, prompt, maxTokens, sampling, cancellationToken);
         lock (_gate)
         {
-            if (_queue.Count >= _options.QueueLimit)
+            // Free slots count as room: a burst into an idle model is admitted at the next step, not refused.
+            if (_queue.Count >= _options.QueueLimit + (_options.MaxBatch - _active))
             {
                 _rejected++;
                 throw new GatewayException(GatewayErrorKind.RateLimited,
