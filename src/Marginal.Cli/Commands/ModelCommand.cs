@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.CommandLine.Invocation;
 using Marginal.Local;
 using Marginal.Local.TestModels;
 
@@ -28,13 +29,16 @@ internal static class ModelCommand
             output, size, seed,
         };
         command.TreatUnmatchedTokensAsErrors = false;
-        command.SetAction(async (parse, cancellationToken) =>
+        command.Action = new OneLineErrors(async (parse, cancellationToken) =>
         {
             const string name = "marginal model make-test";
+            if (Unmatched(name, parse) is { } parseError)
+            {
+                return await BadInputAsync(parseError);
+            }
             var path = parse.GetValue(output);
             var shape = TestModelShape.Named(parse.GetValue(size) ?? "");
-            var error = Unmatched(name, parse)
-                ?? (string.IsNullOrWhiteSpace(path) ? $"{name}: --out FILE is required" : null)
+            var error = (string.IsNullOrWhiteSpace(path) ? $"{name}: --out FILE is required" : null)
                 ?? (shape is null ? $"{name}: --size: '{parse.GetValue(size)}' is not allowed (allowed: {string.Join(", ", Sizes)})" : null);
             if (error is not null)
             {
@@ -62,15 +66,18 @@ internal static class ModelCommand
         var type = new Option<string?>("--type", "-t") { Description = $"Quantization: {string.Join(", ", ModelQuantizer.Types)}." };
         var command = new Command("quantize", "Quantize a GGUF model with llama.cpp, output tensor included.") { input, output, type };
         command.TreatUnmatchedTokensAsErrors = false;
-        command.SetAction(async (parse, cancellationToken) =>
+        command.Action = new OneLineErrors(async (parse, cancellationToken) =>
         {
             const string name = "marginal model quantize";
+            if (Unmatched(name, parse) is { } parseError)
+            {
+                return await BadInputAsync(parseError);
+            }
             var from = parse.GetValue(input);
             var to = parse.GetValue(output);
             var typeName = parse.GetValue(type);
             var ftype = default(LLama.Native.LLamaFtype);
-            var error = Unmatched(name, parse)
-                ?? (string.IsNullOrWhiteSpace(from) ? $"{name}: --in FILE is required" : null)
+            var error = (string.IsNullOrWhiteSpace(from) ? $"{name}: --in FILE is required" : null)
                 ?? (string.IsNullOrWhiteSpace(to) ? $"{name}: --out FILE is required" : null)
                 ?? (!File.Exists(from) ? $"{name}: --in: no file at {from}" : null)
                 ?? (!ModelQuantizer.TryParseType(typeName ?? "", out ftype) ? $"{name}: --type: '{typeName}' is not allowed (allowed: {string.Join(", ", ModelQuantizer.Types)})" : null);
@@ -91,6 +98,14 @@ internal static class ModelCommand
             return 0;
         });
         return command;
+    }
+
+    /// <summary>Runs the command even when parsing failed, so a parse error too is reported as one line with exit code 2.</summary>
+    private sealed class OneLineErrors(Func<ParseResult, CancellationToken, Task<int>> action) : AsynchronousCommandLineAction
+    {
+        public override bool ClearsParseErrors => true;
+
+        public override Task<int> InvokeAsync(ParseResult parseResult, CancellationToken cancellationToken = default) => action(parseResult, cancellationToken);
     }
 
     private static string? Unmatched(string name, ParseResult parse) =>

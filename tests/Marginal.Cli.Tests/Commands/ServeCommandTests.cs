@@ -10,27 +10,10 @@ namespace Marginal.Cli.Tests.Commands;
 /// <summary>Runs the real <c>marginal</c> executable as a child process, as a user would.</summary>
 public sealed class ServeCommandTests
 {
-    private static readonly string Marginal = Path.Combine(AppContext.BaseDirectory, "marginal.dll");
-
-    private static async Task<(int ExitCode, string Stdout, string Stderr)> RunAsync(params string[] args)
-    {
-        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        start.ArgumentList.Add(Marginal);
-        foreach (var arg in args)
-        {
-            start.ArgumentList.Add(arg);
-        }
-        using var process = Process.Start(start)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        await process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(60));
-        return (process.ExitCode, await stdout, await stderr);
-    }
-
     [Fact]
     public async Task Version_PrintsVersion()
     {
-        var (exit, stdout, _) = await RunAsync("--version");
+        var (exit, stdout, _) = await MarginalProcess.RunAsync("--version");
 
         Assert.Equal(0, exit);
         Assert.StartsWith("0.1.0", stdout, StringComparison.Ordinal);
@@ -39,7 +22,7 @@ public sealed class ServeCommandTests
     [Fact]
     public async Task Help_ListsServe()
     {
-        var (exit, stdout, _) = await RunAsync("--help");
+        var (exit, stdout, _) = await MarginalProcess.RunAsync("--help");
 
         Assert.Equal(0, exit);
         Assert.Contains("serve", stdout, StringComparison.Ordinal);
@@ -52,10 +35,10 @@ public sealed class ServeCommandTests
         await File.WriteAllTextAsync(path, "providers:\n  p:\n    kind: cohere\n");
         try
         {
-            var (exit, _, stderr) = await RunAsync("serve", "--config", path);
+            var (exit, _, stderr) = await MarginalProcess.RunAsync("serve", "--config", path);
 
             Assert.Equal(2, exit);
-            Assert.Equal($"{path}: providers.p.kind: 'cohere' is not allowed (allowed: openai, anthropic)", stderr.Trim());
+            Assert.Equal($"{path}: providers.p.kind: 'cohere' is not allowed (allowed: openai, anthropic, local)", stderr.Trim());
         }
         finally
         {
@@ -66,7 +49,7 @@ public sealed class ServeCommandTests
     [Fact]
     public async Task Serve_MissingConfigFile_ExitCode2()
     {
-        var (exit, _, stderr) = await RunAsync("serve", "--config", "/nonexistent/marginal.yaml");
+        var (exit, _, stderr) = await MarginalProcess.RunAsync("serve", "--config", "/nonexistent/marginal.yaml");
 
         Assert.Equal(2, exit);
         Assert.StartsWith("/nonexistent/marginal.yaml: cannot read the file", stderr.Trim(), StringComparison.Ordinal);
@@ -80,7 +63,7 @@ public sealed class ServeCommandTests
         listener.Start();
         var port = ((IPEndPoint)listener.LocalEndpoint).Port;
 
-        var (exit, _, stderr) = await RunAsync("serve", "--urls", $"http://127.0.0.1:{port}");
+        var (exit, _, stderr) = await MarginalProcess.RunAsync("serve", "--urls", $"http://127.0.0.1:{port}");
 
         Assert.Equal(1, exit);
         Assert.StartsWith("marginal serve: cannot listen:", stderr.Trim(), StringComparison.Ordinal);
@@ -94,7 +77,7 @@ public sealed class ServeCommandTests
         var path = Path.Combine(Path.GetTempPath(), $"marginal-{Guid.NewGuid():N}.yaml");
         await File.WriteAllTextAsync(path, $"providers:\n  fake:\n    kind: openai\n    base_url: {upstream.OpenAIBaseUrl}\nmodels:\n  small:\n    provider: fake\n");
         var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var arg in new[] { Marginal, "serve", "--config", path, "--urls", $"http://127.0.0.1:{port}" })
+        foreach (var arg in new[] { MarginalProcess.Path, "serve", "--config", path, "--urls", $"http://127.0.0.1:{port}" })
         {
             start.ArgumentList.Add(arg);
         }
