@@ -1,0 +1,176 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net.Http.Json;
+using System.Text.Json.Nodes;
+using LLama;
+using LLama.Common;
+using LLama.Native;
+using Marginal.Bench.Local;
+using Marginal.Gateway.Configuration;
+using Marginal.Local;
+using Marginal.Local.TestModels;
+using Marginal.Server.Hosting;
+using Microsoft.Extensions.AI;
+
+// Local backend throughput. Usage: dotnet run -c Release --project bench/Marginal.Bench.Local -- [--tokens 128] [--threads 2] [--repeats 3]
+// Writes its test models under bench/results/models (ignored by git) and prints Markdown tables for docs/benchmarks.md.
+CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
+var tokens = Option("--tokens", 128);
+var threads = Option("--threads", Environment.ProcessorCount);
+var repeats = Option("--repeats", 3);
+const int MaxBatch = 16;
+const int SequenceContext = 256;
+int[] concurrencies = [1, 2, 4, 8, 16];
+
+var models = Path.GetFullPath(Path.Combine(AppContext.BaseDirectory, "../../../../results/models"));
+Directory.CreateDirectory(models);
+var f16 = Path.Combine(models, "small-f16.gguf");
+if (!File.Exists(f16))
+{
+    TestModelWriter.Write(f16, TestModelShape.Small);
+}
+var quantized = new Dictionary<string, string> { ["F16"] = f16 };
+foreach (var type in new[] { "q8_0", "q4_0" })
+{
+    var path = Path.Combine(models, $"small-{type}.gguf");
+    if (!File.Exists(path))
+    {
+        Check(ModelQuantizer.TryParseType(type, out var ftype));
+        ModelQuantizer.Quantize(f16, path, ftype, threads);
+    }
+    quantized[type.ToUpperInvariant()] = path;
+}
+NativeRuntime.EnsureLoaded();
+Console.WriteLine($"# Local backend, {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC: {tokens} tokens per request, {threads} threads, median of {repeats}, model {Path.GetFileName(f16)} ({new FileInfo(f16).Length / 1048576.0:F1} MiB)");
+
+var prompts = Enumerable.Range(0, MaxBatch).Select(i => (IList<ChatMessage>)[new ChatMessage(ChatRole.User, $"Benchmark request {i}: describe item {i * 13} in detail")]).ToArray();
+var request = new ChatOptions { Temperature = 0, MaxOutputTokens = tokens };
+
+// 1. Concurrency sweep: raw BatchedExecutor vs the scheduler vs the gateway, same model, same run.
+using (var scheduled = new LocalChatClient(new LocalModelOptions { ModelPath = f16, MaxBatch = MaxBatch, QueueLimit = 64, Context = SequenceContext, Threads = threads }))
+using (var weights = LLamaWeights.LoadFromFile(new ModelParams(f16)))
+using (var raw = new RawBatchedDecode(weights, MaxBatch, SequenceContext, threads))
+{
+    var promptTokens = prompts.Select(p => scheduled.Tokenize(p).ToArray()).ToArray();
+    var yaml = $"""
+        providers:
+          owned:
+            kind: local
+            path: {f16}
+            threads: {threads}
+            max_batch: {MaxBatch}
+            queue_limit: 64
+            context: {SequenceContext}
+        models:
+          small:
+            provider: owned
+        """;
+    await using var app = MarginalServer.Create(ConfigLoader.Parse(yaml, "bench.yaml"), urls: "http://127.0.0.1:0");
+    await app.StartAsync();
+    using var http = new HttpClient { BaseAddress = new Uri(app.Urls.First()), Timeout = TimeSpan.FromMinutes(5) };
+
+    async Task<TimeSpan> Scheduler(int n)
+    {
+        var clock = Stopwatch.StartNew();
+        var responses = await Task.WhenAll(prompts.Take(n).Select(p => scheduled.GetResponseAsync(p, request)));
+        Check(responses.All(r => r.Usage?.OutputTokenCount == tokens));
+        return clock.Elapsed;
+    }
+
+    async Task<TimeSpan> Gateway(int n)
+    {
+        var clock = Stopwatch.StartNew();
+        var outputs = await Task.WhenAll(Enumerable.Range(0, n).Select(async i =>
+        {
+            using var response = await http.PostAsJsonAsync("/v1/chat/completions", new JsonObject
+            {
+                ["model"] = "small",
+                ["messages"] = new JsonArray(new JsonObject { ["role"] = "user", ["content"] = prompts[i][0].Text }),
+                ["max_tokens"] = tokens,
+                ["temperature"] = 0,
+            });
+            response.EnsureSuccessStatusCode();
+            return JsonNode.Parse(await response.Content.ReadAsStringAsync())!["usage"]!["completion_tokens"]!.GetValue<int>();
+        }));
+        Check(outputs.All(o => o == tokens));
+        return clock.Elapsed;
+    }
+
+    await raw.RunAsync(promptTokens.Take(2).ToArray(), 16);
+    await Scheduler(2);
+    await Gateway(2);
+    Console.WriteLine();
+    Console.WriteLine("| concurrent | raw BatchedExecutor tok/s | scheduler tok/s | gateway tok/s | scheduler / raw | gateway / raw |");
+    Console.WriteLine("| ---: | ---: | ---: | ---: | ---: | ---: |");
+    foreach (var n in concurrencies)
+    {
+        var rawRate = n * tokens / await Median(() => raw.RunAsync(promptTokens.Take(n).ToArray(), tokens));
+        var schedulerRate = n * tokens / await Median(() => Scheduler(n));
+        var gatewayRate = n * tokens / await Median(() => Gateway(n));
+        Console.WriteLine($"| {n} | {rawRate:F0} | {schedulerRate:F0} | {gatewayRate:F0} | {schedulerRate / rawRate:F3} | {gatewayRate / rawRate:F3} |");
+    }
+}
+
+// 2. Quantization: decode rate of one sequence and of 8 together, raw BatchedExecutor, per file type.
+Console.WriteLine();
+Console.WriteLine("| type | file MiB | 1 sequence tok/s | 8 sequences tok/s | 1-sequence speed vs F16 |");
+Console.WriteLine("| --- | ---: | ---: | ---: | ---: |");
+double? f16Rate = null;
+foreach (var (type, path) in quantized)
+{
+    using var weights = LLamaWeights.LoadFromFile(new ModelParams(path));
+    using var raw = new RawBatchedDecode(weights, MaxBatch, SequenceContext, threads);
+    using var tokenizer = new LocalChatClient(new LocalModelOptions { ModelPath = path, MaxBatch = 1, Context = SequenceContext, Threads = threads });
+    var promptTokens = prompts.Select(p => tokenizer.Tokenize(p).ToArray()).ToArray();
+    await raw.RunAsync(promptTokens.Take(1).ToArray(), 16);
+    var one = tokens / await Median(() => raw.RunAsync(promptTokens.Take(1).ToArray(), tokens));
+    var eight = 8 * tokens / await Median(() => raw.RunAsync(promptTokens.Take(8).ToArray(), tokens));
+    f16Rate ??= one;
+    Console.WriteLine($"| {type} | {new FileInfo(path).Length / 1048576.0:F1} | {one:F0} | {eight:F0} | {one / f16Rate:F2}× |");
+}
+
+// 3. Continuous batching vs one at a time: 8 concurrent requests through the scheduler, max_batch 8 vs 1.
+Console.WriteLine();
+Console.WriteLine("| type | 8 concurrent, max_batch 1 tok/s | 8 concurrent, max_batch 8 tok/s | batched / one at a time |");
+Console.WriteLine("| --- | ---: | ---: | ---: |");
+foreach (var type in new[] { "F16", "Q4_0" })
+{
+    var rates = new List<double>();
+    foreach (var maxBatch in new[] { 1, 8 })
+    {
+        using var client = new LocalChatClient(new LocalModelOptions { ModelPath = quantized[type], MaxBatch = maxBatch, QueueLimit = 16, Context = SequenceContext, Threads = threads });
+        await client.GetResponseAsync(prompts[0], new ChatOptions { Temperature = 0, MaxOutputTokens = 16 });
+        rates.Add(8 * tokens / await Median(async () =>
+        {
+            var clock = Stopwatch.StartNew();
+            await Task.WhenAll(prompts.Take(8).Select(p => client.GetResponseAsync(p, request)));
+            return clock.Elapsed;
+        }));
+    }
+    Console.WriteLine($"| {type} | {rates[0]:F0} | {rates[1]:F0} | {rates[1] / rates[0]:F2}× |");
+}
+
+async Task<double> Median(Func<Task<TimeSpan>> run)
+{
+    var seconds = new List<double>();
+    for (var i = 0; i < repeats; i++)
+    {
+        seconds.Add((await run()).TotalSeconds);
+    }
+    seconds.Sort();
+    return seconds[seconds.Count / 2];
+}
+
+static void Check(bool ok)
+{
+    if (!ok)
+    {
+        throw new InvalidOperationException("a check failed: a request did not return the asked number of tokens, or a quantization type is unknown");
+    }
+}
+
+int Option(string name, int fallback)
+{
+    var at = Array.IndexOf(args, name);
+    return at >= 0 && at + 1 < args.Length && int.TryParse(args[at + 1], CultureInfo.InvariantCulture, out var value) ? value : fallback;
+}
