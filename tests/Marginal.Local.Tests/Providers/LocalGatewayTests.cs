@@ -164,6 +164,10 @@ public sealed class LocalGatewayTests(TestModelFiles files) : IAsyncLifetime
         Assert.Contains("local_queue_full", json, StringComparison.Ordinal);
         await running.CancelAsync();
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => queued);
+        // The owned model is not put on a cooldown: once its slot is free it serves again at once.
+        await WaitForAsync(() => Scheduler("narrow").GetStats() is { ActiveSequences: 0, QueueDepth: 0 });
+        using var after = await _http.PostAsync("/v1/chat/completions", Body("tiny-narrow", "room again", 4));
+        Assert.Equal(HttpStatusCode.OK, after.StatusCode);
     }
 
     [Fact]
