@@ -199,7 +199,7 @@ public sealed partial class BatchScheduler : IDisposable
             var busy = _time.GetElapsedTime(started);
             var inBatch = running.Count;
             var generated = 0;
-            for (var i = running.Count - 1; i >= 0; i--)
+            for (var i = 0; i < running.Count; i++)
             {
                 var sequence = running[i];
                 // A sequence still being prefilled has tokens queued for a later step; it is never ended
@@ -210,14 +210,14 @@ public sealed partial class BatchScheduler : IDisposable
                 }
                 if (sequence.CancellationToken.IsCancellationRequested)
                 {
-                    running.RemoveAt(i);
+                    running.RemoveAt(i--);
                     End(sequence, null);
                     continue;
                 }
                 var token = sequence.Conversation.Sample(sequence.Sampler!);
                 if (token.IsEndOfGeneration(vocab))
                 {
-                    running.RemoveAt(i);
+                    running.RemoveAt(i--);
                     End(sequence, SequenceEnd.Stop);
                     continue;
                 }
@@ -231,7 +231,7 @@ public sealed partial class BatchScheduler : IDisposable
                 }
                 if (sequence.Generated >= sequence.MaxTokens)
                 {
-                    running.RemoveAt(i);
+                    running.RemoveAt(i--);
                     End(sequence, SequenceEnd.Length);
                     continue;
                 }
