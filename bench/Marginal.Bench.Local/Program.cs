@@ -105,29 +105,42 @@ using (var raw = new RawBatchedDecode(weights, MaxBatch, SequenceContext, thread
     Console.WriteLine("| ---: | ---: | ---: | ---: | ---: | ---: |");
     foreach (var n in concurrencies)
     {
-        var rawRate = n * tokens / await Median(() => raw.RunAsync(promptTokens.Take(n).ToArray(), tokens));
-        var schedulerRate = n * tokens / await Median(() => Scheduler(n));
-        var gatewayRate = n * tokens / await Median(() => Gateway(n));
-        Console.WriteLine($"| {n} | {rawRate:F0} | {schedulerRate:F0} | {gatewayRate:F0} | {schedulerRate / rawRate:F3} | {gatewayRate / rawRate:F3} |");
+        var s = await Interleaved(() => raw.RunAsync(promptTokens.Take(n).ToArray(), tokens), () => Scheduler(n), () => Gateway(n));
+        Console.WriteLine($"| {n} | {Rate(n, s[0]):F0} | {Rate(n, s[1]):F0} | {Rate(n, s[2]):F0} | {Ratio(s[1], s[0]):F3} | {Ratio(s[2], s[0]):F3} |");
     }
 }
 
 // 2. Quantization: decode rate of one sequence and of 8 together, raw BatchedExecutor, per file type.
 Console.WriteLine();
-Console.WriteLine("| type | file MiB | 1 sequence tok/s | 8 sequences tok/s | 1-sequence speed vs F16 |");
-Console.WriteLine("| --- | ---: | ---: | ---: | ---: |");
-double? f16Rate = null;
-foreach (var (type, path) in quantized)
+Console.WriteLine("| type | file MiB | 1 sequence tok/s | 8 sequences tok/s | 1 sequence vs F16 | 8 sequences vs F16 |");
+Console.WriteLine("| --- | ---: | ---: | ---: | ---: | ---: |");
 {
-    using var weights = LLamaWeights.LoadFromFile(new ModelParams(path));
-    using var raw = new RawBatchedDecode(weights, MaxBatch, SequenceContext, threads);
-    using var tokenizer = new LocalChatClient(new LocalModelOptions { ModelPath = path, MaxBatch = 1, Context = SequenceContext, Threads = threads });
-    var promptTokens = prompts.Select(p => tokenizer.Tokenize(p).ToArray()).ToArray();
-    await raw.RunAsync(promptTokens.Take(1).ToArray(), 16);
-    var one = tokens / await Median(() => raw.RunAsync(promptTokens.Take(1).ToArray(), tokens));
-    var eight = 8 * tokens / await Median(() => raw.RunAsync(promptTokens.Take(8).ToArray(), tokens));
-    f16Rate ??= one;
-    Console.WriteLine($"| {type} | {new FileInfo(path).Length / 1048576.0:F1} | {one:F0} | {eight:F0} | {one / f16Rate:F2}× |");
+    var types = quantized.Keys.ToArray();
+    var loaded = types.Select(t => LLamaWeights.LoadFromFile(new ModelParams(quantized[t]))).ToArray();
+    var raws = loaded.Select(w => new RawBatchedDecode(w, MaxBatch, SequenceContext, threads)).ToArray();
+    using (var tokenizer = new LocalChatClient(new LocalModelOptions { ModelPath = f16, MaxBatch = 1, Context = SequenceContext, Threads = threads }))
+    {
+        // Quantization changes weights, not the vocabulary: the F16 file's tokens serve every type.
+        var promptTokens = prompts.Select(p => tokenizer.Tokenize(p).ToArray()).ToArray();
+        foreach (var raw in raws)
+        {
+            await raw.RunAsync(promptTokens.Take(1).ToArray(), 16);
+        }
+        var one = await Interleaved([.. raws.Select(r => (Func<Task<TimeSpan>>)(() => r.RunAsync(promptTokens.Take(1).ToArray(), tokens)))]);
+        var eight = await Interleaved([.. raws.Select(r => (Func<Task<TimeSpan>>)(() => r.RunAsync(promptTokens.Take(8).ToArray(), tokens)))]);
+        for (var k = 0; k < types.Length; k++)
+        {
+            Console.WriteLine($"| {types[k]} | {new FileInfo(quantized[types[k]]).Length / 1048576.0:F1} | {Rate(1, one[k]):F0} | {Rate(8, eight[k]):F0} | {Ratio(one[k], one[0]):F2}× | {Ratio(eight[k], eight[0]):F2}× |");
+        }
+    }
+    foreach (var raw in raws)
+    {
+        raw.Dispose();
+    }
+    foreach (var weights in loaded)
+    {
+        weights.Dispose();
+    }
 }
 
 // 3. Continuous batching vs one at a time: 8 concurrent requests through the scheduler, max_batch 8 vs 1.
@@ -136,30 +149,45 @@ Console.WriteLine("| type | 8 concurrent, max_batch 1 tok/s | 8 concurrent, max_
 Console.WriteLine("| --- | ---: | ---: | ---: |");
 foreach (var type in new[] { "F16", "Q4_0" })
 {
-    var rates = new List<double>();
-    foreach (var maxBatch in new[] { 1, 8 })
+    using var alone = new LocalChatClient(new LocalModelOptions { ModelPath = quantized[type], MaxBatch = 1, QueueLimit = 16, Context = SequenceContext, Threads = threads });
+    using var batched = new LocalChatClient(new LocalModelOptions { ModelPath = quantized[type], MaxBatch = 8, QueueLimit = 16, Context = SequenceContext, Threads = threads });
+    async Task<TimeSpan> EightConcurrent(LocalChatClient client)
     {
-        using var client = new LocalChatClient(new LocalModelOptions { ModelPath = quantized[type], MaxBatch = maxBatch, QueueLimit = 16, Context = SequenceContext, Threads = threads });
-        await client.GetResponseAsync(prompts[0], new ChatOptions { Temperature = 0, MaxOutputTokens = 16 });
-        rates.Add(8 * tokens / await Median(async () =>
-        {
-            var clock = Stopwatch.StartNew();
-            await Task.WhenAll(prompts.Take(8).Select(p => client.GetResponseAsync(p, request)));
-            return clock.Elapsed;
-        }));
+        var clock = Stopwatch.StartNew();
+        await Task.WhenAll(prompts.Take(8).Select(p => client.GetResponseAsync(p, request)));
+        return clock.Elapsed;
     }
-    Console.WriteLine($"| {type} | {rates[0]:F0} | {rates[1]:F0} | {rates[1] / rates[0]:F2}× |");
+    await alone.GetResponseAsync(prompts[0], new ChatOptions { Temperature = 0, MaxOutputTokens = 16 });
+    await batched.GetResponseAsync(prompts[0], new ChatOptions { Temperature = 0, MaxOutputTokens = 16 });
+    var s = await Interleaved(() => EightConcurrent(alone), () => EightConcurrent(batched));
+    Console.WriteLine($"| {type} | {Rate(8, s[0]):F0} | {Rate(8, s[1]):F0} | {Ratio(s[1], s[0]):F2}× |");
 }
 
-async Task<double> Median(Func<Task<TimeSpan>> run)
+// Runs each alternative once per repeat, in turn, so a change in the shared machine's load hits all of them alike.
+// Returns seconds per alternative per repeat.
+async Task<double[][]> Interleaved(params Func<Task<TimeSpan>>[] runs)
 {
-    var seconds = new List<double>();
-    for (var i = 0; i < repeats; i++)
+    var seconds = runs.Select(_ => new double[repeats]).ToArray();
+    for (var r = 0; r < repeats; r++)
     {
-        seconds.Add((await run()).TotalSeconds);
+        for (var k = 0; k < runs.Length; k++)
+        {
+            seconds[k][r] = (await runs[k]()).TotalSeconds;
+        }
     }
-    seconds.Sort();
-    return seconds[seconds.Count / 2];
+    return seconds;
+}
+
+// Median aggregate tokens/s of n requests of `tokens` tokens each.
+double Rate(int n, double[] seconds) => n * tokens / Median(seconds);
+
+// Median over repeats of (rate of a) / (rate of b), each repeat's pair measured back to back.
+static double Ratio(double[] a, double[] b) => Median(a.Zip(b, (x, y) => y / x));
+
+static double Median(IEnumerable<double> values)
+{
+    var sorted = values.Order().ToArray();
+    return sorted[sorted.Length / 2];
 }
 
 static void Check(bool ok)
