@@ -57,7 +57,7 @@ public static class TestModelWriter
         var gguf = new GgufWriter();
         var headDim = shape.Embedding / shape.Heads;
         gguf.Add("general.architecture", "llama");
-        gguf.Add("general.name", "marginal-test-" + (shape == TestModelShape.Small ? "small" : "tiny"));
+        gguf.Add("general.name", "marginal-test-" + (shape == TestModelShape.Small ? "small" : shape == TestModelShape.Tiny ? "tiny" : $"{shape.Embedding}x{shape.Layers}"));
         gguf.Add("general.file_type", 1u); // LLAMA_FTYPE_MOSTLY_F16
         gguf.Add("general.alignment", (uint)GgufWriter.Alignment);
         gguf.Add("llama.context_length", (uint)shape.ContextLength);
