@@ -11,10 +11,10 @@ namespace Marginal.Local.TestModels;
 /// <param name="ContextLength">Trained context the file declares (llama.context_length).</param>
 public sealed record TestModelShape(int Embedding, int Layers, int FeedForward, int Heads, int ContextLength)
 {
-    /// <summary>About 6.6M parameters, 13 MB in F16: loads and decodes fast enough for unit tests.</summary>
+    /// <summary>About 6.6M parameters, 14 MB in F16 (most of it the two 50,257-row embedding matrices): loads and decodes fast enough for unit tests.</summary>
     public static readonly TestModelShape Tiny = new(64, 2, 256, 4, 2048);
 
-    /// <summary>About 29M parameters, 58 MB in F16: big enough that decode speed is set by weight bytes, for benchmarks.</summary>
+    /// <summary>About 29M parameters, 60 MB in F16: big enough that batching pays off, for benchmarks (docs/benchmarks.md, section 6).</summary>
     public static readonly TestModelShape Small = new(256, 4, 768, 8, 2048);
 
     public static TestModelShape? Named(string name) => name switch
