@@ -14,5 +14,6 @@ public static class MarginalCommand
         KeysCommand.Create(),
         ReportCommand.Create(),
         PlanCommand.Create(),
+        ModelCommand.Create(),
     };
 }

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Runtime.CompilerServices;
 using Marginal.Core.Errors;
+using Marginal.Core.Pricing;
 using Marginal.Core.Requests;
 using Marginal.Gateway.Pipeline;
 using Marginal.Gateway.Providers;
@@ -183,7 +184,9 @@ public sealed partial class CapacityChatClient(GatewayModelSource models, TimePr
     {
         var error = ProviderErrors.Classify(exception, deployment.Provider.Name, time);
         context?.Attempts.Add(new UpstreamAttempt(deployment.Model, deployment.Provider.Name, error.Code ?? error.Kind.ToString()));
-        if (error.RetryAfter is { } retryAfter && retryAfter > TimeSpan.Zero)
+        // An owned model's 429 comes from its own scheduler queue, which may have room at the next decode step:
+        // its Retry-After goes to the client, but the gateway does not stop sending to it.
+        if (error.RetryAfter is { } retryAfter && retryAfter > TimeSpan.Zero && deployment.Provider.Capacity != CapacityKind.Owned)
         {
             _coolingUntil[(deployment.Provider.Name, deployment.UpstreamId)] = time.GetUtcNow() + retryAfter;
         }

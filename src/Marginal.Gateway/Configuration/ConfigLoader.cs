@@ -8,7 +8,8 @@ namespace Marginal.Gateway.Configuration;
 /// </summary>
 public static class ConfigLoader
 {
-    public static readonly string[] ProviderKinds = ["openai", "anthropic"];
+    public static readonly string[] ProviderKinds = ["openai", "anthropic", "local"];
+    public static readonly string[] LocalBackends = ["cpu", "cuda"];
     public static readonly string[] ModelTypes = ["chat", "embedding"];
     public static readonly string[] AuthModes = ["keys", "none"];
     public static readonly string[] Durabilities = ["normal", "full"];
@@ -87,6 +88,7 @@ public static class ConfigLoader
             {
                 throw new ConfigException($"{at}.timeout: '{provider.Timeout}' is not a duration (allowed: a number of seconds, or e.g. 500ms, 30s, 2m)");
             }
+            ValidateLocal(provider, at);
         }
         foreach (var (name, model) in config.Models)
         {
@@ -118,6 +120,29 @@ public static class ConfigLoader
                     throw new ConfigException($"{at}.fallbacks: '{fallback}' is a {target?.Type ?? "chat"} model; a fallback must be of the same type");
                 }
             }
+        }
+    }
+
+    private static void ValidateLocal(ProviderConfig provider, string at)
+    {
+        if (provider.Kind != "local")
+        {
+            return;
+        }
+        if (string.IsNullOrWhiteSpace(provider.Path))
+        {
+            throw new ConfigException($"{at}.path: is required for a local provider (a GGUF model file)");
+        }
+        foreach (var (key, value, min) in new[] { ("threads", provider.Threads, 1), ("max_batch", provider.MaxBatch, 1), ("queue_limit", provider.QueueLimit, 0), ("context", provider.Context, 16) })
+        {
+            if (value < min)
+            {
+                throw new ConfigException($"{at}.{key}: must be at least {min}, got {value}");
+            }
+        }
+        if (provider.Backend is not null && !LocalBackends.Contains(provider.Backend))
+        {
+            throw new ConfigException($"{at}.backend: '{provider.Backend}' is not allowed (allowed: {string.Join(", ", LocalBackends)})");
         }
     }
 

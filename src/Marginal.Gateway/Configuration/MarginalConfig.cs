@@ -56,7 +56,7 @@ public sealed class ServerConfig
 
 public sealed class ProviderConfig
 {
-    /// <summary><c>openai</c> (any OpenAI-compatible API) or <c>anthropic</c>.</summary>
+    /// <summary><c>openai</c> (any OpenAI-compatible API), <c>anthropic</c>, or <c>local</c> (a GGUF model served in-process).</summary>
     public string? Kind { get; set; }
 
     /// <summary>Base URL including the version segment, e.g. https://api.openai.com/v1.</summary>
@@ -76,6 +76,26 @@ public sealed class ProviderConfig
 
     /// <summary>Extra headers sent with every request.</summary>
     public Dictionary<string, string> Headers { get; set; } = [];
+
+    // kind: local only.
+
+    /// <summary>The GGUF model file (relative paths are from the working directory).</summary>
+    public string? Path { get; set; }
+
+    /// <summary>CPU threads for decoding; default: every core.</summary>
+    public int? Threads { get; set; }
+
+    /// <summary>Most sequences decoded together (continuous batching); default 8.</summary>
+    public int? MaxBatch { get; set; }
+
+    /// <summary>Most requests waiting for a batch slot; one more gets 429 with Retry-After. Default 64.</summary>
+    public int? QueueLimit { get; set; }
+
+    /// <summary>Tokens per request, prompt plus output; the KV cache holds max_batch of them. Default: the model's context, at most 4096.</summary>
+    public int? Context { get; set; }
+
+    /// <summary><c>cpu</c> (default) or <c>cuda</c>.</summary>
+    public string? Backend { get; set; }
 }
 
 public sealed class ModelConfig

@@ -1,6 +1,7 @@
 using Marginal.Core.Errors;
 using Marginal.Gateway.Configuration;
 using Marginal.Gateway.Providers.Anthropic;
+using Marginal.Gateway.Providers.Local;
 using Marginal.Gateway.Providers.OpenAI;
 using Microsoft.Extensions.AI;
 
@@ -11,6 +12,10 @@ public static class ProviderFactory
 {
     public static UpstreamProvider Create(string name, ProviderConfig config, TimeProvider time)
     {
+        if (config.Kind == "local")
+        {
+            return LocalProvider.Create(name, config, time);
+        }
         var missingKey = MissingKeyMessage(name, config, out var apiKey);
         if (missingKey is not null)
         {
@@ -49,7 +54,7 @@ public static class ProviderFactory
     }
 
     /// <summary>Stands in for a provider whose key is missing, so the rest of the gateway still serves.</summary>
-    private sealed class UnavailableChatClient(string message) : IChatClient
+    internal sealed class UnavailableChatClient(string message) : IChatClient
     {
         public Task<ChatResponse> GetResponseAsync(IEnumerable<ChatMessage> messages, ChatOptions? options = null, CancellationToken cancellationToken = default) =>
             throw new GatewayException(GatewayErrorKind.UpstreamUnavailable, message, "provider_not_configured");

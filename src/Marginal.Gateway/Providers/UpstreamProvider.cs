@@ -1,3 +1,4 @@
+using Marginal.Core.Pricing;
 using Microsoft.Extensions.AI;
 
 namespace Marginal.Gateway.Providers;
@@ -11,8 +12,11 @@ public sealed class UpstreamProvider(string name, string kind, IChatClient chat,
 {
     public string Name { get; } = name;
 
-    /// <summary><c>openai</c> or <c>anthropic</c>.</summary>
+    /// <summary><c>openai</c>, <c>anthropic</c> or <c>local</c>.</summary>
     public string Kind { get; } = kind;
+
+    /// <summary>Where its capacity comes from: <see cref="CapacityKind.Owned"/> for a local model, else <see cref="CapacityKind.Api"/>.</summary>
+    public CapacityKind Capacity { get; init; } = CapacityKind.Api;
 
     public IChatClient Chat { get; } = chat;
 

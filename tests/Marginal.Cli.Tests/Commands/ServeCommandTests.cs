@@ -41,7 +41,7 @@ public sealed class ServeCommandTests : IDisposable
         var (exit, _, stderr) = await MarginalProcess.RunAsync(_directory, "serve", "--config", path);
 
         Assert.Equal(2, exit);
-        Assert.Equal($"{path}: providers.p.kind: 'cohere' is not allowed (allowed: openai, anthropic)", stderr.Trim());
+        Assert.Equal($"{path}: providers.p.kind: 'cohere' is not allowed (allowed: openai, anthropic, local)", stderr.Trim());
     }
 
     [Fact]

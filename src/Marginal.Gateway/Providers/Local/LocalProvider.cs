@@ -1,0 +1,60 @@
+using System.Collections.Concurrent;
+using Marginal.Core.Pricing;
+using Marginal.Gateway.Configuration;
+using Marginal.Local;
+using Microsoft.Extensions.AI;
+
+namespace Marginal.Gateway.Providers.Local;
+
+/// <summary>
+/// A GGUF model served in-process by Marginal.Local: owned capacity. A loaded model is shared by every snapshot whose
+/// provider settings are the same, so a config reload does not load the weights again or drop requests in flight.
+/// A model that cannot be loaded leaves the provider answering 503 with the reason, as a missing key does.
+/// </summary>
+internal static class LocalProvider
+{
+    private static readonly ConcurrentDictionary<LocalModelOptions, Lazy<LocalChatClient>> Loaded = new();
+
+    public static UpstreamProvider Create(string name, ProviderConfig config, TimeProvider time)
+    {
+        var options = new LocalModelOptions
+        {
+            ModelPath = Path.GetFullPath(config.Path!),
+            ModelName = name,
+            Threads = config.Threads ?? Environment.ProcessorCount,
+            MaxBatch = config.MaxBatch ?? 8,
+            QueueLimit = config.QueueLimit ?? 64,
+            Context = config.Context ?? 0,
+            Backend = config.Backend == "cuda" ? LocalBackend.Cuda : LocalBackend.Cpu,
+        };
+        var lazy = Loaded.GetOrAdd(options, o => new Lazy<LocalChatClient>(() => new LocalChatClient(o, time)));
+        try
+        {
+            return new UpstreamProvider(name, "local", new SharedChatClient(lazy.Value), null) { Capacity = CapacityKind.Owned };
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            // Forget the failure so a later reload (after the file is fixed) tries again.
+            Loaded.TryRemove(new KeyValuePair<LocalModelOptions, Lazy<LocalChatClient>>(options, lazy));
+            var reason = ex is FileNotFoundException ? "no such file" : "llama.cpp could not load it";
+            return new UpstreamProvider(name, "local", new ProviderFactory.UnavailableChatClient(
+                $"Provider '{name}' has no model: {Path.GetFileName(options.ModelPath)}: {reason}."), null) { Capacity = CapacityKind.Owned };
+        }
+    }
+
+    /// <summary>The snapshot's handle on a shared model: disposing a snapshot's provider leaves the model loaded for the others.</summary>
+    private sealed class SharedChatClient(IChatClient inner) : IChatClient
+    {
+        public Task<ChatResponse> GetResponseAsync(IEnumerable<ChatMessage> messages, ChatOptions? options = null, CancellationToken cancellationToken = default) =>
+            inner.GetResponseAsync(messages, options, cancellationToken);
+
+        public IAsyncEnumerable<ChatResponseUpdate> GetStreamingResponseAsync(IEnumerable<ChatMessage> messages, ChatOptions? options = null, CancellationToken cancellationToken = default) =>
+            inner.GetStreamingResponseAsync(messages, options, cancellationToken);
+
+        public object? GetService(Type serviceType, object? serviceKey = null) => inner.GetService(serviceType, serviceKey);
+
+        public void Dispose()
+        {
+        }
+    }
+}

@@ -1,0 +1,22 @@
+namespace Marginal.Local.Scheduling;
+
+/// <summary>How a sequence ended.</summary>
+public enum SequenceEnd
+{
+    /// <summary>The model sampled an end-of-generation token.</summary>
+    Stop,
+    /// <summary>The sequence reached its token limit.</summary>
+    Length,
+}
+
+/// <summary>
+/// One item from a running sequence: decoded text (possibly several tokens' worth, or empty while a multi-byte
+/// character is incomplete), and, on the last item only, how it ended with its exact token counts.
+/// </summary>
+public readonly record struct SequenceUpdate(string Text, SequenceEnd? End = null, int PromptTokens = 0, int OutputTokens = 0);
+
+/// <summary>Sampling for one sequence. Temperature 0 is greedy decoding; a seed makes sampling repeatable.</summary>
+public readonly record struct SamplingSettings(float Temperature, float TopP, uint? Seed)
+{
+    public static readonly SamplingSettings Greedy = new(0f, 1f, null);
+}
