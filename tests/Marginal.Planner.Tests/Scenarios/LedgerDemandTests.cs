@@ -112,6 +112,22 @@ public sealed class LedgerDemandTests
     }
 
     [Fact]
+    public void ApplyTo_TrendAboveTheScenarioLimit_KeepsScenarioGrowthWithNote()
+    {
+        // Output doubling every day for 14 days: 2^30.4375 − 1 a month, far above the limit of 10 (1,000%).
+        var demand = LedgerDemand.Derive(
+            Enumerable.Range(0, 14).Select(d => Record(Start.AddDays(d).AddHours(12), "m", 0, 0, 1L << d)),
+            Start, Start.AddDays(14));
+
+        var applied = demand.ApplyTo(Scenario());
+
+        Assert.Equal(14, demand.Classes.Single().TrendDays);
+        Assert.Null(demand.Classes.Single().GrowthPerMonth);
+        Assert.Equal(0.05, applied.Scenario.Config.Workloads["m"]!.GrowthPerMonth);
+        Assert.Contains("m: growth 5.0% a month kept from workload 'chat': the trend is above 1000% a month", applied.Notes);
+    }
+
+    [Fact]
     public void Derive_ServedModelWithoutOutput_LeftOutWithNote()
     {
         var demand = LedgerDemand.Derive(
