@@ -61,6 +61,18 @@ public static class MarginalProcess
         throw new TimeoutException("marginal serve did not become ready in 30 s");
     }
 
+    /// <summary>The full path of <c>samples/scenarios/NAME.yaml</c>.</summary>
+    public static string SampleScenario(string name)
+    {
+        // The tests run from tests/Marginal.Cli.Tests/bin/<configuration>/net10.0; the samples are at the repository root.
+        var dir = new DirectoryInfo(AppContext.BaseDirectory);
+        while (dir is not null && !Directory.Exists(Path.Combine(dir.FullName, "samples", "scenarios")))
+        {
+            dir = dir.Parent;
+        }
+        return Path.Combine(dir!.FullName, "samples", "scenarios", name + ".yaml");
+    }
+
     public static int FreePort()
     {
         using var listener = new TcpListener(IPAddress.Loopback, 0);

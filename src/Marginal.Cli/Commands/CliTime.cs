@@ -1,4 +1,5 @@
 using System.Globalization;
+using Marginal.Gateway.Configuration;
 
 namespace Marginal.Cli.Commands;
 
@@ -17,6 +18,12 @@ internal static class CliTime
         }
         return DateTimeOffset.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out time);
     }
+
+    /// <summary>The value of a time option such as <c>--since</c>: null when not given; a bad one is a <see cref="ConfigException"/> naming the command and option.</summary>
+    public static DateTimeOffset? Option(string command, string name, string? text, DateTimeOffset now) =>
+        text is null ? null
+        : TryParse(text, now, out var time) ? time
+        : throw new ConfigException($"marginal {command}: {name}: '{text}' is not a time (allowed: {Allowed})");
 
     /// <summary>A span written as a number and a unit: <c>m</c> minutes, <c>h</c> hours, <c>d</c> days.</summary>
     public static bool TryParseAge(string text, out TimeSpan age)

@@ -1,19 +1,26 @@
 using System.CommandLine;
 using System.Globalization;
+using Marginal.Core.Ledger;
+using Marginal.Gateway.Configuration;
 using Marginal.Planner;
 using Marginal.Planner.Reports;
 using Marginal.Planner.Scenarios;
+using Marginal.Server.Hosting;
 using Spectre.Console;
 
 namespace Marginal.Cli.Commands;
 
 /// <summary>
 /// <c>marginal plan SCENARIO</c>: optimises the capacity portfolio of a scenario file and prints it with its monthly
-/// accounts; <c>--compare</c> plans other scenarios beside it, <c>--html</c> writes a self-contained report.
-/// A bad scenario gives one line per problem on stderr and exit code 2.
+/// accounts; <c>--compare</c> plans other scenarios beside it, <c>--html</c> writes a self-contained report, and
+/// <c>--from-ledger</c> takes demand and the cache hit rate from the usage ledger (<see cref="LedgerDemand"/>).
+/// A bad scenario, or an empty ledger or window, gives one line per problem on stderr and exit code 2.
 /// </summary>
 internal static class PlanCommand
 {
+    /// <summary>The observed window when <c>--since</c> is not given.</summary>
+    private static readonly TimeSpan DefaultWindow = TimeSpan.FromDays(30);
+
     public static Command Create()
     {
         var scenario = new Argument<FileInfo>("scenario") { Description = "Scenario file (YAML), e.g. samples/scenarios/own-base-burst-cloud.yaml." };
@@ -26,13 +33,25 @@ internal static class PlanCommand
         format.AcceptOnlyFromAmong("table", "json");
         var html = new Option<FileInfo?>("--html") { Description = "Also write a self-contained HTML report with charts to this file." };
         var quick = new Option<bool>("--no-sensitivity") { Description = "Skip the tornado and the re-solved shadow prices (one solve per scenario)." };
+        var fromLedger = new Option<bool>("--from-ledger")
+        {
+            Description = "Replace the scenario's demand (per served model: tokens per month, daily profile, growth) and cache hit rate with what the usage ledger observed.",
+        };
+        var config = ConfigFile.Option();
+        config.Aliases.Add("--ledger-config");
+        var since = new Option<string?>("--since") { Description = $"With --from-ledger: start of the observed window: {CliTime.Allowed}. Default: 30 days before --until." };
+        var until = new Option<string?>("--until") { Description = "With --from-ledger: end of the observed window (exclusive), same forms. Default: now." };
         var command = new Command("plan", "Optimise a capacity portfolio (own, rent, reserve, spot, API, joint venture) and project P&L, burn and runway.")
         {
-            scenario, compare, format, html, quick,
+            scenario, compare, format, html, quick, fromLedger, config, since, until,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
             var main = parse.GetValue(scenario)!;
+            if (!parse.GetValue(fromLedger) && (parse.GetValue(since) ?? parse.GetValue(until)) is not null)
+            {
+                return await BadInputAsync(["marginal plan: --since and --until set the ledger's window: add --from-ledger"]);
+            }
             var others = parse.GetValue(compare) ?? [];
             var sensitivity = !parse.GetValue(quick);
             var scenarios = new List<Scenario>();
@@ -51,6 +70,29 @@ internal static class PlanCommand
             if (problems.Count > 0)
             {
                 return await BadInputAsync(problems);
+            }
+            LedgerScenario? ledger = null;
+            string? ledgerPath = null;
+            string? ledgerStart = null;
+            if (parse.GetValue(fromLedger))
+            {
+                try
+                {
+                    LedgerDemand demand;
+                    (demand, ledgerPath, ledgerStart) = await ObserveAsync(parse.GetValue(config), parse.GetValue(since), parse.GetValue(until), cancellationToken);
+                    // Every scenario, compared ones too, is planned on the same observed demand.
+                    var applied = scenarios.Select(demand.ApplyTo).ToList();
+                    ledger = applied[0];
+                    scenarios = applied.Select(a => a.Scenario).ToList();
+                }
+                catch (ConfigException ex)
+                {
+                    return await BadInputAsync([ex.Message]);
+                }
+                catch (ScenarioException ex)
+                {
+                    return await BadInputAsync(ex.Problems);
+                }
             }
             var plans = new List<PlanResult>();
             try
@@ -73,15 +115,63 @@ internal static class PlanCommand
             }
             if (parse.GetValue(format) == "json")
             {
-                await Console.Out.WriteLineAsync(PlanSummary.ToJson(summary, headlines));
+                await Console.Out.WriteLineAsync(PlanSummary.ToJson(summary, headlines, ledger));
             }
             else
             {
-                PlanTables.Write(summary, headlines, parse.GetValue(html)?.FullName);
+                var console = PlanTables.Console();
+                if (ledger is not null)
+                {
+                    PlanTables.WriteLedger(console, ledger, ledgerPath!, ledgerStart);
+                }
+                PlanTables.Write(console, summary, headlines, parse.GetValue(html)?.FullName);
             }
             return 0;
         });
         return command;
+    }
+
+    /// <summary>
+    /// What the ledger observed in [since, until): since defaults to 30 days before until (default now). A ledger whose
+    /// first record is later than since is observed from the UTC midnight before that record (the day it started
+    /// recording, to the day), so days before it existed do not dilute the monthly figures; <c>Start</c> then says so.
+    /// An empty ledger or window is a <see cref="ConfigException"/> with one line.
+    /// </summary>
+    private static async Task<(LedgerDemand Demand, string Path, string? Start)> ObserveAsync(FileInfo? configFile, string? sinceText, string? untilText, CancellationToken cancellationToken)
+    {
+        var now = TimeProvider.System.GetUtcNow();
+        var until = CliTime.Option("plan", "--until", untilText, now) ?? now;
+        var since = CliTime.Option("plan", "--since", sinceText, now) ?? until - DefaultWindow;
+        if (since >= until)
+        {
+            throw new ConfigException($"marginal plan: --since {since:u} is not before --until {until:u}");
+        }
+        var (loaded, _) = ConfigFile.Load(configFile);
+        await using var store = MarginalServer.OpenStore(loaded.Storage);
+        DateTimeOffset? first = null;
+        await foreach (var record in store.ReadAsync(null, until, cancellationToken))
+        {
+            first = record.Time;
+            break;
+        }
+        if (first is not { } firstTime)
+        {
+            throw new ConfigException($"marginal plan: --from-ledger: the ledger {store.Path} has no records before {until:u}; serve traffic first, or point --config at the deployment's configuration");
+        }
+        var firstDay = new DateTimeOffset(firstTime.UtcDateTime.Date, TimeSpan.Zero);
+        var start = firstDay > since ? firstDay : since;
+        var records = new List<UsageRecord>();
+        await foreach (var record in store.ReadAsync(start, until, cancellationToken))
+        {
+            records.Add(record);
+        }
+        var demand = LedgerDemand.Derive(records, start, until);
+        if (demand.Classes.Count == 0)
+        {
+            throw new ConfigException(string.Create(CultureInfo.InvariantCulture,
+                $"marginal plan: --from-ledger: no output tokens served from {start:u} to {until:u} in the ledger {store.Path} ({demand.Records:N0} served requests); widen the window with --since"));
+        }
+        return (demand, store.Path, start > since ? string.Create(CultureInfo.InvariantCulture, $"the ledger's first record is at {firstTime:u}: the window starts at {start:u}, not at {since:u}") : null);
     }
 
     private static async Task<int> BadInputAsync(IEnumerable<string> problems)
@@ -107,11 +197,40 @@ internal static class PlanCommand
 /// <summary>The console form of a plan (Spectre.Console tables).</summary>
 internal static class PlanTables
 {
-    public static void Write(PlanSummary plan, IReadOnlyList<PlanHeadline> compare, string? htmlPath)
+    public static IAnsiConsole Console()
     {
-        var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Out) });
+        var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(System.Console.Out) });
         // Redirected output has no width; the monthly table needs about 210 columns.
         console.Profile.Width = Math.Max(console.Profile.Width, 210);
+        return console;
+    }
+
+    /// <summary>What <c>--from-ledger</c> derived, before the plan: one row per observed class, then the notes.</summary>
+    public static void WriteLedger(IAnsiConsole console, LedgerScenario ledger, string path, string? windowNote)
+    {
+        var o = ledger.Observed;
+        console.MarkupLine(Markup.Escape(string.Create(CultureInfo.InvariantCulture,
+            $"Demand from the ledger {path}: {o.Since:u} to {o.Until:u} ({o.Days:0.##} days, {o.Records:N0} requests); a month is {LedgerDemand.DaysPerMonth} days")));
+        if (windowNote is not null)
+        {
+            console.MarkupLine(Markup.Escape($"note: {windowNote}"));
+        }
+        var table = Table("Derived demand (per served model)", "class", "planned as", "requests", "input tokens", "cached", "output tokens", "input / month", "output / month", "peak hour", "growth / month");
+        foreach (var (c, w) in o.Classes.Zip(ledger.Workloads))
+        {
+            table.AddRow(Markup.Escape(c.Name), Markup.Escape(w.Model), N(c.Requests), N(c.InputTokens), Pct(c.CacheShare), N(c.OutputTokens), N(c.InputTokensPerMonth), N(c.OutputTokensPerMonth),
+                string.Create(CultureInfo.InvariantCulture, $"{c.PeakHour:00}:00 ({Pct(c.DailyProfile[c.PeakHour])})"), $"{Pct(w.GrowthPerMonth)} ({(w.GrowthFromLedger ? "trend" : "scenario")})");
+        }
+        console.Write(table);
+        console.MarkupLine(Markup.Escape($"cache hit rate (cached input / input): {Pct(ledger.CacheHitRate)}"));
+        foreach (var note in ledger.Notes)
+        {
+            console.MarkupLine(Markup.Escape($"note: {note}"));
+        }
+    }
+
+    public static void Write(IAnsiConsole console, PlanSummary plan, IReadOnlyList<PlanHeadline> compare, string? htmlPath)
+    {
         var h = plan.Headline;
         console.MarkupLine($"[bold]Plan: {Markup.Escape(plan.Scenario)}[/]  ({Markup.Escape(plan.File)})");
         console.MarkupLine($"net present cost {Usd(h.NetPresentCost)} · cost per 1M output tokens {Usd(h.CostPerMillion, 3)} · utilisation {Pct(h.Utilisation)} · fixed share of cost {Pct((double)h.FixedShare)} · NPV {Usd(h.NetPresentValue)}");
@@ -199,6 +318,8 @@ internal static class PlanTables
     private static string Usd(decimal value, int decimals = 0) => ReportFormat.Usd(value, decimals);
 
     private static string N(double value) => value.ToString("#,0.#", CultureInfo.InvariantCulture);
+
+    private static string N(long value) => value.ToString("#,0", CultureInfo.InvariantCulture);
 
     private static string Pct(double? value) => ReportFormat.Pct(value);
 

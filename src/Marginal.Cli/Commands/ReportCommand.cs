@@ -28,8 +28,8 @@ internal static class ReportCommand
             try
             {
                 var now = TimeProvider.System.GetUtcNow();
-                var from = TimeOption("--since", parse.GetValue(since), now);
-                var to = TimeOption("--until", parse.GetValue(until), now);
+                var from = CliTime.Option("report", "--since", parse.GetValue(since), now);
+                var to = CliTime.Option("report", "--until", parse.GetValue(until), now);
                 var grouping = Choice("--by", parse.GetValue(by)!, Groupings);
                 var output = Choice("--format", parse.GetValue(format)!, Formats);
                 var (loaded, _) = ConfigFile.Load(parse.GetValue(config));
@@ -56,11 +56,6 @@ internal static class ReportCommand
         });
         return command;
     }
-
-    private static DateTimeOffset? TimeOption(string name, string? text, DateTimeOffset now) =>
-        text is null ? null
-        : CliTime.TryParse(text, now, out var time) ? time
-        : throw new ConfigException($"marginal report: {name}: '{text}' is not a time (allowed: {CliTime.Allowed})");
 
     private static string Choice(string name, string value, string[] allowed) =>
         allowed.Contains(value) ? value : throw new ConfigException($"marginal report: {name}: '{value}' is not allowed (allowed: {string.Join(", ", allowed)})");

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Marginal.Planner.Projections;
+using Marginal.Planner.Scenarios;
 
 namespace Marginal.Planner.Reports;
 
@@ -93,7 +94,10 @@ public sealed record PlanSummary(
         return result;
     }
 
-    /// <summary>The plan and its comparisons as one JSON document: <c>{"plan": …, "compare": [headlines]}</c>.</summary>
-    public static string ToJson(PlanSummary plan, IReadOnlyList<PlanHeadline> compare) =>
-        JsonSerializer.Serialize(new { plan, compare }, Json);
+    /// <summary>
+    /// The plan and its comparisons as one JSON document: <c>{"from_ledger": …, "plan": …, "compare": [headlines]}</c>;
+    /// <c>from_ledger</c>, what the ledger gave the scenario, only when it did.
+    /// </summary>
+    public static string ToJson(PlanSummary plan, IReadOnlyList<PlanHeadline> compare, LedgerScenario? fromLedger = null) =>
+        JsonSerializer.Serialize(new { fromLedger, plan, compare }, Json);
 }

@@ -32,6 +32,9 @@ public sealed class ScenarioConfig
     public PricingConfig Pricing { get; set; } = new();
     public FinanceConfig Finance { get; set; } = new();
     public PerformanceConfig Performance { get; set; } = new();
+
+    /// <summary>A copy whose sections can be replaced without changing this one; the sections themselves are shared.</summary>
+    internal ScenarioConfig Copy() => (ScenarioConfig)MemberwiseClone();
 }
 
 /// <summary>One class of traffic: its volume, growth, shape over the day, surges, latency target and batchable share.</summary>
@@ -197,6 +200,8 @@ public sealed class LeversConfig
 
     /// <summary>Serve every model at this precision instead (fp8, fp4); null keeps each model's own.</summary>
     public string? Quantization { get; set; }
+
+    internal LeversConfig Copy() => (LeversConfig)MemberwiseClone();
 }
 
 /// <summary>What users pay and how demand answers to price.</summary>

@@ -48,9 +48,14 @@ public static class ScenarioLoader
         return Parse(text, path);
     }
 
-    public static Scenario Parse(string yaml, string fileName)
+    public static Scenario Parse(string yaml, string fileName) => Validate(Read<ScenarioConfig>(yaml, fileName), fileName);
+
+    /// <summary>
+    /// Checks a scenario built in code (e.g. a file whose demand was replaced by what the ledger observed) as a file is
+    /// checked; problems name <paramref name="fileName"/>.
+    /// </summary>
+    internal static Scenario Validate(ScenarioConfig config, string fileName)
     {
-        var config = Read<ScenarioConfig>(yaml, fileName);
         var accelerators = new Dictionary<string, AcceleratorConfig>(AcceleratorCatalogue.Shipped);
         var problems = new List<string>();
         void Problem(string path, string what) => problems.Add($"{fileName}: {path}: {what}");

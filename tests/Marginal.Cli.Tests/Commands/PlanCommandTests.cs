@@ -8,16 +8,7 @@ public sealed class PlanCommandTests
 {
     private static readonly string Marginal = Path.Combine(AppContext.BaseDirectory, "marginal.dll");
 
-    private static string Sample(string name)
-    {
-        // The tests run from tests/Marginal.Cli.Tests/bin/<configuration>/net10.0; the samples are at the repository root.
-        var dir = new DirectoryInfo(AppContext.BaseDirectory);
-        while (dir is not null && !Directory.Exists(Path.Combine(dir.FullName, "samples", "scenarios")))
-        {
-            dir = dir.Parent;
-        }
-        return Path.Combine(dir!.FullName, "samples", "scenarios", name + ".yaml");
-    }
+    private static string Sample(string name) => MarginalProcess.SampleScenario(name);
 
     private static async Task<(int ExitCode, string Stdout, string Stderr)> RunAsync(params string[] args)
     {
