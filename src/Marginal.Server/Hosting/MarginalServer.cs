@@ -58,7 +58,8 @@ public static class MarginalServer
             builder.Services.AddSingleton<ILedgerStore>(_ => store);
             if (config.Storage.RecordUsage)
             {
-                ledger = new LedgerWriter(store);
+                var window = config.Storage.CommitWindow is { } text && ConfigLoader.TryParseDuration(text, out var parsed) ? parsed : TimeSpan.Zero;
+                ledger = new LedgerWriter(store, commitWindow: window, time: time);
                 builder.Services.AddSingleton(_ => ledger);
             }
         }
