@@ -13,7 +13,6 @@
 #   marginal-alt    Marginal with the environment in BENCH_ALT_ENV (space-separated NAME=VALUE), for A/B runs of
 #                   runtime settings against plain `marginal` in the same run, e.g. BENCH_ALT_ENV="DOTNET_gcServer=1"
 #   proxy           bench/Marginal.Bench.Proxy: Kestrel in, HttpClient out, bytes relayed unparsed (the floor)
-#   marginal-window Marginal with storage.commit_window 2ms: the ledger gathers records 2 ms before each commit
 #   marginal-nometer  Marginal with storage.record_usage false: requests are priced but not written to the ledger,
 #                   to measure what durable metering costs against plain `marginal` (which records every request)
 #
@@ -48,7 +47,6 @@ PROXY_PORT=${PROXY_PORT:-18185}
 NOPGO_PORT=${NOPGO_PORT:-18186}
 ALT_PORT=${ALT_PORT:-18187}
 NOMETER_PORT=${NOMETER_PORT:-18188}
-WINDOW_PORT=${WINDOW_PORT:-18189}
 CLIENT_CPUS=${BENCH_CLIENT_CPUS:-0}
 SERVER_CPUS=${BENCH_SERVER_CPUS:-1}
 NICE=${BENCH_NICE:-$([ "$(id -u)" = 0 ] && echo -19 || echo 0)}
@@ -78,8 +76,8 @@ for n in $DURATION $WARMUP $PREWARM $CONNECTIONS; do
     [[ $n =~ ^[0-9]+$ ]] || { echo "load.sh: '$n' is not a whole number" >&2; exit 2; }
 done
 for p in $PATHS; do
-    case $p in direct|marginal|portkey|marginal-quiet|marginal-nopgo|marginal-alt|marginal-nometer|marginal-window|proxy) ;;
-        *) echo "load.sh: unknown path '$p' (allowed: direct marginal portkey marginal-quiet marginal-nopgo marginal-alt marginal-nometer marginal-window proxy)" >&2; exit 2 ;;
+    case $p in direct|marginal|portkey|marginal-quiet|marginal-nopgo|marginal-alt|marginal-nometer|proxy) ;;
+        *) echo "load.sh: unknown path '$p' (allowed: direct marginal portkey marginal-quiet marginal-nopgo marginal-alt marginal-nometer proxy)" >&2; exit 2 ;;
     esac
 done
 for m in $MODES; do
@@ -201,9 +199,6 @@ EOF
 mkdir -p "$RUN_DIR/config-nometer"
 NOMETER_CONFIG="$RUN_DIR/config-nometer/marginal.yaml"
 sed -e "s#^  path: .*#  path: $RUN_DIR/nometer.db\n  record_usage: false#" "$CONFIG" >"$NOMETER_CONFIG"
-mkdir -p "$RUN_DIR/config-window"
-WINDOW_CONFIG="$RUN_DIR/config-window/marginal.yaml"
-sed -e "s#^  path: .*#  path: $RUN_DIR/window.db\n  commit_window: 2ms#" "$CONFIG" >"$WINDOW_CONFIG"
 
 start stub "$STUB_PORT" "${SERVER_PIN[@]}" dotnet "$STUB_DLL" "$STUB_PORT"
 if has_path marginal; then
@@ -226,10 +221,6 @@ if has_path marginal-nometer; then
     start marginal-nometer "$NOMETER_PORT" "${SERVER_PIN[@]}" \
         dotnet "$MARGINAL_DLL" serve --config "$NOMETER_CONFIG" --urls "http://127.0.0.1:$NOMETER_PORT"
 fi
-if has_path marginal-window; then
-    start marginal-window "$WINDOW_PORT" "${SERVER_PIN[@]}" \
-        dotnet "$MARGINAL_DLL" serve --config "$WINDOW_CONFIG" --urls "http://127.0.0.1:$WINDOW_PORT"
-fi
 if has_path proxy; then
     [ -f "$PROXY_DLL" ] || { echo "load.sh: $PROXY_DLL is missing; run without --no-build" >&2; exit 1; }
     start proxy "$PROXY_PORT" "${SERVER_PIN[@]}" dotnet "$PROXY_DLL" "$PROXY_PORT" "http://127.0.0.1:$STUB_PORT/v1"
@@ -248,7 +239,6 @@ url_of() {
         marginal-nopgo) echo "http://127.0.0.1:$NOPGO_PORT/v1/chat/completions" ;;
         marginal-alt) echo "http://127.0.0.1:$ALT_PORT/v1/chat/completions" ;;
         marginal-nometer) echo "http://127.0.0.1:$NOMETER_PORT/v1/chat/completions" ;;
-        marginal-window) echo "http://127.0.0.1:$WINDOW_PORT/v1/chat/completions" ;;
         proxy) echo "http://127.0.0.1:$PROXY_PORT/v1/chat/completions" ;;
         portkey) echo "http://127.0.0.1:$PORTKEY_PORT/v1/chat/completions" ;;
     esac

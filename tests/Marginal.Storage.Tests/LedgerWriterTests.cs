@@ -1,5 +1,4 @@
 using Marginal.Core.Ledger;
-using Microsoft.Extensions.Time.Testing;
 
 namespace Marginal.Storage.Tests;
 
@@ -34,22 +33,6 @@ public sealed class LedgerWriterTests
         public Task<long> CountAsync(CancellationToken cancellationToken = default) => Task.FromResult(0L);
 
         public ValueTask DisposeAsync() => ValueTask.CompletedTask;
-    }
-
-    [Fact]
-    public async Task AppendAsync_WithCommitWindow_RecordsOfTheWindowShareOneCommit()
-    {
-        var store = new BatchCountingStore();
-        var time = new FakeTimeProvider();
-        await using var writer = new LedgerWriter(store, commitWindow: TimeSpan.FromMilliseconds(2), time: time);
-
-        var appends = Enumerable.Range(0, 3).Select(i => writer.AppendAsync(LedgerStoreConformance.Record($"req_{i}"))).ToList();
-        await Task.Delay(50);
-        Assert.All(appends, a => Assert.False(a.IsCompleted));
-        time.Advance(TimeSpan.FromMilliseconds(2));
-        await Task.WhenAll(appends);
-
-        Assert.Equal([3], store.Batches);
     }
 
     [Fact]

@@ -7,28 +7,21 @@ namespace Marginal.Core.Ledger;
 /// awaits the task: it completes once the batch holding the record is durable, with true when the record was new and
 /// false when its id was already in the ledger. While one batch is being written the next one fills, so under load a
 /// batch holds every request that finished during the previous write, and alone a record is written at once.
-/// A commit window makes the writer wait that long after the first record of a batch before committing, so that
-/// under load more records share one commit (a commit costs far more than a row); every request then waits up to
-/// the window longer for its answer. Thread-safe. <see cref="DisposeAsync"/> writes what is queued, then stops.
+/// Thread-safe. <see cref="DisposeAsync"/> writes what is queued, then stops.
 /// </summary>
 public sealed class LedgerWriter : IAsyncDisposable
 {
     private readonly ILedgerStore _store;
     private readonly int _maxBatch;
     private readonly Channel<Pending> _queue = Channel.CreateUnbounded<Pending>(new UnboundedChannelOptions { SingleReader = true });
-    private readonly TimeSpan _commitWindow;
-    private readonly TimeProvider _time;
     private readonly Task _loop;
 
-    public LedgerWriter(ILedgerStore store, int maxBatch = 4096, TimeSpan commitWindow = default, TimeProvider? time = null)
+    public LedgerWriter(ILedgerStore store, int maxBatch = 4096)
     {
         ArgumentNullException.ThrowIfNull(store);
         ArgumentOutOfRangeException.ThrowIfLessThan(maxBatch, 1);
-        ArgumentOutOfRangeException.ThrowIfLessThan(commitWindow, TimeSpan.Zero);
         _store = store;
         _maxBatch = maxBatch;
-        _commitWindow = commitWindow;
-        _time = time ?? TimeProvider.System;
         _loop = Task.Run(WriteLoopAsync);
     }
 
@@ -53,10 +46,6 @@ public sealed class LedgerWriter : IAsyncDisposable
         var reader = _queue.Reader;
         while (await reader.WaitToReadAsync().ConfigureAwait(false))
         {
-            if (_commitWindow > TimeSpan.Zero)
-            {
-                await Task.Delay(_commitWindow, _time).ConfigureAwait(false);
-            }
             while (batch.Count < _maxBatch && reader.TryRead(out var pending))
             {
                 batch.Add(pending);

@@ -65,10 +65,6 @@ public static class ConfigLoader
         {
             throw new ConfigException($"{file}: storage.durability: '{config.Storage.Durability}' is not allowed (allowed: {string.Join(", ", Durabilities)})");
         }
-        if (config.Storage.CommitWindow is { } window && !(TryParseDuration(window, out var w) && w <= TimeSpan.FromSeconds(1)))
-        {
-            throw new ConfigException($"{file}: storage.commit_window: '{window}' is not allowed (allowed: a duration up to 1s such as 1ms or 5ms)");
-        }
         foreach (var (name, provider) in config.Providers)
         {
             var at = $"{file}: providers.{name}";

@@ -22,12 +22,6 @@ public sealed class StorageConfig
     /// <summary><c>normal</c>: a committed record survives a killed process; <c>full</c>: also a power loss (an fsync per batch).</summary>
     public string Durability { get; set; } = "normal";
 
-    /// <summary>
-    /// How long the ledger writer gathers records before a commit (e.g. <c>1ms</c>); none: commit as soon as anything is
-    /// queued. A window trades up to that much latency per request for fewer commits under load.
-    /// </summary>
-    public string? CommitWindow { get; set; }
-
     /// <summary>False: requests are priced (headers) but not recorded. Only for measuring what recording costs.</summary>
     public bool RecordUsage { get; set; } = true;
 }

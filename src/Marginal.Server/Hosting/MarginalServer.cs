@@ -58,8 +58,7 @@ public static class MarginalServer
             builder.Services.AddSingleton<ILedgerStore>(_ => store);
             if (config.Storage.RecordUsage)
             {
-                var window = config.Storage.CommitWindow is { } text && ConfigLoader.TryParseDuration(text, out var parsed) ? parsed : TimeSpan.Zero;
-                ledger = new LedgerWriter(store, commitWindow: window, time: time);
+                ledger = new LedgerWriter(store);
                 builder.Services.AddSingleton(_ => ledger);
             }
         }
