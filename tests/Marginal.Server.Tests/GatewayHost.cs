@@ -81,12 +81,13 @@ public sealed class GatewayHost : IAsyncDisposable
           embed-test:
             provider: primary
             upstream: embed-up
+            price: embed-price
             type: embedding
         """;
 
     /// <summary>
     /// The price book beside the test config, in round numbers so costs are easy to compute by hand (USD per 1M tokens):
-    /// <c>test-price</c> input 2, cached input 0.5, output 8; <c>backup-price</c> input 1, output 4.
+    /// <c>test-price</c> input 2, cached input 0.5, output 8; <c>backup-price</c> input 1, output 4; <c>embed-price</c> input 0.02.
     /// </summary>
     public const string PriceBookYaml = """
         models:
@@ -111,6 +112,17 @@ public sealed class GatewayHost : IAsyncDisposable
             capacity: rented
             input: 1
             output: 4
+            source: test
+            as_of: 2026-11-27
+          embed-price:
+            provider: openai
+            upstream: embed-up
+            context_window: 8192
+            tokenizer: cl100k_base
+            quality_tier: economy
+            capacity: api
+            input: 0.02
+            output: 0.02
             source: test
             as_of: 2026-11-27
         """;

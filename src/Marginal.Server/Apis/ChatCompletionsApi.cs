@@ -39,7 +39,7 @@ public static class ChatCompletionsApi
             var tenant = key?.Tenant ?? "default";
             context = new GatewayContext
             {
-                RequestId = RequestIdOf(http, tenant),
+                RequestId = RequestIds.Of(http, tenant),
                 Tenant = tenant,
                 KeyId = key?.Id ?? "none",
                 RequestedModel = request.Model,
@@ -161,24 +161,6 @@ public static class ChatCompletionsApi
         {
             // The flush failure is the one that matters; the upstream's is a consequence of the same cancellation.
         }
-    }
-
-    /// <summary>
-    /// The ledger id: the client's <c>Idempotency-Key</c> under its tenant (so a retry is billed once and tenants never
-    /// collide), else a new time-ordered id.
-    /// </summary>
-    private static string RequestIdOf(HttpContext http, string tenant)
-    {
-        var idempotencyKey = http.Request.Headers["Idempotency-Key"].ToString();
-        if (idempotencyKey.Length == 0)
-        {
-            return "req_" + Guid.CreateVersion7().ToString("N");
-        }
-        if (idempotencyKey.Length > 255)
-        {
-            throw new GatewayException(GatewayErrorKind.InvalidRequest, "The Idempotency-Key header must be at most 255 characters.", "invalid_idempotency_key", "Idempotency-Key");
-        }
-        return $"{tenant}:{idempotencyKey}";
     }
 
     private static void WriteRouteHeaders(HttpResponse response, GatewayContext context)

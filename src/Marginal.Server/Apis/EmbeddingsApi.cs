@@ -1,6 +1,8 @@
 using System.Runtime.InteropServices;
 using System.Text.Json;
 using Marginal.Core.Errors;
+using Marginal.Core.Ledger;
+using Marginal.Gateway.Metering;
 using Marginal.Gateway.Pipeline;
 using Marginal.Gateway.Providers;
 using Marginal.Server.Hosting;
@@ -9,10 +11,11 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.AI;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Marginal.Server.Apis;
 
-/// <summary><c>POST /v1/embeddings</c> for models of type <c>embedding</c>, with the same fallback rules as chat.</summary>
+/// <summary><c>POST /v1/embeddings</c> for models of type <c>embedding</c>, with the same fallback rules as chat; priced and recorded like chat.</summary>
 public static class EmbeddingsApi
 {
     public static IEndpointRouteBuilder MapEmbeddingsApi(this IEndpointRouteBuilder app)
@@ -23,11 +26,32 @@ public static class EmbeddingsApi
 
     private static async Task HandleAsync(HttpContext http, GatewayModelSource models, TimeProvider time)
     {
+        var started = time.GetTimestamp();
+        var arrived = time.GetUtcNow();
         try
         {
             var request = await ReadAsync(http);
             var route = Validate(request, models.Current);
+            var key = KeyAuthentication.KeyOf(http);
+            if (key is not null && !key.Allows(route.Name))
+            {
+                throw new GatewayException(GatewayErrorKind.PermissionDenied, $"The API key {key.Id} may not use model '{route.Name}' (allowed: {string.Join(", ", key.Models)}).", "model_not_allowed", "model");
+            }
+            var tenant = key?.Tenant ?? "default";
+            var id = RequestIds.Of(http, tenant);
+            http.Response.Headers["x-marginal-request-id"] = id;
             var (result, model) = await GenerateAsync(route, request, time, http.RequestAborted);
+            var metering = new EmbeddingMetering(http.RequestServices.GetService<LedgerWriter>());
+            var (cost, billed) = await metering.RecordAsync(
+                new EmbeddingMetering.Request(id, tenant, key?.Id ?? "none", route.Name, arrived), model, result.Usage, request.Input!, time.GetElapsedTime(started).TotalMilliseconds);
+            if (cost is { } c)
+            {
+                http.Response.Headers["x-marginal-cost-usd"] = c.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            }
+            if (!billed)
+            {
+                http.Response.Headers["x-marginal-duplicate"] = "true";
+            }
             http.Response.Headers["x-marginal-model"] = model.Model;
             http.Response.Headers["x-marginal-provider"] = model.Provider.Name;
             http.Response.ContentType = "application/json";

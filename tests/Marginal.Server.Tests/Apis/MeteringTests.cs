@@ -153,4 +153,17 @@ public sealed class MeteringTests : IAsyncLifetime
         Assert.Null(record.CapacitySource);
         Assert.Equal(1, record.InputTokens);
     }
+
+    [Fact]
+    public async Task Embeddings_Priced_RecordedWithInputTokensAndCostHeader()
+    {
+        var response = await _host.Http.PostAsync("/v1/embeddings", new StringContent("""{"model":"embed-test","input":["one two three","four five"]}""", Encoding.UTF8, "application/json"));
+
+        // 5 words reported as 5 prompt tokens at 0.02 per 1M
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("0.0000001", response.Headers.GetValues("x-marginal-cost-usd").Single());
+        var record = await RecordOf(response);
+        Assert.Equal((5L, 0L, "reported", "embed-test"), (record.InputTokens, record.OutputTokens, record.UsageSource, record.ServedModel));
+        Assert.Equal(0.0000001m, record.CostUsd);
+    }
 }

@@ -1,0 +1,36 @@
+using Marginal.Core.Ledger;
+using Marginal.Core.Pricing;
+using Marginal.Gateway.Pipeline;
+using Microsoft.Extensions.AI;
+
+namespace Marginal.Gateway.Metering;
+
+/// <summary>
+/// Prices and records an embeddings request, the way <see cref="MeteringChatClient"/> does a chat request: tokens from
+/// the provider's usage, else counted with the model's encoding; cost = input tokens × the input price; durable before
+/// the answer is written. Embeddings do not pass the chat pipeline, so the embeddings API calls this directly.
+/// </summary>
+public sealed class EmbeddingMetering(LedgerWriter? ledger)
+{
+    /// <summary>Who asked for what: the request's ledger id, tenant, key, model and arrival time.</summary>
+    public sealed record Request(string Id, string Tenant, string KeyId, string RequestedModel, DateTimeOffset Arrived);
+
+    /// <summary>Records a served request; returns its cost (null when unpriced) and whether it was billed (false: a retried id).</summary>
+    public async Task<(decimal? Cost, bool Billed)> RecordAsync(Request request, ModelDeployment served, UsageDetails? usage, IReadOnlyList<string> inputs, double latencyMs)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        ArgumentNullException.ThrowIfNull(served);
+        ArgumentNullException.ThrowIfNull(inputs);
+        var reported = usage?.InputTokenCount is not null;
+        var tokens = usage?.InputTokenCount ?? inputs.Sum(text => TokenCounter.CountText(served.Catalog?.TokenizerEncoding, text));
+        var cost = served.Catalog is { } catalog ? CostCalculator.Cost(new TokenUsage(tokens), catalog.Price) : (decimal?)null;
+        var record = new UsageRecord(
+            Id: request.Id, Time: request.Arrived, Tenant: request.Tenant, KeyId: request.KeyId, RequestedModel: request.RequestedModel,
+            ServedModel: served.Model, Provider: served.Provider.Name, CapacitySource: served.Catalog?.Capacity.ToString().ToLowerInvariant(),
+            Status: "ok", Streamed: false, InputTokens: tokens, CachedInputTokens: 0, CacheWriteTokens: 0, OutputTokens: 0, ReasoningTokens: 0,
+            UsageSource: reported ? "reported" : "counted", LatencyMs: latencyMs, TimeToFirstTokenMs: null, CostUsd: cost, MarginalCostUsd: cost,
+            RevenueUsd: null, CacheOutcome: null, RouteReason: "explicit", Levers: "", SavingsUsd: null, Attempts: 1);
+        var billed = ledger is null || await ledger.AppendAsync(record, CancellationToken.None);
+        return (cost, billed);
+    }
+}
