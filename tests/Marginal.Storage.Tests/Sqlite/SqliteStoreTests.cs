@@ -43,6 +43,22 @@ public sealed class SqliteStoreTests : LedgerStoreConformance, IDisposable
     }
 
     [Fact]
+    public async Task Dispose_AfterAppends_CopiesEverythingBackAndEmptiesTheWal()
+    {
+        var path = Path.Combine(_directory, "checkpoint.db");
+        var store = SqliteStore.Open(path);
+        await store.AppendAsync(Enumerable.Range(0, 500).Select(i => Record($"req_{i}")).ToList());
+        Assert.True(new FileInfo(path + "-wal").Length > 0);
+
+        await store.DisposeAsync();
+
+        // Closed cleanly, SQLite deletes the emptied WAL; either way nothing is left in it.
+        Assert.False(File.Exists(path + "-wal") && new FileInfo(path + "-wal").Length > 0);
+        await using var reopened = SqliteStore.Open(path);
+        Assert.Equal(500, await reopened.CountAsync());
+    }
+
+    [Fact]
     public async Task Open_FileFromNewerBuild_ThrowsNamingTheFile()
     {
         var path = Path.Combine(_directory, "newer.db");
