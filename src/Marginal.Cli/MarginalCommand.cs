@@ -15,5 +15,6 @@ public static class MarginalCommand
         ReportCommand.Create(),
         PlanCommand.Create(),
         ModelCommand.Create(),
+        DemoCommand.Create(),
     };
 }

@@ -18,6 +18,15 @@ namespace Marginal.Local;
 /// </summary>
 public sealed class LocalChatClient : IChatClient
 {
+    /// <summary>
+    /// Key in the final <see cref="UsageDetails.AdditionalCounts"/> for the request's share of the model's busy time,
+    /// in ticks (100 ns): Σ over the decode steps it was in of step time ÷ sequences in that step. Owned-pool costing reads it.
+    /// </summary>
+    public const string BusyTicksKey = "marginal.owned.busy_ticks";
+
+    /// <summary>Key in the final <see cref="UsageDetails.AdditionalCounts"/>: 1 when the request queued for a slot (no headroom), else 0.</summary>
+    public const string QueuedKey = "marginal.owned.queued";
+
     private readonly LLamaWeights _weights;
     private readonly TimeProvider _time;
     private readonly ChatClientMetadata _metadata;
@@ -96,6 +105,11 @@ public sealed class LocalChatClient : IChatClient
                         InputTokenCount = update.PromptTokens,
                         OutputTokenCount = update.OutputTokens,
                         TotalTokenCount = update.PromptTokens + update.OutputTokens,
+                        AdditionalCounts = new AdditionalPropertiesDictionary<long>
+                        {
+                            [BusyTicksKey] = update.BusyShare.Ticks,
+                            [QueuedKey] = update.Queued ? 1 : 0,
+                        },
                     };
                     yield return new ChatResponseUpdate(ChatRole.Assistant, [new UsageContent(usage)])
                     {

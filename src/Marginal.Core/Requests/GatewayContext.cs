@@ -1,3 +1,4 @@
+using Marginal.Core.Pricing;
 using Microsoft.Extensions.AI;
 
 namespace Marginal.Core.Requests;
@@ -23,6 +24,9 @@ public sealed class GatewayContext
 
     /// <summary>The request's cost in USD once metered; null when the served model has no price.</summary>
     public decimal? CostUsd { get; set; }
+
+    /// <summary>Set by an owned pool that served the request: its cost from its share of busy time, both ways.</summary>
+    public OwnedRequestCost? OwnedCost { get; set; }
 
     /// <summary>False when the ledger already held <see cref="RequestId"/>: a retry, answered but not billed again.</summary>
     public bool Billed { get; set; } = true;

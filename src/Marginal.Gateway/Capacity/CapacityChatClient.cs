@@ -5,6 +5,7 @@ using Marginal.Core.Pricing;
 using Marginal.Core.Requests;
 using Marginal.Gateway.Pipeline;
 using Marginal.Gateway.Providers;
+using Marginal.Local.Scheduling;
 using Microsoft.Extensions.AI;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -31,7 +32,7 @@ public sealed partial class CapacityChatClient(GatewayModelSource models, TimePr
         for (var i = 0; i < route.Chain.Count; i++)
         {
             var deployment = route.Chain[i];
-            if (IsCooling(deployment, context, ref last))
+            if (IsCooling(deployment, context, ref last) || IsSpilling(deployment, i < route.Chain.Count - 1, context, ref last))
             {
                 continue;
             }
@@ -62,7 +63,7 @@ public sealed partial class CapacityChatClient(GatewayModelSource models, TimePr
         for (var i = 0; i < route.Chain.Count && stream is null; i++)
         {
             var deployment = route.Chain[i];
-            if (IsCooling(deployment, context, ref last))
+            if (IsCooling(deployment, context, ref last) || IsSpilling(deployment, i < route.Chain.Count - 1, context, ref last))
             {
                 continue;
             }
@@ -166,6 +167,32 @@ public sealed partial class CapacityChatClient(GatewayModelSource models, TimePr
         {
             last = new GatewayException(GatewayErrorKind.RateLimited, $"Provider '{deployment.Provider.Name}' asked to wait before the next request.", "upstream_rate_limited") { RetryAfter = wait };
         }
+        return true;
+    }
+
+    /// <summary>
+    /// Spill-over: an owned pool whose expected queue wait passes its <see cref="UpstreamProvider.MaxQueueWait"/> is
+    /// skipped while the chain has another source, so the request runs on rented or API capacity instead of queuing.
+    /// The last source in the chain is never skipped: queuing there beats refusing.
+    /// </summary>
+    private static bool IsSpilling(ModelDeployment deployment, bool hasNext, GatewayContext? context, ref GatewayException? last)
+    {
+        if (!hasNext || deployment.Provider.MaxQueueWait is not { } bound
+            || deployment.Provider.Chat.GetService(typeof(BatchScheduler)) is not BatchScheduler scheduler)
+        {
+            return false;
+        }
+        var wait = scheduler.ExpectedWait();
+        if (wait <= bound)
+        {
+            return false;
+        }
+        context?.Attempts.Add(new UpstreamAttempt(deployment.Model, deployment.Provider.Name, "spilled_queue_wait"));
+        last ??= new GatewayException(GatewayErrorKind.RateLimited,
+            $"Provider '{deployment.Provider.Name}' would queue this request for about {wait.TotalSeconds:0.#}s (bound {bound.TotalSeconds:0.###}s).", "local_queue_wait")
+        {
+            RetryAfter = wait,
+        };
         return true;
     }
 

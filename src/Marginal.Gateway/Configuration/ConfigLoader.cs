@@ -16,7 +16,7 @@ public static class ConfigLoader
 
     private static readonly (string? Name, Type Type)[] Sections =
     [
-        ("a provider", typeof(ProviderConfig)), ("a model", typeof(ModelConfig)),
+        ("a provider", typeof(ProviderConfig)), ("a model", typeof(ModelConfig)), ("a provider's pool", typeof(PoolConfig)),
         ("'server'", typeof(ServerConfig)), ("'storage'", typeof(StorageConfig)), ("'pricing'", typeof(PricingConfig)),
         ("the top level", typeof(MarginalConfig)),
     ];
@@ -143,6 +143,29 @@ public static class ConfigLoader
         if (provider.Backend is not null && !LocalBackends.Contains(provider.Backend))
         {
             throw new ConfigException($"{at}.backend: '{provider.Backend}' is not allowed (allowed: {string.Join(", ", LocalBackends)})");
+        }
+        if (provider.MaxQueueWait is { } wait && (!TryParseDuration(wait, out var bound) || bound < TimeSpan.Zero))
+        {
+            throw new ConfigException($"{at}.max_queue_wait: '{wait}' is not a duration (e.g. 500ms, 2s)");
+        }
+        if (provider.Pool is { } pool)
+        {
+            foreach (var (key, value) in new[] { ("purchase_usd", pool.PurchaseUsd), ("power_kw", pool.PowerKw), ("usd_per_kwh", pool.UsdPerKwh),
+                ("colocation_usd_per_month", pool.ColocationUsdPerMonth), ("operations_usd_per_month", pool.OperationsUsdPerMonth) })
+            {
+                if (value < 0)
+                {
+                    throw new ConfigException($"{at}.pool.{key}: must not be negative, got {value}");
+                }
+            }
+            if (pool.Pue < 1)
+            {
+                throw new ConfigException($"{at}.pool.pue: must be at least 1 (facility power ÷ IT power), got {pool.Pue}");
+            }
+            if (pool.PurchaseUsd > 0 && pool.LifetimeMonths < 1)
+            {
+                throw new ConfigException($"{at}.pool.lifetime_months: is required with purchase_usd (months to write it off over)");
+            }
         }
     }
 

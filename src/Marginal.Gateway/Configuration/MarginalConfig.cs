@@ -96,6 +96,43 @@ public sealed class ProviderConfig
 
     /// <summary><c>cpu</c> (default) or <c>cuda</c>.</summary>
     public string? Backend { get; set; }
+
+    /// <summary>
+    /// Spill-over bound, e.g. <c>500ms</c>: when a request would wait longer than this for a batch slot, the model's
+    /// next fallback serves it instead. None: requests queue up to <see cref="QueueLimit"/>.
+    /// </summary>
+    public string? MaxQueueWait { get; set; }
+
+    /// <summary>What the hardware costs; none: requests on it are recorded unpriced.</summary>
+    public PoolConfig? Pool { get; set; }
+}
+
+/// <summary>
+/// An owned pool's costs (docs/economics.md, "Owned capacity"). No defaults: each figure is the operator's own, and
+/// an absent one counts as zero (<c>pue</c> as 1).
+/// </summary>
+public sealed class PoolConfig
+{
+    /// <summary>Purchase price of the hardware, USD.</summary>
+    public decimal PurchaseUsd { get; set; }
+
+    /// <summary>Months over which the purchase is written off, straight-line.</summary>
+    public int LifetimeMonths { get; set; }
+
+    /// <summary>Power drawn while decoding, kW.</summary>
+    public decimal PowerKw { get; set; }
+
+    /// <summary>Electricity price, USD per kWh.</summary>
+    public decimal UsdPerKwh { get; set; }
+
+    /// <summary>Power usage effectiveness: facility power ÷ IT power, at least 1.</summary>
+    public decimal Pue { get; set; } = 1m;
+
+    /// <summary>Rack space and connectivity, USD per month.</summary>
+    public decimal ColocationUsdPerMonth { get; set; }
+
+    /// <summary>People and support, USD per month.</summary>
+    public decimal OperationsUsdPerMonth { get; set; }
 }
 
 public sealed class ModelConfig

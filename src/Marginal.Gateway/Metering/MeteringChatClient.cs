@@ -113,8 +113,11 @@ public sealed class MeteringChatClient(IChatClient innerClient, GatewayModelSour
         var context = meter.Context;
         var catalog = context.ServedModel is { } served && models.Current.Models.TryGetValue(served, out var route) ? route.Primary.Catalog : null;
         var (usage, source) = Usage(context, catalog, messages, unreportedOutput, status);
-        var cost = catalog is null ? (decimal?)null : CostCalculator.Cost(usage, catalog.Price);
+        // Owned capacity is charged from the pool's cost and the request's busy time, not from a list price.
+        var owned = context.OwnedCost;
+        var cost = owned?.FullyLoadedUsd ?? (catalog is null ? (decimal?)null : CostCalculator.Cost(usage, catalog.Price));
         context.CostUsd = cost;
+        var capacity = owned is not null ? CapacityKind.Owned : catalog?.Capacity ?? ServedCapacity(context);
         var record = new UsageRecord(
             // Only a successful answer holds the request id, so a client that retries a failure with the same
             // Idempotency-Key is billed for the answer it finally got; failed attempts are kept under ids of their own.
@@ -125,7 +128,7 @@ public sealed class MeteringChatClient(IChatClient innerClient, GatewayModelSour
             RequestedModel: context.RequestedModel ?? "",
             ServedModel: context.ServedModel,
             Provider: context.Provider,
-            CapacitySource: catalog?.Capacity.ToString().ToLowerInvariant(),
+            CapacitySource: capacity?.ToString().ToLowerInvariant(),
             Status: status,
             Streamed: streamed,
             InputTokens: usage.InputTokens,
@@ -138,7 +141,7 @@ public sealed class MeteringChatClient(IChatClient innerClient, GatewayModelSour
             TimeToFirstTokenMs: meter.TimeToFirstTokenMs,
             CostUsd: cost,
             // API and rented capacity cost the same at the margin as fully loaded; owned pools record both views.
-            MarginalCostUsd: cost,
+            MarginalCostUsd: owned?.MarginalUsd ?? cost,
             RevenueUsd: null,
             CacheOutcome: context.CacheOutcome,
             RouteReason: context.RouteReason,
@@ -161,6 +164,15 @@ public sealed class MeteringChatClient(IChatClient innerClient, GatewayModelSour
                 code: "ledger_unavailable", innerException: error);
         }
     }
+
+    /// <summary>
+    /// Without a price-book entry only an owned provider's capacity is known for sure (a local model is owned); an
+    /// unpriced remote model may be API or rented, so it stays unknown.
+    /// </summary>
+    private CapacityKind? ServedCapacity(GatewayContext context) =>
+        context.Provider is { } provider && models.Current.Providers.TryGetValue(provider, out var upstream) && upstream.Capacity == CapacityKind.Owned
+            ? CapacityKind.Owned
+            : null;
 
     private static (TokenUsage Usage, string Source) Usage(GatewayContext context, CatalogEntry? catalog, IEnumerable<ChatMessage> messages, string? unreportedOutput, string status)
     {

@@ -20,6 +20,9 @@ public sealed class UpstreamProvider(string name, string kind, IChatClient chat,
 
     public IChatClient Chat { get; } = chat;
 
+    /// <summary>An owned pool's spill-over bound: a request that would wait longer for a slot goes to the model's next fallback.</summary>
+    public TimeSpan? MaxQueueWait { get; init; }
+
     /// <summary>Makes an embedding generator for an upstream model id, or null when the provider has no embeddings API.</summary>
     public Func<string, IEmbeddingGenerator<string, Embedding<float>>>? Embeddings { get; } = embeddings;
 

@@ -98,6 +98,8 @@ public sealed partial class BatchScheduler : IDisposable
         var sequence = new ScheduledSequence(this, prompt, maxTokens, sampling, cancellationToken);
         lock (_gate)
         {
+            // Headroom: a free slot nobody queued for, so this request joins the running batch at the next step.
+            sequence.Queued = _queue.Count >= _options.MaxBatch - _active;
             // Free slots count as room: a burst into an idle model is admitted at the next step, not refused.
             if (_queue.Count >= _options.QueueLimit + (_options.MaxBatch - _active))
             {
@@ -125,15 +127,29 @@ public sealed partial class BatchScheduler : IDisposable
     }
 
     /// <summary>
+    /// How long a request submitted now would wait for a batch slot: zero while a slot is free, else
+    /// <see cref="QueueWait"/> behind the queue. The capacity layer spills to another source when this passes its bound.
+    /// </summary>
+    public TimeSpan ExpectedWait()
+    {
+        lock (_gate)
+        {
+            return _queue.Count < _options.MaxBatch - _active ? TimeSpan.Zero : QueueWait(_queue.Count);
+        }
+    }
+
+    /// <summary>Retry-After for a full queue: <see cref="QueueWait"/> rounded up to whole seconds, within its bounds.</summary>
+    private TimeSpan EstimateWait(int queued)
+    {
+        var wait = TimeSpan.FromSeconds(Math.Ceiling(QueueWait(queued).TotalSeconds));
+        return wait < MinRetryAfter ? MinRetryAfter : wait > MaxRetryAfter ? MaxRetryAfter : wait;
+    }
+
+    /// <summary>
     /// Expected wait for a new request behind <paramref name="queued"/> others: the queue drains a batch's worth of
     /// sequences per mean sequence time (a moving mean of completed sequences' time in the batch).
     /// </summary>
-    private TimeSpan EstimateWait(int queued)
-    {
-        var rounds = (queued / _options.MaxBatch) + 1;
-        var wait = TimeSpan.FromSeconds(Math.Ceiling(rounds * _meanSequenceSeconds));
-        return wait < MinRetryAfter ? MinRetryAfter : wait > MaxRetryAfter ? MaxRetryAfter : wait;
-    }
+    private TimeSpan QueueWait(int queued) => TimeSpan.FromSeconds(((queued / _options.MaxBatch) + 1) * _meanSequenceSeconds);
 
     /// <summary>Called from a cancellation callback: a queued sequence leaves the queue now; a running one is ended by the loop.</summary>
     private void OnCancelled(ScheduledSequence sequence)
@@ -198,6 +214,12 @@ public sealed partial class BatchScheduler : IDisposable
             }
             var busy = _time.GetElapsedTime(started);
             var inBatch = running.Count;
+            // Each sequence in the step is charged an equal share of its time: Σ shares over sequences = busy time.
+            var share = (double)busy.Ticks / inBatch;
+            foreach (var sequence in running)
+            {
+                sequence.BusyTicks += share;
+            }
             var generated = 0;
             for (var i = 0; i < running.Count; i++)
             {
@@ -304,7 +326,8 @@ public sealed partial class BatchScheduler : IDisposable
         }
         if (end is { } reason)
         {
-            sequence.Output.Writer.TryWrite(new SequenceUpdate("", reason, sequence.Prompt.Length, sequence.Generated));
+            sequence.Output.Writer.TryWrite(new SequenceUpdate("", reason, sequence.Prompt.Length, sequence.Generated,
+                TimeSpan.FromTicks((long)Math.Round(sequence.BusyTicks)), sequence.Queued));
             sequence.Output.Writer.TryComplete();
         }
         else
@@ -386,6 +409,10 @@ public sealed partial class BatchScheduler : IDisposable
         public StreamingTokenDecoder? Decoder { get; set; }
         public int Generated { get; set; }
         public long AdmittedAt { get; set; }
+        /// <summary>Its share of busy time so far, in ticks: Σ over the steps it was in of step time ÷ sequences in the step.</summary>
+        public double BusyTicks { get; set; }
+        /// <summary>True when it arrived to a full batch and waited in the queue (the pool had no headroom).</summary>
+        public bool Queued { get; set; }
 
         public void Watch()
         {

@@ -11,9 +11,12 @@ public enum SequenceEnd
 
 /// <summary>
 /// One item from a running sequence: decoded text (possibly several tokens' worth, or empty while a multi-byte
-/// character is incomplete), and, on the last item only, how it ended with its exact token counts.
+/// character is incomplete), and, on the last item only, how it ended with its exact token counts, its share of
+/// the scheduler's busy time (each decode step's time divided equally among the sequences in that step) and
+/// whether it had to queue for a slot.
 /// </summary>
-public readonly record struct SequenceUpdate(string Text, SequenceEnd? End = null, int PromptTokens = 0, int OutputTokens = 0);
+public readonly record struct SequenceUpdate(string Text, SequenceEnd? End = null, int PromptTokens = 0, int OutputTokens = 0,
+    TimeSpan BusyShare = default, bool Queued = false);
 
 /// <summary>Sampling for one sequence. Temperature 0 is greedy decoding; a seed makes sampling repeatable.</summary>
 public readonly record struct SamplingSettings(float Temperature, float TopP, uint? Seed)

@@ -86,6 +86,8 @@ public static class MarginalServer
         }
 
         var app = builder.Build();
+        // Created now rather than at the first request, so the owned pools' gauges are at /metrics from the start.
+        app.Services.GetRequiredService<GatewayMetrics>();
         app.UseMiddleware<ErrorGuard>();
         app.UseMiddleware<RequestLimits>(config.Server.MaxRequestBodyBytes);
         if (keysOn)

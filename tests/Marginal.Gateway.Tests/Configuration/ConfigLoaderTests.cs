@@ -38,12 +38,15 @@ public sealed class ConfigLoaderTests
     }
 
     [Theory]
-    [InlineData("providers:\n  p:\n    kind: openai\n    base_ur: http://x\n", "marginal.yaml:4:5: unknown key 'base_ur' in a provider (allowed: kind, base_url, api_key_env, api_key_file, api_key_header, timeout, headers, path, threads, max_batch, queue_limit, context, backend)")]
+    [InlineData("providers:\n  p:\n    kind: openai\n    base_ur: http://x\n", "marginal.yaml:4:5: unknown key 'base_ur' in a provider (allowed: kind, base_url, api_key_env, api_key_file, api_key_header, timeout, headers, path, threads, max_batch, queue_limit, context, backend, max_queue_wait, pool)")]
     [InlineData("providers:\n  p:\n    kind: cohere\n", "marginal.yaml: providers.p.kind: 'cohere' is not allowed (allowed: openai, anthropic, local)")]
     [InlineData("providers:\n  p:\n    kind: local\n", "marginal.yaml: providers.p.path: is required for a local provider (a GGUF model file)")]
     [InlineData("providers:\n  p:\n    kind: local\n    path: m.gguf\n    max_batch: 0\n", "marginal.yaml: providers.p.max_batch: must be at least 1, got 0")]
     [InlineData("providers:\n  p:\n    kind: local\n    path: m.gguf\n    backend: tpu\n", "marginal.yaml: providers.p.backend: 'tpu' is not allowed (allowed: cpu, cuda)")]
     [InlineData("providers:\n  p:\n    kind: local\n    path: m.gguf\nmodels:\n  e:\n    provider: p\n    type: embedding\n", "marginal.yaml: models.e.type: embedding models need an openai-kind provider; 'p' is local")]
+    [InlineData("providers:\n  p:\n    kind: local\n    path: m.gguf\n    pool:\n      pue: 0.5\n", "marginal.yaml: providers.p.pool.pue: must be at least 1 (facility power ÷ IT power), got 0.5")]
+    [InlineData("providers:\n  p:\n    kind: local\n    path: m.gguf\n    pool:\n      purchase_usd: 1000\n", "marginal.yaml: providers.p.pool.lifetime_months: is required with purchase_usd (months to write it off over)")]
+    [InlineData("providers:\n  p:\n    kind: local\n    path: m.gguf\n    max_queue_wait: soon\n", "marginal.yaml: providers.p.max_queue_wait: 'soon' is not a duration (e.g. 500ms, 2s)")]
     [InlineData("providers:\n  p:\n    kind: openai\n    base_url: ftp://x\n", "marginal.yaml: providers.p.base_url: 'ftp://x' is not an http(s) URL")]
     [InlineData("providers:\n  p:\n    kind: openai\n    timeout: soon\n", "marginal.yaml: providers.p.timeout: 'soon' is not a duration (allowed: a number of seconds, or e.g. 500ms, 30s, 2m)")]
     [InlineData("providers:\n  p:\n    kind: openai\n    api_key_env: A\n    api_key_file: /k\n", "marginal.yaml: providers.p: set api_key_env or api_key_file, not both")]

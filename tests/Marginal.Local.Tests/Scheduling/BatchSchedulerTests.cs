@@ -46,6 +46,40 @@ public sealed class BatchSchedulerTests(TestModelFiles files)
     }
 
     [Fact]
+    public async Task GetResponse_ConcurrentRequests_BusySharesAddUpToBusyTime()
+    {
+        using var client = Load(maxBatch: 4);
+        var before = client.Scheduler.GetStats();
+
+        var responses = await Task.WhenAll(Enumerable.Range(0, 6).Select(i =>
+            client.GetResponseAsync(Ask($"share {i}"), new ChatOptions { Temperature = 0, MaxOutputTokens = 4 + i * 3 })));
+
+        var busy = client.Scheduler.GetStats().BusyTime - before.BusyTime;
+        var shares = responses.Sum(r => r.Usage!.AdditionalCounts![LocalChatClient.BusyTicksKey]);
+        // Σ shares = busy time, to the rounding of each share to a whole tick.
+        Assert.InRange(shares, busy.Ticks - responses.Length, busy.Ticks + responses.Length);
+        Assert.All(responses, r => Assert.True(r.Usage!.AdditionalCounts![LocalChatClient.BusyTicksKey] > 0));
+    }
+
+    [Fact]
+    public async Task GetResponse_FullBatch_LaterRequestMarkedQueued()
+    {
+        using var client = Load(maxBatch: 1);
+        using var cancel = new CancellationTokenSource();
+        var running = await StartRunningAsync(client, 100, cancel.Token);
+
+        var waiting = client.GetResponseAsync(Ask("behind"), Greedy);
+        await Task.Delay(50);
+        await cancel.CancelAsync();
+        await running.DisposeAsync();
+        var response = await waiting;
+        var alone = await client.GetResponseAsync(Ask("alone"), Greedy);
+
+        Assert.Equal(1, response.Usage!.AdditionalCounts![LocalChatClient.QueuedKey]);
+        Assert.Equal(0, alone.Usage!.AdditionalCounts![LocalChatClient.QueuedKey]);
+    }
+
+    [Fact]
     public async Task GetResponse_Usage_ExactFromModelTokenizer()
     {
         using var client = Load(maxBatch: 2);

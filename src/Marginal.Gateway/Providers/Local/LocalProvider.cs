@@ -1,5 +1,7 @@
 using System.Collections.Concurrent;
+using System.Runtime.CompilerServices;
 using Marginal.Core.Pricing;
+using Marginal.Core.Requests;
 using Marginal.Gateway.Configuration;
 using Marginal.Local;
 using Microsoft.Extensions.AI;
@@ -30,7 +32,11 @@ internal static class LocalProvider
         var lazy = Loaded.GetOrAdd(options, o => new Lazy<LocalChatClient>(() => new LocalChatClient(o, time)));
         try
         {
-            return new UpstreamProvider(name, "local", new SharedChatClient(lazy.Value), null) { Capacity = CapacityKind.Owned };
+            return new UpstreamProvider(name, "local", new SharedChatClient(lazy.Value, PoolCost(config.Pool)), null)
+            {
+                Capacity = CapacityKind.Owned,
+                MaxQueueWait = config.MaxQueueWait is { } wait && ConfigLoader.TryParseDuration(wait, out var bound) ? bound : null,
+            };
         }
         catch (Exception ex) when (ex is not OutOfMemoryException)
         {
@@ -42,14 +48,47 @@ internal static class LocalProvider
         }
     }
 
-    /// <summary>The snapshot's handle on a shared model: disposing a snapshot's provider leaves the model loaded for the others.</summary>
-    private sealed class SharedChatClient(IChatClient inner) : IChatClient
-    {
-        public Task<ChatResponse> GetResponseAsync(IEnumerable<ChatMessage> messages, ChatOptions? options = null, CancellationToken cancellationToken = default) =>
-            inner.GetResponseAsync(messages, options, cancellationToken);
+    private static OwnedPoolCost? PoolCost(PoolConfig? pool) => pool is null ? null
+        : new OwnedPoolCost(pool.PurchaseUsd, pool.LifetimeMonths, pool.PowerKw, pool.UsdPerKwh, pool.Pue, pool.ColocationUsdPerMonth, pool.OperationsUsdPerMonth);
 
-        public IAsyncEnumerable<ChatResponseUpdate> GetStreamingResponseAsync(IEnumerable<ChatMessage> messages, ChatOptions? options = null, CancellationToken cancellationToken = default) =>
-            inner.GetStreamingResponseAsync(messages, options, cancellationToken);
+    /// <summary>
+    /// The snapshot's handle on a shared model: disposing a snapshot's provider leaves the model loaded for the others.
+    /// With a pool cost it charges each finished request for its share of busy time (on the request's context, which
+    /// metering records).
+    /// </summary>
+    private sealed class SharedChatClient(IChatClient inner, OwnedPoolCost? pool) : IChatClient
+    {
+        public async Task<ChatResponse> GetResponseAsync(IEnumerable<ChatMessage> messages, ChatOptions? options = null, CancellationToken cancellationToken = default)
+        {
+            var response = await inner.GetResponseAsync(messages, options, cancellationToken);
+            Charge(response.Usage, options);
+            return response;
+        }
+
+        public async IAsyncEnumerable<ChatResponseUpdate> GetStreamingResponseAsync(IEnumerable<ChatMessage> messages, ChatOptions? options = null,
+            [EnumeratorCancellation] CancellationToken cancellationToken = default)
+        {
+            await foreach (var update in inner.GetStreamingResponseAsync(messages, options, cancellationToken))
+            {
+                foreach (var content in update.Contents)
+                {
+                    if (content is UsageContent usage)
+                    {
+                        Charge(usage.Details, options);
+                    }
+                }
+                yield return update;
+            }
+        }
+
+        private void Charge(UsageDetails? usage, ChatOptions? options)
+        {
+            if (pool is not null && options.GetGatewayContext() is { } context && usage?.AdditionalCounts is { } counts
+                && counts.TryGetValue(LocalChatClient.BusyTicksKey, out var ticks))
+            {
+                context.OwnedCost = pool.Charge(TimeSpan.FromTicks(ticks), counts.TryGetValue(LocalChatClient.QueuedKey, out var queued) && queued != 0);
+            }
+        }
 
         public object? GetService(Type serviceType, object? serviceKey = null) => inner.GetService(serviceType, serviceKey);
 
