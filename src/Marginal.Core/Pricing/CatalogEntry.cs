@@ -11,6 +11,17 @@ public enum CapacityKind
     Owned,
 }
 
+public static class CapacityKindNames
+{
+    /// <summary>The kind as the price book and the ledger write it: <c>api</c>, <c>rented</c>, <c>owned</c>. No allocation.</summary>
+    public static string Name(this CapacityKind kind) => kind switch
+    {
+        CapacityKind.Api => "api",
+        CapacityKind.Rented => "rented",
+        _ => "owned",
+    };
+}
+
 /// <summary>One model in the catalog: what it is, where it runs, how its tokens are counted and what it costs.</summary>
 /// <param name="Id">The name the gateway knows the model by; the price book's key.</param>
 /// <param name="Provider">Who serves it, e.g. <c>anthropic</c>, <c>deepseek</c>, <c>local</c>.</param>

@@ -26,7 +26,7 @@ public sealed class EmbeddingMetering(LedgerWriter? ledger)
         var cost = served.Catalog is { } catalog ? CostCalculator.Cost(new TokenUsage(tokens), catalog.Price) : (decimal?)null;
         var record = new UsageRecord(
             Id: request.Id, Time: request.Arrived, Tenant: request.Tenant, KeyId: request.KeyId, RequestedModel: request.RequestedModel,
-            ServedModel: served.Model, Provider: served.Provider.Name, CapacitySource: served.Catalog?.Capacity.ToString().ToLowerInvariant(),
+            ServedModel: served.Model, Provider: served.Provider.Name, CapacitySource: served.Catalog?.Capacity.Name(),
             Status: "ok", Streamed: false, InputTokens: tokens, CachedInputTokens: 0, CacheWriteTokens: 0, OutputTokens: 0, ReasoningTokens: 0,
             UsageSource: reported ? "reported" : "counted", LatencyMs: latencyMs, TimeToFirstTokenMs: null, CostUsd: cost, MarginalCostUsd: cost,
             RevenueUsd: null, CacheOutcome: null, RouteReason: "explicit", Levers: "", SavingsUsd: null, Attempts: 1);

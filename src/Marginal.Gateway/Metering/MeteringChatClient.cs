@@ -128,7 +128,7 @@ public sealed class MeteringChatClient(IChatClient innerClient, GatewayModelSour
             RequestedModel: context.RequestedModel ?? "",
             ServedModel: context.ServedModel,
             Provider: context.Provider,
-            CapacitySource: capacity?.ToString().ToLowerInvariant(),
+            CapacitySource: capacity?.Name(),
             Status: status,
             Streamed: streamed,
             InputTokens: usage.InputTokens,

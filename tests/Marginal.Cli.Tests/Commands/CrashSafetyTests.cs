@@ -2,7 +2,6 @@ using System.Collections.Concurrent;
 using System.Net;
 using System.Text;
 using Marginal.Storage.Sqlite;
-using Marginal.Testing;
 
 namespace Marginal.Cli.Tests.Commands;
 
@@ -11,35 +10,8 @@ namespace Marginal.Cli.Tests.Commands;
 /// (SIGKILL, no shutdown code runs) in the middle of a load, every request the clients saw succeed is in the ledger, and
 /// a retry of one with the same Idempotency-Key on a restarted server is answered but not billed again.
 /// </summary>
-public sealed class CrashSafetyTests : IAsyncLifetime
+public sealed class CrashSafetyTests() : UpstreamWorkspace("none", recordRequests: false)
 {
-    private readonly string _directory = Directory.CreateTempSubdirectory("marginal-crash-").FullName;
-    private FakeUpstream _upstream = null!;
-    private string _config = "";
-
-    public async Task InitializeAsync()
-    {
-        _upstream = await FakeUpstream.StartAsync(record: false);
-        _config = Path.Combine(_directory, "marginal.yaml");
-        await File.WriteAllTextAsync(_config, $"""
-            server:
-              auth: none
-            providers:
-              fake:
-                kind: openai
-                base_url: {_upstream.OpenAIBaseUrl}
-            models:
-              deepseek-chat:
-                provider: fake
-            """);
-    }
-
-    public async Task DisposeAsync()
-    {
-        await _upstream.DisposeAsync();
-        Directory.Delete(_directory, recursive: true);
-    }
-
     private static HttpRequestMessage Chat(string key, bool stream) => new(HttpMethod.Post, "/v1/chat/completions")
     {
         Headers = { { "Idempotency-Key", key } },
@@ -53,7 +25,7 @@ public sealed class CrashSafetyTests : IAsyncLifetime
     [Fact]
     public async Task Serve_KilledMidLoad_EveryAcknowledgedRequestRecordedOnceAndRetriesNotBilledAgain()
     {
-        var (server, http) = await MarginalProcess.ServeAsync(_directory, _config);
+        var (server, http) = await MarginalProcess.ServeAsync(WorkDir, ConfigPath);
         var acknowledged = new ConcurrentBag<string>();
         var sent = 0;
         using var stop = new CancellationTokenSource();
@@ -89,7 +61,7 @@ public sealed class CrashSafetyTests : IAsyncLifetime
         await Task.WhenAll(clients);
         http.Dispose();
 
-        await using (var ledger = SqliteStore.Open(Path.Combine(_directory, "marginal.db")))
+        await using (var ledger = SqliteStore.Open(Path.Combine(WorkDir, "marginal.db")))
         {
             foreach (var key in acknowledged)
             {
@@ -98,7 +70,7 @@ public sealed class CrashSafetyTests : IAsyncLifetime
             Assert.InRange(await ledger.CountAsync(), acknowledged.Count, sent);
         }
 
-        var (restarted, retryHttp) = await MarginalProcess.ServeAsync(_directory, _config);
+        var (restarted, retryHttp) = await MarginalProcess.ServeAsync(WorkDir, ConfigPath);
         try
         {
             var retried = acknowledged.Take(20).ToList();

@@ -2,46 +2,20 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json.Nodes;
-using Marginal.Testing;
 
 namespace Marginal.Cli.Tests.Commands;
 
-public sealed class KeysAndReportCommandTests : IAsyncLifetime
+public sealed class KeysAndReportCommandTests() : UpstreamWorkspace("keys")
 {
-    private readonly string _directory = Directory.CreateTempSubdirectory("marginal-cli-").FullName;
-    private FakeUpstream _upstream = null!;
-    private string _config = "";
-
-    public async Task InitializeAsync()
-    {
-        _upstream = await FakeUpstream.StartAsync();
-        _config = Path.Combine(_directory, "marginal.yaml");
-        await File.WriteAllTextAsync(_config, $"""
-            providers:
-              fake:
-                kind: openai
-                base_url: {_upstream.OpenAIBaseUrl}
-            models:
-              deepseek-chat:
-                provider: fake
-            """);
-    }
-
-    public async Task DisposeAsync()
-    {
-        await _upstream.DisposeAsync();
-        Directory.Delete(_directory, recursive: true);
-    }
-
     private static StringContent Chat(string text) =>
         new($$"""{"model":"deepseek-chat","messages":[{"role":"user","content":"{{text}}"}]}""", Encoding.UTF8, "application/json");
 
     [Fact]
     public async Task KeysCreate_KeyWorksAgainstServe_ReportShowsTenantAndCost()
     {
-        var (exit, keyText, _) = await MarginalProcess.RunAsync(_directory, "keys", "create", "--tenant", "acme", "--config", _config);
+        var (exit, keyText, _) = await MarginalProcess.RunAsync(WorkDir, "keys", "create", "--tenant", "acme", "--config", ConfigPath);
         Assert.Equal(0, exit);
-        var (process, http) = await MarginalProcess.ServeAsync(_directory, _config);
+        var (process, http) = await MarginalProcess.ServeAsync(WorkDir, ConfigPath);
         try
         {
             using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/chat/completions") { Content = Chat("one two three") };
@@ -59,7 +33,7 @@ public sealed class KeysAndReportCommandTests : IAsyncLifetime
             http.Dispose();
         }
 
-        var (reportExit, json, _) = await MarginalProcess.RunAsync(_directory, "report", "--by", "tenant", "--format", "json", "--config", _config);
+        var (reportExit, json, _) = await MarginalProcess.RunAsync(WorkDir, "report", "--by", "tenant", "--format", "json", "--config", ConfigPath);
 
         Assert.Equal(0, reportExit);
         var acme = JsonNode.Parse(json)!["rows"]!.AsArray().Single(r => r!["group"]!.GetValue<string>() == "acme")!;
@@ -75,11 +49,11 @@ public sealed class KeysAndReportCommandTests : IAsyncLifetime
     [Fact]
     public async Task KeysListAndRevoke_ListShowsStateWithoutSecret()
     {
-        var (_, keyText, _) = await MarginalProcess.RunAsync(_directory, "keys", "create", "--tenant", "globex", "--expires", "30d", "--config", _config);
+        var (_, keyText, _) = await MarginalProcess.RunAsync(WorkDir, "keys", "create", "--tenant", "globex", "--expires", "30d", "--config", ConfigPath);
         var id = keyText.Trim()[3..15];
 
-        var (revokeExit, _, _) = await MarginalProcess.RunAsync(_directory, "keys", "revoke", id, "--config", _config);
-        var (listExit, list, _) = await MarginalProcess.RunAsync(_directory, "keys", "list", "--config", _config);
+        var (revokeExit, _, _) = await MarginalProcess.RunAsync(WorkDir, "keys", "revoke", id, "--config", ConfigPath);
+        var (listExit, list, _) = await MarginalProcess.RunAsync(WorkDir, "keys", "list", "--config", ConfigPath);
 
         Assert.Equal((0, 0), (revokeExit, listExit));
         Assert.Contains(id, list, StringComparison.Ordinal);
@@ -94,7 +68,7 @@ public sealed class KeysAndReportCommandTests : IAsyncLifetime
     [InlineData("keys create --tenant x --expires soon", "marginal keys create: --expires: 'soon' is not a time (allowed: an ISO-8601 date or time such as 2026-11-27 or 2026-11-27T10:00Z, or an age such as 30m, 24h, 7d)")]
     public async Task BadArguments_OneLineAndExitCode2(string args, string message)
     {
-        var (exit, _, stderr) = await MarginalProcess.RunAsync(_directory, [.. args.Split(' '), "--config", _config]);
+        var (exit, _, stderr) = await MarginalProcess.RunAsync(WorkDir, [.. args.Split(' '), "--config", ConfigPath]);
 
         Assert.Equal(2, exit);
         Assert.Equal(message, stderr.Trim());
@@ -103,7 +77,7 @@ public sealed class KeysAndReportCommandTests : IAsyncLifetime
     [Fact]
     public async Task Report_EmptyLedgerAsCsv_PrintsHeaderAndTotal()
     {
-        var (exit, csv, _) = await MarginalProcess.RunAsync(_directory, "report", "--format", "csv", "--config", _config);
+        var (exit, csv, _) = await MarginalProcess.RunAsync(WorkDir, "report", "--format", "csv", "--config", ConfigPath);
 
         Assert.Equal(0, exit);
         var lines = csv.Trim().Split('\n');
