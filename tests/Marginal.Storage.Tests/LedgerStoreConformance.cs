@@ -25,7 +25,11 @@ public abstract class LedgerStoreConformance
     {
         var (ledger, _) = await OpenEmptyAsync();
         await using var _ledger = ledger;
-        var record = Record("req_1") with { RevenueUsd = 0.0025m, SavingsUsd = 1.000000000000000001m, Levers = "cache,routing", TimeToFirstTokenMs = null };
+        var record = Record("req_1") with
+        {
+            RevenueUsd = 0.0025m, SavingsUsd = 1.000000000000000001m, Levers = "cache=1,routing=0.000000000000000001", TimeToFirstTokenMs = null,
+            CacheSimilarity = 0.9731, Tags = "route:auto:quality,ticket",
+        };
 
         var inserted = await ledger.AppendAsync([record]);
 
@@ -103,6 +107,35 @@ public abstract class LedgerStoreConformance
         }
 
         Assert.Equal(["b", "c"], ids);
+    }
+
+    [Fact]
+    public async Task AppendAsync_AdjustmentRecord_KeepsKindAndTheRecordItAdjusts()
+    {
+        var (ledger, _) = await OpenEmptyAsync();
+        await using var _ledger = ledger;
+        var adjustment = Record("adj_1") with { Kind = UsageRecordKinds.Adjustment, Adjusts = "req_1", CostUsd = -0.5m, RevenueUsd = -1m };
+
+        await ledger.AppendAsync([Record("req_1"), adjustment]);
+
+        Assert.Equal(UsageRecordKinds.Usage, (await ledger.FindAsync("req_1"))!.Kind);
+        Assert.Equal(adjustment, await ledger.FindAsync("adj_1"));
+    }
+
+    [Fact]
+    public async Task Feedback_AppendedOutOfOrder_IsReadInTimeOrderWithinTheWindow()
+    {
+        var (ledger, _) = await OpenEmptyAsync();
+        await using var _ledger = ledger;
+        await ledger.AppendFeedbackAsync(new Feedback("req_2", T0.AddMinutes(2), "acme", null, "ticket_resolved"));
+        await ledger.AppendFeedbackAsync(new Feedback("req_1", T0.AddMinutes(1), "acme", 0.25, null));
+        await ledger.AppendFeedbackAsync(new Feedback("req_1", T0.AddMinutes(3), "acme", 1, "success"));
+
+        var all = await ledger.ReadFeedbackAsync().ToListAsync();
+        var window = await ledger.ReadFeedbackAsync(T0.AddMinutes(2), T0.AddMinutes(3)).ToListAsync();
+
+        Assert.Equal([0.25, null, 1.0], all.Select(f => f.Score));
+        Assert.Equal(new Feedback("req_2", T0.AddMinutes(2), "acme", null, "ticket_resolved"), Assert.Single(window));
     }
 
     [Fact]

@@ -32,6 +32,14 @@ public sealed class LedgerWriterTests
 
         public Task<long> CountAsync(CancellationToken cancellationToken = default) => Task.FromResult(0L);
 
+        public Task AppendFeedbackAsync(Feedback feedback, CancellationToken cancellationToken = default) => Task.CompletedTask;
+
+        public async IAsyncEnumerable<Feedback> ReadFeedbackAsync(DateTimeOffset? since = null, DateTimeOffset? until = null, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken = default)
+        {
+            await Task.CompletedTask;
+            yield break;
+        }
+
         public ValueTask DisposeAsync() => ValueTask.CompletedTask;
     }
 

@@ -22,4 +22,10 @@ public interface ILedgerStore : IAsyncDisposable
 
     /// <summary>How many records are stored.</summary>
     Task<long> CountAsync(CancellationToken cancellationToken = default);
+
+    /// <summary>Stores <paramref name="feedback"/> durably.</summary>
+    Task AppendFeedbackAsync(Feedback feedback, CancellationToken cancellationToken = default);
+
+    /// <summary>Feedback with <see cref="Feedback.Time"/> in [since, until), oldest first; a null bound is open.</summary>
+    IAsyncEnumerable<Feedback> ReadFeedbackAsync(DateTimeOffset? since = null, DateTimeOffset? until = null, CancellationToken cancellationToken = default);
 }

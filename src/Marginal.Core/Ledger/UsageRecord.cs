@@ -27,9 +27,15 @@ namespace Marginal.Core.Ledger;
 /// <param name="RevenueUsd">Revenue under the tenant's pricing plan; null until plans exist.</param>
 /// <param name="CacheOutcome">The response cache's outcome (<c>miss</c>, <c>hit-exact</c>, …); null when it did not look.</param>
 /// <param name="RouteReason">Why the router chose the served model, e.g. <c>explicit</c> or <c>fallback</c>.</param>
-/// <param name="Levers">Cost levers applied, comma-separated; empty when none.</param>
-/// <param name="SavingsUsd">Cost avoided by the levers against their stated counterfactual; null when none applied.</param>
+/// <param name="Levers">Cost levers applied with what each saved, as comma-separated <c>lever=usd</c> pairs in the
+/// order applied (e.g. <c>cache=0.00042</c> or <c>routing=0.0011,owned=0.0003</c>; see <see cref="LeverSavings"/>); empty when none.</param>
+/// <param name="SavingsUsd">The sum of the levers' savings against their stated counterfactuals; null when none applied.</param>
 /// <param name="Attempts">Upstream calls made, fallbacks included.</param>
+/// <param name="Kind"><c>usage</c> for a request; <c>adjustment</c> for a correction of an earlier record (its amounts
+/// are added to that record's, never replacing them); <c>outcome</c> for revenue earned by a reported outcome.</param>
+/// <param name="Adjusts">For an adjustment or outcome: the id of the request it belongs to; null for a request.</param>
+/// <param name="CacheSimilarity">The similarity of a semantic cache hit (cosine, 0–1); null otherwise.</param>
+/// <param name="Tags">Comma-separated request tags and premium features (e.g. <c>route:auto:quality</c>); empty when none.</param>
 public sealed record UsageRecord(
     string Id,
     DateTimeOffset Time,
@@ -56,4 +62,16 @@ public sealed record UsageRecord(
     string? RouteReason,
     string Levers,
     decimal? SavingsUsd,
-    int Attempts);
+    int Attempts,
+    string Kind = UsageRecordKinds.Usage,
+    string? Adjusts = null,
+    double? CacheSimilarity = null,
+    string Tags = "");
+
+/// <summary>The values of <see cref="UsageRecord.Kind"/>.</summary>
+public static class UsageRecordKinds
+{
+    public const string Usage = "usage";
+    public const string Adjustment = "adjustment";
+    public const string Outcome = "outcome";
+}

@@ -46,6 +46,18 @@ public sealed class GatewayContext
     /// <summary>Cache outcome, e.g. <c>miss</c>; null when the cache did not look.</summary>
     public string? CacheOutcome { get; set; }
 
+    /// <summary>Similarity of a semantic cache hit (cosine); null otherwise.</summary>
+    public double? CacheSimilarity { get; set; }
+
+    /// <summary>What each cost lever saved on this request against its counterfactual, in the order applied.</summary>
+    public List<KeyValuePair<string, decimal>> Savings { get; } = [];
+
+    /// <summary>Request tags and premium features (e.g. <c>route:auto:quality</c>), recorded in the ledger.</summary>
+    public List<string> Tags { get; } = [];
+
+    /// <summary>Revenue of the request under the tenant's pricing plan, set before the record is written; null without plans.</summary>
+    public decimal? RevenueUsd { get; set; }
+
     /// <summary>Every upstream call tried, in order, with its outcome.</summary>
     public List<UpstreamAttempt> Attempts { get; } = [];
 

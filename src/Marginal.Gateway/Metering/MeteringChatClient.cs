@@ -142,12 +142,14 @@ public sealed class MeteringChatClient(IChatClient innerClient, GatewayModelSour
             CostUsd: cost,
             // API and rented capacity cost the same at the margin as fully loaded; owned pools record both views.
             MarginalCostUsd: owned?.MarginalUsd ?? cost,
-            RevenueUsd: null,
+            RevenueUsd: context.RevenueUsd,
             CacheOutcome: context.CacheOutcome,
             RouteReason: context.RouteReason,
-            Levers: "",
-            SavingsUsd: null,
-            Attempts: context.Attempts.Count);
+            Levers: context.Savings.Count == 0 ? "" : LeverSavings.Format(context.Savings),
+            SavingsUsd: context.Savings.Count == 0 ? null : context.Savings.Sum(s => s.Value),
+            Attempts: context.Attempts.Count,
+            CacheSimilarity: context.CacheSimilarity,
+            Tags: context.Tags.Count == 0 ? "" : string.Join(',', context.Tags));
         if (ledger is null || record.Id.Length == 0)
         {
             return;

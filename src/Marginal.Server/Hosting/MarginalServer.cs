@@ -99,6 +99,7 @@ public static class MarginalServer
         if (store is not null)
         {
             app.MapAdminKeysApi(Environment.GetEnvironmentVariable(config.Server.AdminKeyEnv));
+            app.MapFeedbackApi();
         }
         app.MapEmbeddingsApi();
         app.MapModelsApi();

@@ -52,6 +52,24 @@ internal static class SqliteMigrations
             models TEXT NOT NULL
         );
         """,
+        // 2: adjustment and outcome records, semantic-cache similarity, request tags; client feedback.
+        """
+        ALTER TABLE usage_records ADD COLUMN kind TEXT NOT NULL DEFAULT 'usage';
+        ALTER TABLE usage_records ADD COLUMN adjusts TEXT;
+        ALTER TABLE usage_records ADD COLUMN cache_similarity REAL;
+        ALTER TABLE usage_records ADD COLUMN tags TEXT NOT NULL DEFAULT '';
+        CREATE INDEX usage_records_adjusts ON usage_records (adjusts) WHERE adjusts IS NOT NULL;
+        CREATE TABLE feedback (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            request_id TEXT NOT NULL,
+            time_us INTEGER NOT NULL,
+            tenant TEXT NOT NULL,
+            score REAL,
+            outcome TEXT
+        );
+        CREATE INDEX feedback_time ON feedback (time_us);
+        CREATE INDEX feedback_request ON feedback (request_id);
+        """,
     ];
 
     /// <summary>The schema version this build writes.</summary>

@@ -20,8 +20,9 @@ public sealed class SqliteStore : ILedgerStore, IKeyStore
     private const string Columns =
         "id, time_us, tenant, key_id, requested_model, served_model, provider, capacity_source, status, streamed, " +
         "input_tokens, cached_input_tokens, cache_write_tokens, output_tokens, reasoning_tokens, usage_source, " +
-        "latency_ms, ttft_ms, cost_usd, marginal_cost_usd, revenue_usd, cache_outcome, route_reason, levers, savings_usd, attempts";
-    private const int ColumnCount = 26;
+        "latency_ms, ttft_ms, cost_usd, marginal_cost_usd, revenue_usd, cache_outcome, route_reason, levers, savings_usd, attempts, " +
+        "kind, adjusts, cache_similarity, tags";
+    private const int ColumnCount = 30;
 
     private readonly string _connectionString;
     private readonly string _synchronous;
@@ -183,6 +184,17 @@ public sealed class SqliteStore : ILedgerStore, IKeyStore
         raw.sqlite3_bind_text(s, 24, r.Levers);
         BindText(s, 25, Money(r.SavingsUsd));
         raw.sqlite3_bind_int64(s, 26, r.Attempts);
+        raw.sqlite3_bind_text(s, 27, r.Kind);
+        BindText(s, 28, r.Adjusts);
+        if (r.CacheSimilarity is { } similarity)
+        {
+            raw.sqlite3_bind_double(s, 29, similarity);
+        }
+        else
+        {
+            raw.sqlite3_bind_null(s, 29);
+        }
+        raw.sqlite3_bind_text(s, 30, r.Tags);
     }
 
     private static void BindText(sqlite3_stmt statement, int index, string? value)
@@ -234,7 +246,11 @@ public sealed class SqliteStore : ILedgerStore, IKeyStore
         RouteReason: Text(r, 22),
         Levers: r.GetString(23),
         SavingsUsd: Money(r, 24),
-        Attempts: r.GetInt32(25));
+        Attempts: r.GetInt32(25),
+        Kind: r.GetString(26),
+        Adjusts: Text(r, 27),
+        CacheSimilarity: r.IsDBNull(28) ? null : r.GetDouble(28),
+        Tags: r.GetString(29));
 
     public async Task<UsageRecord?> FindAsync(string id, CancellationToken cancellationToken = default)
     {
@@ -266,6 +282,36 @@ public sealed class SqliteStore : ILedgerStore, IKeyStore
         await using var command = connection.CreateCommand();
         command.CommandText = "SELECT COUNT(*) FROM usage_records";
         return (long)(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!;
+    }
+
+    public async Task AppendFeedbackAsync(Feedback feedback, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(feedback);
+        await using var connection = Open();
+        await using var command = connection.CreateCommand();
+        command.CommandText = "INSERT INTO feedback (request_id, time_us, tenant, score, outcome) VALUES ($id, $time, $tenant, $score, $outcome)";
+        command.Parameters.AddWithValue("$id", feedback.RequestId);
+        command.Parameters.AddWithValue("$time", ToMicros(feedback.Time));
+        command.Parameters.AddWithValue("$tenant", feedback.Tenant);
+        command.Parameters.AddWithValue("$score", feedback.Score is { } score ? score : DBNull.Value);
+        command.Parameters.AddWithValue("$outcome", (object?)feedback.Outcome ?? DBNull.Value);
+        await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    public async IAsyncEnumerable<Feedback> ReadFeedbackAsync(DateTimeOffset? since = null, DateTimeOffset? until = null, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        await using var connection = Open();
+        await using var command = connection.CreateCommand();
+        command.CommandText = "SELECT request_id, time_us, tenant, score, outcome FROM feedback WHERE time_us >= $since AND time_us < $until ORDER BY time_us, seq";
+        command.Parameters.AddWithValue("$since", since is { } s ? ToMicros(s) : long.MinValue);
+        command.Parameters.AddWithValue("$until", until is { } u ? ToMicros(u) : long.MaxValue);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            yield return new Feedback(
+                reader.GetString(0), FromMicros(reader.GetInt64(1)), reader.GetString(2),
+                reader.IsDBNull(3) ? null : reader.GetDouble(3), Text(reader, 4));
+        }
     }
 
     public async Task AddKeyAsync(VirtualKey key, CancellationToken cancellationToken = default)

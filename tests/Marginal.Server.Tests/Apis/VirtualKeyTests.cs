@@ -67,6 +67,25 @@ public sealed class VirtualKeyTests : IAsyncLifetime
         Assert.Equal(created["id"]!.GetValue<string>(), record.KeyId);
     }
 
+    [Fact]
+    public async Task Feedback_OnAnotherTenantsRequest_IsAnsweredAsUnknown()
+    {
+        var acme = (await CreateKeyAsync(new { tenant = "acme" }))["key"]!.GetValue<string>();
+        var globex = (await CreateKeyAsync(new { tenant = "globex" }))["key"]!.GetValue<string>();
+        var id = (await ChatAsync($"Bearer {acme}")).Headers.GetValues("x-marginal-request-id").Single();
+
+        async Task<HttpStatusCode> FeedbackAsync(string key)
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/feedback") { Content = JsonContent.Create(new { request_id = id, outcome = "success" }) };
+            request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", key);
+            return (await _host.Http.SendAsync(request)).StatusCode;
+        }
+
+        Assert.Equal(HttpStatusCode.NotFound, await FeedbackAsync(globex));
+        Assert.Equal(HttpStatusCode.OK, await FeedbackAsync(acme));
+        Assert.Equal("acme", Assert.Single(await _host.Ledger.ReadFeedbackAsync().ToListAsync()).Tenant);
+    }
+
     [Theory]
     [InlineData(null, "missing_api_key")]
     [InlineData("Bearer sk-not-ours", "invalid_api_key")]
