@@ -13,8 +13,8 @@ namespace Marginal.Local;
 /// A GGUF model served through LLamaSharp with continuous batching. Text streams as it decodes; usage is exact:
 /// input is the templated prompt's token count and output the sampled tokens sent (the end-of-generation token is
 /// not counted), both from the model's own tokenizer. Request settings used: MaxOutputTokens (default: the rest of
-/// the sequence's context), Temperature (default 1, as OpenAI's), TopP, Seed. Stop sequences, tools and response
-/// formats are not applied. Thread-safe; owns the loaded weights and the scheduler and disposes both.
+/// the sequence's context), Temperature (default 1, as OpenAI's), TopP, Seed, StopSequences (the answer ends before
+/// the first one, which is not sent; its tokens count as output). Tools and response formats are not applied. Thread-safe; owns the loaded weights and the scheduler and disposes both.
 /// </summary>
 public sealed class LocalChatClient : IChatClient
 {
@@ -82,7 +82,7 @@ public sealed class LocalChatClient : IChatClient
         var sampling = new SamplingSettings(options?.Temperature ?? 1f, options?.TopP ?? 1f, options?.Seed is { } seed ? unchecked((uint)seed) : null);
         // A linked source so that a caller who stops reading early (no cancellation) still frees the slot.
         using var abandon = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        var output = Scheduler.Submit(prompt, maxTokens, sampling, abandon.Token);
+        var output = Scheduler.Submit(prompt, maxTokens, sampling, options?.StopSequences is { Count: > 0 } stops ? [.. stops] : null, abandon.Token);
         var id = "chatcmpl-local-" + Guid.NewGuid().ToString("N");
         var created = _time.GetUtcNow();
         var model = options?.ModelId ?? Options.ModelName;

@@ -81,9 +81,10 @@ public sealed partial class BatchScheduler : IDisposable
     /// <see cref="SequenceUpdate.End"/> set, or with an exception (<see cref="OperationCanceledException"/> when
     /// <paramref name="cancellationToken"/> fires, <see cref="GatewayException"/> when decoding fails).
     /// Cancelling frees the sequence's queue place at once, or its batch slot at the next step boundary.
+    /// <c>stop</c> lists stop sequences: generation ends before the first one and its text is not sent (null or empty: none).
     /// </summary>
     /// <exception cref="GatewayException">The queue is full (RateLimited, with RetryAfter), or the sequence cannot fit (InvalidRequest).</exception>
-    public ChannelReader<SequenceUpdate> Submit(IReadOnlyList<LLamaToken> prompt, int maxTokens, SamplingSettings sampling, CancellationToken cancellationToken)
+    public ChannelReader<SequenceUpdate> Submit(IReadOnlyList<LLamaToken> prompt, int maxTokens, SamplingSettings sampling, IReadOnlyList<string>? stop, CancellationToken cancellationToken)
     {
         if (prompt.Count == 0)
         {
@@ -95,7 +96,10 @@ public sealed partial class BatchScheduler : IDisposable
                 $"This model's context is {SequenceContext} tokens per request; the prompt has {prompt.Count} and {maxTokens} more were asked for.",
                 "messages", "context_length_exceeded");
         }
-        var sequence = new ScheduledSequence(this, prompt, maxTokens, sampling, cancellationToken);
+        var sequence = new ScheduledSequence(this, prompt, maxTokens, sampling, cancellationToken)
+        {
+            Stop = stop is { Count: > 0 } ? new StopSequenceFilter(stop) : null,
+        };
         lock (_gate)
         {
             // Headroom: a free slot nobody queued for, so this request joins the running batch at the next step.
@@ -247,9 +251,19 @@ public sealed partial class BatchScheduler : IDisposable
                 sequence.Generated++;
                 sequence.Decoder!.Add(token);
                 var text = sequence.Decoder.Read();
+                if (sequence.Stop is { } filter)
+                {
+                    text = filter.Push(text);
+                }
                 if (text.Length > 0)
                 {
                     sequence.Output.Writer.TryWrite(new SequenceUpdate(text));
+                }
+                if (sequence.Stop?.Stopped == true)
+                {
+                    running.RemoveAt(i--);
+                    End(sequence, SequenceEnd.Stop);
+                    continue;
                 }
                 if (sequence.Generated >= sequence.MaxTokens)
                 {
@@ -326,6 +340,11 @@ public sealed partial class BatchScheduler : IDisposable
         }
         if (end is { } reason)
         {
+            // Text held back in case it began a stop sequence is the answer's end after all.
+            if (sequence.Stop?.Flush() is { Length: > 0 } held)
+            {
+                sequence.Output.Writer.TryWrite(new SequenceUpdate(held));
+            }
             sequence.Output.Writer.TryWrite(new SequenceUpdate("", reason, sequence.Prompt.Length, sequence.Generated,
                 TimeSpan.FromTicks((long)Math.Round(sequence.BusyTicks)), sequence.Queued));
             sequence.Output.Writer.TryComplete();
@@ -407,6 +426,7 @@ public sealed partial class BatchScheduler : IDisposable
         public Conversation? Conversation { get; set; }
         public ISamplingPipeline? Sampler { get; set; }
         public StreamingTokenDecoder? Decoder { get; set; }
+        public StopSequenceFilter? Stop { get; init; }
         public int Generated { get; set; }
         public long AdmittedAt { get; set; }
         /// <summary>Its share of busy time so far, in ticks: Σ over the steps it was in of step time ÷ sequences in the step.</summary>

@@ -134,6 +134,32 @@ public sealed class LocalGatewayTests(TestModelFiles files) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task CompleteChatStreaming_StopSequenceInTheText_EndsBeforeItWithStop()
+    {
+        var chat = _openAI.GetChatClient("tiny");
+        var greedy = new ChatCompletionOptions { Temperature = 0, MaxOutputTokenCount = 24 };
+        var full = (await chat.CompleteChatAsync([new UserChatMessage("say something long")], greedy)).Value.Content[0].Text;
+        // A stop sequence from the middle of what greedy decoding says anyway: the answer must end just before it.
+        var stop = full.Substring(full.Length / 2, Math.Min(3, full.Length - full.Length / 2));
+        var stopped = new ChatCompletionOptions { Temperature = 0, MaxOutputTokenCount = 24 };
+        stopped.StopSequences.Add(stop);
+        var text = new StringBuilder();
+        ChatFinishReason? finish = null;
+
+        await foreach (var update in chat.CompleteChatStreamingAsync([new UserChatMessage("say something long")], stopped))
+        {
+            foreach (var part in update.ContentUpdate)
+            {
+                text.Append(part.Text);
+            }
+            finish ??= update.FinishReason;
+        }
+
+        Assert.Equal(full[..full.IndexOf(stop, StringComparison.Ordinal)], text.ToString());
+        Assert.Equal(ChatFinishReason.Stop, finish);
+    }
+
+    [Fact]
     public async Task CompleteChat_SixteenConcurrentClients_NoCrossTalk()
     {
         var chat = _openAI.GetChatClient("tiny");
