@@ -87,7 +87,8 @@ public sealed class GatewayHost : IAsyncDisposable
 
     /// <summary>
     /// The price book beside the test config, in round numbers so costs are easy to compute by hand (USD per 1M tokens):
-    /// <c>test-price</c> input 2, cached input 0.5, output 8; <c>backup-price</c> input 1, output 4; <c>embed-price</c> input 0.02.
+    /// <c>test-price</c> input 2, cached input 0.5, output 8; <c>backup-price</c> input 1, output 4; <c>embed-price</c> input 0.02;
+    /// <c>claude-price</c> input 3, cached input 0.3, cache writes 3.75 (5-minute) and 6 (1-hour), output 15.
     /// </summary>
     public const string PriceBookYaml = """
         models:
@@ -123,6 +124,20 @@ public sealed class GatewayHost : IAsyncDisposable
             capacity: api
             input: 0.02
             output: 0.02
+            source: test
+            as_of: 2026-11-27
+          claude-price:
+            provider: anthropic
+            upstream: claude-up
+            context_window: 200000
+            tokenizer: cl100k_base
+            quality_tier: standard
+            capacity: api
+            input: 3
+            cached_input: 0.3
+            cache_write_5m: 3.75
+            cache_write_1h: 6
+            output: 15
             source: test
             as_of: 2026-11-27
         """;

@@ -18,6 +18,13 @@ public sealed partial class FakeUpstream
     /// <summary>The <c>cache_creation_input_tokens</c> every Anthropic answer reports.</summary>
     public const long AnthropicCacheCreationTokens = 1;
 
+    /// <summary>
+    /// When true, Anthropic answers say their cache write was made with the 1-hour lifetime
+    /// (<c>usage.cache_creation.ephemeral_1h_input_tokens</c>); otherwise <c>cache_creation</c> is left out, as in
+    /// API versions before it existed.
+    /// </summary>
+    public bool AnthropicOneHourCacheWrites { get; set; }
+
     /// <summary>The id the fake gives its <c>tool_use</c> blocks.</summary>
     public const string AnthropicToolUseId = "toolu_fake1";
 
@@ -184,13 +191,21 @@ public sealed partial class FakeUpstream
         }
     }
 
-    private static JsonObject AnthropicUsage(long input, long output) => new()
+    private JsonObject AnthropicUsage(long input, long output)
     {
-        ["input_tokens"] = input,
-        ["cache_creation_input_tokens"] = AnthropicCacheCreationTokens,
-        ["cache_read_input_tokens"] = AnthropicCacheReadTokens,
-        ["output_tokens"] = output,
-    };
+        var usage = new JsonObject
+        {
+            ["input_tokens"] = input,
+            ["cache_creation_input_tokens"] = AnthropicCacheCreationTokens,
+            ["cache_read_input_tokens"] = AnthropicCacheReadTokens,
+            ["output_tokens"] = output,
+        };
+        if (AnthropicOneHourCacheWrites)
+        {
+            usage["cache_creation"] = new JsonObject { ["ephemeral_5m_input_tokens"] = 0, ["ephemeral_1h_input_tokens"] = AnthropicCacheCreationTokens };
+        }
+        return usage;
+    }
 
     /// <summary>What the fake will answer on the Messages API; <see cref="FinishReason"/> holds Anthropic's <c>stop_reason</c>.</summary>
     private sealed record AnthropicReply(string? Text, string? ToolName, string? ToolArguments, string FinishReason, string? StopSequence, long PromptTokens, long CompletionTokens);

@@ -70,6 +70,12 @@ public sealed partial class FakeUpstream : IAsyncDisposable
     /// <summary>Prompt tokens reported as read from the provider's cache (OpenAI's <c>prompt_tokens_details.cached_tokens</c>).</summary>
     public long CachedTokens { get; set; }
 
+    /// <summary>
+    /// When true, cached prompt tokens are reported the way DeepSeek's API does (<c>prompt_cache_hit_tokens</c> and
+    /// <c>prompt_cache_miss_tokens</c> beside <c>prompt_tokens</c>) instead of OpenAI's <c>prompt_tokens_details</c>.
+    /// </summary>
+    public bool DeepSeekCacheUsage { get; set; }
+
     /// <summary>When true the fake reports no <c>usage</c> at all, like some OpenAI-compatible servers.</summary>
     public bool OmitUsage { get; set; }
 
@@ -292,14 +298,27 @@ public sealed partial class FakeUpstream : IAsyncDisposable
         return new Reply(text, null, null, finish, promptTokens, Words(text));
     }
 
-    private JsonObject Usage(Reply reply) => new()
+    private JsonObject Usage(Reply reply)
     {
-        ["prompt_tokens"] = reply.PromptTokens,
-        ["completion_tokens"] = reply.CompletionTokens,
-        ["total_tokens"] = reply.PromptTokens + reply.CompletionTokens,
-        ["prompt_tokens_details"] = new JsonObject { ["cached_tokens"] = Math.Min(CachedTokens, reply.PromptTokens) },
-        ["completion_tokens_details"] = new JsonObject { ["reasoning_tokens"] = 0 },
-    };
+        var cached = Math.Min(CachedTokens, reply.PromptTokens);
+        var usage = new JsonObject
+        {
+            ["prompt_tokens"] = reply.PromptTokens,
+            ["completion_tokens"] = reply.CompletionTokens,
+            ["total_tokens"] = reply.PromptTokens + reply.CompletionTokens,
+        };
+        if (DeepSeekCacheUsage)
+        {
+            usage["prompt_cache_hit_tokens"] = cached;
+            usage["prompt_cache_miss_tokens"] = reply.PromptTokens - cached;
+        }
+        else
+        {
+            usage["prompt_tokens_details"] = new JsonObject { ["cached_tokens"] = cached };
+            usage["completion_tokens_details"] = new JsonObject { ["reasoning_tokens"] = 0 };
+        }
+        return usage;
+    }
 
     internal static string ContentText(JsonNode? content) => content switch
     {

@@ -38,6 +38,8 @@ public sealed class AnthropicProviderTests : IAsyncLifetime
     /// a provider with a short timeout.
     /// </summary>
     private static string Yaml(FakeUpstream primary, FakeUpstream secondary) => $"""
+        pricing:
+          book: prices.yaml
         providers:
           anthropic:
             kind: anthropic
@@ -73,6 +75,10 @@ public sealed class AnthropicProviderTests : IAsyncLifetime
             provider: anthropic
             upstream: claude-up
             fallbacks: [gpt-backup]
+          claude-priced:
+            provider: anthropic
+            upstream: claude-up
+            price: claude-price
           claude-solo:
             provider: anthropic
             upstream: claude-solo-up
@@ -111,6 +117,36 @@ public sealed class AnthropicProviderTests : IAsyncLifetime
         Assert.Equal(FakeUpstream.AnthropicCacheReadTokens, completion.Usage.InputTokenDetails.CachedTokenCount);
         Assert.Equal(3, completion.Usage.OutputTokenCount);
         Assert.Equal(completion.Usage.InputTokenCount + 3, completion.Usage.TotalTokenCount);
+    }
+
+    [Theory]
+    [InlineData(false, false, "0.00005535")]
+    [InlineData(true, false, "0.0000576")]
+    [InlineData(true, true, "0.0000576")]
+    public async Task Chat_CacheWriteLifetimeReported_WritesArePricedAtTheirLifetimesPrice(bool oneHour, bool stream, string cost)
+    {
+        _host.Primary.AnthropicOneHourCacheWrites = oneHour;
+        var chat = _host.OpenAI.GetChatClient("claude-priced");
+
+        string id;
+        if (stream)
+        {
+            var updates = chat.CompleteChatStreamingAsync([new UserChatMessage("hello there")]);
+            await foreach (var _ in updates)
+            {
+            }
+            id = (await _host.Ledger.ReadAsync().LastAsync()).Id;
+        }
+        else
+        {
+            var result = await chat.CompleteChatAsync([new UserChatMessage("hello there")]);
+            Assert.True(result.GetRawResponse().Headers.TryGetValue("x-marginal-request-id", out var header));
+            id = header!;
+        }
+
+        // 2 uncached × 3 + 2 cached × 0.3 + 1 written × (6 for 1 hour, else 3.75) + 3 output × 15, per 1M tokens.
+        var record = await _host.Ledger.FindAsync(id);
+        Assert.Equal(decimal.Parse(cost, System.Globalization.CultureInfo.InvariantCulture), record!.CostUsd);
     }
 
     [Fact]

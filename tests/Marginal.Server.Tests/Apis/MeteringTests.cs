@@ -33,6 +33,22 @@ public sealed class MeteringTests : IAsyncLifetime
     private async Task<UsageRecord> RecordOf(HttpResponseMessage response) =>
         (await _host.Ledger.FindAsync(response.Headers.GetValues("x-marginal-request-id").Single()))!;
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task ChatBothWays_DeepSeekStyleCacheHits_AreCachedInputInTheLedger(bool stream)
+    {
+        _host.Primary.CachedTokens = 2;
+        _host.Primary.DeepSeekCacheUsage = true;
+
+        var response = await PostAsync($$"""{"model":"gpt-test","stream":{{(stream ? "true" : "false")}},"stream_options":{{(stream ? """{"include_usage":true}""" : "null")}},"messages":[{"role":"user","content":"hello there friend"}]}""");
+        await response.Content.ReadAsStringAsync();
+
+        var record = await RecordOf(response);
+        Assert.Equal((3, 2), (record.InputTokens, record.CachedInputTokens));
+        Assert.Equal(0.000035m, record.CostUsd);
+    }
+
     [Fact]
     public async Task Chat_CachedTokensReported_CostsCachedAtCachedPriceInHeaderAndLedger()
     {

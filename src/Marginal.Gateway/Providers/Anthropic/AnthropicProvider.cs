@@ -87,15 +87,35 @@ internal static class AnthropicProvider
     /// excludes both caches; Anthropic, "Prompt caching"), matching OpenAI's <c>prompt_tokens</c>, and reports the cache
     /// reads as <see cref="UsageDetails.CachedInputTokenCount"/>; only the cache writes need the gateway's key.
     /// </summary>
-    internal static UsageDetails? UsageOf(UsageDetails? usage)
+    /// <param name="usage">The SDK's usage, changed in place.</param>
+    /// <param name="oneHourWrites">Anthropic's <c>usage.cache_creation.ephemeral_1h_input_tokens</c>, when the answer
+    /// reported it: the part of the cache writes made with the 1-hour lifetime, priced at the 1-hour write price.</param>
+    internal static UsageDetails? UsageOf(UsageDetails? usage, long oneHourWrites = 0)
     {
         if (usage?.AdditionalCounts is { } counts && counts.TryGetValue(SdkCacheCreationKey, out var written))
         {
             counts.Remove(SdkCacheCreationKey);
             counts[CacheCreationInputTokensKey] = written;
+            if (oneHourWrites > 0)
+            {
+                counts[Core.Pricing.TokenUsage.CacheWrite1hTokensKey] = Math.Min(oneHourWrites, written);
+            }
         }
         return usage;
     }
+
+    /// <summary>
+    /// <c>usage.cache_creation.ephemeral_1h_input_tokens</c> of a message, read from the raw JSON (the SDK's typed
+    /// accessor throws when an older API version leaves <c>cache_creation</c> out); 0 when absent.
+    /// </summary>
+    internal static long OneHourWritesOf(Usage? usage) =>
+        usage?.RawData is { } raw
+        && raw.TryGetValue("cache_creation", out var creation)
+        && creation.ValueKind == System.Text.Json.JsonValueKind.Object
+        && creation.TryGetProperty("ephemeral_1h_input_tokens", out var hour)
+        && hour.TryGetInt64(out var tokens)
+            ? tokens
+            : 0;
 
     /// <summary>
     /// Sits in front of the SDK's chat client: keeps the gateway's context out of the wire request, forwards the
@@ -119,7 +139,7 @@ internal static class AnthropicProvider
                 throw;
             }
             response.FinishReason = FinishReasonOf(response.FinishReason);
-            response.Usage = UsageOf(response.Usage);
+            response.Usage = UsageOf(response.Usage, OneHourWritesOf((response.RawRepresentation as Message)?.Usage));
             return response;
         }
 
@@ -127,6 +147,8 @@ internal static class AnthropicProvider
         {
             var failure = FailureHeadersHandler.BeginRequest();
             var finished = false;
+            // The 1-hour share of cache writes comes in message_start; the usage the adapter reports comes later.
+            long oneHourWrites = 0;
             await using var updates = base.GetStreamingResponseAsync(messages, Shape(options), cancellationToken).GetAsyncEnumerator(cancellationToken);
             while (true)
             {
@@ -143,6 +165,10 @@ internal static class AnthropicProvider
                     throw;
                 }
                 var update = updates.Current;
+                if (update.RawRepresentation is RawMessageStreamEvent raw && raw.TryPickStart(out var start))
+                {
+                    oneHourWrites = OneHourWritesOf(start.Message.Usage);
+                }
                 if (update.FinishReason is not null)
                 {
                     // The SDK repeats the finish reason on every update after message_delta; OpenAI sends it once.
@@ -153,7 +179,7 @@ internal static class AnthropicProvider
                 {
                     if (content is UsageContent usage)
                     {
-                        UsageOf(usage.Details);
+                        UsageOf(usage.Details, oneHourWrites);
                     }
                 }
                 yield return update;

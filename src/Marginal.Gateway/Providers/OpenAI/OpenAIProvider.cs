@@ -35,14 +35,54 @@ internal static class OpenAIProvider
         return new UpstreamProvider(name, "openai", chat, model => client.GetEmbeddingClient(model).AsIEmbeddingGenerator());
     }
 
-    /// <summary>Carries the OpenAI fields that M.E.AI has no slot for (<c>user</c>, <c>metadata</c>) and keeps the gateway's context out of the wire request.</summary>
+    /// <summary>
+    /// Carries the OpenAI fields that M.E.AI has no slot for (<c>user</c>, <c>metadata</c>), keeps the gateway's
+    /// context out of the wire request, and reads cached prompt tokens that a compatible server reports its own way.
+    /// </summary>
     private sealed class OpenAIRequestShaper(IChatClient inner) : DelegatingChatClient(inner)
     {
-        public override Task<ChatResponse> GetResponseAsync(IEnumerable<AIChatMessage> messages, ChatOptions? options = null, CancellationToken cancellationToken = default) =>
-            base.GetResponseAsync(messages, Shape(options), cancellationToken);
+        public override async Task<ChatResponse> GetResponseAsync(IEnumerable<AIChatMessage> messages, ChatOptions? options = null, CancellationToken cancellationToken = default)
+        {
+            var response = await base.GetResponseAsync(messages, Shape(options), cancellationToken).ConfigureAwait(false);
+            if (response.RawRepresentation is ChatCompletion { Usage: { } usage } && response.Usage is { } details)
+            {
+                ReadCompatibleCacheHits(usage, details);
+            }
+            return response;
+        }
 
-        public override IAsyncEnumerable<ChatResponseUpdate> GetStreamingResponseAsync(IEnumerable<AIChatMessage> messages, ChatOptions? options = null, CancellationToken cancellationToken = default) =>
-            base.GetStreamingResponseAsync(messages, Shape(options), cancellationToken);
+        public override async IAsyncEnumerable<ChatResponseUpdate> GetStreamingResponseAsync(IEnumerable<AIChatMessage> messages, ChatOptions? options = null,
+            [EnumeratorCancellation] CancellationToken cancellationToken = default)
+        {
+            await foreach (var update in base.GetStreamingResponseAsync(messages, Shape(options), cancellationToken).ConfigureAwait(false))
+            {
+                if (update.RawRepresentation is StreamingChatCompletionUpdate { Usage: { } usage })
+                {
+                    foreach (var content in update.Contents)
+                    {
+                        if (content is UsageContent { Details: { } details })
+                        {
+                            ReadCompatibleCacheHits(usage, details);
+                        }
+                    }
+                }
+                yield return update;
+            }
+        }
+
+        // DeepSeek reports prompt-cache reads as usage.prompt_cache_hit_tokens (with prompt_cache_miss_tokens) rather
+        // than OpenAI's prompt_tokens_details.cached_tokens (DeepSeek API docs, "Context Caching"). prompt_tokens
+        // already counts both, as OpenAI's does, so only the cached share needs reading. When a server reports both
+        // ways, OpenAI's field wins.
+        private static void ReadCompatibleCacheHits(ChatTokenUsage usage, UsageDetails details)
+        {
+#pragma warning disable SCME0001 // JsonPatch reads fields the SDK's model lacks; it is marked experimental.
+            if (details.CachedInputTokenCount is null or 0 && usage.Patch.TryGetValue("$.prompt_cache_hit_tokens"u8, out long hits) && hits > 0)
+            {
+                details.CachedInputTokenCount = hits;
+            }
+#pragma warning restore SCME0001
+        }
 
         private static ChatOptions? Shape(ChatOptions? options)
         {
