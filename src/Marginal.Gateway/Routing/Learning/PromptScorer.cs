@@ -1,0 +1,126 @@
+using System.Numerics.Tensors;
+
+namespace Marginal.Gateway.Routing.Learning;
+
+/// <summary>
+/// Scores a prompt's normalised embedding: the higher, the more the strong model is expected to gain over the weak one.
+/// A route sends prompts scoring at least its threshold to the strong model. Immutable and thread-safe.
+/// </summary>
+public abstract class PromptScorer
+{
+    /// <summary>The method's name as written in model files (<c>logistic</c>, <c>knn</c>).</summary>
+    public abstract string Kind { get; }
+
+    public abstract double Score(ReadOnlySpan<float> embedding);
+}
+
+/// <summary>
+/// Logistic regression: σ(w·x + b), trained with soft targets (1 when only the strong model was right, 0 when only the
+/// weak one was, ½ when they agree), so the score estimates how likely the strong call is to pay off.
+/// </summary>
+public sealed class LogisticScorer(float[] weights, float bias) : PromptScorer
+{
+    public override string Kind => "logistic";
+
+    public float[] Weights { get; } = weights;
+
+    public float Bias { get; } = bias;
+
+    public override double Score(ReadOnlySpan<float> embedding) => Sigmoid(TensorPrimitives.Dot(embedding, Weights) + Bias);
+
+    internal static double Sigmoid(double z) => 1 / (1 + Math.Exp(-z));
+
+    /// <summary>
+    /// Full-batch gradient descent with Adam (β₁ 0.9, β₂ 0.999) on the mean cross-entropy plus <paramref name="l2"/>·|w|²/2.
+    /// Deterministic: weights start at zero.
+    /// </summary>
+    public static LogisticScorer Train(IReadOnlyList<float[]> x, IReadOnlyList<float> target, double l2, int iterations = 300, double rate = 0.05)
+    {
+        var n = x.Count;
+        var d = x[0].Length;
+        var w = new double[d + 1];
+        var m = new double[d + 1];
+        var v = new double[d + 1];
+        var grad = new double[d + 1];
+        var wf = new float[d];
+        for (var t = 1; t <= iterations; t++)
+        {
+            Array.Clear(grad);
+            for (var j = 0; j < d; j++)
+            {
+                wf[j] = (float)w[j];
+            }
+            for (var i = 0; i < n; i++)
+            {
+                var error = Sigmoid(TensorPrimitives.Dot(x[i], wf) + w[d]) - target[i];
+                var row = x[i];
+                for (var j = 0; j < d; j++)
+                {
+                    grad[j] += error * row[j];
+                }
+                grad[d] += error;
+            }
+            for (var j = 0; j <= d; j++)
+            {
+                var g = grad[j] / n + (j < d ? l2 * w[j] : 0);
+                m[j] = 0.9 * m[j] + 0.1 * g;
+                v[j] = 0.999 * v[j] + 0.001 * g * g;
+                var mHat = m[j] / (1 - Math.Pow(0.9, t));
+                var vHat = v[j] / (1 - Math.Pow(0.999, t));
+                w[j] -= rate * mHat / (Math.Sqrt(vHat) + 1e-8);
+            }
+        }
+        return new LogisticScorer([.. w.Take(d).Select(a => (float)a)], (float)w[d]);
+    }
+}
+
+/// <summary>
+/// k nearest neighbours by cosine similarity: the mean <see cref="RoutingExample.Gain"/> (−1, 0 or 1) of the k labelled
+/// prompts most like this one. Exact search over every example with SIMD dot products.
+/// </summary>
+public sealed class KnnScorer(IReadOnlyList<float[]> vectors, IReadOnlyList<float> gains, int k) : PromptScorer
+{
+    public override string Kind => "knn";
+
+    public IReadOnlyList<float[]> Vectors { get; } = vectors;
+
+    public IReadOnlyList<float> Gains { get; } = gains;
+
+    public int K { get; } = k;
+
+    public override double Score(ReadOnlySpan<float> embedding)
+    {
+        var k = Math.Min(K, Vectors.Count);
+        if (k == 0)
+        {
+            return 0;
+        }
+        // The k best so far, kept as a small sorted array: k is tens, the examples thousands.
+        Span<float> best = k <= 256 ? stackalloc float[k] : new float[k];
+        Span<int> index = k <= 256 ? stackalloc int[k] : new int[k];
+        best.Fill(float.NegativeInfinity);
+        for (var i = 0; i < Vectors.Count; i++)
+        {
+            var similarity = TensorPrimitives.Dot(embedding, Vectors[i]);
+            if (similarity <= best[k - 1])
+            {
+                continue;
+            }
+            var j = k - 1;
+            while (j > 0 && best[j - 1] < similarity)
+            {
+                best[j] = best[j - 1];
+                index[j] = index[j - 1];
+                j--;
+            }
+            best[j] = similarity;
+            index[j] = i;
+        }
+        double sum = 0;
+        for (var j = 0; j < k; j++)
+        {
+            sum += Gains[index[j]];
+        }
+        return sum / k;
+    }
+}

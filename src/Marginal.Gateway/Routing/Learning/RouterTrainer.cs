@@ -1,0 +1,99 @@
+using System.Numerics.Tensors;
+
+namespace Marginal.Gateway.Routing.Learning;
+
+/// <summary>
+/// Trains and compares routers over embedded, labelled prompts. Hyper-parameters (k for kNN, the L2 weight for logistic
+/// regression) are chosen by APGR on a seeded inner validation split of the training part only, then the router is
+/// refitted on the whole training part; the evaluation set is never looked at while training.
+/// </summary>
+public static class RouterTrainer
+{
+    public static readonly string[] Methods = ["knn", "logistic"];
+    public static readonly string[] SplitKinds = ["question", "domain"];
+
+    private static readonly int[] Ks = [5, 10, 25, 50, 100, 200];
+    private static readonly double[] L2s = [1e-4, 1e-3, 1e-2];
+
+    /// <summary>
+    /// A seeded split: <paramref name="holdout"/> of the questions (or of the domains, so no domain is on both sides)
+    /// go to the test part. Deterministic for a seed.
+    /// </summary>
+    public static (int[] Train, int[] Test) Split(IReadOnlyList<RoutingExample> examples, double holdout, int seed, string by = "question")
+    {
+        var random = new Random(seed);
+        if (by == "domain")
+        {
+            var domains = examples.Select(e => e.Domain).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToArray();
+            random.Shuffle(domains);
+            var test = domains.Take((int)Math.Round(domains.Length * holdout)).ToHashSet(StringComparer.Ordinal);
+            return ([.. Enumerable.Range(0, examples.Count).Where(i => !test.Contains(examples[i].Domain))],
+                    [.. Enumerable.Range(0, examples.Count).Where(i => test.Contains(examples[i].Domain))]);
+        }
+        var order = Enumerable.Range(0, examples.Count).ToArray();
+        random.Shuffle(order);
+        var cut = (int)Math.Round(order.Length * holdout);
+        return ([.. order[cut..].Order()], [.. order[..cut].Order()]);
+    }
+
+    /// <summary>Trains <paramref name="method"/> (<c>knn</c> or <c>logistic</c>) on the given examples and their embeddings.</summary>
+    public static PromptScorer Train(string method, IReadOnlyList<RoutingExample> examples, IReadOnlyList<float[]> vectors, int seed = 42)
+    {
+        var (fit, validate) = Split(examples, 0.2, seed);
+        var fitExamples = fit.Select(i => examples[i]).ToArray();
+        var fitVectors = fit.Select(i => vectors[i]).ToArray();
+        var valExamples = validate.Select(i => examples[i]).ToArray();
+        var valVectors = validate.Select(i => vectors[i]).ToArray();
+        switch (method)
+        {
+            case "knn":
+            {
+                var neighbours = Neighbours(fitVectors, valVectors, Ks.Max());
+                var best = Ks.MaxBy(k => Evaluate(valExamples, neighbours.Select(row => row.Take(k).Average(j => (double)fitExamples[j].Gain)).ToArray()).Apgr);
+                return new KnnScorer([.. vectors], [.. examples.Select(e => e.Gain)], best);
+            }
+            case "logistic":
+            {
+                var fitTargets = fitExamples.Select(Target).ToArray();
+                var best = L2s.MaxBy(l2 => Evaluate(LogisticScorer.Train(fitVectors, fitTargets, l2), valExamples, valVectors).Apgr);
+                return LogisticScorer.Train(vectors, [.. examples.Select(Target)], best);
+            }
+            default:
+                throw new ArgumentException($"unknown method '{method}' (allowed: {string.Join(", ", Methods)})", nameof(method));
+        }
+    }
+
+    /// <summary>The soft target of logistic regression: (gain + 1) / 2.</summary>
+    private static float Target(RoutingExample example) => (example.Gain + 1) / 2;
+
+    public static RouterEvaluation Evaluate(PromptScorer scorer, IReadOnlyList<RoutingExample> examples, IReadOnlyList<float[]> vectors) =>
+        Evaluate(examples, [.. vectors.Select(v => scorer.Score(v))]);
+
+    public static RouterEvaluation Evaluate(IReadOnlyList<RoutingExample> examples, IReadOnlyList<double> scores) =>
+        RouterMetrics.Evaluate(scores, [.. examples.Select(e => e.WeakCorrect)], [.. examples.Select(e => e.StrongCorrect)]);
+
+    /// <summary>The random router: seeded uniform scores (its expected APGR is 0.5, CPT(x) is x).</summary>
+    public static RouterEvaluation EvaluateRandom(IReadOnlyList<RoutingExample> examples, int seed)
+    {
+        var random = new Random(seed);
+        return Evaluate(examples, [.. examples.Select(_ => random.NextDouble())]);
+    }
+
+    // For each query, the indices of its `k` most similar examples, best first.
+    private static int[][] Neighbours(float[][] examples, float[][] queries, int k)
+    {
+        var result = new int[queries.Length][];
+        Parallel.For(0, queries.Length, q =>
+        {
+            var similarities = new float[examples.Length];
+            for (var i = 0; i < examples.Length; i++)
+            {
+                similarities[i] = TensorPrimitives.Dot(queries[q], examples[i]);
+            }
+            var order = Enumerable.Range(0, examples.Length).ToArray();
+            Array.Sort(similarities, order);
+            result[q] = [.. order.Reverse().Take(k)];
+        });
+        return result;
+    }
+}
