@@ -8,37 +8,30 @@ public sealed class RouterModelFileTests : IDisposable
 
     public void Dispose() => File.Delete(_file);
 
-    private static float[] Unit(int axis)
-    {
-        var v = new float[384];
-        v[axis] = 1;
-        return v;
-    }
-
     [Fact]
     public void SaveLoad_Knn_ScoresTheSameAfterwards()
     {
-        var knn = new KnnScorer([Unit(0), Unit(1), Unit(2)], [1f, 0f, -1f], k: 1);
+        var knn = new KnnScorer([TestVectors.Unit(0), TestVectors.Unit(1), TestVectors.Unit(2)], [1f, 0f, -1f], k: 1);
 
         RouterModelFile.Save(_file, knn, new RouterModelFile.Header(0.25, "test"));
         var (loaded, header) = RouterModelFile.Load(_file);
 
         Assert.Equal("knn", loaded.Kind);
         Assert.Equal(0.25, header.SuggestedThreshold);
-        Assert.Equal([1.0, 0.0, -1.0], new[] { 0, 1, 2 }.Select(i => loaded.Score(Unit(i))));
+        Assert.Equal([1.0, 0.0, -1.0], new[] { 0, 1, 2 }.Select(i => loaded.Score(TestVectors.Unit(i))));
     }
 
     [Fact]
     public void SaveLoad_Logistic_ScoresTheSameAfterwards()
     {
-        var weights = Unit(3);
+        var weights = TestVectors.Unit(3);
         weights[3] = 2;
         var logistic = new LogisticScorer(weights, -1);
 
         RouterModelFile.Save(_file, logistic, new RouterModelFile.Header(0.5, "test"));
         var (loaded, _) = RouterModelFile.Load(_file);
 
-        Assert.Equal(1 / (1 + Math.Exp(-1)), loaded.Score(Unit(3)), 6);
+        Assert.Equal(1 / (1 + Math.Exp(-1)), loaded.Score(TestVectors.Unit(3)), 6);
     }
 
     [Fact]
@@ -56,11 +49,11 @@ public sealed class RouterModelFileTests : IDisposable
     {
         // Prompts on axis 0 need the strong model (target 1); on axis 1 both models are right (target ½).
         var examples = Enumerable.Range(0, 40).Select(i => new RoutingExample($"p{i}", "d", WeakCorrect: i % 2 == 1, StrongCorrect: true)).ToArray();
-        var vectors = Enumerable.Range(0, 40).Select(i => Unit(i % 2)).ToArray();
+        var vectors = Enumerable.Range(0, 40).Select(i => TestVectors.Unit(i % 2)).ToArray();
 
         var scorer = RouterTrainer.Train("logistic", examples, vectors);
 
-        Assert.True(scorer.Score(Unit(0)) > 0.7);
-        Assert.InRange(scorer.Score(Unit(1)), 0.35, 0.65);
+        Assert.True(scorer.Score(TestVectors.Unit(0)) > 0.7);
+        Assert.InRange(scorer.Score(TestVectors.Unit(1)), 0.35, 0.65);
     }
 }
