@@ -132,10 +132,11 @@ internal static class RouterCommand
                     foreach (var each in methods)
                     {
                         var scorer = await Task.Run(() => RouterTrainer.Train(each, trainExamples, trainVectors, seed), cancellationToken);
-                        var label = scorer is KnnScorer knn ? $"knn (k {knn.K})" : each;
+                        var label = scorer is KnnScorer knn ? $"knn (k {knn.K}, length {knn.Length.Weight.ToString("0.###", CultureInfo.InvariantCulture)})" : each;
                         results.Add((label, RouterTrainer.Evaluate(scorer, testExamples, testVectors)));
                     }
                 }
+                results.Add(("prompt length only", RouterTrainer.EvaluateLength(testExamples)));
                 results.Add(("random (seeded)", RouterTrainer.EvaluateRandom(testExamples, seed)));
                 await PrintAsync(parse, common, holdout, trainExamples.Count, testExamples, results);
                 return 0;
@@ -173,20 +174,22 @@ internal static class RouterCommand
         return (examples, vectors);
     }
 
+    private static string Percent(double share, int decimals = 2) => (share * 100).ToString("F" + decimals, CultureInfo.InvariantCulture) + "%";
+
     private static async Task PrintAsync(ParseResult parse, Common common, double holdout, int trained, RoutingExample[] test, List<(string Name, RouterEvaluation Evaluation)> results)
     {
         var first = results[0].Evaluation;
-        var split = holdout == 0 ? "all of it" : $"held-out {holdout.ToString("P0", CultureInfo.InvariantCulture)} by {parse.GetValue(common.SplitBy)}, seed {parse.GetValue(common.Seed)}";
+        var split = holdout == 0 ? "all of it" : $"held-out {Percent(holdout, 0)} by {parse.GetValue(common.SplitBy)}, seed {parse.GetValue(common.Seed)}";
         var output = Console.Out;
         await output.WriteLineAsync($"evaluated on {parse.GetValue(common.Data)} ({split}): {test.Length} prompts, {test.Select(e => e.Domain).Distinct(StringComparer.Ordinal).Count()} domains; trained on {trained} prompts");
-        await output.WriteLineAsync($"weak {parse.GetValue(common.Weak)} accuracy {first.WeakAccuracy:P2}; strong {parse.GetValue(common.Strong)} accuracy {first.StrongAccuracy:P2}");
+        await output.WriteLineAsync($"weak {parse.GetValue(common.Weak)} accuracy {Percent(first.WeakAccuracy)}; strong {parse.GetValue(common.Strong)} accuracy {Percent(first.StrongAccuracy)}");
         await output.WriteLineAsync();
         await output.WriteLineAsync($"{"router",-24} {"APGR",7} {"CPT(50%)",9} {"CPT(80%)",9}");
         foreach (var (label, evaluation) in results)
         {
-            await output.WriteLineAsync($"{label,-24} {evaluation.Apgr,7:F3} {evaluation.Cpt50,9:P2} {evaluation.Cpt80,9:P2}");
+            await output.WriteLineAsync($"{label,-24} {evaluation.Apgr,7:F3} {Percent(evaluation.Cpt50),9} {Percent(evaluation.Cpt80),9}");
         }
-        foreach (var (label, evaluation) in results.Take(results.Count - 1))
+        foreach (var (label, evaluation) in results.Take(results.Count - 2))
         {
             await output.WriteLineAsync();
             await output.WriteLineAsync($"{label}: accuracy vs strong share (route to strong when score >= threshold)");
@@ -194,12 +197,12 @@ internal static class RouterCommand
             foreach (var point in RouterMetrics.Sample(evaluation))
             {
                 var threshold = double.IsPositiveInfinity(point.Threshold) ? "none" : point.Threshold.ToString("F4", CultureInfo.InvariantCulture);
-                await output.WriteLineAsync($"{point.StrongShare,12:P1} {point.Accuracy,9:P2} {threshold,10}");
+                await output.WriteLineAsync($"{Percent(point.StrongShare, 1),12} {Percent(point.Accuracy),9} {threshold,10}");
             }
             foreach (var x in new[] { 0.5, 0.8 })
             {
                 var at = evaluation.CptPoint(x);
-                await output.WriteLineAsync($"CPT({x:P0}) = {at.StrongShare:P2} at threshold {at.Threshold.ToString("F4", CultureInfo.InvariantCulture)}");
+                await output.WriteLineAsync($"CPT({Percent(x, 0)}) = {Percent(at.StrongShare)} at threshold {at.Threshold.ToString("F4", CultureInfo.InvariantCulture)}");
             }
         }
     }

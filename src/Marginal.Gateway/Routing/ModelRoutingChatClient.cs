@@ -126,7 +126,7 @@ public sealed class ModelRoutingChatClient(IChatClient innerClient, GatewayModel
         if (alias.Learned is { } learned)
         {
             var embedding = MiniLmEmbeddingGenerator.Shared.Embed(request.LastUserText);
-            var score = learned.Scorer.Score(embedding);
+            var score = learned.Scorer.Score(embedding, request.LastUserText.Length);
             if (learned.Feedback)
             {
                 score = feedback.Adjust(alias.Name, embedding, score);

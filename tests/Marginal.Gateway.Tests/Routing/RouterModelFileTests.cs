@@ -18,7 +18,7 @@ public sealed class RouterModelFileTests : IDisposable
 
         Assert.Equal("knn", loaded.Kind);
         Assert.Equal(0.25, header.SuggestedThreshold);
-        Assert.Equal([1.0, 0.0, -1.0], new[] { 0, 1, 2 }.Select(i => loaded.Score(TestVectors.Unit(i))));
+        Assert.Equal([1.0, 0.0, -1.0], new[] { 0, 1, 2 }.Select(i => loaded.Score(TestVectors.Unit(i), 10)));
     }
 
     [Fact]
@@ -31,7 +31,7 @@ public sealed class RouterModelFileTests : IDisposable
         RouterModelFile.Save(_file, logistic, new RouterModelFile.Header(0.5, "test"));
         var (loaded, _) = RouterModelFile.Load(_file);
 
-        Assert.Equal(1 / (1 + Math.Exp(-1)), loaded.Score(TestVectors.Unit(3)), 6);
+        Assert.Equal(1 / (1 + Math.Exp(-1)), loaded.Score(TestVectors.Unit(3), 10), 6);
     }
 
     [Fact]
@@ -53,7 +53,7 @@ public sealed class RouterModelFileTests : IDisposable
 
         var scorer = RouterTrainer.Train("logistic", examples, vectors);
 
-        Assert.True(scorer.Score(TestVectors.Unit(0)) > 0.7);
-        Assert.InRange(scorer.Score(TestVectors.Unit(1)), 0.35, 0.65);
+        Assert.True(scorer.Score(TestVectors.Unit(0), 2) > 0.7);
+        Assert.InRange(scorer.Score(TestVectors.Unit(1), 2), 0.35, 0.65);
     }
 }

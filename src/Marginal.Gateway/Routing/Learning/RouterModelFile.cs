@@ -7,6 +7,7 @@ namespace Marginal.Gateway.Routing.Learning;
 /// <summary>
 /// A trained router on disk: JSON, versioned. <c>{"format": "marginal-router", "version": 1, "kind": "logistic"|"knn",
 /// "embedding": "all-MiniLM-L6-v2", "dimensions": 384, "suggested_threshold": t, "trained_on": "...", ...}</c> plus, for
+/// every kind, <c>length</c> <c>{"weight", "mean", "scale"}</c> (<see cref="LengthTerm"/>); for
 /// <c>logistic</c>, <c>weights</c> (384 numbers) and <c>bias</c>; for <c>knn</c>, <c>k</c>, <c>gains</c> and <c>vectors</c>
 /// (the examples' embeddings as base64 of little-endian half floats, 768 bytes each).
 /// A file that does not match is a <see cref="RoutingDataException"/> naming the file and the field.
@@ -31,6 +32,11 @@ public static class RouterModelFile
         json.WriteNumber("dimensions", MiniLmEmbeddingGenerator.Dimensions);
         json.WriteNumber("suggested_threshold", header.SuggestedThreshold);
         json.WriteString("trained_on", header.TrainedOn);
+        json.WriteStartObject("length");
+        json.WriteNumber("weight", scorer.Length.Weight);
+        json.WriteNumber("mean", scorer.Length.Mean);
+        json.WriteNumber("scale", scorer.Length.Scale);
+        json.WriteEndObject();
         switch (scorer)
         {
             case LogisticScorer logistic:
@@ -93,6 +99,18 @@ public static class RouterModelFile
                 throw new RoutingDataException($"{path}: embedding: expected {MiniLmEmbeddingGenerator.ModelId} with {MiniLmEmbeddingGenerator.Dimensions} dimensions");
             }
             var header = new Header(Number("suggested_threshold"), Text("trained_on"));
+            var length = LengthTerm.None;
+            if (root.TryGetProperty("length", out var l))
+            {
+                double Part(string name) => l.ValueKind == JsonValueKind.Object && l.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.Number
+                    ? v.GetDouble()
+                    : throw new RoutingDataException($"{path}: 'length.{name}' is missing or not a number");
+                length = new LengthTerm(Part("weight"), Part("mean"), Part("scale"));
+                if (length.Scale <= 0)
+                {
+                    throw new RoutingDataException($"{path}: 'length.scale' must be above 0");
+                }
+            }
             float[] Numbers(string name, int? length)
             {
                 if (!root.TryGetProperty(name, out var array) || array.ValueKind != JsonValueKind.Array || (length is { } l && array.GetArrayLength() != l))
@@ -104,7 +122,7 @@ public static class RouterModelFile
             switch (Text("kind"))
             {
                 case "logistic":
-                    return (new LogisticScorer(Numbers("weights", MiniLmEmbeddingGenerator.Dimensions), (float)Number("bias")), header);
+                    return (new LogisticScorer(Numbers("weights", MiniLmEmbeddingGenerator.Dimensions), (float)Number("bias")) { Length = length }, header);
                 case "knn":
                     var gains = Numbers("gains", null);
                     var bytes = root.TryGetProperty("vectors", out var v) && v.ValueKind == JsonValueKind.String && v.TryGetBytesFromBase64(out var b) ? b : null;
@@ -124,7 +142,7 @@ public static class RouterModelFile
                     var k = (int)Number("k");
                     return k < 1
                         ? throw new RoutingDataException($"{path}: 'k' must be at least 1")
-                        : (new KnnScorer(vectors, gains, k), header);
+                        : (new KnnScorer(vectors, gains, k) { Length = length }, header);
                 default:
                     throw new RoutingDataException($"{path}: kind: '{Text("kind")}' is not allowed (allowed: logistic, knn)");
             }

@@ -3,8 +3,8 @@ using System.Numerics.Tensors;
 namespace Marginal.Gateway.Routing.Learning;
 
 /// <summary>
-/// Trains and compares routers over embedded, labelled prompts. Hyper-parameters (k for kNN, the L2 weight for logistic
-/// regression) are chosen by APGR on a seeded inner validation split of the training part only, then the router is
+/// Trains and compares routers over embedded, labelled prompts. Hyper-parameters (k and the length weight for kNN, the
+/// L2 weight for logistic regression, whose length weight is fitted with the rest) are chosen by APGR on a seeded inner validation split of the training part only, then the router is
 /// refitted on the whole training part; the evaluation set is never looked at while training.
 /// </summary>
 public static class RouterTrainer
@@ -12,8 +12,9 @@ public static class RouterTrainer
     public static readonly string[] Methods = ["knn", "logistic"];
     public static readonly string[] SplitKinds = ["question", "domain"];
 
-    private static readonly int[] Ks = [5, 10, 25, 50, 100, 200];
+    private static readonly int[] Ks = [10, 25, 50, 100, 200, 400, 800];
     private static readonly double[] L2s = [1e-4, 1e-3, 1e-2];
+    private static readonly double[] LengthWeights = [0, 0.025, 0.05, 0.1, 0.2];
 
     /// <summary>
     /// A seeded split: <paramref name="holdout"/> of the questions (or of the domains, so no domain is on both sides)
@@ -49,28 +50,43 @@ public static class RouterTrainer
             case "knn":
             {
                 var neighbours = Neighbours(fitVectors, valVectors, Ks.Max());
-                var best = Ks.MaxBy(k => Evaluate(valExamples, neighbours.Select(row => row.Take(k).Average(j => (double)fitExamples[j].Gain)).ToArray()).Apgr);
-                return new KnnScorer([.. vectors], [.. examples.Select(e => e.Gain)], best);
+                var fitLength = LengthTerm.Fit(fitExamples.Select(e => e.Prompt));
+                var (k, weight) = Ks.SelectMany(k => LengthWeights.Select(w => (k, w))).MaxBy(p => Evaluate(valExamples,
+                    [.. neighbours.Select((row, q) => row.Take(p.k).Average(j => (double)fitExamples[j].Gain) + p.w * fitLength.Standard(valExamples[q].Prompt.Length))]).Apgr);
+                return new KnnScorer([.. vectors], [.. examples.Select(e => e.Gain)], k) { Length = LengthTerm.Fit(examples.Select(e => e.Prompt)) with { Weight = weight } };
             }
             case "logistic":
             {
                 var fitTargets = fitExamples.Select(Target).ToArray();
-                var best = L2s.MaxBy(l2 => Evaluate(LogisticScorer.Train(fitVectors, fitTargets, l2), valExamples, valVectors).Apgr);
-                return LogisticScorer.Train(vectors, [.. examples.Select(Target)], best);
+                var best = L2s.MaxBy(l2 => Evaluate(TrainLogistic(fitExamples, fitVectors, fitTargets, l2), valExamples, valVectors).Apgr);
+                return TrainLogistic(examples, vectors, [.. examples.Select(Target)], best);
             }
             default:
                 throw new ArgumentException($"unknown method '{method}' (allowed: {string.Join(", ", Methods)})", nameof(method));
         }
     }
 
+    // Logistic regression over the embedding plus the standardised log length as a 385th feature.
+    private static LogisticScorer TrainLogistic(IReadOnlyList<RoutingExample> examples, IReadOnlyList<float[]> vectors, float[] targets, double l2)
+    {
+        var length = LengthTerm.Fit(examples.Select(e => e.Prompt));
+        var features = vectors.Select((v, i) => (float[])[.. v, (float)length.Standard(examples[i].Prompt.Length)]).ToArray();
+        var fitted = LogisticScorer.Train(features, targets, l2);
+        return new LogisticScorer(fitted.Weights[..^1], fitted.Bias) { Length = length with { Weight = fitted.Weights[^1] } };
+    }
+
     /// <summary>The soft target of logistic regression: (gain + 1) / 2.</summary>
     private static float Target(RoutingExample example) => (example.Gain + 1) / 2;
 
     public static RouterEvaluation Evaluate(PromptScorer scorer, IReadOnlyList<RoutingExample> examples, IReadOnlyList<float[]> vectors) =>
-        Evaluate(examples, [.. vectors.Select(v => scorer.Score(v))]);
+        Evaluate(examples, [.. vectors.Select((v, i) => scorer.Score(v, examples[i].Prompt.Length))]);
 
     public static RouterEvaluation Evaluate(IReadOnlyList<RoutingExample> examples, IReadOnlyList<double> scores) =>
         RouterMetrics.Evaluate(scores, [.. examples.Select(e => e.WeakCorrect)], [.. examples.Select(e => e.StrongCorrect)]);
+
+    /// <summary>A router that reads only the prompt's length (longer → strong first): the baseline the length term starts from.</summary>
+    public static RouterEvaluation EvaluateLength(IReadOnlyList<RoutingExample> examples) =>
+        Evaluate(examples, [.. examples.Select(e => (double)e.Prompt.Length)]);
 
     /// <summary>The random router: seeded uniform scores (its expected APGR is 0.5, CPT(x) is x).</summary>
     public static RouterEvaluation EvaluateRandom(IReadOnlyList<RoutingExample> examples, int seed)
