@@ -40,7 +40,7 @@ internal static class RouterCommand
     {
         var common = CommonOptions();
         var output = new Option<string?>("--out", "-o") { Description = "Model file to write (JSON)." };
-        var method = new Option<string>("--method") { Description = "knn or logistic.", DefaultValueFactory = _ => "knn" };
+        var method = new Option<string>("--method") { Description = "knn, logistic or blend (docs/benchmarks.md, \"Router\", compares them).", DefaultValueFactory = _ => "logistic" };
         var command = new Command("train", "Train a router on the data (minus the held-out part) and write it to a file.") { output, method };
         Add(command, common);
         command.Action = new ModelCommand.OneLineErrors(async (parse, cancellationToken) =>
@@ -82,7 +82,7 @@ internal static class RouterCommand
         var common = CommonOptions();
         var model = new Option<string?>("--model") { Description = "Evaluate this model file (from router train) instead of training." };
         var trainOn = new Option<string?>("--train") { Description = "Train on all of this data instead of a split of --data (e.g. MMLU, to evaluate on GSM8K)." };
-        var method = new Option<string>("--method") { Description = "knn, logistic or all (compared side by side).", DefaultValueFactory = _ => "all" };
+        var method = new Option<string>("--method") { Description = "knn, logistic, blend or all (compared side by side).", DefaultValueFactory = _ => "all" };
         var command = new Command("eval", "Print CPT(50%), CPT(80%), APGR and the accuracy-vs-strong-share curve of routers on held-out data.") { model, trainOn, method };
         Add(command, common);
         command.Action = new ModelCommand.OneLineErrors(async (parse, cancellationToken) =>
@@ -132,7 +132,12 @@ internal static class RouterCommand
                     foreach (var each in methods)
                     {
                         var scorer = await Task.Run(() => RouterTrainer.Train(each, trainExamples, trainVectors, seed), cancellationToken);
-                        var label = scorer is KnnScorer knn ? $"knn (k {knn.K}, length {knn.Length.Weight.ToString("0.###", CultureInfo.InvariantCulture)})" : each;
+                        var label = scorer switch
+                        {
+                            KnnScorer knn => $"knn (k {knn.K})",
+                            BlendScorer blend => $"blend (knn {blend.KnnWeight.ToString("0.##", CultureInfo.InvariantCulture)}, k {blend.Knn.K})",
+                            _ => each,
+                        };
                         results.Add((label, RouterTrainer.Evaluate(scorer, testExamples, testVectors)));
                     }
                 }

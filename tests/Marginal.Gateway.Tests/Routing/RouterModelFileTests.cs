@@ -35,6 +35,35 @@ public sealed class RouterModelFileTests : IDisposable
     }
 
     [Fact]
+    public void SaveLoad_BlendWithLengthTerms_ScoresTheSameAfterwards()
+    {
+        var knn = new KnnScorer([TestVectors.Unit(0), TestVectors.Unit(1)], [1f, -1f], k: 1) { Length = new LengthTerm(0.1, 3, 2) };
+        var logistic = new LogisticScorer(TestVectors.Unit(0), 0.5f) { Length = new LengthTerm(0.4, 2, 1) };
+        var blend = new BlendScorer(knn, logistic, knnWeight: 0.6, knnScale: 0.5, logitScale: 2);
+        var expected = blend.Score(TestVectors.Unit(0), 40);
+
+        RouterModelFile.Save(_file, blend, new RouterModelFile.Header(0.1, "test"));
+        var (loaded, _) = RouterModelFile.Load(_file);
+
+        // 0.6 × (1 + 0.1 × (ln 41 − 3) / 2) / 0.5 + 0.4 × (1 + 0.5 + 0.4 × (ln 41 − 2)) / 2
+        Assert.Equal(0.6 * (1 + 0.1 * (Math.Log(41) - 3) / 2) / 0.5 + 0.4 * (1.5 + 0.4 * (Math.Log(41) - 2)) / 2, expected, 5);
+        Assert.Equal(expected, loaded.Score(TestVectors.Unit(0), 40), 5);
+    }
+
+    [Fact]
+    public void Load_KnnWithoutVectors_NamesTheField()
+    {
+        File.WriteAllText(_file, """
+            {"format":"marginal-router","version":1,"embedding":"all-MiniLM-L6-v2","dimensions":384,"suggested_threshold":0,
+             "trained_on":"x","kind":"knn","length":{"weight":0,"mean":0,"scale":1},"k":1,"gains":[1]}
+            """);
+
+        var error = Assert.Throws<RoutingDataException>(() => RouterModelFile.Load(_file));
+
+        Assert.Equal($"{_file}: 'vectors' must be base64 of 1 × 384 half floats", error.Message);
+    }
+
+    [Fact]
     public void Load_WrongVersion_NamesTheField()
     {
         File.WriteAllText(_file, """{"format":"marginal-router","version":9}""");

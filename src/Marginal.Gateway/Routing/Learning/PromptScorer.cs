@@ -55,8 +55,10 @@ public sealed class LogisticScorer(float[] weights, float bias) : PromptScorer
 
     public float Bias { get; } = bias;
 
-    public override double Score(ReadOnlySpan<float> embedding, int promptChars) =>
-        Sigmoid(TensorPrimitives.Dot(embedding, Weights) + Bias + Length.Of(promptChars));
+    public override double Score(ReadOnlySpan<float> embedding, int promptChars) => Sigmoid(Logit(embedding, promptChars));
+
+    /// <summary>w·x + b + length term: the score before the sigmoid.</summary>
+    public double Logit(ReadOnlySpan<float> embedding, int promptChars) => TensorPrimitives.Dot(embedding, Weights) + Bias + Length.Of(promptChars);
 
     internal static double Sigmoid(double z) => 1 / (1 + Math.Exp(-z));
 
@@ -155,4 +157,27 @@ public sealed class KnnScorer(IReadOnlyList<float[]> vectors, IReadOnlyList<floa
         }
         return sum / k;
     }
+}
+
+/// <summary>
+/// A blend of the two: <c>knn_weight × knn / knn_scale + (1 − knn_weight) × logit / logit_scale</c>. kNN carries the
+/// topic (which subjects the weak model is bad at), logistic regression the length and a smoother view of the embedding;
+/// each is divided by the spread of its scores on the validation prompts so the weight means what it says.
+/// </summary>
+public sealed class BlendScorer(KnnScorer knn, LogisticScorer logistic, double knnWeight, double knnScale, double logitScale) : PromptScorer
+{
+    public override string Kind => "blend";
+
+    public KnnScorer Knn { get; } = knn;
+
+    public LogisticScorer Logistic { get; } = logistic;
+
+    public double KnnWeight { get; } = knnWeight;
+
+    public double KnnScale { get; } = knnScale;
+
+    public double LogitScale { get; } = logitScale;
+
+    public override double Score(ReadOnlySpan<float> embedding, int promptChars) =>
+        KnnWeight * Knn.Score(embedding, promptChars) / KnnScale + (1 - KnnWeight) * Logistic.Logit(embedding, promptChars) / LogitScale;
 }

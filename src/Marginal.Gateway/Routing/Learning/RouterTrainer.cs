@@ -9,12 +9,13 @@ namespace Marginal.Gateway.Routing.Learning;
 /// </summary>
 public static class RouterTrainer
 {
-    public static readonly string[] Methods = ["knn", "logistic"];
+    public static readonly string[] Methods = ["knn", "logistic", "blend"];
     public static readonly string[] SplitKinds = ["question", "domain"];
 
     private static readonly int[] Ks = [10, 25, 50, 100, 200, 400, 800];
     private static readonly double[] L2s = [1e-4, 1e-3, 1e-2];
     private static readonly double[] LengthWeights = [0, 0.025, 0.05, 0.1, 0.2];
+    private static readonly double[] KnnWeights = [0, 0.2, 0.35, 0.5, 0.65, 0.8, 1];
 
     /// <summary>
     /// A seeded split: <paramref name="holdout"/> of the questions (or of the domains, so no domain is on both sides)
@@ -49,11 +50,8 @@ public static class RouterTrainer
         {
             case "knn":
             {
-                var neighbours = Neighbours(fitVectors, valVectors, Ks.Max());
-                var fitLength = LengthTerm.Fit(fitExamples.Select(e => e.Prompt));
-                var (k, weight) = Ks.SelectMany(k => LengthWeights.Select(w => (k, w))).MaxBy(p => Evaluate(valExamples,
-                    [.. neighbours.Select((row, q) => row.Take(p.k).Average(j => (double)fitExamples[j].Gain) + p.w * fitLength.Standard(valExamples[q].Prompt.Length))]).Apgr);
-                return new KnnScorer([.. vectors], [.. examples.Select(e => e.Gain)], k) { Length = LengthTerm.Fit(examples.Select(e => e.Prompt)) with { Weight = weight } };
+                var (k, weight) = SelectKnn(fitExamples, fitVectors, valExamples, valVectors);
+                return Knn(examples, vectors, k, weight);
             }
             case "logistic":
             {
@@ -61,10 +59,43 @@ public static class RouterTrainer
                 var best = L2s.MaxBy(l2 => Evaluate(TrainLogistic(fitExamples, fitVectors, fitTargets, l2), valExamples, valVectors).Apgr);
                 return TrainLogistic(examples, vectors, [.. examples.Select(Target)], best);
             }
+            case "blend":
+            {
+                // Each part's hyper-parameters as above, then the mix by validation APGR, then both refitted on everything.
+                var (k, weight) = SelectKnn(fitExamples, fitVectors, valExamples, valVectors);
+                var fitTargets = fitExamples.Select(Target).ToArray();
+                var l2 = L2s.MaxBy(l2 => Evaluate(TrainLogistic(fitExamples, fitVectors, fitTargets, l2), valExamples, valVectors).Apgr);
+                var knn = Knn(fitExamples, fitVectors, k, weight);
+                var logistic = TrainLogistic(fitExamples, fitVectors, fitTargets, l2);
+                var knnScores = valVectors.Select((v, i) => knn.Score(v, valExamples[i].Prompt.Length)).ToArray();
+                var logits = valVectors.Select((v, i) => logistic.Logit(v, valExamples[i].Prompt.Length)).ToArray();
+                var (knnScale, logitScale) = (Spread(knnScores), Spread(logits));
+                var mix = KnnWeights.MaxBy(a => Evaluate(valExamples, [.. knnScores.Select((s, i) => a * s / knnScale + (1 - a) * logits[i] / logitScale)]).Apgr);
+                return new BlendScorer(Knn(examples, vectors, k, weight), TrainLogistic(examples, vectors, [.. examples.Select(Target)], l2), mix, knnScale, logitScale);
+            }
             default:
                 throw new ArgumentException($"unknown method '{method}' (allowed: {string.Join(", ", Methods)})", nameof(method));
         }
     }
+
+    private static double Spread(double[] scores)
+    {
+        var mean = scores.Average();
+        var std = Math.Sqrt(scores.Average(s => (s - mean) * (s - mean)));
+        return std > 0 ? std : 1;
+    }
+
+    // k and the length weight by validation APGR; the neighbours of each validation prompt are searched once.
+    private static (int K, double LengthWeight) SelectKnn(RoutingExample[] fitExamples, float[][] fitVectors, RoutingExample[] valExamples, float[][] valVectors)
+    {
+        var neighbours = Neighbours(fitVectors, valVectors, Ks.Max());
+        var fitLength = LengthTerm.Fit(fitExamples.Select(e => e.Prompt));
+        return Ks.SelectMany(k => LengthWeights.Select(w => (k, w))).MaxBy(p => Evaluate(valExamples,
+            [.. neighbours.Select((row, q) => row.Take(p.k).Average(j => (double)fitExamples[j].Gain) + p.w * fitLength.Standard(valExamples[q].Prompt.Length))]).Apgr);
+    }
+
+    private static KnnScorer Knn(IReadOnlyList<RoutingExample> examples, IReadOnlyList<float[]> vectors, int k, double lengthWeight) =>
+        new([.. vectors], [.. examples.Select(e => e.Gain)], k) { Length = LengthTerm.Fit(examples.Select(e => e.Prompt)) with { Weight = lengthWeight } };
 
     // Logistic regression over the embedding plus the standardised log length as a 385th feature.
     private static LogisticScorer TrainLogistic(IReadOnlyList<RoutingExample> examples, IReadOnlyList<float[]> vectors, float[] targets, double l2)
