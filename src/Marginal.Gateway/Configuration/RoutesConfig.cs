@@ -68,7 +68,10 @@ public sealed class LearnedRouterConfig
     /// <summary>The model file (relative paths are from the config file's folder).</summary>
     public string? Model { get; set; }
 
-    /// <summary>Prompts scoring at least this go to the strong model; higher saves more and risks more. Default: the file's suggestion.</summary>
+    /// <summary>
+    /// Prompts scoring at least this go to the strong model; higher saves more and risks more. The scale is the model's
+    /// (<c>marginal router eval</c> prints the strong share and accuracy at each threshold). Default: the file's suggestion.
+    /// </summary>
     public double? Threshold { get; set; }
 
     /// <summary>True (default): feedback on routed requests (POST /v1/feedback) refines later decisions.</summary>

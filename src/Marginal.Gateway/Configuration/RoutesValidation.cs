@@ -50,9 +50,9 @@ internal static class RoutesValidation
                 {
                     throw new ConfigException($"{at}.learned.model: is required (a file from `marginal router train`)");
                 }
-                if (learned.Threshold is { } t && (double.IsNaN(t) || t < -1 || t > 1))
+                if (learned.Threshold is { } t && !double.IsFinite(t))
                 {
-                    throw new ConfigException($"{at}.learned.threshold: must be from -1 to 1, got {t}");
+                    throw new ConfigException($"{at}.learned.threshold: must be a finite number (a score from `marginal router eval`), got {t}");
                 }
             }
             if (route.Cascade is { } cascade)

@@ -55,7 +55,7 @@ public sealed class RoutesConfigTests
     [InlineData("  auto:\n    strong: big\n    policies:\n      - name: x\n        model: big\n        min_prompt_chars: 10\n        max_prompt_chars: 5\n", "marginal.yaml: routes.auto.policies[0]: min_prompt_chars and max_prompt_chars must not be negative")]
     [InlineData("  auto:\n    strong: big\n    weak: small\n    cascade:\n      checks: [vibes]\n", "marginal.yaml: routes.auto.cascade.checks: 'vibes' is not allowed (allowed: json_schema, refusal, verifier)")]
     [InlineData("  auto:\n    strong: big\n    weak: small\n    learned: {}\n", "marginal.yaml: routes.auto.learned.model: is required")]
-    [InlineData("  auto:\n    strong: big\n    weak: small\n    learned:\n      model: r.json\n      threshold: 3\n", "marginal.yaml: routes.auto.learned.threshold: must be from -1 to 1, got 3")]
+    [InlineData("  auto:\n    strong: big\n    weak: small\n    learned:\n      model: r.json\n      threshold: .inf\n", "marginal.yaml: routes.auto.learned.threshold: must be a finite number")]
     [InlineData("  auto:\n    strong: big\n    colour: red\n", "unknown key 'colour' in a route (allowed: strong, weak, default, policies, learned, cascade, no_downgrade_tenants)")]
     public void Parse_BadRoute_IsOneLineNamingTheField(string routes, string expected)
     {
