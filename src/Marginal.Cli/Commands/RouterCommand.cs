@@ -118,9 +118,11 @@ internal static class RouterCommand
                     (trainExamples, trainVectors) = LoadEmbedded(parse.GetValue(trainOn)!, parse, common, cancellationToken);
                 }
                 var results = new List<(string Name, RouterEvaluation Evaluation)>();
+                string? trainedOn = null;
                 if (fromFile)
                 {
-                    var (scorer, _) = RouterModelFile.Load(parse.GetValue(model)!);
+                    var (scorer, header) = RouterModelFile.Load(parse.GetValue(model)!);
+                    trainedOn = header.TrainedOn;
                     results.Add(($"{scorer.Kind} ({Path.GetFileName(parse.GetValue(model))})", RouterTrainer.Evaluate(scorer, testExamples, testVectors)));
                 }
                 else
@@ -143,7 +145,7 @@ internal static class RouterCommand
                 }
                 results.Add(("prompt length only", RouterTrainer.EvaluateLength(testExamples)));
                 results.Add(("random (seeded)", RouterTrainer.EvaluateRandom(testExamples, seed)));
-                await PrintAsync(parse, common, holdout, trainExamples.Count, testExamples, results);
+                await PrintAsync(parse, common, holdout, trainedOn ?? $"{trainExamples.Count} prompts", testExamples, results);
                 return 0;
             }
             catch (RoutingDataException ex)
@@ -181,18 +183,18 @@ internal static class RouterCommand
 
     private static string Percent(double share, int decimals = 2) => (share * 100).ToString("F" + decimals, CultureInfo.InvariantCulture) + "%";
 
-    private static async Task PrintAsync(ParseResult parse, Common common, double holdout, int trained, RoutingExample[] test, List<(string Name, RouterEvaluation Evaluation)> results)
+    private static async Task PrintAsync(ParseResult parse, Common common, double holdout, string trained, RoutingExample[] test, List<(string Name, RouterEvaluation Evaluation)> results)
     {
         var first = results[0].Evaluation;
         var split = holdout == 0 ? "all of it" : $"held-out {Percent(holdout, 0)} by {parse.GetValue(common.SplitBy)}, seed {parse.GetValue(common.Seed)}";
         var output = Console.Out;
-        await output.WriteLineAsync($"evaluated on {parse.GetValue(common.Data)} ({split}): {test.Length} prompts, {test.Select(e => e.Domain).Distinct(StringComparer.Ordinal).Count()} domains; trained on {trained} prompts");
+        await output.WriteLineAsync($"evaluated on {parse.GetValue(common.Data)} ({split}): {test.Length} prompts, {test.Select(e => e.Domain).Distinct(StringComparer.Ordinal).Count()} domains; trained on {trained}");
         await output.WriteLineAsync($"weak {parse.GetValue(common.Weak)} accuracy {Percent(first.WeakAccuracy)}; strong {parse.GetValue(common.Strong)} accuracy {Percent(first.StrongAccuracy)}");
         await output.WriteLineAsync();
-        await output.WriteLineAsync($"{"router",-24} {"APGR",7} {"CPT(50%)",9} {"CPT(80%)",9}");
+        await output.WriteLineAsync($"{"router",-30} {"APGR",7} {"CPT(50%)",9} {"CPT(80%)",9}");
         foreach (var (label, evaluation) in results)
         {
-            await output.WriteLineAsync($"{label,-24} {evaluation.Apgr,7:F3} {Percent(evaluation.Cpt50),9} {Percent(evaluation.Cpt80),9}");
+            await output.WriteLineAsync($"{label,-30} {evaluation.Apgr,7:F3} {Percent(evaluation.Cpt50),9} {Percent(evaluation.Cpt80),9}");
         }
         foreach (var (label, evaluation) in results.Take(results.Count - 2))
         {

@@ -89,6 +89,27 @@ public sealed class RoutingTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Chat_PolicyRouteStreamed_RecordsSavingFromTheStreamedAnswer()
+    {
+        var text = new StringBuilder();
+
+        await foreach (var update in _host.OpenAI.GetChatClient("auto").CompleteChatStreamingAsync([new UserChatMessage("Hello there")]))
+        {
+            foreach (var part in update.ContentUpdate)
+            {
+                text.Append(part.Text);
+            }
+        }
+
+        Assert.Equal("Echo: Hello there", text.ToString());
+        var record = await _host.Ledger.ReadAsync().SingleAsync();
+        Assert.Equal(("auto", "gpt-backup", "policy:greeting", true), (record.RequestedModel, record.ServedModel, record.RouteReason, record.Streamed));
+        // The strong model's prices are twice the weak one's for input and output alike, so the saving equals the cost.
+        Assert.True(record.CostUsd > 0);
+        Assert.Equal(record.CostUsd, record.SavingsUsd);
+    }
+
+    [Fact]
     public async Task Chat_NoRuleMatches_ServesTheDefaultStrongModelWithoutSaving()
     {
         var (result, record) = await ChatAsync("auto", "Summarise the quarterly report");
