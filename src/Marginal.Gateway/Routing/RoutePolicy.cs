@@ -52,7 +52,7 @@ public sealed class RoutePolicy
         {
             return false;
         }
-        if (!Within(request.PromptChars, _config.MinPromptChars, _config.MaxPromptChars))
+        if ((_config.MinPromptChars ?? _config.MaxPromptChars) is not null && !Within(request.PromptChars, _config.MinPromptChars, _config.MaxPromptChars))
         {
             return false;
         }
@@ -77,10 +77,11 @@ public sealed class RoutePolicy
     private static bool Within(long value, long? min, long? max) => (min is null || value >= min) && (max is null || value <= max);
 }
 
-/// <summary>What the router looks at in a request; prompt tokens are counted only when a rule asks (o200k_base).</summary>
+/// <summary>What the router looks at in a request; each feature is computed only when a rule asks (tokens: o200k_base).</summary>
 public sealed class RouteRequest(IReadOnlyList<ChatMessage> messages, ChatOptions options, GatewayContext? context)
 {
     private long? _tokens;
+    private long? _chars;
     private string? _lastUser;
 
     public IReadOnlyList<ChatMessage> Messages { get; } = messages;
@@ -93,7 +94,7 @@ public sealed class RouteRequest(IReadOnlyList<ChatMessage> messages, ChatOption
 
     public bool HasImages => Messages.Any(m => m.Contents.Any(c => c is DataContent d && d.HasTopLevelMediaType("image") || c is UriContent u && u.HasTopLevelMediaType("image")));
 
-    public long PromptChars => Messages.Sum(m => (long)m.Text.Length);
+    public long PromptChars => _chars ??= Messages.Sum(m => (long)m.Text.Length);
 
     public long PromptTokens => _tokens ??= TokenCounter.CountPrompt("o200k_base", Messages);
 

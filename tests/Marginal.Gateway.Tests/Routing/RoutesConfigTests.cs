@@ -1,4 +1,5 @@
 using Marginal.Gateway.Configuration;
+using Marginal.Gateway.Pipeline;
 
 namespace Marginal.Gateway.Tests.Routing;
 
@@ -63,5 +64,15 @@ public sealed class RoutesConfigTests
 
         Assert.Contains(expected, error.Message, StringComparison.Ordinal);
         Assert.DoesNotContain('\n', error.Message);
+    }
+
+    [Fact]
+    public void Build_LearnedModelFileMissing_IsConfigErrorNamingTheRoute()
+    {
+        var config = Parse("  auto:\n    strong: big\n    weak: small\n    learned:\n      model: /nonexistent/router.json\n");
+
+        var error = Assert.Throws<ConfigException>(() => GatewayModel.Build(config, TimeProvider.System));
+
+        Assert.StartsWith("routes.auto.learned.model: /nonexistent/router.json: not a readable router model file", error.Message, StringComparison.Ordinal);
     }
 }
