@@ -49,6 +49,14 @@ public sealed class RoutingTests : IAsyncLifetime
                 weak: gpt-backup
                 cascade:
                   checks: [json_schema, refusal]
+              graded:
+                strong: gpt-test
+                weak: gpt-backup
+                cascade:
+                  checks: [verifier]
+                  verifier:
+                    model: gpt-solo
+                    min_score: 7
               guarded:
                 strong: gpt-test
                 weak: gpt-backup
@@ -212,6 +220,24 @@ public sealed class RoutingTests : IAsyncLifetime
         Assert.Equal("Echo: Explain the tax rule.", updates.ToString());
         var record = await _host.Ledger.ReadAsync().SingleAsync();
         Assert.Equal(("cascade:escalated:refusal", "gpt-test", true), (record.RouteReason, record.ServedModel, record.Streamed));
+    }
+
+    [Theory]
+    [InlineData("3", "cascade:escalated:verifier", "gpt-test", 3)]
+    [InlineData("9", "cascade:accepted", "gpt-backup", 2)]
+    public async Task Chat_CascadeVerifierGrades_EscalatesBelowTheMinimumScore(string grade, string reason, string served, int attempts)
+    {
+        // The primary fake serves both the verifier (gpt-solo) and the strong model; it answers everything with the grade.
+        _host.Secondary.ReplyText = "A cheap answer.";
+        _host.Primary.ReplyText = grade;
+
+        var (result, record) = await ChatAsync("graded", "Explain compound interest.");
+
+        Assert.Equal(reason, Header(result, "x-marginal-route"));
+        Assert.Equal((served, attempts), (record.ServedModel, record.Attempts));
+        var grading = _host.Primary.Requests.First().Json!;
+        Assert.Equal("solo-model", grading["model"]!.GetValue<string>());
+        Assert.Contains("A cheap answer.", grading["messages"]![1]!["content"]!.ToString(), StringComparison.Ordinal);
     }
 
     [Fact]
