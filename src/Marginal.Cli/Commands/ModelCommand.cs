@@ -101,19 +101,19 @@ internal static class ModelCommand
     }
 
     /// <summary>Runs the command even when parsing failed, so a parse error too is reported as one line with exit code 2.</summary>
-    private sealed class OneLineErrors(Func<ParseResult, CancellationToken, Task<int>> action) : AsynchronousCommandLineAction
+    internal sealed class OneLineErrors(Func<ParseResult, CancellationToken, Task<int>> action) : AsynchronousCommandLineAction
     {
         public override bool ClearsParseErrors => true;
 
         public override Task<int> InvokeAsync(ParseResult parseResult, CancellationToken cancellationToken = default) => action(parseResult, cancellationToken);
     }
 
-    private static string? Unmatched(string name, ParseResult parse) =>
+    internal static string? Unmatched(string name, ParseResult parse) =>
         parse.Errors.Count > 0 ? $"{name}: {parse.Errors[0].Message}"
         : parse.UnmatchedTokens.Count > 0 ? $"{name}: unexpected argument '{parse.UnmatchedTokens[0]}'"
         : null;
 
-    private static async Task<int> BadInputAsync(string message)
+    internal static async Task<int> BadInputAsync(string message)
     {
         await Console.Error.WriteLineAsync(message);
         return MarginalCommand.BadInput;

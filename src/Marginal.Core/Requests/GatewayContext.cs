@@ -25,6 +25,12 @@ public sealed class GatewayContext
     /// <summary>The request's cost in USD once metered; null when the served model has no price.</summary>
     public decimal? CostUsd { get; set; }
 
+    /// <summary>
+    /// What upstream answers that were paid for and then discarded cost (a cascade's rejected cheap answer, its verifier's
+    /// grade); metering adds it to the record's cost, so the ledger holds the cost of every call.
+    /// </summary>
+    public decimal DiscardedCostUsd { get; set; }
+
     /// <summary>Set by an owned pool that served the request: its cost from its share of busy time, both ways.</summary>
     public OwnedRequestCost? OwnedCost { get; set; }
 

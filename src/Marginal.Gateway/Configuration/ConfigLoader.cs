@@ -18,6 +18,8 @@ public static class ConfigLoader
     [
         ("a provider", typeof(ProviderConfig)), ("a model", typeof(ModelConfig)), ("a provider's pool", typeof(PoolConfig)),
         ("'server'", typeof(ServerConfig)), ("'storage'", typeof(StorageConfig)), ("'pricing'", typeof(PricingConfig)),
+        ("a route", typeof(RouteConfig)), ("a route's policy", typeof(RoutePolicyConfig)), ("a route's learned router", typeof(LearnedRouterConfig)),
+        ("a route's cascade", typeof(CascadeConfig)), ("a cascade's verifier", typeof(VerifierConfig)),
         ("the top level", typeof(MarginalConfig)),
     ];
 
@@ -32,6 +34,7 @@ public static class ConfigLoader
         {
             config.Pricing.Book = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!, book);
         }
+        RoutesValidation.ResolvePaths(config, path);
         return config;
     }
 
@@ -121,6 +124,7 @@ public static class ConfigLoader
                 }
             }
         }
+        RoutesValidation.Validate(config, file);
     }
 
     private static void ValidateLocal(ProviderConfig provider, string at)

@@ -116,6 +116,9 @@ public sealed class MeteringChatClient(IChatClient innerClient, GatewayModelSour
         // Owned capacity is charged from the pool's cost and the request's busy time, not from a list price.
         var owned = context.OwnedCost;
         var cost = owned?.FullyLoadedUsd ?? (catalog is null ? (decimal?)null : CostCalculator.Cost(usage, catalog.Price));
+        // Answers paid for and discarded on the way (a cascade's rejected cheap answer) are part of this request's cost.
+        var discarded = context.DiscardedCostUsd;
+        cost = discarded == 0 ? cost : (cost ?? 0) + discarded;
         context.CostUsd = cost;
         var capacity = owned is not null ? CapacityKind.Owned : catalog?.Capacity ?? ServedCapacity(context);
         var record = new UsageRecord(
@@ -141,7 +144,7 @@ public sealed class MeteringChatClient(IChatClient innerClient, GatewayModelSour
             TimeToFirstTokenMs: meter.TimeToFirstTokenMs,
             CostUsd: cost,
             // API and rented capacity cost the same at the margin as fully loaded; owned pools record both views.
-            MarginalCostUsd: owned?.MarginalUsd ?? cost,
+            MarginalCostUsd: owned is not null ? owned.MarginalUsd + discarded : cost,
             RevenueUsd: context.RevenueUsd,
             CacheOutcome: context.CacheOutcome,
             RouteReason: context.RouteReason,

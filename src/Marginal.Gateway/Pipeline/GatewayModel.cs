@@ -2,6 +2,7 @@ using Marginal.Core.Pricing;
 using Marginal.Gateway.Configuration;
 using Marginal.Gateway.Pricing;
 using Marginal.Gateway.Providers;
+using Marginal.Gateway.Routing;
 
 namespace Marginal.Gateway.Pipeline;
 
@@ -28,6 +29,7 @@ public sealed class GatewayModel
         Config = config;
         Providers = providers;
         Models = models;
+        Routes = RouteAlias.Build(config);
     }
 
     public MarginalConfig Config { get; }
@@ -35,6 +37,9 @@ public sealed class GatewayModel
     public IReadOnlyDictionary<string, UpstreamProvider> Providers { get; }
 
     public IReadOnlyDictionary<string, ModelRoute> Models { get; }
+
+    /// <summary>Route aliases (<c>routes:</c>) a client may name instead of a model.</summary>
+    public IReadOnlyDictionary<string, RouteAlias> Routes { get; }
 
     /// <summary>Builds the snapshot of an already validated config, loading the price book it names (a bad book throws <see cref="ConfigException"/>).</summary>
     public static GatewayModel Build(MarginalConfig config, TimeProvider time) =>

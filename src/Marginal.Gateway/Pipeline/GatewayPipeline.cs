@@ -15,11 +15,14 @@ namespace Marginal.Gateway.Pipeline;
 /// </summary>
 public static class GatewayPipeline
 {
-    /// <summary>The pipeline over <paramref name="models"/>; <paramref name="ledger"/> null prices requests without recording them.</summary>
-    public static IChatClient Build(GatewayModelSource models, TimeProvider time, LedgerWriter? ledger = null, ILoggerFactory? loggers = null) =>
+    /// <summary>
+    /// The pipeline over <paramref name="models"/>; <paramref name="ledger"/> null prices requests without recording them.
+    /// <paramref name="routeFeedback"/> is the memory that feedback on routed requests teaches (null: a private one).
+    /// </summary>
+    public static IChatClient Build(GatewayModelSource models, TimeProvider time, LedgerWriter? ledger = null, ILoggerFactory? loggers = null, RouteFeedback? routeFeedback = null) =>
         new ChatClientBuilder(new CapacityChatClient(models, time, loggers?.CreateLogger<CapacityChatClient>()))
             .UseMetering(models, ledger, time)
             .UseResponseCache()
-            .UseRouting(models)
+            .UseRouting(models, routeFeedback)
             .Build();
 }

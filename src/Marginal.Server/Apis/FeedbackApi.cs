@@ -2,11 +2,13 @@ using System.Text.Json;
 using System.Text.RegularExpressions;
 using Marginal.Core.Errors;
 using Marginal.Core.Ledger;
+using Marginal.Gateway.Routing;
 using Marginal.Server.Hosting;
 using Marginal.Server.Wire;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Marginal.Server.Apis;
 
@@ -42,6 +44,8 @@ public static partial class FeedbackApi
             }
             var feedback = new Feedback(requestId, time.GetUtcNow(), tenant, score, outcome);
             await ledger.AppendFeedbackAsync(feedback, CancellationToken.None);
+            // A request the router downgraded becomes a labelled example for later decisions on similar prompts.
+            http.RequestServices.GetService<RouteFeedback>()?.Learn(requestId, score, outcome);
             http.Response.ContentType = "application/json";
             using var json = new Utf8JsonWriter(http.Response.BodyWriter);
             json.WriteStartObject();

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Marginal.Gateway.Pipeline;
+using Marginal.Gateway.Routing;
 using Marginal.Server.Wire;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
@@ -24,12 +25,24 @@ public static class ModelsApi
             {
                 WriteModel(json, route);
             }
+            foreach (var alias in models.Current.Routes.Values.OrderBy(r => r.Name, StringComparer.Ordinal))
+            {
+                WriteAlias(json, alias);
+            }
             json.WriteEndArray();
             json.WriteEndObject();
             await json.FlushAsync();
         });
         app.MapGet("/v1/models/{id}", async (HttpContext http, string id, GatewayModelSource models) =>
         {
+            if (models.Current.Routes.TryGetValue(id, out var alias))
+            {
+                http.Response.ContentType = "application/json";
+                await using var aliasJson = new Utf8JsonWriter(http.Response.BodyWriter);
+                WriteAlias(aliasJson, alias);
+                await aliasJson.FlushAsync();
+                return;
+            }
             if (!models.Current.Models.TryGetValue(id, out var route))
             {
                 await OpenAIErrors.WriteAsync(http, StatusCodes.Status404NotFound, $"The model '{id}' does not exist.", "invalid_request_error", "model_not_found", "model");
@@ -41,6 +54,23 @@ public static class ModelsApi
             await json.FlushAsync();
         });
         return app;
+    }
+
+    /// <summary>A route alias: type <c>route</c>, owned by the gateway, with the models it chooses between.</summary>
+    private static void WriteAlias(Utf8JsonWriter json, RouteAlias alias)
+    {
+        json.WriteStartObject();
+        json.WriteString("id", alias.Name);
+        json.WriteString("object", "model");
+        json.WriteNumber("created", 0);
+        json.WriteString("owned_by", "marginal");
+        json.WriteString("type", "route");
+        json.WriteString("strong", alias.Strong);
+        if (alias.Weak is { } weak)
+        {
+            json.WriteString("weak", weak);
+        }
+        json.WriteEndObject();
     }
 
     private static void WriteModel(Utf8JsonWriter json, ModelRoute route)

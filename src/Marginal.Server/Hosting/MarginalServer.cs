@@ -4,6 +4,7 @@ using Marginal.Gateway.Configuration;
 using Marginal.Storage.Sqlite;
 using Microsoft.Data.Sqlite;
 using Marginal.Gateway.Pipeline;
+using Marginal.Gateway.Routing;
 using Marginal.Server.Apis;
 using Marginal.Server.Telemetry;
 using Microsoft.AspNetCore.Builder;
@@ -62,7 +63,10 @@ public static class MarginalServer
                 builder.Services.AddSingleton(_ => ledger);
             }
         }
-        builder.Services.AddSingleton<IChatClient>(sp => GatewayPipeline.Build(models, time, ledger, sp.GetRequiredService<ILoggerFactory>()));
+        // One memory for routing decisions and POST /v1/feedback, so feedback moves later decisions.
+        var routeFeedback = new RouteFeedback();
+        builder.Services.AddSingleton(routeFeedback);
+        builder.Services.AddSingleton<IChatClient>(sp => GatewayPipeline.Build(models, time, ledger, sp.GetRequiredService<ILoggerFactory>(), routeFeedback));
         if (keysOn)
         {
             builder.Services.AddSingleton(sp => new KeyAuthentication(sp.GetRequiredService<IKeyStore>(), time));
