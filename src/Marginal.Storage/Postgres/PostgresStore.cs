@@ -58,6 +58,18 @@ public sealed class PostgresStore : IMarginalStore
         return new PostgresStore(dataSource, $"postgres://{builder.Host}:{builder.Port}/{builder.Database}");
     }
 
+    /// <summary>
+    /// True when <paramref name="error"/> means the server cannot be reached or refuses work for now (network, timeout,
+    /// shutdown, too many connections): the append may succeed later unchanged, so it is spooled rather than failed.
+    /// </summary>
+    public static bool IsUnavailable(Exception error) => error switch
+    {
+        PostgresException postgres => postgres.IsTransient || postgres.SqlState.StartsWith("08", StringComparison.Ordinal) || postgres.SqlState.StartsWith("57P", StringComparison.Ordinal),
+        NpgsqlException => true,
+        TimeoutException or System.Net.Sockets.SocketException or IOException => true,
+        _ => false,
+    };
+
     public async Task<IReadOnlyList<bool>> AppendAsync(IReadOnlyList<UsageRecord> records, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(records);
