@@ -29,7 +29,6 @@ public sealed partial class SpooledLedgerStore : IMarginalStore
     private readonly IMarginalStore _primary;
     private readonly Func<Exception, bool> _isUnavailable;
     private readonly TimeProvider _time;
-    private readonly ILogger _logger;
     private readonly SemaphoreSlim _spoolGate = new(1, 1);
     private readonly SemaphoreSlim _replayGate = new(1, 1);
     private readonly ITimer _replayTimer;
@@ -52,10 +51,13 @@ public sealed partial class SpooledLedgerStore : IMarginalStore
         _primary = primary;
         _isUnavailable = isUnavailable;
         _time = time ?? TimeProvider.System;
-        _logger = logger ?? NullLogger.Instance;
+        Logger = logger ?? NullLogger.Instance;
         Directory = System.IO.Directory.CreateDirectory(directory).FullName;
         _replayTimer = _time.CreateTimer(_ => _ = ReplayAsync(), null, TimeSpan.Zero, replayEvery);
     }
+
+    /// <summary>Where the outage and its end are logged; a host sets it once its logging is built.</summary>
+    public ILogger Logger { get; set; }
 
     /// <summary>The spool directory.</summary>
     public string Directory { get; }
@@ -76,7 +78,7 @@ public sealed partial class SpooledLedgerStore : IMarginalStore
             catch (Exception error) when (_isUnavailable(error))
             {
                 _primaryDown = true;
-                LogPrimaryDown(_logger, _primary.Path, Directory, error.Message);
+                LogPrimaryDown(Logger, _primary.Path, Directory, error.Message);
             }
         }
         await _spoolGate.WaitAsync(cancellationToken).ConfigureAwait(false);
@@ -134,7 +136,7 @@ public sealed partial class SpooledLedgerStore : IMarginalStore
                 await _primary.CountAsync(cancellationToken).ConfigureAwait(false);
                 if (_primaryDown)
                 {
-                    LogPrimaryBack(_logger, _primary.Path, sent);
+                    LogPrimaryBack(Logger, _primary.Path, sent);
                 }
                 _primaryDown = false;
             }
@@ -145,7 +147,7 @@ public sealed partial class SpooledLedgerStore : IMarginalStore
         }
         catch (Exception error) when (error is not OperationCanceledException)
         {
-            LogReplayFailed(_logger, Directory, error.Message);
+            LogReplayFailed(Logger, Directory, error.Message);
         }
         finally
         {
