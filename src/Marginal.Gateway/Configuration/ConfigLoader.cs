@@ -13,6 +13,7 @@ public static class ConfigLoader
     public static readonly string[] ModelTypes = ["chat", "embedding"];
     public static readonly string[] AuthModes = ["keys", "none"];
     public static readonly string[] Durabilities = ["normal", "full"];
+    public static readonly string[] StorageKinds = ["sqlite", "postgres"];
 
     private static readonly (string? Name, Type Type)[] Sections =
     [
@@ -46,6 +47,22 @@ public static class ConfigLoader
         return config;
     }
 
+    private static void ValidateClusterStorage(StorageConfig storage, string file)
+    {
+        if (!StorageKinds.Contains(storage.Kind))
+        {
+            throw new ConfigException($"{file}: storage.kind: '{storage.Kind}' is not allowed (allowed: {string.Join(", ", StorageKinds)})");
+        }
+        if (storage.Kind == "postgres" && (storage.ConnectionStringEnv is null) == (storage.ConnectionStringFile is null))
+        {
+            throw new ConfigException($"{file}: storage: with kind postgres set connection_string_env (an environment variable) or connection_string_file, exactly one");
+        }
+        if (storage.Kind == "postgres" && string.IsNullOrWhiteSpace(storage.Spool))
+        {
+            throw new ConfigException($"{file}: storage.spool: must name a directory, e.g. marginal-spool");
+        }
+    }
+
     private static void Validate(MarginalConfig config, string file)
     {
         if (!Uri.TryCreate(config.Server.Urls.Split(';')[0], UriKind.Absolute, out _))
@@ -68,6 +85,7 @@ public static class ConfigLoader
         {
             throw new ConfigException($"{file}: storage.durability: '{config.Storage.Durability}' is not allowed (allowed: {string.Join(", ", Durabilities)})");
         }
+        ValidateClusterStorage(config.Storage, file);
         foreach (var (name, provider) in config.Providers)
         {
             var at = $"{file}: providers.{name}";

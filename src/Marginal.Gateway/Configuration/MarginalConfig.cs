@@ -25,6 +25,18 @@ public sealed class StorageConfig
 
     /// <summary>False: requests are priced (headers) but not recorded. Only for measuring what recording costs.</summary>
     public bool RecordUsage { get; set; } = true;
+
+    /// <summary><c>sqlite</c> (embedded, one node) or <c>postgres</c> (shared by a cluster of nodes).</summary>
+    public string Kind { get; set; } = "sqlite";
+
+    /// <summary>With <c>postgres</c>: the environment variable holding the Npgsql connection string (never inline: it carries a password).</summary>
+    public string? ConnectionStringEnv { get; set; }
+
+    /// <summary>With <c>postgres</c>: a file holding the connection string (e.g. a mounted secret), instead of an environment variable.</summary>
+    public string? ConnectionStringFile { get; set; }
+
+    /// <summary>With <c>postgres</c>: the local directory where records wait while PostgreSQL is unreachable (docs/operations.md).</summary>
+    public string Spool { get; set; } = "marginal-spool";
 }
 
 /// <summary>Prices: the shipped book, optionally overlaid by the deployment's own.</summary>

@@ -1,6 +1,9 @@
 using Marginal.Core.Ledger;
 using Marginal.Core.Tenancy;
 using Marginal.Gateway.Configuration;
+using Marginal.Storage;
+using Marginal.Storage.Postgres;
+using Marginal.Storage.Spool;
 using Marginal.Storage.Sqlite;
 using Microsoft.Data.Sqlite;
 using Marginal.Gateway.Pipeline;
@@ -90,6 +93,10 @@ public static class MarginalServer
         }
 
         var app = builder.Build();
+        if (store is SpooledLedgerStore spooled)
+        {
+            spooled.Logger = app.Services.GetRequiredService<ILogger<SpooledLedgerStore>>();
+        }
         // Created now rather than at the first request, so the owned pools' gauges are at /metrics from the start.
         app.Services.GetRequiredService<GatewayMetrics>();
         app.UseMiddleware<ErrorGuard>();
@@ -113,8 +120,12 @@ public static class MarginalServer
     }
 
     /// <summary>Opens the ledger and key store <paramref name="storage"/> names; a file that cannot be opened is a <see cref="ConfigException"/>.</summary>
-    public static SqliteStore OpenStore(StorageConfig storage)
+    public static IMarginalStore OpenStore(StorageConfig storage)
     {
+        if (storage.Kind == "postgres")
+        {
+            return OpenPostgres(storage);
+        }
         try
         {
             return SqliteStore.Open(storage.Path, storage.Durability == "full" ? SqliteDurability.Full : SqliteDurability.Normal);
@@ -123,5 +134,48 @@ public static class MarginalServer
         {
             throw new ConfigException($"storage.path: cannot open the ledger '{storage.Path}': {error.Message}");
         }
+    }
+
+    /// <summary>
+    /// The cluster store: PostgreSQL behind a local spool. The connection string comes from the environment or a file
+    /// only; an unreachable server at start is a <see cref="ConfigException"/> (a node does not start blind).
+    /// </summary>
+    private static SpooledLedgerStore OpenPostgres(StorageConfig storage)
+    {
+        string? connectionString;
+        if (storage.ConnectionStringEnv is { } env)
+        {
+            connectionString = Environment.GetEnvironmentVariable(env);
+            if (string.IsNullOrWhiteSpace(connectionString))
+            {
+                throw new ConfigException($"storage.connection_string_env: the environment variable {env} is not set; it must hold the PostgreSQL connection string (Host=…;Database=…;Username=…)");
+            }
+        }
+        else
+        {
+            try
+            {
+                connectionString = File.ReadAllText(storage.ConnectionStringFile!).Trim();
+            }
+            catch (Exception error) when (error is IOException or UnauthorizedAccessException)
+            {
+                throw new ConfigException($"storage.connection_string_file: cannot read '{storage.ConnectionStringFile}': {error.Message}");
+            }
+        }
+        PostgresStore postgres;
+        try
+        {
+            postgres = PostgresStore.OpenAsync(connectionString).GetAwaiter().GetResult();
+        }
+        catch (ArgumentException error)
+        {
+            // Never echo the string itself: it holds the password.
+            throw new ConfigException($"storage: the PostgreSQL connection string is not valid ({error.GetType().Name}); expected Host=…;Database=…;Username=…");
+        }
+        catch (Exception error) when (PostgresStore.IsUnavailable(error) || error is InvalidDataException)
+        {
+            throw new ConfigException($"storage: cannot open the PostgreSQL ledger: {error.Message}");
+        }
+        return new SpooledLedgerStore(postgres, storage.Spool, PostgresStore.IsUnavailable, TimeSpan.FromSeconds(1));
     }
 }

@@ -46,9 +46,16 @@ public sealed class MessageContentConverter : JsonConverter<MessageContent>
         reader.TokenType switch
         {
             JsonTokenType.String => new MessageContent { Text = reader.GetString() },
-            JsonTokenType.StartArray => new MessageContent { Parts = JsonSerializer.Deserialize(ref reader, WireJsonContext.Default.ListContentPart) },
+            JsonTokenType.StartArray => new MessageContent { Parts = ReadParts(ref reader) },
             _ => throw new JsonException("expected a string or an array of content parts"),
         };
+
+    // A null element ("content":[null]) would reach the request mapping as a null part; it is malformed input.
+    private static List<ContentPart>? ReadParts(ref Utf8JsonReader reader)
+    {
+        var parts = JsonSerializer.Deserialize(ref reader, WireJsonContext.Default.ListContentPart);
+        return parts is not null && parts.Contains(null!) ? throw new JsonException("content parts must be objects, not null") : parts;
+    }
 
     public override void Write(Utf8JsonWriter writer, MessageContent value, JsonSerializerOptions options)
     {

@@ -15,13 +15,9 @@ namespace Marginal.Storage.Sqlite;
 /// operating-system crash or power loss, at the price of an fsync per batch. Thread-safe; several processes may open
 /// the same file (the CLI while the server runs), SQLite's locking orders their writes.
 /// </summary>
-public sealed class SqliteStore : ILedgerStore, IKeyStore
+public sealed class SqliteStore : IMarginalStore
 {
-    private const string Columns =
-        "id, time_us, tenant, key_id, requested_model, served_model, provider, capacity_source, status, streamed, " +
-        "input_tokens, cached_input_tokens, cache_write_tokens, output_tokens, reasoning_tokens, usage_source, " +
-        "latency_ms, ttft_ms, cost_usd, marginal_cost_usd, revenue_usd, cache_outcome, route_reason, levers, savings_usd, attempts, " +
-        "kind, adjusts, cache_similarity, tags";
+    private const string Columns = LedgerColumns.UsageRecords;
     private const int ColumnCount = 30;
 
     private readonly string _connectionString;

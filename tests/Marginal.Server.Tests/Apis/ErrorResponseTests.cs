@@ -30,6 +30,17 @@ public sealed class ErrorResponseTests : IAsyncLifetime
     }
 
     [Theory]
+    [InlineData("""{"model":"gpt-test","messages":[{"role":"user","content":[null]}]}""")]
+    [InlineData("""{"model":"gpt-test","stream":true,"messages":[{"role":"user","content":[{"type":"text","text":"a"},null]}]}""")]
+    public async Task ChatCompletions_NullContentPart_Returns400NotInternalError(string body)
+    {
+        var (status, error, _) = await PostAsync(body);
+
+        Assert.Equal(HttpStatusCode.BadRequest, status);
+        AssertSchema(error);
+    }
+
+    [Theory]
     [InlineData("{not json", null, "invalid_json")]
     [InlineData("", null, "invalid_json")]
     [InlineData("[1,2]", null, "invalid_json")]

@@ -151,4 +151,36 @@ public sealed class FallbackTests : IAsyncLifetime
         Assert.Equal("upstream_stream_truncated", error["code"]!.GetValue<string>());
         Assert.DoesNotContain("[DONE]", events);
     }
+
+    [Theory]
+    [InlineData(FaultKind.TruncatedStream, "upstream_stream_truncated")]
+    [InlineData(FaultKind.ResetMidStream, "upstream_connection_lost")]
+    public async Task ChatCompletionsStream_BrokenAfterFirstChunk_PartialUsageIsMetered(FaultKind kind, string code)
+    {
+        // As above: the upstream holds after its first chunk until the client has it, then breaks.
+        var hold = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        _host.Primary.HoldAfterFirstChunk = hold;
+        _host.Primary.Enqueue(new Fault(kind, AfterChunks: 2));
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/chat/completions") { Content = new StringContent(StreamRequest, Encoding.UTF8, "application/json") };
+
+        using var response = await _host.Http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
+        await SseEvents.ReadReleasingAsync(response, "Echo:", hold);
+
+        var records = new List<Marginal.Core.Ledger.UsageRecord>();
+        for (var i = 0; i < 50 && records.Count == 0; i++)
+        {
+            await foreach (var record in _host.Ledger.ReadAsync())
+            {
+                records.Add(record);
+            }
+            await Task.Delay(records.Count == 0 ? 100 : 0);
+        }
+        var broken = Assert.Single(records);
+        Assert.Equal(code, broken.Status);
+        Assert.True(broken.Streamed);
+        // "Echo:" reached the client: the tokens it used are counted and priced, not dropped with the stream.
+        Assert.True(broken.OutputTokens >= 1, $"output tokens {broken.OutputTokens}");
+        Assert.True(broken.InputTokens >= 1, $"input tokens {broken.InputTokens}");
+        Assert.True(broken.CostUsd > 0m, $"cost {broken.CostUsd}");
+    }
 }

@@ -1,0 +1,30 @@
+using StackExchange.Redis;
+
+namespace Marginal.Storage.Redis;
+
+/// <summary>
+/// Tells every node that configuration changed (a key revoked, a plan or budget edited), over Redis pub/sub. A message
+/// is a hint to reload from the shared store, not the change itself: pub/sub delivers at most once and only to nodes
+/// connected at that moment, so a node also reloads on reconnect. Thread-safe.
+/// </summary>
+public sealed class RedisConfigChanges(IConnectionMultiplexer connection, string prefix = "marginal")
+{
+    private RedisChannel Channel => RedisChannel.Literal($"{prefix}:config");
+
+    /// <summary>Announces a change of <paramref name="what"/> (e.g. <c>keys</c>); returns how many nodes heard it.</summary>
+    public Task<long> PublishAsync(string what) => connection.GetSubscriber().PublishAsync(Channel, what);
+
+    /// <summary>Calls <paramref name="changed"/> with each announcement until the returned handle is disposed.</summary>
+    public async Task<IAsyncDisposable> SubscribeAsync(Action<string> changed)
+    {
+        ArgumentNullException.ThrowIfNull(changed);
+        var queue = await connection.GetSubscriber().SubscribeAsync(Channel).ConfigureAwait(false);
+        queue.OnMessage(message => changed(message.Message.ToString()));
+        return new Subscription(queue);
+    }
+
+    private sealed class Subscription(ChannelMessageQueue queue) : IAsyncDisposable
+    {
+        public async ValueTask DisposeAsync() => await queue.UnsubscribeAsync().ConfigureAwait(false);
+    }
+}
