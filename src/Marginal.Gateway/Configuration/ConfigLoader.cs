@@ -17,7 +17,7 @@ public static class ConfigLoader
     private static readonly (string? Name, Type Type)[] Sections =
     [
         ("a provider", typeof(ProviderConfig)), ("a model", typeof(ModelConfig)), ("a provider's pool", typeof(PoolConfig)),
-        ("'server'", typeof(ServerConfig)), ("'storage'", typeof(StorageConfig)), ("'pricing'", typeof(PricingConfig)),
+        ("'server'", typeof(ServerConfig)), ("'storage'", typeof(StorageConfig)), ("'pricing'", typeof(PricingConfig)), ("'billing'", typeof(BillingConfig)),
         ("the top level", typeof(MarginalConfig)),
     ];
 
@@ -31,6 +31,10 @@ public static class ConfigLoader
         if (config.Pricing.Book is { } book && !Path.IsPathRooted(book))
         {
             config.Pricing.Book = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!, book);
+        }
+        if (config.Billing.Plans is { } plans && !Path.IsPathRooted(plans))
+        {
+            config.Billing.Plans = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!, plans);
         }
         return config;
     }
@@ -64,6 +68,10 @@ public static class ConfigLoader
         if (!Durabilities.Contains(config.Storage.Durability))
         {
             throw new ConfigException($"{file}: storage.durability: '{config.Storage.Durability}' is not allowed (allowed: {string.Join(", ", Durabilities)})");
+        }
+        if (config.Billing.DefaultMaxOutputTokens < 1)
+        {
+            throw new ConfigException($"{file}: billing.default_max_output_tokens: must be at least 1, got {config.Billing.DefaultMaxOutputTokens}");
         }
         foreach (var (name, provider) in config.Providers)
         {
