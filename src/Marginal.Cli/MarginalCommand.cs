@@ -16,5 +16,8 @@ public static class MarginalCommand
         PlanCommand.Create(),
         ModelCommand.Create(),
         DemoCommand.Create(),
+        InvoiceCommand.Create(),
+        CreditsCommand.Create(),
+        AdjustCommand.Create(),
     };
 }
