@@ -28,7 +28,7 @@ internal sealed class Admission(GatewayModelSource models, BillingModel billing,
     /// <summary>How long credit grants read from the store are trusted: a top-up from the CLI counts within this time.</summary>
     public static readonly TimeSpan CreditsRefresh = TimeSpan.FromSeconds(5);
 
-    private long _creditsReadAt = long.MinValue;
+    private long _creditsReadAt;
 
     public BillingModel Billing => billing;
 
