@@ -1,4 +1,7 @@
 using BenchmarkDotNet.Attributes;
+using BenchmarkDotNet.Configs;
+using BenchmarkDotNet.Jobs;
+using BenchmarkDotNet.Toolchains.InProcess.Emit;
 using Marginal.Core.Budgets;
 using Marginal.Core.Ledger;
 using Marginal.Core.Requests;
@@ -19,9 +22,17 @@ namespace Marginal.Benchmarks;
 /// reservation and the settle, against admission for a tenant without limits (the baseline).
 /// </summary>
 [MemoryDiagnoser]
-[SimpleJob(launchCount: 1, warmupCount: 2, iterationCount: 5)]
+[Config(typeof(InProcessJob))]
 public class PlansBenchmarks
 {
+    // In-process: on the shared 2-core machine, building a separate benchmark executable ran past BenchmarkDotNet's
+    // two-minute build timeout.
+    private sealed class InProcessJob : ManualConfig
+    {
+        public InProcessJob() =>
+            AddJob(Job.Default.WithLaunchCount(1).WithWarmupCount(2).WithIterationCount(5).WithToolchain(InProcessEmitToolchain.Instance));
+    }
+
     private const int Records = 1_000_000;
     private const int Requests = 1024;
 
