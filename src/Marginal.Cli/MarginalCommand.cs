@@ -17,5 +17,8 @@ public static class MarginalCommand
         ModelCommand.Create(),
         DemoCommand.Create(),
         RouterCommand.Create(),
+        InvoiceCommand.Create(),
+        CreditsCommand.Create(),
+        AdjustCommand.Create(),
     };
 }

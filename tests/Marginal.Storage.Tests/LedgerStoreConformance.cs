@@ -1,3 +1,4 @@
+using Marginal.Core.Billing;
 using Marginal.Core.Ledger;
 using Marginal.Core.Tenancy;
 
@@ -136,6 +137,20 @@ public abstract class LedgerStoreConformance
 
         Assert.Equal([0.25, null, 1.0], all.Select(f => f.Score));
         Assert.Equal(new Feedback("req_2", T0.AddMinutes(2), "acme", null, "ticket_resolved"), Assert.Single(window));
+    }
+
+    [Fact]
+    public async Task Credits_AddedOutOfOrder_AreReadExactlyInGrantOrder()
+    {
+        var (ledger, _) = await OpenEmptyAsync();
+        await using var _ledger = ledger;
+        var credits = Assert.IsAssignableFrom<ICreditStore>(ledger);
+        await credits.AddCreditAsync(new CreditGrant("cr_2", "acme", 5m, T0.AddHours(1), null));
+        await credits.AddCreditAsync(new CreditGrant("cr_1", "acme", 100.0000001m, T0, T0.AddDays(30)));
+
+        var grants = await credits.ReadCreditsAsync();
+
+        Assert.Equal([new CreditGrant("cr_1", "acme", 100.0000001m, T0, T0.AddDays(30)), new CreditGrant("cr_2", "acme", 5m, T0.AddHours(1), null)], grants);
     }
 
     [Fact]

@@ -15,6 +15,8 @@ public enum GatewayErrorKind
     RequestTooLarge,
     /// <summary>Too many requests, here or at every upstream that could serve it (429).</summary>
     RateLimited,
+    /// <summary>A budget, free-tier allowance or prepaid credit is used up (402).</summary>
+    PaymentRequired,
     /// <summary>The upstream failed or answered with something unusable (502).</summary>
     UpstreamError,
     /// <summary>No upstream could be reached or none is configured to serve (503).</summary>

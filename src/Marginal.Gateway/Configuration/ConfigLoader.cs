@@ -18,7 +18,7 @@ public static class ConfigLoader
     private static readonly (string? Name, Type Type)[] Sections =
     [
         ("a provider", typeof(ProviderConfig)), ("a model", typeof(ModelConfig)), ("a provider's pool", typeof(PoolConfig)),
-        ("'server'", typeof(ServerConfig)), ("'storage'", typeof(StorageConfig)), ("'pricing'", typeof(PricingConfig)),
+        ("'server'", typeof(ServerConfig)), ("'storage'", typeof(StorageConfig)), ("'pricing'", typeof(PricingConfig)), ("'billing'", typeof(BillingConfig)),
         ("a route", typeof(RouteConfig)), ("a route's policy", typeof(RoutePolicyConfig)), ("a route's learned router", typeof(LearnedRouterConfig)),
         ("a route's cascade", typeof(CascadeConfig)), ("a cascade's verifier", typeof(VerifierConfig)),
         ("the top level", typeof(MarginalConfig)),
@@ -36,6 +36,10 @@ public static class ConfigLoader
             config.Pricing.Book = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!, book);
         }
         RoutesValidation.ResolvePaths(config, path);
+        if (config.Billing.Plans is { } plans && !Path.IsPathRooted(plans))
+        {
+            config.Billing.Plans = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!, plans);
+        }
         return config;
     }
 
@@ -86,6 +90,10 @@ public static class ConfigLoader
             throw new ConfigException($"{file}: storage.durability: '{config.Storage.Durability}' is not allowed (allowed: {string.Join(", ", Durabilities)})");
         }
         ValidateClusterStorage(config.Storage, file);
+        if (config.Billing.DefaultMaxOutputTokens < 1)
+        {
+            throw new ConfigException($"{file}: billing.default_max_output_tokens: must be at least 1, got {config.Billing.DefaultMaxOutputTokens}");
+        }
         foreach (var (name, provider) in config.Providers)
         {
             var at = $"{file}: providers.{name}";

@@ -12,6 +12,18 @@ public sealed class MarginalConfig
     public StorageConfig Storage { get; set; } = new();
     public PricingConfig Pricing { get; set; } = new();
     public Dictionary<string, RouteConfig> Routes { get; set; } = [];
+
+    public BillingConfig Billing { get; set; } = new();
+}
+
+/// <summary>Pricing plans, budgets and limits (README, "Pricing plans, budgets and invoices").</summary>
+public sealed class BillingConfig
+{
+    /// <summary>The plans file: plans, tenants' plans, budgets and rate limits; relative to this file. None: cost passes through, no limits.</summary>
+    public string? Plans { get; set; }
+
+    /// <summary>Output tokens a budget reserves for a request that sets no max_tokens.</summary>
+    public int DefaultMaxOutputTokens { get; set; } = 4096;
 }
 
 /// <summary>Where the ledger and the keys live. The default is an SQLite file beside the working directory.</summary>

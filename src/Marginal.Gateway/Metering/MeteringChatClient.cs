@@ -4,6 +4,7 @@ using Marginal.Core.Errors;
 using Marginal.Core.Ledger;
 using Marginal.Core.Pricing;
 using Marginal.Core.Requests;
+using Marginal.Gateway.Billing;
 using Marginal.Gateway.Pipeline;
 using Microsoft.Extensions.AI;
 
@@ -17,7 +18,7 @@ namespace Marginal.Gateway.Metering;
 /// request is recorded too, with the tokens a broken stream had already used. Requests without a
 /// <see cref="GatewayContext"/> pass through unmetered.
 /// </summary>
-public sealed class MeteringChatClient(IChatClient innerClient, GatewayModelSource models, LedgerWriter? ledger, TimeProvider time) : DelegatingChatClient(innerClient)
+public sealed class MeteringChatClient(IChatClient innerClient, GatewayModelSource models, LedgerWriter? ledger, TimeProvider time, TenantAccounts? accounts = null) : DelegatingChatClient(innerClient)
 {
     internal IChatClient Inner => InnerClient;
 
@@ -153,6 +154,12 @@ public sealed class MeteringChatClient(IChatClient innerClient, GatewayModelSour
             Attempts: context.Attempts.Count,
             CacheSimilarity: context.CacheSimilarity,
             Tags: context.Tags.Count == 0 ? "" : string.Join(',', context.Tags));
+        if (accounts is not null)
+        {
+            // Revenue under the tenant's plan, from its running month (docs/economics.md, "Revenue per request").
+            context.RevenueUsd = accounts.Price(record);
+            record = record with { RevenueUsd = context.RevenueUsd };
+        }
         if (ledger is null || record.Id.Length == 0)
         {
             return;
@@ -213,7 +220,7 @@ public sealed class MeteringChatClient(IChatClient innerClient, GatewayModelSour
 
 public static class MeteringChatClientBuilderExtensions
 {
-    /// <summary>Adds metering; <paramref name="ledger"/> null prices requests without recording them.</summary>
-    public static ChatClientBuilder UseMetering(this ChatClientBuilder builder, GatewayModelSource models, LedgerWriter? ledger, TimeProvider time) =>
-        builder.Use(inner => new MeteringChatClient(inner, models, ledger, time));
+    /// <summary>Adds metering; <paramref name="ledger"/> null prices requests without recording them; <paramref name="accounts"/> null records no revenue.</summary>
+    public static ChatClientBuilder UseMetering(this ChatClientBuilder builder, GatewayModelSource models, LedgerWriter? ledger, TimeProvider time, TenantAccounts? accounts = null) =>
+        builder.Use(inner => new MeteringChatClient(inner, models, ledger, time, accounts));
 }

@@ -1,4 +1,5 @@
 using Marginal.Core.Ledger;
+using Marginal.Gateway.Billing;
 using Marginal.Gateway.Caching;
 using Marginal.Gateway.Capacity;
 using Marginal.Gateway.Metering;
@@ -17,11 +18,13 @@ public static class GatewayPipeline
 {
     /// <summary>
     /// The pipeline over <paramref name="models"/>; <paramref name="ledger"/> null prices requests without recording them.
-    /// <paramref name="routeFeedback"/> is the memory that feedback on routed requests teaches (null: a private one).
+    /// <paramref name="routeFeedback"/> is the memory that feedback on routed requests teaches (null: a private one);
+    /// <paramref name="accounts"/>, when given, prices each record under its tenant's plan.
     /// </summary>
-    public static IChatClient Build(GatewayModelSource models, TimeProvider time, LedgerWriter? ledger = null, ILoggerFactory? loggers = null, RouteFeedback? routeFeedback = null) =>
+    public static IChatClient Build(GatewayModelSource models, TimeProvider time, LedgerWriter? ledger = null, ILoggerFactory? loggers = null,
+        RouteFeedback? routeFeedback = null, TenantAccounts? accounts = null) =>
         new ChatClientBuilder(new CapacityChatClient(models, time, loggers?.CreateLogger<CapacityChatClient>()))
-            .UseMetering(models, ledger, time)
+            .UseMetering(models, ledger, time, accounts)
             .UseResponseCache()
             .UseRouting(models, routeFeedback)
             .Build();

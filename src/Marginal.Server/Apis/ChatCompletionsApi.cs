@@ -8,6 +8,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.AI;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Marginal.Server.Apis;
 
@@ -26,6 +27,8 @@ public static class ChatCompletionsApi
         var cancellationToken = http.RequestAborted;
         GatewayContext? context = null;
         var stream = false;
+        var admission = http.RequestServices.GetService<Admission>();
+        Admission.Ticket? ticket = null;
         try
         {
             var request = await ChatRequestReader.ReadAsync(http.Request.Body, cancellationToken);
@@ -47,8 +50,16 @@ public static class ChatCompletionsApi
                 EndUser = request.User,
                 Metadata = request.Metadata,
             };
+            if (http.Request.Headers["x-marginal-tags"].ToString() is { Length: > 0 } tags)
+            {
+                context.Tags.AddRange(tags.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+            }
             options.WithGatewayContext(context);
             http.Response.Headers["x-marginal-request-id"] = context.RequestId;
+            if (admission is not null)
+            {
+                ticket = await admission.AdmitAsync(http.Response, context, messages, options, cancellationToken);
+            }
             var outcome = "ok";
             if (stream)
             {
@@ -79,6 +90,13 @@ public static class ChatCompletionsApi
         {
             // The client went away; the upstream call was cancelled with it.
             metrics.Completed(context?.ServedModel, context?.Provider, "client_closed", stream, started);
+        }
+        finally
+        {
+            if (ticket is not null)
+            {
+                await admission!.SettleAsync(ticket, context!);
+            }
         }
     }
 

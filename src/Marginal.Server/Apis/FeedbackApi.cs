@@ -3,6 +3,7 @@ using System.Text.RegularExpressions;
 using Marginal.Core.Errors;
 using Marginal.Core.Ledger;
 using Marginal.Gateway.Routing;
+using Marginal.Economics.Plans;
 using Marginal.Server.Hosting;
 using Marginal.Server.Wire;
 using Microsoft.AspNetCore.Builder;
@@ -46,6 +47,10 @@ public static partial class FeedbackApi
             await ledger.AppendFeedbackAsync(feedback, CancellationToken.None);
             // A request the router downgraded becomes a labelled example for later decisions on similar prompts.
             http.RequestServices.GetService<RouteFeedback>()?.Learn(requestId, score, outcome);
+            if (outcome is not null && http.RequestServices.GetService<Admission>() is { } admission && http.RequestServices.GetService<LedgerWriter>() is { } writer)
+            {
+                await BookOutcomeAsync(admission, writer, record, outcome, feedback.Time);
+            }
             http.Response.ContentType = "application/json";
             using var json = new Utf8JsonWriter(http.Response.BodyWriter);
             json.WriteStartObject();
@@ -67,6 +72,25 @@ public static partial class FeedbackApi
         catch (GatewayException error) when (!http.Response.HasStarted)
         {
             await OpenAIErrors.WriteAsync(http, error);
+        }
+    }
+
+    /// <summary>
+    /// Value-based pricing: an outcome the tenant's plan prices becomes an <c>outcome</c> record carrying its revenue,
+    /// booked once per request and outcome (its id is derived from both, so a repeated report is not billed again).
+    /// </summary>
+    private static async Task BookOutcomeAsync(Admission admission, LedgerWriter writer, UsageRecord request, string outcome, DateTimeOffset at)
+    {
+        if (PlanPricer.OutcomeRevenue(admission.Billing.PlanOf(request.Tenant), outcome) is not { } revenue)
+        {
+            return;
+        }
+        var record = new UsageRecord($"{request.Id}~outcome~{outcome}", at, request.Tenant, request.KeyId, request.RequestedModel, request.ServedModel,
+            request.Provider, request.CapacitySource, "ok", false, 0, 0, 0, 0, 0, "none", 0, null, null, null, revenue, null, null, "", null, 0,
+            Kind: UsageRecordKinds.Outcome, Adjusts: request.Id, Tags: outcome);
+        if (await writer.AppendAsync(record, CancellationToken.None))
+        {
+            admission.Accounts.Burn(request.Tenant, at, revenue);
         }
     }
 

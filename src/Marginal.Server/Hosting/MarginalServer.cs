@@ -1,4 +1,6 @@
+using Marginal.Core.Budgets;
 using Marginal.Core.Ledger;
+using Marginal.Gateway.Billing;
 using Marginal.Core.Tenancy;
 using Marginal.Gateway.Configuration;
 using Marginal.Storage;
@@ -69,7 +71,16 @@ public static class MarginalServer
         // One memory for routing decisions and POST /v1/feedback, so feedback moves later decisions.
         var routeFeedback = new RouteFeedback();
         builder.Services.AddSingleton(routeFeedback);
-        builder.Services.AddSingleton<IChatClient>(sp => GatewayPipeline.Build(models, time, ledger, sp.GetRequiredService<ILoggerFactory>(), routeFeedback));
+        var (accounts, admission) = Billing(config, models, store, time);
+        if (accounts is not null)
+        {
+            builder.Services.AddSingleton(accounts);
+        }
+        if (admission is not null)
+        {
+            builder.Services.AddSingleton(admission);
+        }
+        builder.Services.AddSingleton<IChatClient>(sp => GatewayPipeline.Build(models, time, ledger, sp.GetRequiredService<ILoggerFactory>(), routeFeedback, accounts));
         if (keysOn)
         {
             builder.Services.AddSingleton(sp => new KeyAuthentication(sp.GetRequiredService<IKeyStore>(), time));
@@ -117,6 +128,31 @@ public static class MarginalServer
         app.MapHealthApi();
         app.MapPrometheusScrapingEndpoint("/metrics");
         return app;
+    }
+
+    /// <summary>
+    /// Pricing plans, budgets and limits (<c>billing.plans</c>): the tenants' running months and credit, and admission,
+    /// both started from the ledger so a restart continues the day and the month. Nothing without a plans file.
+    /// </summary>
+    private static (TenantAccounts?, Admission?) Billing(MarginalConfig config, GatewayModelSource models, IMarginalStore? store, TimeProvider time)
+    {
+        if (config.Billing.Plans is null)
+        {
+            return (null, null);
+        }
+        var billing = PlansLoader.Load(config);
+        var accounts = new TenantAccounts(() => billing);
+        var counters = new InProcessLimitCounters(time);
+        var now = time.GetUtcNow();
+        if (store is not null)
+        {
+            var grants = store.ReadCreditsAsync().GetAwaiter().GetResult();
+            var monthStart = new DateTimeOffset(now.Year, now.Month, 1, 0, 0, 0, TimeSpan.Zero);
+            var since = grants.Count == 0 ? monthStart : grants.Min(g => g.Granted) is var first && first < monthStart ? first : monthStart;
+            accounts.Seed(grants, store.ReadAsync(since).ToBlockingEnumerable(), now);
+            Admission.SeedAsync(counters, store.ReadAsync(monthStart), now).GetAwaiter().GetResult();
+        }
+        return (accounts, new Admission(models, billing, accounts, counters, time, config.Billing.DefaultMaxOutputTokens, store));
     }
 
     /// <summary>Opens the ledger and key store <paramref name="storage"/> names; a file that cannot be opened is a <see cref="ConfigException"/>.</summary>

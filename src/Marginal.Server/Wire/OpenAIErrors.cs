@@ -16,6 +16,7 @@ public static class OpenAIErrors
         GatewayErrorKind.NotFound => StatusCodes.Status404NotFound,
         GatewayErrorKind.RequestTooLarge => StatusCodes.Status413PayloadTooLarge,
         GatewayErrorKind.RateLimited => StatusCodes.Status429TooManyRequests,
+        GatewayErrorKind.PaymentRequired => StatusCodes.Status402PaymentRequired,
         GatewayErrorKind.UpstreamUnavailable => StatusCodes.Status503ServiceUnavailable,
         GatewayErrorKind.UpstreamTimeout => StatusCodes.Status504GatewayTimeout,
         _ => StatusCodes.Status502BadGateway,
@@ -28,6 +29,8 @@ public static class OpenAIErrors
         GatewayErrorKind.InvalidRequest or GatewayErrorKind.NotFound or GatewayErrorKind.RequestTooLarge or GatewayErrorKind.Authentication => "invalid_request_error",
         GatewayErrorKind.PermissionDenied => "permission_error",
         GatewayErrorKind.RateLimited => "rate_limit_error",
+        // OpenAI's type for an exhausted quota or balance.
+        GatewayErrorKind.PaymentRequired => "insufficient_quota",
         GatewayErrorKind.UpstreamTimeout => "timeout_error",
         _ => "api_error",
     };

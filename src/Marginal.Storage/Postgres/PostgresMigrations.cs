@@ -72,6 +72,16 @@ internal static class PostgresMigrations
         CREATE INDEX feedback_time ON feedback (time_us);
         CREATE INDEX feedback_request ON feedback (request_id);
         """,
+        // 3 (pricing plans): prepaid credit grants, burnt down by revenue in the ledger.
+        """
+        CREATE TABLE credit_grants (
+            id text PRIMARY KEY,
+            tenant text NOT NULL,
+            usd numeric NOT NULL,
+            granted_us bigint NOT NULL,
+            expires_us bigint
+        );
+        """,
     ];
 
     // pg_advisory_xact_lock key: "marginal" as ASCII bytes, an arbitrary constant that other applications are unlikely to use.

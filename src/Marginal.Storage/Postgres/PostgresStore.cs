@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using Marginal.Core.Billing;
 using Marginal.Core.Ledger;
 using Marginal.Core.Tenancy;
 using Npgsql;
@@ -223,6 +224,31 @@ public sealed class PostgresStore : IMarginalStore
         command.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Double, Value = feedback.Score is { } score ? score : DBNull.Value });
         command.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Text, Value = (object?)feedback.Outcome ?? DBNull.Value });
         await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    public async Task AddCreditAsync(CreditGrant grant, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(grant);
+        await using var command = _dataSource.CreateCommand("INSERT INTO credit_grants (id, tenant, usd, granted_us, expires_us) VALUES ($1, $2, $3, $4, $5)");
+        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = grant.Id });
+        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = grant.Tenant });
+        command.Parameters.Add(new NpgsqlParameter<decimal> { TypedValue = grant.Usd });
+        command.Parameters.Add(new NpgsqlParameter<long> { TypedValue = ToMicros(grant.Granted) });
+        command.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Bigint, Value = grant.Expires is { } e ? ToMicros(e) : DBNull.Value });
+        await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    public async Task<IReadOnlyList<CreditGrant>> ReadCreditsAsync(CancellationToken cancellationToken = default)
+    {
+        await using var command = _dataSource.CreateCommand("SELECT id, tenant, usd, granted_us, expires_us FROM credit_grants ORDER BY granted_us, id");
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        var grants = new List<CreditGrant>();
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            grants.Add(new CreditGrant(reader.GetString(0), reader.GetString(1), reader.GetDecimal(2), FromMicros(reader.GetInt64(3)),
+                reader.IsDBNull(4) ? null : FromMicros(reader.GetInt64(4))));
+        }
+        return grants;
     }
 
     public async IAsyncEnumerable<Feedback> ReadFeedbackAsync(DateTimeOffset? since = null, DateTimeOffset? until = null, [EnumeratorCancellation] CancellationToken cancellationToken = default)

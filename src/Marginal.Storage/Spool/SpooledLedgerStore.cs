@@ -1,3 +1,4 @@
+using Marginal.Core.Billing;
 using System.Globalization;
 using Marginal.Core.Ledger;
 using Marginal.Core.Tenancy;
@@ -223,6 +224,10 @@ public sealed partial class SpooledLedgerStore : IMarginalStore
         _primary.ReadFeedbackAsync(since, until, cancellationToken);
 
     public Task AddKeyAsync(VirtualKey key, CancellationToken cancellationToken = default) => _primary.AddKeyAsync(key, cancellationToken);
+
+    public Task AddCreditAsync(CreditGrant grant, CancellationToken cancellationToken = default) => _primary.AddCreditAsync(grant, cancellationToken);
+
+    public Task<IReadOnlyList<CreditGrant>> ReadCreditsAsync(CancellationToken cancellationToken = default) => _primary.ReadCreditsAsync(cancellationToken);
 
     public Task<VirtualKey?> FindKeyAsync(string id, CancellationToken cancellationToken = default) => _primary.FindKeyAsync(id, cancellationToken);
 

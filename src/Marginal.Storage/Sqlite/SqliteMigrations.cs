@@ -70,6 +70,16 @@ internal static class SqliteMigrations
         CREATE INDEX feedback_time ON feedback (time_us);
         CREATE INDEX feedback_request ON feedback (request_id);
         """,
+        // 3 (pricing plans): prepaid credit grants, burnt down by revenue in the ledger.
+        """
+        CREATE TABLE credit_grants (
+            id TEXT PRIMARY KEY,
+            tenant TEXT NOT NULL,
+            usd TEXT NOT NULL,
+            granted_us INTEGER NOT NULL,
+            expires_us INTEGER
+        );
+        """,
     ];
 
     /// <summary>The schema version this build writes.</summary>

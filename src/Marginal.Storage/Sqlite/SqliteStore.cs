@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Runtime.CompilerServices;
+using Marginal.Core.Billing;
 using Marginal.Core.Ledger;
 using Marginal.Core.Tenancy;
 using Microsoft.Data.Sqlite;
@@ -308,6 +309,35 @@ public sealed class SqliteStore : IMarginalStore
                 reader.GetString(0), FromMicros(reader.GetInt64(1)), reader.GetString(2),
                 reader.IsDBNull(3) ? null : reader.GetDouble(3), Text(reader, 4));
         }
+    }
+
+    public async Task AddCreditAsync(CreditGrant grant, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(grant);
+        await using var connection = Open();
+        await using var command = connection.CreateCommand();
+        command.CommandText = "INSERT INTO credit_grants (id, tenant, usd, granted_us, expires_us) VALUES ($id, $tenant, $usd, $granted, $expires)";
+        command.Parameters.AddWithValue("$id", grant.Id);
+        command.Parameters.AddWithValue("$tenant", grant.Tenant);
+        command.Parameters.AddWithValue("$usd", Money(grant.Usd));
+        command.Parameters.AddWithValue("$granted", ToMicros(grant.Granted));
+        command.Parameters.AddWithValue("$expires", grant.Expires is { } e ? ToMicros(e) : DBNull.Value);
+        await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    public async Task<IReadOnlyList<CreditGrant>> ReadCreditsAsync(CancellationToken cancellationToken = default)
+    {
+        await using var connection = Open();
+        await using var command = connection.CreateCommand();
+        command.CommandText = "SELECT id, tenant, usd, granted_us, expires_us FROM credit_grants ORDER BY granted_us, id";
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        var grants = new List<CreditGrant>();
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            grants.Add(new CreditGrant(reader.GetString(0), reader.GetString(1), Money(reader, 2)!.Value, FromMicros(reader.GetInt64(3)),
+                reader.IsDBNull(4) ? null : FromMicros(reader.GetInt64(4))));
+        }
+        return grants;
     }
 
     public async Task AddKeyAsync(VirtualKey key, CancellationToken cancellationToken = default)

@@ -1,3 +1,4 @@
+using Marginal.Core.Billing;
 using Marginal.Core.Ledger;
 using Marginal.Core.Tenancy;
 using Marginal.Storage.Sqlite;
@@ -27,6 +28,25 @@ public sealed class SqliteStoreTests : LedgerStoreConformance, IDisposable
         await using var second = SqliteStore.Open(path);
 
         Assert.Equal(1, await second.CountAsync());
+    }
+
+    [Fact]
+    public async Task ReadCredits_AfterReopen_ReturnsGrantsExactlyInGrantOrder()
+    {
+        var path = Path.Combine(_directory, "credits.db");
+        var granted = new DateTimeOffset(2026, 11, 1, 8, 0, 0, TimeSpan.Zero);
+        await using (var first = SqliteStore.Open(path))
+        {
+            await first.AddCreditAsync(new CreditGrant("cr_2", "acme", 5m, granted.AddHours(1), null));
+            await first.AddCreditAsync(new CreditGrant("cr_1", "acme", 100.0000001m, granted, granted.AddDays(30)));
+        }
+
+        await using var second = SqliteStore.Open(path);
+        var grants = await second.ReadCreditsAsync();
+
+        Assert.Equal(
+            [new CreditGrant("cr_1", "acme", 100.0000001m, granted, granted.AddDays(30)), new CreditGrant("cr_2", "acme", 5m, granted.AddHours(1), null)],
+            grants);
     }
 
     [Fact]

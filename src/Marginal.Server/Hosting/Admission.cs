@@ -1,0 +1,265 @@
+using System.Globalization;
+using Marginal.Core.Billing;
+using Marginal.Core.Budgets;
+using Marginal.Core.Errors;
+using Marginal.Core.Ledger;
+using Marginal.Core.Pricing;
+using Marginal.Core.Requests;
+using Marginal.Economics.Plans;
+using Marginal.Gateway.Billing;
+using Marginal.Gateway.Metering;
+using Marginal.Gateway.Pipeline;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.AI;
+
+namespace Marginal.Server.Hosting;
+
+/// <summary>
+/// Admission, between authentication and the pipeline (DESIGN.md, "Request path"): the free-tier allowance, prepaid
+/// credit, USD budgets per tenant and key (UTC day and month) and requests/tokens per minute. Budgets are held by
+/// reservation: a request reserves the most it can cost (its prompt, counted with the gateway's tokenizer, plus its
+/// max output at the dearest price its route may serve it at) and settles to its recorded cost afterwards, so
+/// concurrent requests can never together pass a budget. A request under a budget without <c>max_tokens</c> is capped
+/// at <c>billing.default_max_output_tokens</c>, which keeps the reservation a true bound.
+/// </summary>
+internal sealed class Admission(GatewayModelSource models, BillingModel billing, TenantAccounts accounts, ILimitCounters counters, TimeProvider time, int defaultMaxOutputTokens,
+    ICreditStore? credits = null)
+{
+    /// <summary>How long credit grants read from the store are trusted: a top-up from the CLI counts within this time.</summary>
+    public static readonly TimeSpan CreditsRefresh = TimeSpan.FromSeconds(5);
+
+    private long _creditsReadAt;
+
+    public BillingModel Billing => billing;
+
+    public TenantAccounts Accounts => accounts;
+
+    /// <summary>What a request reserved, to settle when it ends.</summary>
+    internal sealed class Ticket(List<CounterCharge> charges, decimal reservedUsd, long reservedTokens)
+    {
+        public List<CounterCharge> Charges { get; } = charges;
+        public decimal ReservedUsd { get; } = reservedUsd;
+        public long ReservedTokens { get; } = reservedTokens;
+    }
+
+    /// <summary>
+    /// Admits the request or throws a <see cref="GatewayException"/> (402 or 429, with <c>Retry-After</c>); writes the
+    /// <c>x-ratelimit-*</c> headers. Returns the reservation to settle, or null when nothing was reserved.
+    /// </summary>
+    public async ValueTask<Ticket?> AdmitAsync(HttpResponse response, GatewayContext context, List<ChatMessage> messages, ChatOptions options, CancellationToken cancellationToken)
+    {
+        var now = time.GetUtcNow();
+        var plan = billing.PlanOf(context.Tenant);
+        if (plan.Free is { After: not FreeTierAfter.Bill } free && free.UsedUp(accounts.MonthOf(context.Tenant, now)))
+        {
+            if (free.After == FreeTierAfter.Refuse)
+            {
+                throw new GatewayException(GatewayErrorKind.PaymentRequired,
+                    $"Tenant '{context.Tenant}' has used this month's free allowance ({Allowance(free)}) on plan '{plan.Name}'; it renews on {NextMonth(now):yyyy-MM-dd}. Upgrade the plan to continue.",
+                    "free_tier_exhausted") { RetryAfter = NextMonth(now) - now };
+            }
+            options.ModelId = free.Model;
+            context.Tags.Add("free-tier:downgrade");
+        }
+        if (plan.Prepaid && credits is not null && now.ToUnixTimeMilliseconds() - Interlocked.Read(ref _creditsReadAt) > CreditsRefresh.TotalMilliseconds)
+        {
+            Interlocked.Exchange(ref _creditsReadAt, now.ToUnixTimeMilliseconds());
+            foreach (var grant in await credits.ReadCreditsAsync(cancellationToken))
+            {
+                accounts.Grant(grant);
+            }
+        }
+        if (plan.Prepaid && accounts.CreditOf(context.Tenant, now) <= 0)
+        {
+            throw new GatewayException(GatewayErrorKind.PaymentRequired,
+                $"Tenant '{context.Tenant}' has no prepaid credit left on plan '{plan.Name}'. Top up with 'marginal credits add --tenant {context.Tenant} --usd AMOUNT'.",
+                "credits_exhausted");
+        }
+        var key = billing.KeyAllowance(context.KeyId);
+        var tenant = billing.TenantAllowance(context.Tenant);
+        if (key.IsNone && tenant.IsNone)
+        {
+            return null;
+        }
+
+        long tokens = 0;
+        decimal maxCost = 0;
+        var charges = new List<CounterCharge>(8);
+        if ((key.DailyUsd ?? key.MonthlyUsd ?? tenant.DailyUsd ?? tenant.MonthlyUsd) is not null || (key.Tpm ?? tenant.Tpm) is not null)
+        {
+            options.MaxOutputTokens ??= defaultMaxOutputTokens;
+            var (price, encoding) = DearestPrice(options.ModelId);
+            var prompt = TokenCounter.CountPrompt(encoding, messages);
+            tokens = prompt + options.MaxOutputTokens.Value;
+            maxCost = price is null ? 0m : CostCalculator.Cost(new TokenUsage(prompt, OutputTokens: options.MaxOutputTokens.Value), price);
+        }
+        var minuteEnd = new DateTimeOffset(now.Year, now.Month, now.Day, now.Hour, now.Minute, 0, TimeSpan.Zero).AddMinutes(1);
+        var dayEnd = new DateTimeOffset(now.Year, now.Month, now.Day, 0, 0, 0, TimeSpan.Zero).AddDays(1);
+        var monthEnd = NextMonth(now);
+        var minute = minuteEnd.ToUnixTimeSeconds() / 60;
+        Add(charges, key, $"k:{context.KeyId}", minute, now, minuteEnd, dayEnd, monthEnd, tokens, maxCost);
+        Add(charges, tenant, $"t:{context.Tenant}", minute, now, minuteEnd, dayEnd, monthEnd, tokens, maxCost);
+        var used = new decimal[charges.Count];
+        var refused = await counters.TryReserveAsync(charges, used, cancellationToken);
+        WriteHeaders(response, charges, used, minuteEnd - now);
+        if (refused >= 0)
+        {
+            throw Refusal(charges[refused], used[refused], context, maxCost, now);
+        }
+        return new Ticket(charges, maxCost, tokens);
+    }
+
+    /// <summary>Replaces the reservation with what the request used: its recorded cost (0 when it was a retry not billed again) and tokens.</summary>
+    public async ValueTask SettleAsync(Ticket ticket, GatewayContext context)
+    {
+        var cost = context.Billed ? context.CostUsd ?? 0m : 0m;
+        var usage = context.Usage;
+        var tokens = (usage?.InputTokenCount ?? 0) + (usage?.OutputTokenCount ?? 0);
+        var deltas = new List<CounterCharge>(ticket.Charges.Count);
+        foreach (var charge in ticket.Charges)
+        {
+            var delta = charge.Key[0] switch
+            {
+                'u' => cost - ticket.ReservedUsd,
+                't' => tokens - ticket.ReservedTokens,
+                _ => 0m,
+            };
+            if (delta != 0)
+            {
+                deltas.Add(charge with { Amount = delta });
+            }
+        }
+        if (deltas.Count > 0)
+        {
+            await counters.AddAsync(deltas, CancellationToken.None);
+        }
+    }
+
+    /// <summary>
+    /// Starts the day's and month's budget counters from the ledger's recorded cost, so budgets survive a restart.
+    /// <paramref name="records"/> are the ledger's records since the month's start.
+    /// </summary>
+    public static async Task SeedAsync(ILimitCounters counters, IAsyncEnumerable<UsageRecord> records, DateTimeOffset now, CancellationToken cancellationToken = default)
+    {
+        var dayStart = new DateTimeOffset(now.Year, now.Month, now.Day, 0, 0, 0, TimeSpan.Zero);
+        var monthEnd = NextMonth(now);
+        var sums = new Dictionary<string, (decimal Usd, DateTimeOffset Expires)>(StringComparer.Ordinal);
+        void Sum(string key, decimal usd, DateTimeOffset expires) => sums[key] = (sums.GetValueOrDefault(key).Usd + usd, expires);
+        await foreach (var r in records.WithCancellation(cancellationToken))
+        {
+            if (r.CostUsd is not { } cost || r.Kind == UsageRecordKinds.Outcome)
+            {
+                continue;
+            }
+            foreach (var scope in (ReadOnlySpan<string>)[$"k:{r.KeyId}", $"t:{r.Tenant}"])
+            {
+                Sum(UsdKey(scope, 'm', now), cost, monthEnd);
+                if (r.Time >= dayStart)
+                {
+                    Sum(UsdKey(scope, 'd', now), cost, dayStart.AddDays(1));
+                }
+            }
+        }
+        await counters.AddAsync([.. sums.Select(s => new CounterCharge(s.Key, s.Value.Usd, decimal.MaxValue, s.Value.Expires))], cancellationToken);
+    }
+
+    // Counter keys start with their kind: u(sd), t(okens), r(equests); then the scope and the window.
+    private static string UsdKey(string scope, char period, DateTimeOffset now) =>
+        period == 'd' ? $"usd:{scope}:d:{now:yyyyMMdd}" : $"usd:{scope}:m:{now:yyyyMM}";
+
+    private static void Add(List<CounterCharge> charges, Allowance allowance, string scope, long minute, DateTimeOffset now, DateTimeOffset minuteEnd,
+        DateTimeOffset dayEnd, DateTimeOffset monthEnd, long tokens, decimal maxCost)
+    {
+        if (allowance.Rpm is { } rpm)
+        {
+            charges.Add(new CounterCharge($"rpm:{scope}:{minute}", 1, rpm, minuteEnd));
+        }
+        if (allowance.Tpm is { } tpm)
+        {
+            charges.Add(new CounterCharge($"tpm:{scope}:{minute}", tokens, tpm, minuteEnd));
+        }
+        if (allowance.DailyUsd is { } daily)
+        {
+            charges.Add(new CounterCharge(UsdKey(scope, 'd', now), maxCost, daily, dayEnd));
+        }
+        if (allowance.MonthlyUsd is { } monthly)
+        {
+            charges.Add(new CounterCharge(UsdKey(scope, 'm', now), maxCost, monthly, monthEnd));
+        }
+    }
+
+    private static GatewayException Refusal(CounterCharge charge, decimal used, GatewayContext context, decimal maxCost, DateTimeOffset now)
+    {
+        var who = charge.Key.Contains(":k:", StringComparison.Ordinal) ? $"API key {context.KeyId}" : $"tenant '{context.Tenant}'";
+        var wait = charge.Expires - now;
+        var c = CultureInfo.InvariantCulture;
+        if (charge.Key.StartsWith("usd:", StringComparison.Ordinal))
+        {
+            var period = charge.Key.Contains(":d:", StringComparison.Ordinal) ? "daily" : "monthly";
+            return new GatewayException(GatewayErrorKind.PaymentRequired, string.Create(c,
+                $"The {period} budget of {who} is {charge.Limit} USD with {Math.Max(0, charge.Limit - used):0.######} USD left; this request may cost up to {maxCost:0.######} USD (its prompt plus max_tokens). Lower max_tokens or wait for the budget to renew."),
+                "budget_exceeded") { RetryAfter = wait };
+        }
+        var what = charge.Key[0] == 'r' ? "requests" : "tokens";
+        var detail = charge.Key[0] == 'r' ? "" : string.Create(c, $" This request needs {charge.Amount} (prompt plus max_tokens).");
+        return new GatewayException(GatewayErrorKind.RateLimited, string.Create(c,
+            $"Rate limit reached for {who}: {charge.Limit} {what} per minute, {Math.Max(0, charge.Limit - used)} left.{detail} Retry after {Math.Ceiling(wait.TotalSeconds)} s."),
+            "rate_limit_exceeded") { RetryAfter = wait };
+    }
+
+    // OpenAI's headers: the limit, what is left and when the window resets, for requests and for tokens. The tightest
+    // scope (the smallest remainder) is the one reported.
+    private static void WriteHeaders(HttpResponse response, List<CounterCharge> charges, decimal[] used, TimeSpan reset)
+    {
+        var resetText = string.Create(CultureInfo.InvariantCulture, $"{Math.Max(1, Math.Ceiling(reset.TotalSeconds))}s");
+        foreach (var (prefix, suffix) in (ReadOnlySpan<(string, string)>)[("rpm:", "requests"), ("tpm:", "tokens")])
+        {
+            var best = -1;
+            for (var i = 0; i < charges.Count; i++)
+            {
+                if (charges[i].Key.StartsWith(prefix, StringComparison.Ordinal) && (best < 0 || charges[i].Limit - used[i] < charges[best].Limit - used[best]))
+                {
+                    best = i;
+                }
+            }
+            if (best >= 0)
+            {
+                var headers = response.Headers;
+                headers[$"x-ratelimit-limit-{suffix}"] = charges[best].Limit.ToString(CultureInfo.InvariantCulture);
+                headers[$"x-ratelimit-remaining-{suffix}"] = Math.Max(0, charges[best].Limit - used[best]).ToString(CultureInfo.InvariantCulture);
+                headers[$"x-ratelimit-reset-{suffix}"] = resetText;
+            }
+        }
+    }
+
+    // The reservation must bound the cost wherever the route ends up: the dearest input-side and output prices over the
+    // model's chain (fallbacks included); a name that is not a configured model (a router alias) takes the dearest of all.
+    private (ModelPrice? Price, string? Encoding) DearestPrice(string? model)
+    {
+        var current = models.Current;
+        IEnumerable<ModelDeployment> deployments = model is not null && current.Models.TryGetValue(model, out var route)
+            ? route.Chain
+            : current.Models.Values.Where(m => m.Type == "chat").Select(m => m.Primary);
+        ModelPrice? dearest = null;
+        string? encoding = null;
+        foreach (var d in deployments)
+        {
+            if (d.Catalog is not { } catalog)
+            {
+                continue;
+            }
+            encoding ??= catalog.TokenizerEncoding;
+            var p = catalog.Price;
+            var input = Math.Max(p.Input, Math.Max(p.CacheWrite5m ?? 0, p.CacheWrite1h ?? 0));
+            dearest = dearest is null
+                ? p with { Input = input, CachedInput = input, CacheWrite5m = input, CacheWrite1h = input, BatchMultiplier = 1 }
+                : dearest with { Input = Math.Max(dearest.Input, input), CachedInput = Math.Max(dearest.Input, input), Output = Math.Max(dearest.Output, p.Output) };
+        }
+        return (dearest, encoding);
+    }
+
+    private static DateTimeOffset NextMonth(DateTimeOffset now) => new DateTimeOffset(now.Year, now.Month, 1, 0, 0, 0, TimeSpan.Zero).AddMonths(1);
+
+    private static string Allowance(FreeTier free) =>
+        free.Tokens is { } t ? string.Create(CultureInfo.InvariantCulture, $"{t} tokens") : string.Create(CultureInfo.InvariantCulture, $"{free.Usd} USD");
+}
