@@ -77,8 +77,12 @@ public static class EconomicsQueries
             decimal? owned = null;
             if (pools.Count > 0)
             {
+                // Busy hours over the part of this hour inside the window (the first and last hours may be partial).
+                var start = h.Key > since ? h.Key : since;
+                var end = h.Key.AddHours(1) < until ? h.Key.AddHours(1) : until;
+                var span = Math.Max((decimal)(end - start).Ticks / TimeSpan.TicksPerHour, 1m / 3600m);
                 var busy = pools.Sum(p => BusyHours(p, window.Where(r => r.Hour == h.Key)));
-                owned = Math.Min(1m, busy / pools.Count);
+                owned = Math.Min(1m, busy / (pools.Count * span));
             }
             return new EconomicsPoint(h.Key, row.Requests, row.InputTokens + row.OutputTokens, row.CostUsd, row.RevenueUsd, row.GrossProfitUsd, row.CacheHitRate, owned);
         }).ToList();
