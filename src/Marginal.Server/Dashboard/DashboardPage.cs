@@ -25,7 +25,7 @@ public static class DashboardPage
     /// <summary>The served page: everything by reference to /dashboard/…, so the content security policy needs no inline script.</summary>
     public const string Served = """
         <!doctype html>
-        <html lang="en"><head><meta charset="utf-8"><title>Marginal · unit economics</title>
+        <html lang="en"><head><meta charset="utf-8"><title>Marginal · unit economics</title><link rel="icon" href="data:,">
         <link rel="stylesheet" href="/dashboard/dashboard.css"><script src="/dashboard/chart.js"></script></head>
         <body><div id="dashboard"></div><script src="/dashboard/dashboard.js"></script></body></html>
         """;
@@ -33,7 +33,7 @@ public static class DashboardPage
     /// <summary>The login form shown without the admin key: it sends the key once as <c>?key=</c>.</summary>
     public const string Login = """
         <!doctype html>
-        <html lang="en"><head><meta charset="utf-8"><title>Marginal · sign in</title><link rel="stylesheet" href="/dashboard/dashboard.css"></head>
+        <html lang="en"><head><meta charset="utf-8"><title>Marginal · sign in</title><link rel="icon" href="data:,"><link rel="stylesheet" href="/dashboard/dashboard.css"></head>
         <body><h1>Unit economics</h1><p>The dashboard needs the admin key (the environment variable named by server.admin_key_env).</p>
         <form method="get" action="/dashboard"><label>Admin key <input type="password" name="key" autocomplete="off"></label> <button type="submit">Open</button></form></body></html>
         """;
