@@ -43,8 +43,14 @@ public static class EconomicsQueries
         var hours = new SortedDictionary<DateTimeOffset, Group>();
         var providerSpend = new Dictionary<string, decimal>(StringComparer.Ordinal);
         var routing = new Dictionary<string, long>(StringComparer.Ordinal);
+        var poolCost = pools.ToDictionary(p => p.Provider, p => p.CostPerHourUsd, StringComparer.Ordinal);
+        var busyByHour = new Dictionary<DateTimeOffset, decimal>();
         foreach (var r in window)
         {
+            if (poolCost.TryGetValue(r.Provider, out var perHour) && perHour > 0m)
+            {
+                busyByHour[r.Hour] = busyByHour.GetValueOrDefault(r.Hour) + r.CostUsd / perHour;
+            }
             total.Add(r);
             var key = KeyOf(r, by);
             if (!groups.TryGetValue(key, out var g))
@@ -81,7 +87,7 @@ public static class EconomicsQueries
                 var start = h.Key > since ? h.Key : since;
                 var end = h.Key.AddHours(1) < until ? h.Key.AddHours(1) : until;
                 var span = Math.Max((decimal)(end - start).Ticks / TimeSpan.TicksPerHour, 1m / 3600m);
-                var busy = pools.Sum(p => BusyHours(p, window.Where(r => r.Hour == h.Key)));
+                var busy = busyByHour.GetValueOrDefault(h.Key);
                 owned = Math.Min(1m, busy / (pools.Count * span));
             }
             return new EconomicsPoint(h.Key, row.Requests, row.InputTokens + row.OutputTokens, row.CostUsd, row.RevenueUsd, row.GrossProfitUsd, row.CacheHitRate, owned);

@@ -18,18 +18,37 @@ public sealed partial class SqliteStore
     public async Task<IReadOnlyList<UsageRollup>> ReadRollupsAsync(DateTimeOffset? since = null, DateTimeOffset? until = null, CancellationToken cancellationToken = default)
     {
         await RollForwardAsync(cancellationToken).ConfigureAwait(false);
-        await using var connection = Open();
+        var from = since is { } s ? ToMicros(UsageRollup.HourOf(s)) : long.MinValue;
+        var to = until is { } u ? ToMicros(u) : long.MaxValue;
+        await _rollupGate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            // Cached rollups are replaced, never changed, by a roll-forward, so the caller may keep these.
+            return _rollupCache!.Where(r => r.Key.Hour >= from && r.Key.Hour < to).Select(r => r.Value).OrderBy(r => r.Hour).ToList();
+        }
+        finally
+        {
+            _rollupGate.Release();
+        }
+    }
+
+    // Every rollup, loaded from the table on first use and kept in step with it: reading tens of thousands of rollup
+    // rows through the data reader took seconds on the 2-core machine (docs/benchmarks.md, "Dashboard").
+    private Dictionary<(long Hour, string Key), UsageRollup>? _rollupCache;
+
+    private static async Task<Dictionary<(long Hour, string Key), UsageRollup>> LoadRollupsAsync(SqliteConnection connection, SqliteTransaction transaction, CancellationToken cancellationToken)
+    {
+        var cache = new Dictionary<(long, string), UsageRollup>();
         await using var command = connection.CreateCommand();
-        command.CommandText = $"SELECT {RollupColumns} FROM usage_rollups WHERE hour_us >= $since AND hour_us < $until ORDER BY hour_us";
-        command.Parameters.AddWithValue("$since", since is { } s ? ToMicros(UsageRollup.HourOf(s)) : long.MinValue);
-        command.Parameters.AddWithValue("$until", until is { } u ? ToMicros(u) : long.MaxValue);
+        command.Transaction = transaction;
+        command.CommandText = $"SELECT {RollupColumns} FROM usage_rollups";
         await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-        var rollups = new List<UsageRollup>();
         while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
         {
-            rollups.Add(ReadRollup(reader));
+            var rollup = ReadRollup(reader);
+            cache[(reader.GetInt64(0), rollup.Key)] = rollup;
         }
-        return rollups;
+        return cache;
     }
 
     /// <summary>Rolls every record appended since the last call into usage_rollups; returns how many it read.</summary>
@@ -43,6 +62,7 @@ public sealed partial class SqliteStore
             await using var transaction = connection.BeginTransaction(deferred: false);
             var last = Convert.ToInt64(await ScalarAsync(connection, transaction, "SELECT last_rowid FROM rollup_state WHERE id = 1", cancellationToken).ConfigureAwait(false),
                 CultureInfo.InvariantCulture);
+            _rollupCache ??= await LoadRollupsAsync(connection, transaction, cancellationToken).ConfigureAwait(false);
             var deltas = new Dictionary<(long, string), UsageRollup>();
             var read = 0L;
             await using (var select = connection.CreateCommand())
@@ -70,9 +90,13 @@ public sealed partial class SqliteStore
             {
                 return 0;
             }
-            foreach (var delta in deltas.Values)
+            foreach (var (key, delta) in deltas)
             {
-                await MergeRollupAsync(connection, transaction, delta, cancellationToken).ConfigureAwait(false);
+                if (_rollupCache.TryGetValue(key, out var stored))
+                {
+                    delta.Add(stored);
+                }
+                await WriteRollupAsync(connection, transaction, delta, cancellationToken).ConfigureAwait(false);
             }
             await using (var state = connection.CreateCommand())
             {
@@ -82,6 +106,10 @@ public sealed partial class SqliteStore
                 await state.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
             }
             await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+            foreach (var (key, delta) in deltas)
+            {
+                _rollupCache[key] = delta;
+            }
             return read;
         }
         finally
@@ -100,25 +128,9 @@ public sealed partial class SqliteStore
         return await reader.ReadAsync(cancellationToken).ConfigureAwait(false) ? ReadRecord(reader) : null;
     }
 
-    private static async Task MergeRollupAsync(SqliteConnection connection, SqliteTransaction transaction, UsageRollup delta, CancellationToken cancellationToken)
+    private static async Task WriteRollupAsync(SqliteConnection connection, SqliteTransaction transaction, UsageRollup delta, CancellationToken cancellationToken)
     {
-        var hour = ToMicros(delta.Hour);
-        var key = new object[] { hour, delta.Tenant, delta.RequestedModel, delta.ServedModel, delta.Provider, delta.CapacitySource, delta.RouteReason, delta.CacheOutcome };
-        await using (var select = connection.CreateCommand())
-        {
-            select.Transaction = transaction;
-            select.CommandText = $"SELECT {RollupColumns} FROM usage_rollups WHERE hour_us = $p0 AND tenant = $p1 AND requested_model = $p2 AND served_model = $p3 " +
-                "AND provider = $p4 AND capacity_source = $p5 AND route_reason = $p6 AND cache_outcome = $p7";
-            for (var i = 0; i < key.Length; i++)
-            {
-                select.Parameters.AddWithValue($"$p{i}", key[i]);
-            }
-            await using var reader = await select.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-            if (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
-            {
-                delta.Add(ReadRollup(reader));
-            }
-        }
+        var key = new object[] { ToMicros(delta.Hour), delta.Tenant, delta.RequestedModel, delta.ServedModel, delta.Provider, delta.CapacitySource, delta.RouteReason, delta.CacheOutcome };
         await using var upsert = connection.CreateCommand();
         upsert.Transaction = transaction;
         upsert.CommandText = $"INSERT OR REPLACE INTO usage_rollups ({RollupColumns}) VALUES ({string.Join(", ", Enumerable.Range(0, 21).Select(i => $"$p{i}"))})";
