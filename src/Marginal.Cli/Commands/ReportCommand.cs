@@ -23,6 +23,7 @@ internal static class ReportCommand
         var by = new Option<string>("--by") { Description = "Group by tenant, model, provider or key.", DefaultValueFactory = _ => "model" };
         var format = new Option<string>("--format") { Description = "table, csv or json.", DefaultValueFactory = _ => "table" };
         var command = new Command("report", "Usage and cost from the ledger.") { config, since, until, by, format };
+        command.Add(EconomicsReportCommand.Create());
         command.SetAction(async (parse, cancellationToken) =>
         {
             try

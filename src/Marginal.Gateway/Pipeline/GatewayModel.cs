@@ -65,7 +65,7 @@ public sealed class GatewayModel
 
     // A model is priced by the entry it names, else the entry of its own name, else of its upstream id. A named entry
     // that is missing is a config error: a silent fallback would bill at the wrong price.
-    private static CatalogEntry? PriceOf(PriceBook prices, string name, ModelConfig model)
+    public static CatalogEntry? PriceOf(PriceBook prices, string name, ModelConfig model)
     {
         if (model.Price is { } named)
         {

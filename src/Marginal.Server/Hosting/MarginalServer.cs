@@ -122,6 +122,7 @@ public static class MarginalServer
         {
             app.MapAdminKeysApi(Environment.GetEnvironmentVariable(config.Server.AdminKeyEnv));
             app.MapFeedbackApi();
+            app.MapDashboardApi(Environment.GetEnvironmentVariable(config.Server.AdminKeyEnv));
         }
         app.MapEmbeddingsApi();
         app.MapModelsApi();

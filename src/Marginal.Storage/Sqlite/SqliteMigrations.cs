@@ -80,6 +80,36 @@ internal static class SqliteMigrations
             expires_us INTEGER
         );
         """,
+        // 4 (dashboard): hourly rollups of usage_records for the dashboard and economics report, rolled forward from
+        // the last rowid read (rollup_state) when read, so the append path does no extra work.
+        """
+        CREATE TABLE usage_rollups (
+            hour_us INTEGER NOT NULL,
+            tenant TEXT NOT NULL,
+            requested_model TEXT NOT NULL,
+            served_model TEXT NOT NULL,
+            provider TEXT NOT NULL,
+            capacity_source TEXT NOT NULL,
+            route_reason TEXT NOT NULL,
+            cache_outcome TEXT NOT NULL,
+            requests INTEGER NOT NULL,
+            errors INTEGER NOT NULL,
+            input_tokens INTEGER NOT NULL,
+            cached_input_tokens INTEGER NOT NULL,
+            output_tokens INTEGER NOT NULL,
+            cost_usd TEXT NOT NULL,
+            marginal_cost_usd TEXT NOT NULL,
+            priced_tokens INTEGER NOT NULL,
+            unpriced_requests INTEGER NOT NULL,
+            revenue_usd TEXT NOT NULL,
+            revenue_records INTEGER NOT NULL,
+            unplanned_requests INTEGER NOT NULL,
+            levers TEXT NOT NULL,
+            PRIMARY KEY (hour_us, tenant, requested_model, served_model, provider, capacity_source, route_reason, cache_outcome)
+        );
+        CREATE TABLE rollup_state (id INTEGER PRIMARY KEY CHECK (id = 1), last_rowid INTEGER NOT NULL);
+        INSERT INTO rollup_state (id, last_rowid) VALUES (1, 0);
+        """,
     ];
 
     /// <summary>The schema version this build writes.</summary>

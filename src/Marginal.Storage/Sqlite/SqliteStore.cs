@@ -16,7 +16,7 @@ namespace Marginal.Storage.Sqlite;
 /// operating-system crash or power loss, at the price of an fsync per batch. Thread-safe; several processes may open
 /// the same file (the CLI while the server runs), SQLite's locking orders their writes.
 /// </summary>
-public sealed class SqliteStore : IMarginalStore
+public sealed partial class SqliteStore : IMarginalStore, IUsageRollups
 {
     private const string Columns = LedgerColumns.UsageRecords;
     private const int ColumnCount = 30;
@@ -415,6 +415,7 @@ public sealed class SqliteStore : IMarginalStore
         _insert.Dispose();
         await _writer.DisposeAsync().ConfigureAwait(false);
         _writeGate.Dispose();
+        _rollupGate.Dispose();
     }
 }
 

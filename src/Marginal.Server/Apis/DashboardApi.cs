@@ -1,0 +1,181 @@
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using Marginal.Core.Ledger;
+using Marginal.Economics.UnitEconomics;
+using Marginal.Gateway.Pipeline;
+using Marginal.Gateway.Pricing;
+using Marginal.Server.Dashboard;
+using Marginal.Server.Wire;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+
+namespace Marginal.Server.Apis;
+
+/// <summary>
+/// <c>/dashboard</c>: the unit-economics dashboard, behind the admin key (<c>server.admin_key_env</c>).
+/// <list type="bullet">
+/// <item><c>GET /dashboard?key=ADMIN_KEY</c> → 303 to <c>/dashboard</c>, setting an HttpOnly, SameSite=Strict cookie that
+/// holds an HMAC of the admin key (never the key); the redirect keeps the key out of the address bar and history.</item>
+/// <item><c>GET /dashboard</c> with the cookie (or <c>Authorization: Bearer ADMIN_KEY</c>) → the page; without → 401 and a sign-in form.</item>
+/// <item><c>GET /dashboard/data?since=&amp;until=&amp;by=</c> → the report as JSON; 401 in OpenAI error format without the key.</item>
+/// </list>
+/// Every answer carries a content security policy (scripts from this origin only, no framing), nosniff, no referrer and no-store.
+/// </summary>
+public static class DashboardApi
+{
+    public const string CookieName = "marginal_dashboard";
+
+    public static IEndpointRouteBuilder MapDashboardApi(this IEndpointRouteBuilder app, string? adminKey)
+    {
+        var access = new DashboardAccess(adminKey);
+        app.MapGet("/dashboard", (HttpContext http) => PageAsync(http, access));
+        app.MapGet("/dashboard/data", (HttpContext http, ILedgerStore ledger, GatewayModelSource models, TimeProvider time) => DataAsync(http, access, ledger, models, time));
+        app.MapGet("/dashboard/chart.js", (HttpContext http) => AssetAsync(http, "text/javascript", DashboardPage.ChartScript));
+        app.MapGet("/dashboard/dashboard.js", (HttpContext http) => AssetAsync(http, "text/javascript", DashboardPage.PageScript));
+        app.MapGet("/dashboard/dashboard.css", (HttpContext http) => AssetAsync(http, "text/css", DashboardPage.PageStyle));
+        return app;
+    }
+
+    private static void Secure(HttpResponse response)
+    {
+        response.Headers.ContentSecurityPolicy = DashboardPage.ContentSecurityPolicy;
+        response.Headers.XContentTypeOptions = "nosniff";
+        response.Headers.XFrameOptions = "DENY";
+        response.Headers["Referrer-Policy"] = "no-referrer";
+        response.Headers.CacheControl = "no-store";
+    }
+
+    private static Task PageAsync(HttpContext http, DashboardAccess access)
+    {
+        Secure(http.Response);
+        if (http.Request.Query.TryGetValue("key", out var key))
+        {
+            if (access.IsKey(key.ToString()))
+            {
+                http.Response.Cookies.Append(CookieName, access.CookieValue!, new CookieOptions
+                {
+                    HttpOnly = true,
+                    SameSite = SameSiteMode.Strict,
+                    Secure = http.Request.IsHttps,
+                    Path = "/dashboard",
+                });
+                http.Response.StatusCode = StatusCodes.Status303SeeOther;
+                http.Response.Headers.Location = "/dashboard";
+                return Task.CompletedTask;
+            }
+        }
+        else if (access.Allows(http.Request))
+        {
+            return Html(http, StatusCodes.Status200OK, DashboardPage.Served);
+        }
+        return Html(http, StatusCodes.Status401Unauthorized, DashboardPage.Login);
+    }
+
+    private static Task Html(HttpContext http, int status, string html)
+    {
+        http.Response.StatusCode = status;
+        http.Response.ContentType = "text/html; charset=utf-8";
+        return http.Response.WriteAsync(html, http.RequestAborted);
+    }
+
+    private static Task AssetAsync(HttpContext http, string type, string text)
+    {
+        Secure(http.Response);
+        http.Response.ContentType = type + "; charset=utf-8";
+        return http.Response.WriteAsync(text, http.RequestAborted);
+    }
+
+    private static async Task DataAsync(HttpContext http, DashboardAccess access, ILedgerStore ledger, GatewayModelSource models, TimeProvider time)
+    {
+        Secure(http.Response);
+        if (!access.Allows(http.Request))
+        {
+            await OpenAIErrors.WriteAsync(http, StatusCodes.Status401Unauthorized, access.Enabled
+                ? "The dashboard needs the admin key: open /dashboard?key=ADMIN_KEY once, or send 'Bearer ADMIN_KEY'."
+                : "The dashboard is disabled: set the environment variable named by server.admin_key_env (default MARGINAL_ADMIN_KEY) and restart.",
+                "invalid_request_error", access.Enabled ? "invalid_admin_key" : "admin_disabled");
+            return;
+        }
+        var query = http.Request.Query;
+        DateTimeOffset? since = null, until = null;
+        foreach (var (name, set) in new (string, Action<DateTimeOffset>)[] { ("since", t => since = t), ("until", t => until = t) })
+        {
+            if (query.TryGetValue(name, out var text) && text.ToString().Length > 0)
+            {
+                if (!DateTimeOffset.TryParse(text.ToString(), CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var at))
+                {
+                    await OpenAIErrors.WriteAsync(http, StatusCodes.Status400BadRequest, $"'{name}' must be an ISO-8601 time such as 2026-11-01T00:00:00Z.", "invalid_request_error", "invalid_value", name);
+                    return;
+                }
+                set(at);
+            }
+        }
+        var by = EconomicsGrouping.Model;
+        if (query.TryGetValue("by", out var byText) && byText.ToString().Length > 0 && !Enum.TryParse(byText.ToString(), ignoreCase: true, out by))
+        {
+            await OpenAIErrors.WriteAsync(http, StatusCodes.Status400BadRequest, "'by' must be one of: tenant, model, provider, capacity, route.", "invalid_request_error", "invalid_value", "by");
+            return;
+        }
+        var report = await BuildAsync(ledger, models.Current.Config, since, until, by, time.GetUtcNow(), http.RequestAborted);
+        http.Response.ContentType = "application/json";
+        await JsonSerializer.SerializeAsync(http.Response.Body, report, EconomicsJson.Default.EconomicsReport, http.RequestAborted);
+    }
+
+    /// <summary>
+    /// The report for [since, until) (defaults: the ledger's first hour, and <paramref name="now"/>), from the store's
+    /// rollups when it keeps them, else from its records.
+    /// </summary>
+    public static async Task<EconomicsReport> BuildAsync(ILedgerStore ledger, Gateway.Configuration.MarginalConfig config, DateTimeOffset? since, DateTimeOffset? until,
+        EconomicsGrouping by, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(ledger);
+        IReadOnlyList<UsageRollup> rollups = ledger is IUsageRollups kept
+            ? await kept.ReadRollupsAsync(since, until, cancellationToken)
+            : UsageRollup.From(await ledger.ReadAsync(since, until, cancellationToken).ToListAsync(cancellationToken));
+        var from = since ?? (rollups.Count > 0 ? rollups.Min(r => r.Hour) : now);
+        var to = until ?? now;
+        var (pools, spillover) = EconomicsInputs.From(config, PriceBookLoader.LoadWithOverride(config.Pricing.Book));
+        return EconomicsQueries.Build(rollups, from, to > from ? to : from, by, pools, spillover);
+    }
+
+    /// <summary>Who may see the dashboard: the admin key as a Bearer header, or the cookie set from it.</summary>
+    private sealed class DashboardAccess
+    {
+        private readonly byte[]? _digest;
+
+        public DashboardAccess(string? adminKey)
+        {
+            if (!string.IsNullOrEmpty(adminKey))
+            {
+                _digest = SHA256.HashData(Encoding.UTF8.GetBytes(adminKey));
+                CookieValue = Convert.ToHexStringLower(HMACSHA256.HashData(Encoding.UTF8.GetBytes(adminKey), "marginal-dashboard"u8));
+            }
+        }
+
+        public bool Enabled => _digest is not null;
+
+        /// <summary>The cookie's value: HMAC-SHA256 of a fixed label under the admin key, so the cookie never holds the key.</summary>
+        public string? CookieValue { get; }
+
+        public bool IsKey(string presented) =>
+            _digest is not null && CryptographicOperations.FixedTimeEquals(SHA256.HashData(Encoding.UTF8.GetBytes(presented)), _digest);
+
+        public bool Allows(HttpRequest request)
+        {
+            if (_digest is null)
+            {
+                return false;
+            }
+            var header = request.Headers.Authorization.ToString();
+            if (header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase))
+            {
+                return IsKey(header[7..].Trim());
+            }
+            return request.Cookies.TryGetValue(CookieName, out var cookie)
+                && CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(cookie), Encoding.UTF8.GetBytes(CookieValue!));
+        }
+    }
+}
