@@ -1,4 +1,6 @@
+using Marginal.Core.Deferral;
 using Marginal.Core.Ledger;
+using Marginal.Gateway.Deferral;
 using Marginal.Core.Tenancy;
 using Marginal.Gateway.Configuration;
 using Marginal.Storage.Sqlite;
@@ -63,6 +65,13 @@ public static class MarginalServer
             }
         }
         builder.Services.AddSingleton<IChatClient>(sp => GatewayPipeline.Build(models, time, ledger, sp.GetRequiredService<ILoggerFactory>()));
+        if (store is not null && config.Deferral.Enabled)
+        {
+            builder.Services.AddSingleton<IJobStore>(_ => store);
+            builder.Services.AddSingleton(sp => new DeferralQueue(store, models, ledger, time,
+                (job, ct) => JobsApi.RunAsync(sp.GetRequiredService<IChatClient>(), time, job, ct), sp.GetRequiredService<ILogger<DeferralQueue>>()));
+            builder.Services.AddHostedService(sp => new DeferralService(sp.GetRequiredService<DeferralQueue>(), config.Deferral.FlushEvery, time, sp.GetRequiredService<ILogger<DeferralService>>()));
+        }
         if (keysOn)
         {
             builder.Services.AddSingleton(sp => new KeyAuthentication(sp.GetRequiredService<IKeyStore>(), time));
@@ -100,6 +109,10 @@ public static class MarginalServer
         {
             app.MapAdminKeysApi(Environment.GetEnvironmentVariable(config.Server.AdminKeyEnv));
             app.MapFeedbackApi();
+            if (config.Deferral.Enabled)
+            {
+                app.MapJobsApi();
+            }
         }
         app.MapEmbeddingsApi();
         app.MapModelsApi();

@@ -70,6 +70,25 @@ internal static class SqliteMigrations
         CREATE INDEX feedback_time ON feedback (time_us);
         CREATE INDEX feedback_request ON feedback (request_id);
         """,
+        // 3: deferral — deferred (batch-tier) jobs and their lifecycle.
+        """
+        CREATE TABLE deferred_jobs (
+            id TEXT PRIMARY KEY,
+            request_id TEXT NOT NULL,
+            tenant TEXT NOT NULL,
+            key_id TEXT NOT NULL,
+            model TEXT NOT NULL,
+            status TEXT NOT NULL,
+            created_us INTEGER NOT NULL,
+            deadline_us INTEGER NOT NULL,
+            request_json TEXT NOT NULL,
+            batch_id TEXT,
+            result_json TEXT,
+            error_json TEXT,
+            finished_us INTEGER
+        );
+        CREATE INDEX deferred_jobs_active ON deferred_jobs (status, created_us) WHERE status IN ('queued', 'running');
+        """,
     ];
 
     /// <summary>The schema version this build writes.</summary>

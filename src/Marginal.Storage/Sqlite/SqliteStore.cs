@@ -15,7 +15,7 @@ namespace Marginal.Storage.Sqlite;
 /// operating-system crash or power loss, at the price of an fsync per batch. Thread-safe; several processes may open
 /// the same file (the CLI while the server runs), SQLite's locking orders their writes.
 /// </summary>
-public sealed class SqliteStore : ILedgerStore, IKeyStore
+public sealed partial class SqliteStore : ILedgerStore, IKeyStore
 {
     private const string Columns =
         "id, time_us, tenant, key_id, requested_model, served_model, provider, capacity_source, status, streamed, " +
