@@ -93,6 +93,7 @@ public sealed partial class FakeUpstream : IAsyncDisposable
         app.MapPost("/v1/embeddings", fake.EmbeddingsAsync);
         app.MapGet("/v1/models", () => Results.Text("""{"object":"list","data":[{"id":"fake-model","object":"model","created":0,"owned_by":"fake"}]}""", "application/json"));
         app.MapPost("/v1/messages", fake.AnthropicMessagesAsync);
+        fake.MapBatchApi(app);
         await app.StartAsync();
         var address = new Uri(app.Urls.First());
         fake.OpenAIBaseUrl = new Uri($"http://127.0.0.1:{address.Port}/v1");
@@ -164,6 +165,16 @@ public sealed partial class FakeUpstream : IAsyncDisposable
             await StreamOpenAIAsync(http, request, model, id, reply, fault);
             return;
         }
+        var body = CompletionBody(model, id, reply);
+        http.Response.ContentType = "application/json";
+        await http.Response.WriteAsync(body.ToJsonString());
+    }
+
+    private long _ids;
+
+    /// <summary>A non-streamed chat completion body for <paramref name="reply"/>.</summary>
+    private JsonObject CompletionBody(string model, string id, Reply reply)
+    {
         var message = new JsonObject { ["role"] = "assistant", ["content"] = reply.Text, ["refusal"] = null };
         if (reply.ToolName is not null)
         {
@@ -186,11 +197,8 @@ public sealed partial class FakeUpstream : IAsyncDisposable
         {
             body["usage"] = Usage(reply);
         }
-        http.Response.ContentType = "application/json";
-        await http.Response.WriteAsync(body.ToJsonString());
+        return body;
     }
-
-    private long _ids;
 
     private async Task StreamOpenAIAsync(HttpContext http, JsonNode request, string model, string id, Reply reply, Fault? fault)
     {
