@@ -158,7 +158,7 @@ public sealed partial class FakeUpstream : IAsyncDisposable
             return;
         }
         var model = request["model"]?.GetValue<string>() ?? "unknown";
-        var reply = Plan(request);
+        var reply = EmulatePromptCache ? WithPromptCache(request, Plan(request)) : Plan(request);
         var id = "chatcmpl-fake" + Interlocked.Increment(ref _ids).ToString(CultureInfo.InvariantCulture);
         if (request["stream"]?.GetValue<bool>() == true)
         {
@@ -277,7 +277,7 @@ public sealed partial class FakeUpstream : IAsyncDisposable
     }
 
     /// <summary>What the fake will answer: text, or a call of the first offered tool.</summary>
-    private sealed record Reply(string? Text, string? ToolName, string? ToolArguments, string FinishReason, long PromptTokens, long CompletionTokens);
+    private sealed record Reply(string? Text, string? ToolName, string? ToolArguments, string FinishReason, long PromptTokens, long CompletionTokens, long? CachedPromptTokens = null);
 
     private Reply Plan(JsonNode request)
     {
@@ -308,7 +308,7 @@ public sealed partial class FakeUpstream : IAsyncDisposable
 
     private JsonObject Usage(Reply reply)
     {
-        var cached = Math.Min(CachedTokens, reply.PromptTokens);
+        var cached = reply.CachedPromptTokens ?? Math.Min(CachedTokens, reply.PromptTokens);
         var usage = new JsonObject
         {
             ["prompt_tokens"] = reply.PromptTokens,

@@ -17,7 +17,7 @@ public static class ConfigLoader
     private static readonly (string? Name, Type Type)[] Sections =
     [
         ("a provider", typeof(ProviderConfig)), ("a model", typeof(ModelConfig)), ("a provider's pool", typeof(PoolConfig)),
-        ("'server'", typeof(ServerConfig)), ("'storage'", typeof(StorageConfig)), ("'pricing'", typeof(PricingConfig)), ("'deferral'", typeof(DeferralConfig)),
+        ("'server'", typeof(ServerConfig)), ("'storage'", typeof(StorageConfig)), ("'pricing'", typeof(PricingConfig)), ("'deferral'", typeof(DeferralConfig)), ("'shaping'", typeof(ShapingConfig)),
         ("the top level", typeof(MarginalConfig)),
     ];
 
@@ -66,6 +66,7 @@ public static class ConfigLoader
             throw new ConfigException($"{file}: storage.durability: '{config.Storage.Durability}' is not allowed (allowed: {string.Join(", ", Durabilities)})");
         }
         DeferralConfig.Validate(config, file);
+        ShapingConfig.Validate(config, file);
         foreach (var (name, provider) in config.Providers)
         {
             var at = $"{file}: providers.{name}";

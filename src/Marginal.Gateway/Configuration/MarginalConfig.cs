@@ -12,6 +12,7 @@ public sealed class MarginalConfig
     public StorageConfig Storage { get; set; } = new();
     public PricingConfig Pricing { get; set; } = new();
     public DeferralConfig Deferral { get; set; } = new();
+    public ShapingConfig Shaping { get; set; } = new();
 }
 
 /// <summary>Where the ledger and the keys live. The default is an SQLite file beside the working directory.</summary>
