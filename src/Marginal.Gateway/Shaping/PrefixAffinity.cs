@@ -21,17 +21,19 @@ public sealed class PrefixAffinity(int prefixChars = 4096, double loadBound = 1.
     /// <summary>The bound c ≥ 1 on a replica's load relative to the mean.</summary>
     public double LoadBound { get; } = loadBound >= 1 ? loadBound : throw new ArgumentOutOfRangeException(nameof(loadBound));
 
-    /// <summary>The affinity key of a conversation: a 64-bit hash of the first <see cref="PrefixChars"/> characters of its messages' text, roles included.</summary>
+    /// <summary>
+    /// The affinity key of a conversation: a 64-bit hash of its shared part, cut to <see cref="PrefixChars"/>
+    /// characters. The shared part is every message before the last (system prompt, earlier turns), roles included:
+    /// the last message is the new turn, which differs from request to request. A one-message prompt is its own prefix.
+    /// </summary>
     public ulong KeyOf(IEnumerable<ChatMessage> messages)
     {
+        var list = messages as IReadOnlyList<ChatMessage> ?? [.. messages];
+        var shared = list.Count > 1 ? list.Count - 1 : list.Count;
         var prefix = new StringBuilder(Math.Min(PrefixChars, 1024));
-        foreach (var message in messages)
+        for (var i = 0; i < shared && prefix.Length < PrefixChars; i++)
         {
-            prefix.Append(message.Role.Value).Append('\n').Append(message.Text).Append('\n');
-            if (prefix.Length >= PrefixChars)
-            {
-                break;
-            }
+            prefix.Append(list[i].Role.Value).Append('\n').Append(list[i].Text).Append('\n');
         }
         return KeyOf(prefix.Length > PrefixChars ? prefix.ToString(0, PrefixChars) : prefix.ToString());
     }

@@ -15,6 +15,8 @@ namespace Marginal.Gateway.Shaping;
 /// </summary>
 public sealed class PrefixShapingChatClient(IChatClient innerClient, GatewayModelSource models) : DelegatingChatClient(innerClient)
 {
+    internal IChatClient Inner => InnerClient;
+
     public override Task<ChatResponse> GetResponseAsync(IEnumerable<ChatMessage> messages, ChatOptions? options = null, CancellationToken cancellationToken = default) =>
         base.GetResponseAsync(messages, Shape(options), cancellationToken);
 
