@@ -18,8 +18,9 @@ namespace Marginal.Server.Tests;
 /// </summary>
 public sealed class GatewayHost : IAsyncDisposable
 {
-    private GatewayHost(FakeUpstream primary, FakeUpstream secondary, WebApplication app, string configPath, RecordingLoggerProvider logs)
+    private GatewayHost(FakeUpstream primary, FakeUpstream secondary, WebApplication app, string configPath, RecordingLoggerProvider logs, MarginalConfig config)
     {
+        _config = config;
         Logs = logs;
         Primary = primary;
         Secondary = secondary;
@@ -36,10 +37,23 @@ public sealed class GatewayHost : IAsyncDisposable
 
     public FakeUpstream Primary { get; }
     public FakeUpstream Secondary { get; }
-    public WebApplication App { get; }
+    public WebApplication App { get; private set; }
     public string ConfigPath { get; }
     public Uri BaseUrl { get; }
-    public HttpClient Http { get; }
+    public HttpClient Http { get; private set; }
+
+    private readonly MarginalConfig _config;
+
+    /// <summary>Stops the gateway and starts a new one on the same port, config and storage: what survives is what was durable.</summary>
+    public async Task RestartAsync()
+    {
+        Http.Dispose();
+        await App.StopAsync();
+        await App.DisposeAsync();
+        App = MarginalServer.Create(_config, null, BaseUrl.ToString().TrimEnd('/'), logging: l => l.AddProvider(Logs));
+        await App.StartAsync();
+        Http = new HttpClient { BaseAddress = BaseUrl };
+    }
 
     /// <summary>What the gateway logged at Warning and above.</summary>
     public RecordingLoggerProvider Logs { get; }
@@ -87,7 +101,7 @@ public sealed class GatewayHost : IAsyncDisposable
 
     /// <summary>
     /// The price book beside the test config, in round numbers so costs are easy to compute by hand (USD per 1M tokens):
-    /// <c>test-price</c> input 2, cached input 0.5, output 8; <c>backup-price</c> input 1, output 4; <c>embed-price</c> input 0.02;
+    /// <c>test-price</c> input 2, cached input 0.5, output 8, batch multiplier 0.5; <c>backup-price</c> input 1, output 4; <c>embed-price</c> input 0.02;
     /// <c>claude-price</c> input 3, cached input 0.3, cache writes 3.75 (5-minute) and 6 (1-hour), output 15.
     /// </summary>
     public const string PriceBookYaml = """
@@ -102,6 +116,7 @@ public sealed class GatewayHost : IAsyncDisposable
             input: 2
             cached_input: 0.5
             output: 8
+            batch_multiplier: 0.5
             source: test
             as_of: 2026-11-27
           backup-price:
@@ -166,7 +181,7 @@ public sealed class GatewayHost : IAsyncDisposable
         var logs = new RecordingLoggerProvider();
         var app = MarginalServer.Create(config, watch ? path : null, "http://127.0.0.1:0", logging: l => l.AddProvider(logs));
         await app.StartAsync();
-        return new GatewayHost(primary, secondary, app, path, logs);
+        return new GatewayHost(primary, secondary, app, path, logs, config);
     }
 
     public async ValueTask DisposeAsync()

@@ -93,6 +93,7 @@ public sealed partial class FakeUpstream : IAsyncDisposable
         app.MapPost("/v1/embeddings", fake.EmbeddingsAsync);
         app.MapGet("/v1/models", () => Results.Text("""{"object":"list","data":[{"id":"fake-model","object":"model","created":0,"owned_by":"fake"}]}""", "application/json"));
         app.MapPost("/v1/messages", fake.AnthropicMessagesAsync);
+        fake.MapBatchApi(app);
         await app.StartAsync();
         var address = new Uri(app.Urls.First());
         fake.OpenAIBaseUrl = new Uri($"http://127.0.0.1:{address.Port}/v1");
@@ -157,13 +158,23 @@ public sealed partial class FakeUpstream : IAsyncDisposable
             return;
         }
         var model = request["model"]?.GetValue<string>() ?? "unknown";
-        var reply = Plan(request);
+        var reply = EmulatePromptCache ? WithPromptCache(request, Plan(request)) : Plan(request);
         var id = "chatcmpl-fake" + Interlocked.Increment(ref _ids).ToString(CultureInfo.InvariantCulture);
         if (request["stream"]?.GetValue<bool>() == true)
         {
             await StreamOpenAIAsync(http, request, model, id, reply, fault);
             return;
         }
+        var body = CompletionBody(model, id, reply);
+        http.Response.ContentType = "application/json";
+        await http.Response.WriteAsync(body.ToJsonString());
+    }
+
+    private long _ids;
+
+    /// <summary>A non-streamed chat completion body for <paramref name="reply"/>.</summary>
+    private JsonObject CompletionBody(string model, string id, Reply reply)
+    {
         var message = new JsonObject { ["role"] = "assistant", ["content"] = reply.Text, ["refusal"] = null };
         if (reply.ToolName is not null)
         {
@@ -186,11 +197,8 @@ public sealed partial class FakeUpstream : IAsyncDisposable
         {
             body["usage"] = Usage(reply);
         }
-        http.Response.ContentType = "application/json";
-        await http.Response.WriteAsync(body.ToJsonString());
+        return body;
     }
-
-    private long _ids;
 
     private async Task StreamOpenAIAsync(HttpContext http, JsonNode request, string model, string id, Reply reply, Fault? fault)
     {
@@ -269,7 +277,7 @@ public sealed partial class FakeUpstream : IAsyncDisposable
     }
 
     /// <summary>What the fake will answer: text, or a call of the first offered tool.</summary>
-    private sealed record Reply(string? Text, string? ToolName, string? ToolArguments, string FinishReason, long PromptTokens, long CompletionTokens);
+    private sealed record Reply(string? Text, string? ToolName, string? ToolArguments, string FinishReason, long PromptTokens, long CompletionTokens, long? CachedPromptTokens = null);
 
     private Reply Plan(JsonNode request)
     {
@@ -300,7 +308,7 @@ public sealed partial class FakeUpstream : IAsyncDisposable
 
     private JsonObject Usage(Reply reply)
     {
-        var cached = Math.Min(CachedTokens, reply.PromptTokens);
+        var cached = reply.CachedPromptTokens ?? Math.Min(CachedTokens, reply.PromptTokens);
         var usage = new JsonObject
         {
             ["prompt_tokens"] = reply.PromptTokens,

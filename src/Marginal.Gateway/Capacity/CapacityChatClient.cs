@@ -5,6 +5,7 @@ using Marginal.Core.Pricing;
 using Marginal.Core.Requests;
 using Marginal.Gateway.Pipeline;
 using Marginal.Gateway.Providers;
+using Marginal.Gateway.Shaping;
 using Marginal.Local.Scheduling;
 using Microsoft.Extensions.AI;
 using Microsoft.Extensions.Logging;
@@ -24,15 +25,17 @@ public sealed partial class CapacityChatClient(GatewayModelSource models, TimePr
 
     // (provider, upstream id) → when it may be called again. Outlives config reloads on purpose.
     private readonly ConcurrentDictionary<(string Provider, string Upstream), DateTimeOffset> _coolingUntil = new();
+    private readonly PrefixAffinity _affinity = new();
 
     public async Task<ChatResponse> GetResponseAsync(IEnumerable<ChatMessage> messages, ChatOptions? options = null, CancellationToken cancellationToken = default)
     {
         var (route, context) = Resolve(options);
+        var chain = ByPrefixAffinity(route, messages);
         GatewayException? last = null;
-        for (var i = 0; i < route.Chain.Count; i++)
+        for (var i = 0; i < chain.Count; i++)
         {
-            var deployment = route.Chain[i];
-            if (IsCooling(deployment, context, ref last) || IsSpilling(deployment, i < route.Chain.Count - 1, context, ref last))
+            var deployment = chain[i];
+            if (IsCooling(deployment, context, ref last) || IsSpilling(deployment, i < chain.Count - 1, context, ref last))
             {
                 continue;
             }
@@ -60,10 +63,11 @@ public sealed partial class CapacityChatClient(GatewayModelSource models, TimePr
         GatewayException? last = null;
         IAsyncEnumerator<ChatResponseUpdate>? stream = null;
         ModelDeployment? serving = null;
-        for (var i = 0; i < route.Chain.Count && stream is null; i++)
+        var chain = ByPrefixAffinity(route, messages);
+        for (var i = 0; i < chain.Count && stream is null; i++)
         {
-            var deployment = route.Chain[i];
-            if (IsCooling(deployment, context, ref last) || IsSpilling(deployment, i < route.Chain.Count - 1, context, ref last))
+            var deployment = chain[i];
+            if (IsCooling(deployment, context, ref last) || IsSpilling(deployment, i < chain.Count - 1, context, ref last))
             {
                 continue;
             }
@@ -140,6 +144,48 @@ public sealed partial class CapacityChatClient(GatewayModelSource models, TimePr
             throw GatewayException.InvalidRequest($"The model '{model}' does not exist on this gateway.", "model", "model_not_found");
         }
         return (route, options.GetGatewayContext());
+    }
+
+    /// <summary>
+    /// Prefix affinity (docs/architecture.md, "Prefix-aware shaping and affinity"): when the chain starts with two or
+    /// more owned deployments (replicas of one model: a local model whose fallbacks are the same model on other local
+    /// providers), the replica <see cref="PrefixAffinity"/> picks for the prompt's prefix goes first, so requests sharing
+    /// a long prefix meet the KV cache that holds it; the others follow in chain order, then the rest of the chain.
+    /// A replica's load is its pool's queued plus running sequences (zero when it has no scheduler to ask).
+    /// </summary>
+    private IReadOnlyList<ModelDeployment> ByPrefixAffinity(ModelRoute route, IEnumerable<ChatMessage> messages)
+    {
+        var chain = route.Chain;
+        var owned = 0;
+        while (owned < chain.Count && chain[owned].Provider.Capacity == CapacityKind.Owned)
+        {
+            owned++;
+        }
+        if (owned < 2)
+        {
+            return chain;
+        }
+        var loads = new int[owned];
+        for (var i = 0; i < owned; i++)
+        {
+            loads[i] = chain[i].Provider.Chat.GetService(typeof(BatchScheduler)) is BatchScheduler scheduler && scheduler.GetStats() is { } stats
+                ? stats.QueueDepth + stats.ActiveSequences
+                : 0;
+        }
+        var pick = _affinity.Pick(_affinity.KeyOf(messages), loads);
+        if (pick == 0)
+        {
+            return chain;
+        }
+        var ordered = new List<ModelDeployment>(chain.Count) { chain[pick] };
+        for (var i = 0; i < chain.Count; i++)
+        {
+            if (i != pick)
+            {
+                ordered.Add(chain[i]);
+            }
+        }
+        return ordered;
     }
 
     private static ChatOptions ForUpstream(ChatOptions options, ModelDeployment deployment)

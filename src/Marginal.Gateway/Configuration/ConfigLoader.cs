@@ -18,7 +18,7 @@ public static class ConfigLoader
     private static readonly (string? Name, Type Type)[] Sections =
     [
         ("a provider", typeof(ProviderConfig)), ("a model", typeof(ModelConfig)), ("a provider's pool", typeof(PoolConfig)),
-        ("'server'", typeof(ServerConfig)), ("'storage'", typeof(StorageConfig)), ("'pricing'", typeof(PricingConfig)), ("'billing'", typeof(BillingConfig)),
+        ("'server'", typeof(ServerConfig)), ("'storage'", typeof(StorageConfig)), ("'pricing'", typeof(PricingConfig)), ("'billing'", typeof(BillingConfig)), ("'deferral'", typeof(DeferralConfig)), ("'shaping'", typeof(ShapingConfig)),
         ("a route", typeof(RouteConfig)), ("a route's policy", typeof(RoutePolicyConfig)), ("a route's learned router", typeof(LearnedRouterConfig)),
         ("a route's cascade", typeof(CascadeConfig)), ("a cascade's verifier", typeof(VerifierConfig)),
         ("the top level", typeof(MarginalConfig)),
@@ -94,6 +94,8 @@ public static class ConfigLoader
         {
             throw new ConfigException($"{file}: billing.default_max_output_tokens: must be at least 1, got {config.Billing.DefaultMaxOutputTokens}");
         }
+        DeferralConfig.Validate(config, file);
+        ShapingConfig.Validate(config, file);
         foreach (var (name, provider) in config.Providers)
         {
             var at = $"{file}: providers.{name}";

@@ -14,6 +14,8 @@ public sealed class MarginalConfig
     public Dictionary<string, RouteConfig> Routes { get; set; } = [];
 
     public BillingConfig Billing { get; set; } = new();
+    public DeferralConfig Deferral { get; set; } = new();
+    public ShapingConfig Shaping { get; set; } = new();
 }
 
 /// <summary>Pricing plans, budgets and limits (README, "Pricing plans, budgets and invoices").</summary>

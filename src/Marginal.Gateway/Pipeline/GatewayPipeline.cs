@@ -4,6 +4,7 @@ using Marginal.Gateway.Caching;
 using Marginal.Gateway.Capacity;
 using Marginal.Gateway.Metering;
 using Marginal.Gateway.Routing;
+using Marginal.Gateway.Shaping;
 using Microsoft.Extensions.AI;
 using Microsoft.Extensions.Logging;
 
@@ -11,7 +12,7 @@ namespace Marginal.Gateway.Pipeline;
 
 /// <summary>
 /// The one place the request pipeline is assembled. The order is fixed:
-/// Metering → Cache → Routing → Capacity → provider. Metering is outermost so it sees cache hits;
+/// Metering → Cache → Routing → Shaping → Capacity → provider. Metering is outermost so it sees cache hits;
 /// the cache sits before routing so a hit costs no routing; capacity is innermost because it alone knows providers.
 /// </summary>
 public static class GatewayPipeline
@@ -27,5 +28,6 @@ public static class GatewayPipeline
             .UseMetering(models, ledger, time, accounts)
             .UseResponseCache()
             .UseRouting(models, routeFeedback)
+            .UsePrefixShaping(models)
             .Build();
 }

@@ -30,7 +30,7 @@ public static class ProviderFactory
     }
 
     /// <summary>Reads the key from the environment or a file. Returns a message when a key is configured but absent.</summary>
-    private static string? MissingKeyMessage(string name, ProviderConfig config, out string? apiKey)
+    internal static string? MissingKeyMessage(string name, ProviderConfig config, out string? apiKey)
     {
         apiKey = null;
         if (config.ApiKeyEnv is { } env)

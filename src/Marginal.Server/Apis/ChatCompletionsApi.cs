@@ -31,7 +31,8 @@ public static class ChatCompletionsApi
         Admission.Ticket? ticket = null;
         try
         {
-            var request = await ChatRequestReader.ReadAsync(http.Request.Body, cancellationToken);
+            var deferrable = await JobsApi.BufferIfDeferrableAsync(http, cancellationToken);
+            var request = deferrable is null ? await ChatRequestReader.ReadAsync(http.Request.Body, cancellationToken) : ChatRequestReader.Read(deferrable);
             stream = request.Stream == true;
             var (messages, options) = ChatRequestReader.ToChat(request);
             var key = KeyAuthentication.KeyOf(http);
@@ -40,6 +41,10 @@ public static class ChatCompletionsApi
                 throw new GatewayException(GatewayErrorKind.PermissionDenied, $"The API key {key.Id} may not use model '{request.Model}' (allowed: {string.Join(", ", key.Models)}).", "model_not_allowed", "model");
             }
             var tenant = key?.Tenant ?? "default";
+            if (deferrable is not null && await JobsApi.TryDeferAsync(http, request, deferrable, tenant, key?.Id ?? "none", time))
+            {
+                return;
+            }
             context = new GatewayContext
             {
                 RequestId = RequestIds.Of(http, tenant),

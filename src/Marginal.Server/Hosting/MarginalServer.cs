@@ -1,6 +1,8 @@
 using Marginal.Core.Budgets;
+using Marginal.Core.Deferral;
 using Marginal.Core.Ledger;
 using Marginal.Gateway.Billing;
+using Marginal.Gateway.Deferral;
 using Marginal.Core.Tenancy;
 using Marginal.Gateway.Configuration;
 using Marginal.Storage;
@@ -81,6 +83,13 @@ public static class MarginalServer
             builder.Services.AddSingleton(admission);
         }
         builder.Services.AddSingleton<IChatClient>(sp => GatewayPipeline.Build(models, time, ledger, sp.GetRequiredService<ILoggerFactory>(), routeFeedback, accounts));
+        if (store is IJobStore jobStore && config.Deferral.Enabled)
+        {
+            builder.Services.AddSingleton(_ => jobStore);
+            builder.Services.AddSingleton(sp => new DeferralQueue(jobStore, models, ledger, time,
+                (job, ct) => JobsApi.RunAsync(sp.GetRequiredService<IChatClient>(), time, job, ct), sp.GetRequiredService<ILogger<DeferralQueue>>()));
+            builder.Services.AddHostedService(sp => new DeferralService(sp.GetRequiredService<DeferralQueue>(), config.Deferral.FlushEvery, time, sp.GetRequiredService<ILogger<DeferralService>>()));
+        }
         if (keysOn)
         {
             builder.Services.AddSingleton(sp => new KeyAuthentication(sp.GetRequiredService<IKeyStore>(), time));
@@ -123,6 +132,10 @@ public static class MarginalServer
             app.MapAdminKeysApi(Environment.GetEnvironmentVariable(config.Server.AdminKeyEnv));
             app.MapFeedbackApi();
             app.MapDashboardApi(Environment.GetEnvironmentVariable(config.Server.AdminKeyEnv));
+            if (config.Deferral.Enabled)
+            {
+                app.MapJobsApi();
+            }
         }
         app.MapEmbeddingsApi();
         app.MapModelsApi();

@@ -110,6 +110,25 @@ internal static class SqliteMigrations
         CREATE TABLE rollup_state (id INTEGER PRIMARY KEY CHECK (id = 1), last_rowid INTEGER NOT NULL);
         INSERT INTO rollup_state (id, last_rowid) VALUES (1, 0);
         """,
+        // 5 (deferral) — deferred (batch-tier) jobs and their lifecycle.
+        """
+        CREATE TABLE deferred_jobs (
+            id TEXT PRIMARY KEY,
+            request_id TEXT NOT NULL,
+            tenant TEXT NOT NULL,
+            key_id TEXT NOT NULL,
+            model TEXT NOT NULL,
+            status TEXT NOT NULL,
+            created_us INTEGER NOT NULL,
+            deadline_us INTEGER NOT NULL,
+            request_json TEXT NOT NULL,
+            batch_id TEXT,
+            result_json TEXT,
+            error_json TEXT,
+            finished_us INTEGER
+        );
+        CREATE INDEX deferred_jobs_active ON deferred_jobs (status, created_us) WHERE status IN ('queued', 'running');
+        """,
     ];
 
     /// <summary>The schema version this build writes.</summary>

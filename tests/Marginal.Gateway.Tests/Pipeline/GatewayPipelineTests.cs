@@ -7,6 +7,7 @@ using Marginal.Gateway.Metering;
 using Marginal.Gateway.Pipeline;
 using Marginal.Gateway.Providers;
 using Marginal.Gateway.Routing;
+using Marginal.Gateway.Shaping;
 using Marginal.Testing;
 using Microsoft.Extensions.AI;
 
@@ -21,14 +22,15 @@ public sealed class GatewayPipelineTests
         new Dictionary<string, UpstreamProvider> { ["p"] = new("p", "openai", _provider, null) }));
 
     [Fact]
-    public void Build_StagesInFixedOrder_MeteringCacheRoutingCapacity()
+    public void Build_StagesInFixedOrder_MeteringCacheRoutingShapingCapacity()
     {
         var pipeline = GatewayPipeline.Build(Models(), TimeProvider.System);
 
         var metering = Assert.IsType<MeteringChatClient>(pipeline);
         var cache = Assert.IsType<ResponseCacheChatClient>(metering.Inner);
         var routing = Assert.IsType<ModelRoutingChatClient>(cache.Inner);
-        Assert.IsType<CapacityChatClient>(routing.Inner);
+        var shaping = Assert.IsType<PrefixShapingChatClient>(routing.Inner);
+        Assert.IsType<CapacityChatClient>(shaping.Inner);
     }
 
     [Fact]
