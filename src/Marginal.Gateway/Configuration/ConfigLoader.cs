@@ -18,6 +18,8 @@ public static class ConfigLoader
     [
         ("a provider", typeof(ProviderConfig)), ("a model", typeof(ModelConfig)), ("a provider's pool", typeof(PoolConfig)),
         ("'server'", typeof(ServerConfig)), ("'storage'", typeof(StorageConfig)), ("'pricing'", typeof(PricingConfig)),
+        ("'cache'", typeof(CacheConfig)), ("'cache.exact'", typeof(ExactCacheConfig)), ("'cache.semantic'", typeof(SemanticCacheConfig)),
+        ("a cache route", typeof(CacheRouteConfig)),
         ("the top level", typeof(MarginalConfig)),
     ];
 
@@ -121,6 +123,7 @@ public static class ConfigLoader
                 }
             }
         }
+        CacheConfigValidation.Validate(config, file);
     }
 
     private static void ValidateLocal(ProviderConfig provider, string at)

@@ -11,6 +11,7 @@ public sealed class MarginalConfig
     public Dictionary<string, ModelConfig> Models { get; set; } = [];
     public StorageConfig Storage { get; set; } = new();
     public PricingConfig Pricing { get; set; } = new();
+    public CacheConfig Cache { get; set; } = new();
 }
 
 /// <summary>Where the ledger and the keys live. The default is an SQLite file beside the working directory.</summary>

@@ -4,6 +4,7 @@ using Marginal.Core.Errors;
 using Marginal.Core.Ledger;
 using Marginal.Core.Pricing;
 using Marginal.Core.Requests;
+using Marginal.Gateway.Caching;
 using Marginal.Gateway.Pipeline;
 using Microsoft.Extensions.AI;
 
@@ -115,7 +116,9 @@ public sealed class MeteringChatClient(IChatClient innerClient, GatewayModelSour
         var (usage, source) = Usage(context, catalog, messages, unreportedOutput, status);
         // Owned capacity is charged from the pool's cost and the request's busy time, not from a list price.
         var owned = context.OwnedCost;
-        var cost = owned?.FullyLoadedUsd ?? (catalog is null ? (decimal?)null : CostCalculator.Cost(usage, catalog.Price));
+        // A cache hit called no model: it costs nothing, and its saving (lever cache) is what the original call cost.
+        var cacheHit = context.CacheOutcome is ResponseCacheChatClient.HitExact or ResponseCacheChatClient.HitSemantic;
+        var cost = cacheHit ? 0m : owned?.FullyLoadedUsd ?? (catalog is null ? (decimal?)null : CostCalculator.Cost(usage, catalog.Price));
         context.CostUsd = cost;
         var capacity = owned is not null ? CapacityKind.Owned : catalog?.Capacity ?? ServedCapacity(context);
         var record = new UsageRecord(

@@ -19,7 +19,7 @@ public static class GatewayPipeline
     public static IChatClient Build(GatewayModelSource models, TimeProvider time, LedgerWriter? ledger = null, ILoggerFactory? loggers = null) =>
         new ChatClientBuilder(new CapacityChatClient(models, time, loggers?.CreateLogger<CapacityChatClient>()))
             .UseMetering(models, ledger, time)
-            .UseResponseCache()
+            .UseResponseCache(models, time)
             .UseRouting(models)
             .Build();
 }
