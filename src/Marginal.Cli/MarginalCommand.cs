@@ -16,5 +16,6 @@ public static class MarginalCommand
         PlanCommand.Create(),
         ModelCommand.Create(),
         DemoCommand.Create(),
+        CacheCommand.Create(),
     };
 }
