@@ -20,5 +20,6 @@ public static class MarginalCommand
         InvoiceCommand.Create(),
         CreditsCommand.Create(),
         AdjustCommand.Create(),
+        CacheCommand.Create(),
     };
 }

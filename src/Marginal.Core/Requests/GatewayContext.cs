@@ -52,6 +52,9 @@ public sealed class GatewayContext
     /// <summary>Cache outcome, e.g. <c>miss</c>; null when the cache did not look.</summary>
     public string? CacheOutcome { get; set; }
 
+    /// <summary>True when the client opted out of the response cache (<c>Cache-Control: no-cache</c> or <c>x-marginal-cache: bypass</c>).</summary>
+    public bool CacheBypass { get; set; }
+
     /// <summary>Similarity of a semantic cache hit (cosine); null otherwise.</summary>
     public double? CacheSimilarity { get; set; }
 

@@ -1,18 +1,249 @@
+using System.Runtime.CompilerServices;
+using Marginal.Core.Pricing;
+using Marginal.Core.Requests;
+using Marginal.Gateway.Configuration;
+using Marginal.Gateway.Embeddings;
+using Marginal.Gateway.Metering;
+using Marginal.Gateway.Pipeline;
 using Microsoft.Extensions.AI;
 
 namespace Marginal.Gateway.Caching;
 
 /// <summary>
-/// The response-cache seam, between metering and routing so a hit is metered and never routed.
-/// It passes every request through: exact and semantic caching are not built yet.
+/// The response cache, between metering and routing so a hit is metered (at zero cost, its saving as lever
+/// <c>cache</c>) and never routed. Exact: an identical request of the same tenant (<see cref="ResponseCacheKey"/>).
+/// Semantic, on routes that opt in: the last user turn matched by embedding similarity within the same tenant,
+/// model, options and earlier messages, and checked by <see cref="PromptChecks"/>. Only finished answers are stored:
+/// errors, broken or abandoned streams never are, nor sampled answers unless the route opts in. A streamed answer is
+/// kept as its updates and replayed as a stream. Sets <see cref="GatewayContext.CacheOutcome"/> to
+/// <c>hit-exact</c>, <c>hit-semantic</c>, <c>miss</c> or <c>bypass</c> (the client opted out, or the request samples).
 /// </summary>
-public sealed class ResponseCacheChatClient(IChatClient innerClient) : DelegatingChatClient(innerClient)
+public sealed class ResponseCacheChatClient : DelegatingChatClient
 {
+    public const string HitExact = "hit-exact";
+    public const string HitSemantic = "hit-semantic";
+    public const string Miss = "miss";
+    public const string Bypass = "bypass";
+
+    private readonly GatewayModelSource _models;
+    private readonly TimeProvider _time;
+    private readonly Func<GatewayModel, IEmbeddingGenerator<string, Embedding<float>>>? _embeddings;
+    private readonly Lock _semanticLock = new();
+    private SemanticCache? _semantic;
+
+    /// <summary>
+    /// <paramref name="store"/> null: an in-process exact cache bounded by the config; <paramref name="embeddings"/> null:
+    /// the embeddings configured under <c>cache.semantic.embeddings</c>.
+    /// </summary>
+    public ResponseCacheChatClient(IChatClient innerClient, GatewayModelSource models, TimeProvider time, IResponseCacheStore? store = null,
+        Func<GatewayModel, IEmbeddingGenerator<string, Embedding<float>>>? embeddings = null) : base(innerClient)
+    {
+        _models = models;
+        _time = time;
+        _embeddings = embeddings;
+        var exact = models.Current.Config.Cache.Exact;
+        Store = store ?? new MemoryResponseCacheStore(exact.MaxEntries, exact.MaxBytes, time);
+    }
+
     internal IChatClient Inner => InnerClient;
+
+    public IResponseCacheStore Store { get; }
+
+    /// <summary>The semantic cache once its first entry (or lookup) fixed the vector length; null before.</summary>
+    public SemanticCache? Semantic => _semantic;
+
+    public override async Task<ChatResponse> GetResponseAsync(IEnumerable<ChatMessage> messages, ChatOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        var plan = await PlanAsync(messages, options, cancellationToken);
+        if (plan is null)
+        {
+            return await base.GetResponseAsync(messages, options, cancellationToken);
+        }
+        if (plan.Hit is { } hit)
+        {
+            return hit.Updates?.ToChatResponse() ?? hit.Response;
+        }
+        var response = await base.GetResponseAsync(plan.Messages, options, cancellationToken);
+        await StoreAsync(plan, response, null, cancellationToken);
+        return response;
+    }
+
+    public override async IAsyncEnumerable<ChatResponseUpdate> GetStreamingResponseAsync(IEnumerable<ChatMessage> messages, ChatOptions? options = null, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        var plan = await PlanAsync(messages, options, cancellationToken);
+        if (plan?.Hit is { } hit)
+        {
+            foreach (var update in hit.Updates ?? hit.Response.ToChatResponseUpdates())
+            {
+                yield return update;
+            }
+            yield break;
+        }
+        var kept = plan is null ? null : new List<ChatResponseUpdate>();
+        await foreach (var update in base.GetStreamingResponseAsync(plan?.Messages ?? messages, options, cancellationToken))
+        {
+            kept?.Add(update);
+            yield return update;
+        }
+        // Reached only when the stream ended normally: an error or an abandoned stream leaves before this line.
+        if (plan is not null)
+        {
+            await StoreAsync(plan, kept!.ToChatResponse(), kept, cancellationToken);
+        }
+    }
+
+    /// <summary>What the cache does for this request: null to stay out of it, else the keys and, on a hit, the answer (context already filled).</summary>
+    private async Task<Plan?> PlanAsync(IEnumerable<ChatMessage> messages, ChatOptions? options, CancellationToken cancellationToken)
+    {
+        if (options.GetGatewayContext() is not { } context || options!.ModelId is not { } model)
+        {
+            return null;
+        }
+        var gateway = _models.Current;
+        var cache = gateway.Config.Cache;
+        cache.Routes.TryGetValue(model, out var route);
+        var exact = route?.Exact ?? cache.Exact.Enabled;
+        var semantic = cache.Semantic.Enabled && route?.Semantic == true;
+        if (!exact && !semantic)
+        {
+            return null;
+        }
+        // Providers sample when no temperature is given, so only an explicit 0 is deterministic enough to reuse.
+        if (context.CacheBypass || (options.Temperature is not 0f && route?.CacheSampled != true))
+        {
+            context.CacheOutcome = Bypass;
+            return null;
+        }
+        var list = messages as IReadOnlyList<ChatMessage> ?? [.. messages];
+        var plan = new Plan(context, list, exact ? ResponseCacheKey.Exact(context.Tenant, list, options) : null);
+        if (plan.ExactKey is { } key && await Store.GetAsync(key, cancellationToken) is { } found)
+        {
+            return Hit(plan, found, HitExact, null);
+        }
+        if (semantic && list is [.., { Role: var role } last] && role == ChatRole.User && last.Text is { Length: > 0 } prompt
+            && await EmbedAsync(gateway, prompt, cancellationToken) is { } vector)
+        {
+            plan.SemanticScope = ResponseCacheKey.SemanticScope(context.Tenant, list, options);
+            plan.Prompt = prompt;
+            plan.Vector = vector;
+            var index = SemanticFor(vector.Length);
+            var match = index.Find(plan.SemanticScope, prompt, vector, route!.Threshold ?? cache.Semantic.Threshold, out var refusedBy);
+            if (match is not null)
+            {
+                return Hit(plan, match.Answer, HitSemantic, match.Similarity);
+            }
+            if (refusedBy is not null and not "threshold")
+            {
+                context.Tags.Add("cache-refused:" + refusedBy);
+            }
+        }
+        context.CacheOutcome = Miss;
+        return plan;
+    }
+
+    private static Plan Hit(Plan plan, CachedAnswer answer, string outcome, double? similarity)
+    {
+        var context = plan.Context;
+        context.CacheOutcome = outcome;
+        context.CacheSimilarity = similarity;
+        context.ServedModel = answer.ServedModel;
+        context.Provider = answer.Provider;
+        if (answer.CostUsd is { } saved)
+        {
+            context.Savings.Add(new("cache", saved));
+        }
+        plan.Hit = answer;
+        return plan;
+    }
+
+    private async Task StoreAsync(Plan plan, ChatResponse response, List<ChatResponseUpdate>? updates, CancellationToken cancellationToken)
+    {
+        if (response.FinishReason == ChatFinishReason.ContentFilter)
+        {
+            return;
+        }
+        var context = plan.Context;
+        var answer = new CachedAnswer(response, updates, context.ServedModel, context.Provider, OriginalCost(context, plan.Messages, response));
+        var cache = _models.Current.Config.Cache;
+        if (plan.ExactKey is { } key)
+        {
+            await Store.SetAsync(key, answer, Ttl(cache.Exact.Ttl), cancellationToken);
+        }
+        if (plan.SemanticScope is { } scope)
+        {
+            SemanticFor(plan.Vector!.Length).Add(scope, plan.Prompt!, plan.Vector, answer, Ttl(cache.Semantic.Ttl));
+        }
+    }
+
+    // The config was validated on load, so the fallback is never taken.
+    private static TimeSpan Ttl(string text) => CacheConfigValidation.TryParseTtl(text, out var ttl) ? ttl : TimeSpan.FromHours(1);
+
+    /// <summary>What the answer cost when it was made: the saving each later hit records (null when unpriced).</summary>
+    private decimal? OriginalCost(GatewayContext context, IReadOnlyList<ChatMessage> messages, ChatResponse response)
+    {
+        if (context.OwnedCost is { } owned)
+        {
+            return owned.FullyLoadedUsd;
+        }
+        if (context.ServedModel is not { } served || !_models.Current.Models.TryGetValue(served, out var route) || route.Primary.Catalog is not { } catalog)
+        {
+            return null;
+        }
+        var usage = response.Usage is { InputTokenCount: not null } or { OutputTokenCount: not null }
+            ? TokenUsage.FromUsageDetails(response.Usage)
+            : new TokenUsage(TokenCounter.CountPrompt(catalog.TokenizerEncoding, messages), OutputTokens: TokenCounter.CountText(catalog.TokenizerEncoding, response.Text));
+        return CostCalculator.Cost(usage, catalog.Price);
+    }
+
+    private async Task<float[]?> EmbedAsync(GatewayModel gateway, string prompt, CancellationToken cancellationToken)
+    {
+        var generator = _embeddings?.Invoke(gateway) ?? ConfiguredEmbeddings(gateway);
+        if (generator is MiniLmEmbeddingGenerator minilm)
+        {
+            return minilm.Embed(prompt, cancellationToken);
+        }
+        try
+        {
+            var vector = (await generator.GenerateAsync([prompt], cancellationToken: cancellationToken))[0].Vector.ToArray();
+            VectorIndex.Normalise(vector);
+            return vector;
+        }
+        catch (Exception error) when (error is not OperationCanceledException)
+        {
+            // An embeddings endpoint that fails costs the request its semantic lookup, never the answer.
+            return null;
+        }
+    }
+
+    private static IEmbeddingGenerator<string, Embedding<float>> ConfiguredEmbeddings(GatewayModel gateway)
+    {
+        var name = gateway.Config.Cache.Semantic.Embeddings;
+        return name == "minilm" ? MiniLmEmbeddingGenerator.Shared : gateway.Models[name].Primary is var deployment
+            && deployment.Provider.Embeddings is { } embeddings ? embeddings(deployment.UpstreamId) : MiniLmEmbeddingGenerator.Shared;
+    }
+
+    private SemanticCache SemanticFor(int dimensions)
+    {
+        lock (_semanticLock)
+        {
+            return _semantic ??= new SemanticCache(dimensions, _models.Current.Config.Cache.Semantic.MaxEntries, _time);
+        }
+    }
+
+    private sealed class Plan(GatewayContext context, IReadOnlyList<ChatMessage> messages, string? exactKey)
+    {
+        public GatewayContext Context { get; } = context;
+        public IReadOnlyList<ChatMessage> Messages { get; } = messages;
+        public string? ExactKey { get; } = exactKey;
+        public string? SemanticScope { get; set; }
+        public string? Prompt { get; set; }
+        public float[]? Vector { get; set; }
+        public CachedAnswer? Hit { get; set; }
+    }
 }
 
 public static class ResponseCacheChatClientBuilderExtensions
 {
-    public static ChatClientBuilder UseResponseCache(this ChatClientBuilder builder) =>
-        builder.Use(inner => new ResponseCacheChatClient(inner));
+    public static ChatClientBuilder UseResponseCache(this ChatClientBuilder builder, GatewayModelSource models, TimeProvider time) =>
+        builder.Use(inner => new ResponseCacheChatClient(inner, models, time));
 }

@@ -21,6 +21,8 @@ public static class ConfigLoader
         ("'server'", typeof(ServerConfig)), ("'storage'", typeof(StorageConfig)), ("'pricing'", typeof(PricingConfig)), ("'billing'", typeof(BillingConfig)), ("'deferral'", typeof(DeferralConfig)), ("'shaping'", typeof(ShapingConfig)),
         ("a route", typeof(RouteConfig)), ("a route's policy", typeof(RoutePolicyConfig)), ("a route's learned router", typeof(LearnedRouterConfig)),
         ("a route's cascade", typeof(CascadeConfig)), ("a cascade's verifier", typeof(VerifierConfig)),
+        ("'cache'", typeof(CacheConfig)), ("'cache.exact'", typeof(ExactCacheConfig)), ("'cache.semantic'", typeof(SemanticCacheConfig)),
+        ("a cache route", typeof(CacheRouteConfig)),
         ("the top level", typeof(MarginalConfig)),
     ];
 
@@ -153,6 +155,7 @@ public static class ConfigLoader
             }
         }
         RoutesValidation.Validate(config, file);
+        CacheConfigValidation.Validate(config, file);
     }
 
     private static void ValidateLocal(ProviderConfig provider, string at)

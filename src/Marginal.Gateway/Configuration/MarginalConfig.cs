@@ -16,6 +16,7 @@ public sealed class MarginalConfig
     public BillingConfig Billing { get; set; } = new();
     public DeferralConfig Deferral { get; set; } = new();
     public ShapingConfig Shaping { get; set; } = new();
+    public CacheConfig Cache { get; set; } = new();
 }
 
 /// <summary>Pricing plans, budgets and limits (README, "Pricing plans, budgets and invoices").</summary>

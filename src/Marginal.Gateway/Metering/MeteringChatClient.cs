@@ -5,6 +5,7 @@ using Marginal.Core.Ledger;
 using Marginal.Core.Pricing;
 using Marginal.Core.Requests;
 using Marginal.Gateway.Billing;
+using Marginal.Gateway.Caching;
 using Marginal.Gateway.Pipeline;
 using Microsoft.Extensions.AI;
 
@@ -116,7 +117,9 @@ public sealed class MeteringChatClient(IChatClient innerClient, GatewayModelSour
         var (usage, source) = Usage(context, catalog, messages, unreportedOutput, status);
         // Owned capacity is charged from the pool's cost and the request's busy time, not from a list price.
         var owned = context.OwnedCost;
-        var cost = owned?.FullyLoadedUsd ?? (catalog is null ? (decimal?)null : CostCalculator.Cost(usage, catalog.Price));
+        // A cache hit called no model: it costs nothing, and its saving (lever cache) is what the original call cost.
+        var cacheHit = context.CacheOutcome is ResponseCacheChatClient.HitExact or ResponseCacheChatClient.HitSemantic;
+        var cost = cacheHit ? 0m : owned?.FullyLoadedUsd ?? (catalog is null ? (decimal?)null : CostCalculator.Cost(usage, catalog.Price));
         // Answers paid for and discarded on the way (a cascade's rejected cheap answer) are part of this request's cost.
         var discarded = context.DiscardedCostUsd;
         cost = discarded == 0 ? cost : (cost ?? 0) + discarded;

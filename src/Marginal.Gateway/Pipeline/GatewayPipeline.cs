@@ -26,7 +26,7 @@ public static class GatewayPipeline
         RouteFeedback? routeFeedback = null, TenantAccounts? accounts = null) =>
         new ChatClientBuilder(new CapacityChatClient(models, time, loggers?.CreateLogger<CapacityChatClient>()))
             .UseMetering(models, ledger, time, accounts)
-            .UseResponseCache()
+            .UseResponseCache(models, time)
             .UseRouting(models, routeFeedback)
             .UsePrefixShaping(models)
             .Build();

@@ -54,6 +54,7 @@ public static class ChatCompletionsApi
                 IncludeStreamUsage = request.StreamOptions?.IncludeUsage == true,
                 EndUser = request.User,
                 Metadata = request.Metadata,
+                CacheBypass = CacheBypassed(http.Request.Headers),
             };
             if (http.Request.Headers["x-marginal-tags"].ToString() is { Length: > 0 } tags)
             {
@@ -186,6 +187,12 @@ public static class ChatCompletionsApi
         }
     }
 
+    /// <summary>The client opts out of the response cache with <c>Cache-Control: no-cache</c> (or <c>no-store</c>) or <c>x-marginal-cache: bypass</c>.</summary>
+    private static bool CacheBypassed(IHeaderDictionary headers) =>
+        headers["x-marginal-cache"].ToString().Equals("bypass", StringComparison.OrdinalIgnoreCase)
+        || headers.CacheControl.ToString().Contains("no-cache", StringComparison.OrdinalIgnoreCase)
+        || headers.CacheControl.ToString().Contains("no-store", StringComparison.OrdinalIgnoreCase);
+
     private static void WriteRouteHeaders(HttpResponse response, GatewayContext context)
     {
         var headers = response.Headers;
@@ -208,6 +215,10 @@ public static class ChatCompletionsApi
         if (context.RouteReason is { } reason)
         {
             headers["x-marginal-route"] = reason;
+        }
+        if (context.CacheOutcome is { } cache)
+        {
+            headers["x-marginal-cache"] = cache;
         }
         if (context.Attempts.Count > 1)
         {

@@ -1,0 +1,82 @@
+using BenchmarkDotNet.Attributes;
+using BenchmarkDotNet.Columns;
+using BenchmarkDotNet.Configs;
+using Marginal.Core.Requests;
+using Marginal.Gateway.Caching;
+using Marginal.Gateway.Configuration;
+using Marginal.Gateway.Embeddings;
+using Marginal.Gateway.Pipeline;
+using Microsoft.Extensions.AI;
+
+namespace Marginal.Benchmarks;
+
+/// <summary>
+/// The response cache's lookups. <c>ExactHit</c>: a whole exact hit through <see cref="ResponseCacheChatClient"/> (key
+/// hash over model, messages and options, store read, context filled). <c>SemanticSearch</c>: the exact SIMD scan of
+/// <see cref="VectorIndex"/> over <see cref="Entries"/> random unit vectors of 384 dimensions, without embedding;
+/// <c>SemanticWithEmbedding</c>: the same after embedding the prompt with MiniLM.
+/// </summary>
+[Config(typeof(PercentileConfig))]
+public class ResponseCacheBenchmarks
+{
+    private readonly List<ChatMessage> _messages = [new(ChatRole.System, "You are a helpful assistant."), new(ChatRole.User, "What does a token cost on the margin?")];
+    private ResponseCacheChatClient _cache = null!;
+    private VectorIndex _index = null!;
+    private float[] _query = [];
+
+    [Params(10_000, 100_000)]
+    public int Entries { get; set; }
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        var config = ConfigLoader.Parse("providers:\n  p:\n    kind: openai\n    base_url: http://127.0.0.1:9/v1\nmodels:\n  m:\n    provider: p\n", "bench.yaml");
+        var models = new GatewayModelSource(GatewayModel.Build(config, TimeProvider.System));
+        _cache = new ResponseCacheChatClient(new AnsweringClient(), models, TimeProvider.System);
+        _cache.GetResponseAsync(_messages, Options()).GetAwaiter().GetResult();
+        var random = new Random(42);
+        _index = new VectorIndex(MiniLmEmbeddingGenerator.Dimensions);
+        var vector = new float[MiniLmEmbeddingGenerator.Dimensions];
+        for (var i = 0; i < Entries; i++)
+        {
+            for (var d = 0; d < vector.Length; d++)
+            {
+                vector[d] = (float)(random.NextDouble() - 0.5);
+            }
+            VectorIndex.Normalise(vector);
+            _index.Add(i, vector);
+        }
+        _query = MiniLmEmbeddingGenerator.Shared.Embed("What does a token cost on the margin?");
+    }
+
+    private static ChatOptions Options() => new ChatOptions { ModelId = "m", Temperature = 0 }.WithGatewayContext(new GatewayContext { Tenant = "bench" });
+
+    [Benchmark]
+    public Task<ChatResponse> ExactHit() => _cache.GetResponseAsync(_messages, Options());
+
+    [Benchmark]
+    public (long, float)? SemanticSearch() => _index.Nearest(_query);
+
+    [Benchmark]
+    public (long, float)? SemanticWithEmbedding() => _index.Nearest(MiniLmEmbeddingGenerator.Shared.Embed("What does a token cost on the margin?"));
+
+    private sealed class AnsweringClient : IChatClient
+    {
+        public Task<ChatResponse> GetResponseAsync(IEnumerable<ChatMessage> messages, ChatOptions? options = null, CancellationToken cancellationToken = default) =>
+            Task.FromResult(new ChatResponse(new ChatMessage(ChatRole.Assistant, "About a tenth of a cent per thousand.")));
+
+        public IAsyncEnumerable<ChatResponseUpdate> GetStreamingResponseAsync(IEnumerable<ChatMessage> messages, ChatOptions? options = null, CancellationToken cancellationToken = default) =>
+            throw new NotSupportedException();
+
+        public object? GetService(Type serviceType, object? serviceKey = null) => null;
+
+        public void Dispose()
+        {
+        }
+    }
+
+    private sealed class PercentileConfig : ManualConfig
+    {
+        public PercentileConfig() => AddColumn(StatisticColumn.P50, StatisticColumn.P95, StatisticColumn.Max);
+    }
+}

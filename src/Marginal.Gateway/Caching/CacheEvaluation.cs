@@ -1,0 +1,105 @@
+namespace Marginal.Gateway.Caching;
+
+/// <summary>One paraphrase pair of the evaluation: the cached prompt and a query that should find it.</summary>
+public sealed record ParaphrasePair(string Origin, string Similar);
+
+/// <summary>A query with the nearest cached prompt found for it and their similarity.</summary>
+public sealed record EvaluatedQuery(string Query, string Expected, string Matched, float Similarity);
+
+/// <summary>Counts at one threshold: a hit on the query's own origin is a positive, on another a false hit, no hit a miss.</summary>
+public sealed record CacheEvalRow(string Variant, double Threshold, int Positives, int FalseHits, int Misses);
+
+/// <summary>
+/// GPTCache's semantic-cache procedure: every distinct origin goes into the cache once (origins with identical text
+/// are one entry, and a query that finds that text counts as a positive), every similar is a query, and the nearest
+/// origin decides. The semantic cache's checks (<see cref="PromptChecks"/>) can be applied on top of the threshold,
+/// one by one or all together, to measure what each costs in positives and gains in false hits.
+/// </summary>
+public static class CacheEvaluation
+{
+    /// <summary>The check sets reported: the bare cosine, each check alone, and all of them (what the gateway runs).</summary>
+    public static readonly (string Name, string[] Checks)[] Variants =
+    [
+        ("cosine only", []),
+        ("+ numbers", [PromptChecks.Numbers]),
+        ("+ negation", [PromptChecks.Negation]),
+        ("+ entities", [PromptChecks.Entities]),
+        ("all checks", PromptChecks.All),
+    ];
+
+    /// <summary>Embeds the distinct origins and the queries with <paramref name="embed"/> (normalised vectors) and finds each query's nearest origin.</summary>
+    public static List<EvaluatedQuery> Prepare(IReadOnlyList<ParaphrasePair> pairs, Func<IReadOnlyList<string>, float[][]> embed)
+    {
+        var origins = pairs.Select(p => p.Origin).Distinct(StringComparer.Ordinal).ToList();
+        var originVectors = embed(origins);
+        var index = new VectorIndex(originVectors[0].Length);
+        for (var i = 0; i < origins.Count; i++)
+        {
+            index.Add(i, originVectors[i]);
+        }
+        var queryVectors = embed([.. pairs.Select(p => p.Similar)]);
+        var queries = new List<EvaluatedQuery>(pairs.Count);
+        for (var i = 0; i < pairs.Count; i++)
+        {
+            var (id, similarity) = index.Nearest(queryVectors[i])!.Value;
+            queries.Add(new EvaluatedQuery(pairs[i].Similar, pairs[i].Origin, origins[(int)id], similarity));
+        }
+        return queries;
+    }
+
+    /// <summary>Distinct origin texts (the cache's entries).</summary>
+    public static int DistinctOrigins(IReadOnlyList<ParaphrasePair> pairs) => pairs.Select(p => p.Origin).Distinct(StringComparer.Ordinal).Count();
+
+    public static CacheEvalRow Score(IReadOnlyList<EvaluatedQuery> queries, double threshold, IReadOnlyCollection<string> checks, string variant)
+    {
+        int positives = 0, falseHits = 0, misses = 0;
+        foreach (var query in queries)
+        {
+            if (query.Similarity < threshold || PromptChecks.FirstFailed(query.Query, query.Matched, checks) is not null)
+            {
+                misses++;
+            }
+            else if (string.Equals(query.Matched, query.Expected, StringComparison.Ordinal))
+            {
+                positives++;
+            }
+            else
+            {
+                falseHits++;
+            }
+        }
+        return new CacheEvalRow(variant, threshold, positives, falseHits, misses);
+    }
+
+    /// <summary>
+    /// The row at the lowest threshold (0.001 steps from 0.5) whose false hits are at most <paramref name="falseHits"/>:
+    /// the comparison at equal false hits. Null when no threshold gets that low.
+    /// </summary>
+    public static CacheEvalRow? AtFalseHits(IReadOnlyList<EvaluatedQuery> queries, int falseHits, IReadOnlyCollection<string> checks, string variant)
+    {
+        for (var step = 500; step <= 1000; step++)
+        {
+            var row = Score(queries, step / 1000.0, checks, variant);
+            if (row.FalseHits <= falseHits)
+            {
+                return row;
+            }
+        }
+        return null;
+    }
+
+    /// <summary>The row with the most positives whose false hits are at most <paramref name="maxFalseHitShare"/> of the queries.</summary>
+    public static CacheEvalRow? BestWithin(IReadOnlyList<EvaluatedQuery> queries, double maxFalseHitShare, IReadOnlyCollection<string> checks, string variant)
+    {
+        CacheEvalRow? best = null;
+        for (var step = 500; step <= 1000; step++)
+        {
+            var row = Score(queries, step / 1000.0, checks, variant);
+            if (row.FalseHits <= maxFalseHitShare * queries.Count && (best is null || row.Positives > best.Positives))
+            {
+                best = row;
+            }
+        }
+        return best;
+    }
+}

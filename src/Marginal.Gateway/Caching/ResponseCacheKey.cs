@@ -1,0 +1,133 @@
+using System.Buffers;
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text.Json;
+using Marginal.Core.Requests;
+using Microsoft.Extensions.AI;
+
+namespace Marginal.Gateway.Caching;
+
+/// <summary>
+/// Cache keys: a SHA-256 over a normalised form of everything that changes the answer — the requested model, the
+/// messages and every output-changing option — prefixed by the tenant, so no key is ever shared across tenants.
+/// </summary>
+public static class ResponseCacheKey
+{
+    private static readonly JsonSerializerOptions Json = AIJsonUtilities.DefaultOptions;
+
+    /// <summary>The exact-cache key of a request.</summary>
+    public static string Exact(string tenant, IReadOnlyList<ChatMessage> messages, ChatOptions options) =>
+        Hash(tenant, "exact", messages, messages.Count, options);
+
+    /// <summary>
+    /// The semantic cache's scope: the same tenant, model, options and every message before the last user turn
+    /// (system prompt included). Only the last turn is then compared by similarity.
+    /// </summary>
+    public static string SemanticScope(string tenant, IReadOnlyList<ChatMessage> messages, ChatOptions options) =>
+        Hash(tenant, "semantic", messages, messages.Count - 1, options);
+
+    private static string Hash(string tenant, string kind, IReadOnlyList<ChatMessage> messages, int count, ChatOptions options)
+    {
+        var buffer = new ArrayBufferWriter<byte>(1024);
+        using (var writer = new Utf8JsonWriter(buffer))
+        {
+            writer.WriteStartObject();
+            writer.WriteString("kind", kind);
+            writer.WriteString("model", options.ModelId);
+            WriteOptions(writer, options);
+            writer.WriteStartArray("messages");
+            var messageInfo = Json.GetTypeInfo(typeof(ChatMessage));
+            for (var i = 0; i < count; i++)
+            {
+                JsonSerializer.Serialize(writer, messages[i], messageInfo);
+            }
+            writer.WriteEndArray();
+            writer.WriteEndObject();
+        }
+        return string.Concat(tenant, ":", Convert.ToHexStringLower(SHA256.HashData(buffer.WrittenSpan)));
+    }
+
+    private static void WriteOptions(Utf8JsonWriter writer, ChatOptions options)
+    {
+        WriteNumber(writer, "temperature", options.Temperature);
+        WriteNumber(writer, "top_p", options.TopP);
+        WriteNumber(writer, "top_k", options.TopK);
+        WriteNumber(writer, "max_tokens", options.MaxOutputTokens);
+        WriteNumber(writer, "frequency_penalty", options.FrequencyPenalty);
+        WriteNumber(writer, "presence_penalty", options.PresencePenalty);
+        WriteNumber(writer, "seed", options.Seed);
+        if (options.StopSequences is { Count: > 0 } stops)
+        {
+            writer.WriteStartArray("stop");
+            foreach (var stop in stops)
+            {
+                writer.WriteStringValue(stop);
+            }
+            writer.WriteEndArray();
+        }
+        switch (options.ResponseFormat)
+        {
+            case ChatResponseFormatJson json:
+                writer.WriteString("response_format", "json");
+                writer.WriteString("schema_name", json.SchemaName);
+                writer.WriteString("schema", json.Schema?.GetRawText());
+                break;
+            case ChatResponseFormatText:
+                writer.WriteString("response_format", "text");
+                break;
+        }
+        if (options.Tools is { Count: > 0 } tools)
+        {
+            writer.WriteStartArray("tools");
+            foreach (var tool in tools)
+            {
+                writer.WriteStringValue(tool.Name);
+                writer.WriteStringValue(tool.Description);
+                if (tool is AIFunctionDeclaration function)
+                {
+                    writer.WriteStringValue(function.JsonSchema.GetRawText());
+                }
+            }
+            writer.WriteEndArray();
+        }
+        switch (options.ToolMode)
+        {
+            case RequiredChatToolMode required:
+                writer.WriteString("tool_choice", "required:" + required.RequiredFunctionName);
+                break;
+            case { } mode:
+                writer.WriteString("tool_choice", mode.GetType().Name);
+                break;
+        }
+        if (options.AllowMultipleToolCalls is { } parallel)
+        {
+            writer.WriteBoolean("parallel_tool_calls", parallel);
+        }
+        if (options.Reasoning?.Effort is { } effort)
+        {
+            writer.WriteString("reasoning", effort.ToString());
+        }
+        if (options.Instructions is { } instructions)
+        {
+            writer.WriteString("instructions", instructions);
+        }
+        if (options.AdditionalProperties is { Count: > 0 } extra)
+        {
+            foreach (var (name, value) in extra.OrderBy(p => p.Key, StringComparer.Ordinal))
+            {
+                if (name != GatewayContext.PropertyKey)
+                {
+                    writer.WriteString("x:" + name, Convert.ToString(value, CultureInfo.InvariantCulture));
+                }
+            }
+        }
+    }
+
+    private static void WriteNumber(Utf8JsonWriter writer, string name, double? value)
+    {
+        if (value is { } number)
+        {
+            writer.WriteNumber(name, number);
+        }
+    }
+}

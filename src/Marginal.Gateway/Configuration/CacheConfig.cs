@@ -1,0 +1,127 @@
+namespace Marginal.Gateway.Configuration;
+
+/// <summary>The <c>cache:</c> section: the exact and semantic response caches and per-route choices.</summary>
+public sealed class CacheConfig
+{
+    public ExactCacheConfig Exact { get; set; } = new();
+    public SemanticCacheConfig Semantic { get; set; } = new();
+
+    /// <summary>Per requested model or route alias: what may be cached for it.</summary>
+    public Dictionary<string, CacheRouteConfig> Routes { get; set; } = [];
+}
+
+/// <summary>Exact cache: an identical request (model, messages, every output-changing option) of the same tenant.</summary>
+public sealed class ExactCacheConfig
+{
+    public bool Enabled { get; set; } = true;
+
+    /// <summary>How long an answer is served, e.g. <c>10m</c>, <c>3600s</c>.</summary>
+    public string Ttl { get; set; } = "1h";
+
+    /// <summary>Most answers held; the least recently used goes first.</summary>
+    public int MaxEntries { get; set; } = 10_000;
+
+    /// <summary>Most bytes of answer text held (an estimate: UTF-16 characters × 2).</summary>
+    public long MaxBytes { get; set; } = 256L * 1024 * 1024;
+}
+
+/// <summary>Semantic cache: the last user turn matched by embedding similarity, only on routes that opt in.</summary>
+public sealed class SemanticCacheConfig
+{
+    public bool Enabled { get; set; }
+
+    /// <summary>Cosine similarity a match needs unless the route sets its own.</summary>
+    public double Threshold { get; set; } = 0.90;
+
+    /// <summary><c>minilm</c> (in-process all-MiniLM-L6-v2) or the name of a configured model of type embedding.</summary>
+    public string Embeddings { get; set; } = "minilm";
+
+    public string Ttl { get; set; } = "1h";
+
+    public int MaxEntries { get; set; } = 100_000;
+}
+
+public sealed class CacheRouteConfig
+{
+    /// <summary>Exact caching for this route; null: the section's <c>exact.enabled</c>.</summary>
+    public bool? Exact { get; set; }
+
+    /// <summary>Semantic caching for this route (needs <c>semantic.enabled</c>); off unless set.</summary>
+    public bool Semantic { get; set; }
+
+    /// <summary>This route's similarity threshold; null: the section's.</summary>
+    public double? Threshold { get; set; }
+
+    /// <summary>Also cache sampled answers (temperature above 0, or unset: providers sample by default).</summary>
+    public bool CacheSampled { get; set; }
+}
+
+internal static class CacheConfigValidation
+{
+    public static void Validate(MarginalConfig config, string file)
+    {
+        var cache = config.Cache;
+        var at = $"{file}: cache";
+        foreach (var (key, ttl) in new[] { ("exact.ttl", cache.Exact.Ttl), ("semantic.ttl", cache.Semantic.Ttl) })
+        {
+            if (!TryParseTtl(ttl, out _))
+            {
+                throw new ConfigException($"{at}.{key}: '{ttl}' is not a duration (allowed: e.g. 90s, 10m, 24h, 7d)");
+            }
+        }
+        foreach (var (key, value) in new[] { ("exact.max_entries", (long)cache.Exact.MaxEntries), ("exact.max_bytes", cache.Exact.MaxBytes), ("semantic.max_entries", cache.Semantic.MaxEntries) })
+        {
+            if (value < 1)
+            {
+                throw new ConfigException($"{at}.{key}: must be at least 1, got {value}");
+            }
+        }
+        CheckThreshold($"{at}.semantic.threshold", cache.Semantic.Threshold);
+        var embeddings = cache.Semantic.Embeddings;
+        if (embeddings != "minilm" && !(config.Models.TryGetValue(embeddings, out var model) && model?.Type == "embedding"))
+        {
+            throw new ConfigException($"{at}.semantic.embeddings: '{embeddings}' is not allowed (allowed: minilm, or a model of type embedding under models)");
+        }
+        foreach (var (name, route) in cache.Routes)
+        {
+            if (route is null)
+            {
+                throw new ConfigException($"{at}.routes.{name}: is empty; set at least one of exact, semantic, threshold, cache_sampled");
+            }
+            if (route.Threshold is { } threshold)
+            {
+                CheckThreshold($"{at}.routes.{name}.threshold", threshold);
+            }
+            if (route.Semantic && !cache.Semantic.Enabled)
+            {
+                throw new ConfigException($"{at}.routes.{name}.semantic: needs cache.semantic.enabled: true");
+            }
+        }
+    }
+
+    private static void CheckThreshold(string at, double value)
+    {
+        if (!(value is > 0 and <= 1))
+        {
+            throw new ConfigException($"{at}: must be a cosine similarity above 0 and at most 1, got {value}");
+        }
+    }
+
+    /// <summary>A cache lifetime: <c>500ms</c>, <c>30s</c>, <c>10m</c>, <c>24h</c>, <c>7d</c> or a number of seconds.</summary>
+    public static bool TryParseTtl(string text, out TimeSpan ttl)
+    {
+        ttl = default;
+        var s = text.Trim();
+        double factor = s.EndsWith('h') ? 3600 : s.EndsWith('d') ? 86400 : 0;
+        if (factor > 0)
+        {
+            if (!double.TryParse(s[..^1], System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var value) || value <= 0)
+            {
+                return false;
+            }
+            ttl = TimeSpan.FromSeconds(value * factor);
+            return true;
+        }
+        return ConfigLoader.TryParseDuration(s, out ttl);
+    }
+}

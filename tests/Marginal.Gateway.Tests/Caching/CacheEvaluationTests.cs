@@ -1,0 +1,45 @@
+using Marginal.Gateway.Caching;
+
+namespace Marginal.Gateway.Tests.Caching;
+
+/// <summary>The evaluation's counts on a case small enough to work out by hand.</summary>
+public sealed class CacheEvaluationTests
+{
+    // Origins alpha, beta, beta 5 (alpha twice: one entry). Unit vectors by hand:
+    //   alpha = (1, 0), beta = (0, 1), beta 5 = (0.28, 0.96).
+    //   qa (alpha's) = (0.96, 0.28):    nearest alpha, cosine 0.96 → positive at 0.7 and 0.9.
+    //   qb (beta's) = (0.85, 0.527):    nearest alpha, cosine 0.85 → false hit at 0.7, miss at 0.9.
+    //   qc (alpha's) = (0.8, -0.6):     nearest alpha, cosine 0.8  → positive at 0.7, miss at 0.9.
+    //   qd 6 (beta 5's) = (0.28, 0.96): nearest beta 5, cosine 1   → positive, but 6 ≠ 5: a miss with the numbers check.
+    private static readonly ParaphrasePair[] Pairs =
+    [
+        new("alpha", "qa"), new("beta", "qb"), new("alpha", "qc"), new("beta 5", "qd 6"),
+    ];
+
+    private static readonly Dictionary<string, float[]> Vectors = new()
+    {
+        ["alpha"] = [1, 0], ["beta"] = [0, 1], ["beta 5"] = [0.28f, 0.96f],
+        ["qa"] = [0.96f, 0.28f], ["qb"] = [0.85f, 0.527f], ["qc"] = [0.8f, -0.6f], ["qd 6"] = [0.28f, 0.96f],
+    };
+
+    private static List<EvaluatedQuery> Queries() => CacheEvaluation.Prepare(Pairs, texts => [.. texts.Select(t => Vectors[t])]);
+
+    [Fact]
+    public void Score_HandComputedCase_CountsPositivesFalseHitsMisses()
+    {
+        var queries = Queries();
+
+        Assert.Equal(3, CacheEvaluation.DistinctOrigins(Pairs));
+        Assert.Equal(new CacheEvalRow("c", 0.9, 2, 0, 2), CacheEvaluation.Score(queries, 0.9, [], "c"));
+        Assert.Equal(new CacheEvalRow("c", 0.7, 3, 1, 0), CacheEvaluation.Score(queries, 0.7, [], "c"));
+        Assert.Equal(new CacheEvalRow("n", 0.7, 2, 1, 1), CacheEvaluation.Score(queries, 0.7, [PromptChecks.Numbers], "n"));
+    }
+
+    [Fact]
+    public void AtFalseHits_Zero_LowestThresholdAboveTheFalseHits()
+    {
+        var row = CacheEvaluation.AtFalseHits(Queries(), 0, [], "c");
+
+        Assert.Equal((0.851, 2, 0), (row!.Threshold, row.Positives, row.FalseHits));
+    }
+}
