@@ -24,7 +24,7 @@ namespace Marginal.Core.Ledger;
 /// <param name="TimeToFirstTokenMs">Arrival to first streamed token; null for a non-streamed answer.</param>
 /// <param name="CostUsd">Fully loaded cost; null when the served model has no price.</param>
 /// <param name="MarginalCostUsd">What this request added to cost (equals <paramref name="CostUsd"/> on API capacity); null when unpriced.</param>
-/// <param name="RevenueUsd">Revenue under the tenant's pricing plan; null until plans exist.</param>
+/// <param name="RevenueUsd">Revenue under the tenant's pricing plan; null when the tenant has none (no plans file).</param>
 /// <param name="CacheOutcome">The response cache's outcome (<c>miss</c>, <c>hit-exact</c>, …); null when it did not look.</param>
 /// <param name="RouteReason">Why the router chose the served model, e.g. <c>explicit</c> or <c>fallback</c>.</param>
 /// <param name="Levers">Cost levers applied with what each saved, as comma-separated <c>lever=usd</c> pairs in the

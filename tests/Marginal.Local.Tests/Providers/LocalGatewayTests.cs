@@ -32,6 +32,10 @@ public sealed class LocalGatewayTests(TestModelFiles files) : IAsyncLifetime
               auth: none
             storage:
               record_usage: false
+            # Every request must reach the model: the tests compare answers and timings of repeated prompts.
+            cache:
+              exact:
+                enabled: false
             providers:
               owned:
                 kind: local

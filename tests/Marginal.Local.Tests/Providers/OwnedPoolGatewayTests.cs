@@ -56,6 +56,10 @@ public sealed class OwnedPoolGatewayTests(TestModelFiles files) : IAsyncLifetime
               path: {LedgerPath}
             pricing:
               book: {Path.Combine(_dir.FullName, "prices.yaml")}
+            # Every request must reach the model: the tests compare answers and timings of repeated prompts.
+            cache:
+              exact:
+                enabled: false
             providers:
               pool:
                 kind: local
