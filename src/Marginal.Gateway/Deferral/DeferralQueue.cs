@@ -4,6 +4,7 @@ using Marginal.Core.Deferral;
 using Marginal.Core.Errors;
 using Marginal.Core.Ledger;
 using Marginal.Core.Pricing;
+using Marginal.Gateway.Billing;
 using Marginal.Gateway.Pipeline;
 using Microsoft.Extensions.Logging;
 
@@ -32,7 +33,8 @@ public sealed partial class DeferralQueue(
     LedgerWriter? ledger,
     TimeProvider time,
     Func<DeferredJob, CancellationToken, Task<JobOutcome>> direct,
-    ILogger<DeferralQueue> logger) : IDisposable
+    ILogger<DeferralQueue> logger,
+    TenantAccounts? accounts = null) : IDisposable
 {
     public const string Lever = "deferral";
 
@@ -269,6 +271,11 @@ public sealed partial class DeferralQueue(
     {
         if (ledger is not null)
         {
+            if (accounts is not null)
+            {
+                // Revenue under the tenant's plan, as for a direct request: the plan prices the tokens, not the batch discount.
+                record = record with { RevenueUsd = accounts.Price(record) };
+            }
             // A duplicate (a re-poll after a restart) is skipped by the store: the job is billed once.
             await ledger.AppendAsync(record, cancellationToken);
         }

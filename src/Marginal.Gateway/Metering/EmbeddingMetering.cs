@@ -1,5 +1,6 @@
 using Marginal.Core.Ledger;
 using Marginal.Core.Pricing;
+using Marginal.Gateway.Billing;
 using Marginal.Gateway.Pipeline;
 using Microsoft.Extensions.AI;
 
@@ -10,7 +11,7 @@ namespace Marginal.Gateway.Metering;
 /// the provider's usage, else counted with the model's encoding; cost = input tokens × the input price; durable before
 /// the answer is written. Embeddings do not pass the chat pipeline, so the embeddings API calls this directly.
 /// </summary>
-public sealed class EmbeddingMetering(LedgerWriter? ledger)
+public sealed class EmbeddingMetering(LedgerWriter? ledger, TenantAccounts? accounts = null)
 {
     /// <summary>Who asked for what: the request's ledger id, tenant, key, model and arrival time.</summary>
     public sealed record Request(string Id, string Tenant, string KeyId, string RequestedModel, DateTimeOffset Arrived);
@@ -30,6 +31,11 @@ public sealed class EmbeddingMetering(LedgerWriter? ledger)
             Status: "ok", Streamed: false, InputTokens: tokens, CachedInputTokens: 0, CacheWriteTokens: 0, OutputTokens: 0, ReasoningTokens: 0,
             UsageSource: reported ? "reported" : "counted", LatencyMs: latencyMs, TimeToFirstTokenMs: null, CostUsd: cost, MarginalCostUsd: cost,
             RevenueUsd: null, CacheOutcome: null, RouteReason: "explicit", Levers: "", SavingsUsd: null, Attempts: 1);
+        if (accounts is not null)
+        {
+            // Revenue under the tenant's plan, exactly as for chat (docs/economics.md, "Revenue per request").
+            record = record with { RevenueUsd = accounts.Price(record) };
+        }
         var billed = ledger is null || await ledger.AppendAsync(record, CancellationToken.None);
         return (cost, billed);
     }

@@ -2,6 +2,7 @@ using System.Runtime.InteropServices;
 using System.Text.Json;
 using Marginal.Core.Errors;
 using Marginal.Core.Ledger;
+using Marginal.Gateway.Billing;
 using Marginal.Gateway.Metering;
 using Marginal.Gateway.Pipeline;
 using Marginal.Gateway.Providers;
@@ -41,7 +42,7 @@ public static class EmbeddingsApi
             var id = RequestIds.Of(http, tenant);
             http.Response.Headers["x-marginal-request-id"] = id;
             var (result, model) = await GenerateAsync(route, request, time, http.RequestAborted);
-            var metering = new EmbeddingMetering(http.RequestServices.GetService<LedgerWriter>());
+            var metering = new EmbeddingMetering(http.RequestServices.GetService<LedgerWriter>(), http.RequestServices.GetService<TenantAccounts>());
             var (cost, billed) = await metering.RecordAsync(
                 new EmbeddingMetering.Request(id, tenant, key?.Id ?? "none", route.Name, arrived), model, result.Usage, request.Input!, time.GetElapsedTime(started).TotalMilliseconds);
             if (cost is { } c)

@@ -225,6 +225,21 @@ public sealed class DeferralTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Submit_TenantOnAPlan_BatchAnswerCarriesThePlansRevenue()
+    {
+        var plans = Path.Combine(Directory.CreateTempSubdirectory("marginal-plans-").FullName, "plans.yaml");
+        await File.WriteAllTextAsync(plans, "plans:\n  list:\n    prices:\n      gpt-test: { input: 1000, output: 2000 }\ntenants:\n  default: { plan: list }\n");
+        await using var host = await GatewayHost.StartAsync((p, s) => Yaml(p, s) + $"\nbilling:\n  plans: {plans}\n");
+        var id = (await JsonOf(await SubmitAsync(host.Http, "hello batch world")))["id"]!.GetValue<string>();
+
+        Assert.Equal("completed", (await WaitForAsync(() => host.Http, id, "completed", "failed", "expired"))["status"]!.GetValue<string>());
+
+        // 3 prompt words and 4 reply words at the plan's 1000 and 2000 USD per 1M; the batch discount is the gateway's saving, not the tenant's.
+        var record = Assert.Single(await host.Ledger.ReadAsync().ToListAsync());
+        Assert.Equal(3 * 0.001m + 4 * 0.002m, record.RevenueUsd);
+    }
+
+    [Fact]
     public async Task GetJob_OfAnotherTenant_Returns404()
     {
         Environment.SetEnvironmentVariable(AdminVariable, AdminKey);

@@ -137,6 +137,26 @@ public sealed class BillingTests : IAsyncDisposable
     }
 
     [Fact]
+    public async Task Revenue_EmbeddingsRequest_IsPricedUnderThePlan()
+    {
+        var host = await StartAsync("""
+            plans:
+              list:
+                prices:
+                  embed-test: { input: 1000, output: 0 }
+            tenants:
+              default: { plan: list }
+            """);
+
+        var response = await host.Http.PostAsJsonAsync("/v1/embeddings", new { model = "embed-test", input = "one two three" });
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var record = (await host.Ledger.FindAsync(response.Headers.GetValues("x-marginal-request-id").Single()))!;
+        Assert.True(record.InputTokens > 0);
+        Assert.Equal(record.InputTokens * 0.001m, record.RevenueUsd);
+    }
+
+    [Fact]
     public async Task FreeTier_PastTheAllowance_Is402AndTheCrossingRequestWasServed()
     {
         var host = await StartAsync("""
