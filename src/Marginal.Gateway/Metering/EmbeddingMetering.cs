@@ -16,8 +16,8 @@ public sealed class EmbeddingMetering(LedgerWriter? ledger, TenantAccounts? acco
     /// <summary>Who asked for what: the request's ledger id, tenant, key, model and arrival time.</summary>
     public sealed record Request(string Id, string Tenant, string KeyId, string RequestedModel, DateTimeOffset Arrived);
 
-    /// <summary>Records a served request; returns its cost (null when unpriced) and whether it was billed (false: a retried id).</summary>
-    public async Task<(decimal? Cost, bool Billed)> RecordAsync(Request request, ModelDeployment served, UsageDetails? usage, IReadOnlyList<string> inputs, double latencyMs)
+    /// <summary>Records a served request; returns its cost (null when unpriced), whether it was billed (false: a retried id) and its input tokens.</summary>
+    public async Task<(decimal? Cost, bool Billed, long Tokens)> RecordAsync(Request request, ModelDeployment served, UsageDetails? usage, IReadOnlyList<string> inputs, double latencyMs)
     {
         ArgumentNullException.ThrowIfNull(request);
         ArgumentNullException.ThrowIfNull(served);
@@ -37,6 +37,6 @@ public sealed class EmbeddingMetering(LedgerWriter? ledger, TenantAccounts? acco
             record = record with { RevenueUsd = accounts.Price(record) };
         }
         var billed = ledger is null || await ledger.AppendAsync(record, CancellationToken.None);
-        return (cost, billed);
+        return (cost, billed, tokens);
     }
 }

@@ -2,6 +2,7 @@ using System.Runtime.InteropServices;
 using System.Text.Json;
 using Marginal.Core.Errors;
 using Marginal.Core.Ledger;
+using Marginal.Core.Requests;
 using Marginal.Gateway.Billing;
 using Marginal.Gateway.Metering;
 using Marginal.Gateway.Pipeline;
@@ -41,10 +42,32 @@ public static class EmbeddingsApi
             var tenant = key?.Tenant ?? "default";
             var id = RequestIds.Of(http, tenant);
             http.Response.Headers["x-marginal-request-id"] = id;
-            var (result, model) = await GenerateAsync(route, request, time, http.RequestAborted);
-            var metering = new EmbeddingMetering(http.RequestServices.GetService<LedgerWriter>(), http.RequestServices.GetService<TenantAccounts>());
-            var (cost, billed) = await metering.RecordAsync(
-                new EmbeddingMetering.Request(id, tenant, key?.Id ?? "none", route.Name, arrived), model, result.Usage, request.Input!, time.GetElapsedTime(started).TotalMilliseconds);
+            // Budgets and rate limits hold for embeddings as for chat: the inputs are the prompt, nothing is generated.
+            var admission = http.RequestServices.GetService<Admission>();
+            var context = new GatewayContext { RequestId = id, Tenant = tenant, KeyId = key?.Id ?? "none" };
+            var ticket = admission is null ? null : await admission.AdmitAsync(http.Response, context,
+                [.. request.Input!.Select(text => new ChatMessage(ChatRole.User, text))], new ChatOptions { ModelId = route.Name, MaxOutputTokens = 0 }, http.RequestAborted);
+            GeneratedEmbeddings<Embedding<float>> result;
+            ModelDeployment model;
+            decimal? cost;
+            bool billed;
+            try
+            {
+                (result, model) = await GenerateAsync(route, request, time, http.RequestAborted);
+                var metering = new EmbeddingMetering(http.RequestServices.GetService<LedgerWriter>(), http.RequestServices.GetService<TenantAccounts>());
+                long tokens;
+                (cost, billed, tokens) = await metering.RecordAsync(
+                    new EmbeddingMetering.Request(id, tenant, key?.Id ?? "none", route.Name, arrived), model, result.Usage, request.Input!, time.GetElapsedTime(started).TotalMilliseconds);
+                (context.CostUsd, context.Billed, context.Usage) = (cost, billed, new UsageDetails { InputTokenCount = tokens });
+            }
+            finally
+            {
+                // A failed request releases what it reserved (its cost reads as 0).
+                if (ticket is not null)
+                {
+                    await admission!.SettleAsync(ticket, context);
+                }
+            }
             if (cost is { } c)
             {
                 http.Response.Headers["x-marginal-cost-usd"] = c.ToString(System.Globalization.CultureInfo.InvariantCulture);

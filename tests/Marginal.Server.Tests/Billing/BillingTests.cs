@@ -157,6 +157,24 @@ public sealed class BillingTests : IAsyncDisposable
     }
 
     [Fact]
+    public async Task RateLimit_EmbeddingsPastRequestsPerMinute_Is429()
+    {
+        var host = await StartAsync("tenants:\n  default:\n    limits:\n      rpm: 1\n");
+
+        var responses = new List<HttpResponseMessage>();
+        for (var i = 0; i < 3; i++)
+        {
+            responses.Add(await host.Http.PostAsJsonAsync("/v1/embeddings", new { model = "embed-test", input = "one two three" }));
+        }
+
+        Assert.Equal(HttpStatusCode.OK, responses[0].StatusCode);
+        var refused = responses.First(r => r.StatusCode != HttpStatusCode.OK);
+        Assert.Equal(HttpStatusCode.TooManyRequests, refused.StatusCode);
+        Assert.Equal("rate_limit_exceeded", (await ErrorOf(refused))["code"]!.GetValue<string>());
+        Assert.Equal(responses.Count(r => r.StatusCode == HttpStatusCode.OK), (await host.Ledger.ReadAsync().ToListAsync()).Count);
+    }
+
+    [Fact]
     public async Task FreeTier_PastTheAllowance_Is402AndTheCrossingRequestWasServed()
     {
         var host = await StartAsync("""
