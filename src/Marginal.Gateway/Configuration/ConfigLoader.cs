@@ -23,6 +23,7 @@ public static class ConfigLoader
         ("a route's cascade", typeof(CascadeConfig)), ("a cascade's verifier", typeof(VerifierConfig)),
         ("'cache'", typeof(CacheConfig)), ("'cache.exact'", typeof(ExactCacheConfig)), ("'cache.semantic'", typeof(SemanticCacheConfig)),
         ("a cache route", typeof(CacheRouteConfig)),
+        ("'idempotency'", typeof(IdempotencyConfig)),
         ("the top level", typeof(MarginalConfig)),
     ];
 
@@ -156,6 +157,7 @@ public static class ConfigLoader
         }
         RoutesValidation.Validate(config, file);
         CacheConfigValidation.Validate(config, file);
+        IdempotencyConfig.Validate(config, file);
     }
 
     private static void ValidateLocal(ProviderConfig provider, string at)

@@ -17,6 +17,7 @@ public sealed class MarginalConfig
     public DeferralConfig Deferral { get; set; } = new();
     public ShapingConfig Shaping { get; set; } = new();
     public CacheConfig Cache { get; set; } = new();
+    public IdempotencyConfig Idempotency { get; set; } = new();
 }
 
 /// <summary>Pricing plans, budgets and limits (README, "Pricing plans, budgets and invoices").</summary>
