@@ -2,7 +2,7 @@
 -- every $SOAK_INTERVAL_MS milliseconds, so connections x 1000 / interval requests per second at most) and at the end
 -- prints one RESULT line like bench/chat.lua's, with ok = answers with a 2xx status.
 local path = assert(os.getenv("BENCH_BODY"), "set BENCH_BODY to a request body file")
-local interval = tonumber(assert(os.getenv("SOAK_INTERVAL_MS"), "set SOAK_INTERVAL_MS"))
+local interval = tonumber((assert(os.getenv("SOAK_INTERVAL_MS"), "set SOAK_INTERVAL_MS")))
 local file = assert(io.open(path, "rb"))
 wrk.method = "POST"
 wrk.body = file:read("*a")

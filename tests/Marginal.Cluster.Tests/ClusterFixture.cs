@@ -26,6 +26,11 @@ public sealed class ClusterFixture : IAsyncLifetime
 
     public IReadOnlyList<NodeProcess> Nodes { get; private set; } = [];
 
+    /// <summary>The shared Redis (<c>host:port</c>) and the nodes' key prefix there.</summary>
+    public string RedisEndpoint { get; private set; } = "";
+
+    public string Prefix { get; } = $"c{Guid.NewGuid():N}";
+
     /// <summary>The shared ledger, read directly.</summary>
     public PostgresStore Ledger { get; private set; } = null!;
 
@@ -47,7 +52,7 @@ public sealed class ClusterFixture : IAsyncLifetime
             ["MARGINAL_CLUSTER_REDIS"] = redis,
             ["MARGINAL_CLUSTER_ADMIN"] = AdminKey,
         };
-        var prefix = $"c{Guid.NewGuid():N}";
+        RedisEndpoint = redis;
         var nodes = new List<NodeProcess>();
         for (var i = 0; i < 3; i++)
         {
@@ -63,7 +68,7 @@ public sealed class ClusterFixture : IAsyncLifetime
                   spool: {Path.Combine(folder, "spool")}
                 redis:
                   connection_string_env: MARGINAL_CLUSTER_REDIS
-                  key_prefix: {prefix}
+                  key_prefix: {Prefix}
                 billing:
                   plans: ../plans.yaml
                 providers:
@@ -88,14 +93,18 @@ public sealed class ClusterFixture : IAsyncLifetime
     }
 
     /// <summary>Issues a key of <paramref name="tenant"/> through node 0's admin API (stored in the shared PostgreSQL).</summary>
-    public async Task<string> KeyAsync(string tenant)
+    public async Task<string> KeyAsync(string tenant) => (await IssueAsync(tenant)).Key;
+
+    /// <summary>Issues a key of <paramref name="tenant"/>: its public id and the secret key.</summary>
+    public async Task<(string Id, string Key)> IssueAsync(string tenant)
     {
         using var request = new HttpRequestMessage(HttpMethod.Post, "/admin/v1/keys") { Content = JsonContent.Create(new { tenant }) };
         request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", AdminKey);
         var response = await Nodes[0].Http.SendAsync(request);
         var body = await response.Content.ReadAsStringAsync();
         Assert.True(response.IsSuccessStatusCode, body);
-        return JsonNode.Parse(body)!["key"]!.GetValue<string>();
+        var created = JsonNode.Parse(body)!;
+        return (created["id"]!.GetValue<string>(), created["key"]!.GetValue<string>());
     }
 
     /// <summary>The shared ledger's records of <paramref name="tenant"/>.</summary>

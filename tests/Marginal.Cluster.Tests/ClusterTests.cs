@@ -6,6 +6,7 @@ using System.Net.Http.Headers;
 using System.Text;
 using OpenAI;
 using OpenAI.Chat;
+using StackExchange.Redis;
 
 namespace Marginal.Cluster.Tests;
 
@@ -99,6 +100,34 @@ public sealed class ClusterTests(ClusterFixture cluster) : IClassFixture<Cluster
         var record = Assert.Single(records);
         Assert.Equal($"retrying:{idempotencyKey}", record.Id);
         Assert.True(record.CostUsd > 0);
+    }
+
+    [Fact]
+    public async Task Revoke_FromTheCli_RefusedByEveryNodeAtOnce()
+    {
+        var (id, key) = await cluster.IssueAsync("revoked");
+        foreach (var node in cluster.Nodes)
+        {
+            // Each node now holds the key in its 5 s key cache.
+            Assert.Equal(HttpStatusCode.OK, (await node.Http.SendAsync(Chat(key, "before revoking"))).StatusCode);
+        }
+
+        await using var redis = await ConnectionMultiplexer.ConnectAsync(cluster.RedisEndpoint);
+        var heard = new ConcurrentQueue<string>();
+        await redis.GetSubscriber().SubscribeAsync(RedisChannel.Literal($"{cluster.Prefix}:config"), (_, message) => heard.Enqueue(message.ToString()));
+
+        var (exitCode, output) = await cluster.Nodes[0].RunCliAsync("keys", "revoke", id);
+        var statuses = new List<HttpStatusCode>();
+        foreach (var node in cluster.Nodes)
+        {
+            statuses.Add((await node.Http.SendAsync(Chat(key, "after revoking"))).StatusCode);
+        }
+
+        Assert.True(exitCode == 0, output);
+        Assert.DoesNotContain("warning", output, StringComparison.Ordinal);
+        // What the nodes act on (RedisClusterModeTests shows a node forgetting the key on this message).
+        Assert.Contains(heard, m => m.StartsWith("key cli-", StringComparison.Ordinal) && m.EndsWith($" {id}", StringComparison.Ordinal));
+        Assert.Equal([HttpStatusCode.Unauthorized, HttpStatusCode.Unauthorized, HttpStatusCode.Unauthorized], statuses);
     }
 
     [Fact]

@@ -84,6 +84,25 @@ public sealed class NodeProcess : IAsyncDisposable
         throw new InvalidOperationException($"node {Name} was not ready within 60 s:\n{Output}");
     }
 
+    /// <summary>Runs <c>marginal <paramref name="args"/> --config</c> with this node's config and environment, as an operator on the node would.</summary>
+    public async Task<(int ExitCode, string Output)> RunCliAsync(params string[] args)
+    {
+        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = Path.GetDirectoryName(_config)! };
+        foreach (var arg in (string[])[Marginal, .. args, "--config", _config])
+        {
+            start.ArgumentList.Add(arg);
+        }
+        foreach (var (name, value) in _environment)
+        {
+            start.Environment[name] = value;
+        }
+        using var process = Process.Start(start)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        await process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(60));
+        return (process.ExitCode, await stdout + await stderr);
+    }
+
     /// <summary>SIGKILL: the node dies at once, mid-request, as in a crash.</summary>
     public void Kill()
     {
