@@ -42,7 +42,7 @@ public sealed partial class RedisClusterModeTests : IAsyncLifetime
         Directory.Delete(_shared, recursive: true);
     }
 
-    private async Task<GatewayHost> NodeAsync(string extra = "", string failMode = "closed", bool withKeys = false)
+    private async Task<GatewayHost> NodeAsync(string extra = "", string failMode = "closed", bool withKeys = false, bool watch = false)
     {
         var host = await GatewayHost.StartAsync((p, s) => GatewayHost.DefaultYaml(p, s, $"""
             redis:
@@ -50,7 +50,7 @@ public sealed partial class RedisClusterModeTests : IAsyncLifetime
               key_prefix: {_prefix}
               budgets_fail: {failMode}
             {extra}
-            """).Replace("  auth: none", withKeys ? $"  auth: keys\n  admin_key_env: {AdminVariable}" : "  auth: none", StringComparison.Ordinal));
+            """).Replace("  auth: none", withKeys ? $"  auth: keys\n  admin_key_env: {AdminVariable}" : "  auth: none", StringComparison.Ordinal), watch);
         _hosts.Add(host);
         return host;
     }
@@ -197,6 +197,34 @@ public sealed partial class RedisClusterModeTests : IAsyncLifetime
 
         Assert.Equal(HttpStatusCode.Unauthorized, refused!.StatusCode);
         Assert.Contains("revoked", await refused.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task ConfigReload_OnNodeA_NodeBReloadsItsOwnFile()
+    {
+        var a = await NodeAsync(watch: true);
+        var b = await NodeAsync(watch: true);
+        // B's file becomes a link to a file in a folder B does not watch, so B can only learn of a change from A.
+        var target = Path.Combine(_shared, "node-b.yaml");
+        File.Copy(b.ConfigPath, target);
+        File.Delete(b.ConfigPath);
+        File.CreateSymbolicLink(b.ConfigPath, target);
+        await Task.Delay(1000);
+        const string ExtraModel = "\n  gpt-extra:\n    provider: primary\n    upstream: extra-model\n";
+        await File.AppendAllTextAsync(target, ExtraModel);
+        await Task.Delay(1000);
+        Assert.DoesNotContain("gpt-extra", await b.Http.GetStringAsync("/v1/models"), StringComparison.Ordinal);
+
+        await File.AppendAllTextAsync(a.ConfigPath, ExtraModel);
+        var models = "";
+        for (var i = 0; i < 100 && !models.Contains("gpt-extra", StringComparison.Ordinal); i++)
+        {
+            await Task.Delay(100);
+            models = await b.Http.GetStringAsync("/v1/models");
+        }
+
+        Assert.Contains("gpt-extra", await a.Http.GetStringAsync("/v1/models"), StringComparison.Ordinal);
+        Assert.Contains("gpt-extra", models, StringComparison.Ordinal);
     }
 
     private static async Task<JsonNode> AdminAsync(GatewayHost host, HttpMethod method, string path, object? body)
