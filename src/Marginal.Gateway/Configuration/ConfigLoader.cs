@@ -76,6 +76,21 @@ public static class ConfigLoader
         {
             throw new ConfigException($"{file}: server.urls: '{config.Server.Urls}' is not a URL (e.g. http://127.0.0.1:8080)");
         }
+        if (config.Server.Tls is { } tls)
+        {
+            if (string.IsNullOrWhiteSpace(tls.CertificateFile))
+            {
+                throw new ConfigException($"{file}: server.tls.certificate_file: must name a PEM certificate or a PKCS#12 (.pfx) file");
+            }
+            if (!File.Exists(tls.CertificateFile))
+            {
+                throw new ConfigException($"{file}: server.tls.certificate_file: '{tls.CertificateFile}' does not exist");
+            }
+            if (tls.KeyFile is not null && !File.Exists(tls.KeyFile))
+            {
+                throw new ConfigException($"{file}: server.tls.key_file: '{tls.KeyFile}' does not exist");
+            }
+        }
         if (config.Server.MaxRequestBodyBytes < 1024)
         {
             throw new ConfigException($"{file}: server.max_request_body_bytes: must be at least 1024, got {config.Server.MaxRequestBodyBytes}");

@@ -83,6 +83,25 @@ public sealed class ServerConfig
 
     /// <summary>OTLP endpoint for traces (e.g. http://127.0.0.1:4317); none: traces are not exported.</summary>
     public string? OtlpEndpoint { get; set; }
+
+    /// <summary>HTTPS for every <c>https://</c> address in <see cref="Urls"/>; none: plain HTTP only.</summary>
+    public TlsConfig? Tls { get; set; }
+}
+
+/// <summary>
+/// The server certificate: a PEM certificate (chain) with its PEM private key, or a PKCS#12 (.pfx/.p12) file. A
+/// password, when the key or the PKCS#12 file has one, comes from an environment variable, never from this file.
+/// </summary>
+public sealed class TlsConfig
+{
+    /// <summary>PEM certificate (<c>.pem</c>/<c>.crt</c>, the chain may follow the leaf) or PKCS#12 (<c>.pfx</c>/<c>.p12</c>).</summary>
+    public string? CertificateFile { get; set; }
+
+    /// <summary>PEM private key of a PEM certificate; leave unset for PKCS#12.</summary>
+    public string? KeyFile { get; set; }
+
+    /// <summary>Environment variable holding the password of an encrypted key or PKCS#12 file.</summary>
+    public string? PasswordEnv { get; set; }
 }
 
 public sealed class ProviderConfig

@@ -45,10 +45,20 @@ public static class MarginalServer
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
         logging?.Invoke(builder.Logging);
         builder.WebHost.UseUrls(urls ?? config.Server.Urls);
+        var certificate = ServerCertificate.Load(config.Server.Tls, urls ?? config.Server.Urls);
+        if (certificate is not null)
+        {
+            // The slim builder leaves HTTPS out unless asked.
+            builder.WebHost.UseKestrelHttpsConfiguration();
+        }
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.AddServerHeader = false;
             kestrel.Limits.MaxRequestBodySize = config.Server.MaxRequestBodyBytes;
+            if (certificate is not null)
+            {
+                kestrel.ConfigureHttpsDefaults(https => https.ServerCertificate = certificate);
+            }
         });
 
         var models = new GatewayModelSource(GatewayModel.Build(config, time));
@@ -134,6 +144,7 @@ public static class MarginalServer
         // Created now rather than at the first request, so the owned pools' gauges are at /metrics from the start.
         app.Services.GetRequiredService<GatewayMetrics>();
         app.UseMiddleware<ErrorGuard>();
+        app.UseMiddleware<SecurityHeaders>();
         app.UseMiddleware<RequestLimits>(config.Server.MaxRequestBodyBytes);
         if (keysOn)
         {
