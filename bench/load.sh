@@ -145,35 +145,16 @@ LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 RUN_DIR="$OUT/load-$STAMP"
 mkdir -p "$RUN_DIR"
 declare -A PID
+SCRIPT=load.sh
+# shellcheck source=bench/processes.sh
+. "$BENCH/processes.sh"
 cleanup() {
     local status=$?
     trap - EXIT INT TERM
-    for name in "${!PID[@]}"; do
-        kill "${PID[$name]}" 2>/dev/null || true
-    done
-    for name in "${!PID[@]}"; do
-        for _ in $(seq 50); do kill -0 "${PID[$name]}" 2>/dev/null || break; sleep 0.1; done
-        kill -9 "${PID[$name]}" 2>/dev/null || true
-    done
+    stop_processes
     exit "$status"
 }
 trap cleanup EXIT INT TERM
-
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-start() { # name port command...
-    local name=$1 port=$2; shift 2
-    port_free "$port" || { echo "load.sh: port $port (for $name) is already in use" >&2; exit 1; }
-    "$@" >"$RUN_DIR/$name.log" 2>&1 &
-    PID[$name]=$!
-    for _ in $(seq 120); do
-        if ! kill -0 "${PID[$name]}" 2>/dev/null; then
-            echo "load.sh: $name exited at start; see $RUN_DIR/$name.log" >&2; tail -5 "$RUN_DIR/$name.log" >&2; exit 1
-        fi
-        if ! port_free "$port"; then return 0; fi
-        sleep 0.25
-    done
-    echo "load.sh: $name did not listen on 127.0.0.1:$port within 30 s" >&2; exit 1
-}
 
 # The config sits in a folder of its own: Marginal watches the config's folder, and the logs go to RUN_DIR.
 mkdir -p "$RUN_DIR/config"

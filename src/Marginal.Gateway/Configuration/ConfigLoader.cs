@@ -23,6 +23,7 @@ public static class ConfigLoader
         ("a route's cascade", typeof(CascadeConfig)), ("a cascade's verifier", typeof(VerifierConfig)),
         ("'cache'", typeof(CacheConfig)), ("'cache.exact'", typeof(ExactCacheConfig)), ("'cache.semantic'", typeof(SemanticCacheConfig)),
         ("a cache route", typeof(CacheRouteConfig)),
+        ("'redis'", typeof(RedisConfig)),
         ("the top level", typeof(MarginalConfig)),
     ];
 
@@ -113,6 +114,7 @@ public static class ConfigLoader
         }
         DeferralConfig.Validate(config, file);
         ShapingConfig.Validate(config, file);
+        RedisConfig.Validate(config, file);
         foreach (var (name, provider) in config.Providers)
         {
             var at = $"{file}: providers.{name}";

@@ -20,13 +20,14 @@ public static class GatewayPipeline
     /// <summary>
     /// The pipeline over <paramref name="models"/>; <paramref name="ledger"/> null prices requests without recording them.
     /// <paramref name="routeFeedback"/> is the memory that feedback on routed requests teaches (null: a private one);
-    /// <paramref name="accounts"/>, when given, prices each record under its tenant's plan.
+    /// <paramref name="accounts"/>, when given, prices each record under its tenant's plan. <paramref name="cacheStore"/>
+    /// holds the exact cache (null: in process; a cluster shares one in Redis).
     /// </summary>
     public static IChatClient Build(GatewayModelSource models, TimeProvider time, LedgerWriter? ledger = null, ILoggerFactory? loggers = null,
-        RouteFeedback? routeFeedback = null, TenantAccounts? accounts = null) =>
+        RouteFeedback? routeFeedback = null, TenantAccounts? accounts = null, IResponseCacheStore? cacheStore = null) =>
         new ChatClientBuilder(new CapacityChatClient(models, time, loggers?.CreateLogger<CapacityChatClient>()))
             .UseMetering(models, ledger, time, accounts)
-            .UseResponseCache(models, time)
+            .UseResponseCache(models, time, cacheStore)
             .UseRouting(models, routeFeedback)
             .UsePrefixShaping(models)
             .Build();
