@@ -23,6 +23,10 @@ public enum GatewayErrorKind
     UpstreamUnavailable,
     /// <summary>The upstream did not answer in time (504).</summary>
     UpstreamTimeout,
+    /// <summary>The request conflicts with one still in progress, e.g. the same Idempotency-Key (409).</summary>
+    Conflict,
+    /// <summary>The request is well-formed but cannot be processed as sent, e.g. an Idempotency-Key reused with another body (422).</summary>
+    Unprocessable,
 }
 
 /// <summary>

@@ -37,6 +37,12 @@ public sealed class GatewayContext
     /// <summary>False when the ledger already held <see cref="RequestId"/>: a retry, answered but not billed again.</summary>
     public bool Billed { get; set; } = true;
 
+    /// <summary>True when the client sent an <c>Idempotency-Key</c>: its finished answer is kept and replayed to retries.</summary>
+    public bool IdempotencyKeyGiven { get; set; }
+
+    /// <summary>True when the answer is the stored answer of an earlier request with the same Idempotency-Key: no model was called.</summary>
+    public bool Replayed { get; set; }
+
     /// <summary>The model (or route alias) the client asked for.</summary>
     public string? RequestedModel { get; set; }
 

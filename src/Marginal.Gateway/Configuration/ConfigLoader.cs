@@ -24,6 +24,7 @@ public static class ConfigLoader
         ("'cache'", typeof(CacheConfig)), ("'cache.exact'", typeof(ExactCacheConfig)), ("'cache.semantic'", typeof(SemanticCacheConfig)),
         ("a cache route", typeof(CacheRouteConfig)),
         ("'redis'", typeof(RedisConfig)),
+        ("'idempotency'", typeof(IdempotencyConfig)),
         ("the top level", typeof(MarginalConfig)),
     ];
 
@@ -173,6 +174,7 @@ public static class ConfigLoader
         }
         RoutesValidation.Validate(config, file);
         CacheConfigValidation.Validate(config, file);
+        IdempotencyConfig.Validate(config, file);
     }
 
     private static void ValidateLocal(ProviderConfig provider, string at)

@@ -17,6 +17,7 @@ public sealed class MarginalConfig
     public DeferralConfig Deferral { get; set; } = new();
     public ShapingConfig Shaping { get; set; } = new();
     public CacheConfig Cache { get; set; } = new();
+    public IdempotencyConfig Idempotency { get; set; } = new();
 
     /// <summary>Shared state of a cluster of nodes; null (absent): each node keeps it in process.</summary>
     public RedisConfig? Redis { get; set; }

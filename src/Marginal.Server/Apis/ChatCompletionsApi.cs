@@ -48,6 +48,7 @@ public static class ChatCompletionsApi
             context = new GatewayContext
             {
                 RequestId = RequestIds.Of(http, tenant),
+                IdempotencyKeyGiven = RequestIds.HasIdempotencyKey(http),
                 Tenant = tenant,
                 KeyId = key?.Id ?? "none",
                 RequestedModel = request.Model,
@@ -80,7 +81,10 @@ public static class ChatCompletionsApi
                 await http.Response.BodyWriter.FlushAsync(cancellationToken);
             }
             metrics.Completed(context.ServedModel, context.Provider, outcome, stream, started);
-            metrics.Tokens(context.ServedModel, context.Usage?.InputTokenCount, context.Usage?.OutputTokenCount);
+            if (!context.Replayed)
+            {
+                metrics.Tokens(context.ServedModel, context.Usage?.InputTokenCount, context.Usage?.OutputTokenCount);
+            }
         }
         catch (GatewayException error) when (!http.Response.HasStarted)
         {
@@ -203,6 +207,10 @@ public static class ChatCompletionsApi
         if (!context.Billed)
         {
             headers["x-marginal-duplicate"] = "true";
+        }
+        if (context.Replayed)
+        {
+            headers["x-marginal-idempotent-replay"] = "true";
         }
         if (context.ServedModel is { } served)
         {

@@ -113,7 +113,8 @@ internal sealed class Admission(GatewayModelSource models, BillingModel billing,
     public async ValueTask SettleAsync(Ticket ticket, GatewayContext context)
     {
         var cost = context.Billed ? context.CostUsd ?? 0m : 0m;
-        var usage = context.Usage;
+        // A replayed answer called no model: it used no tokens of the tenant's rate.
+        var usage = context.Replayed ? null : context.Usage;
         var tokens = (usage?.InputTokenCount ?? 0) + (usage?.OutputTokenCount ?? 0);
         var deltas = new List<CounterCharge>(ticket.Charges.Count);
         foreach (var charge in ticket.Charges)

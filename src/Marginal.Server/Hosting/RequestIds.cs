@@ -23,4 +23,7 @@ internal static class RequestIds
         }
         return $"{tenant}:{idempotencyKey}";
     }
+
+    /// <summary>True when the client sent an <c>Idempotency-Key</c>: its answer is kept for retries (docs/architecture.md, "Idempotent replay").</summary>
+    public static bool HasIdempotencyKey(HttpContext http) => http.Request.Headers["Idempotency-Key"].ToString().Length > 0;
 }

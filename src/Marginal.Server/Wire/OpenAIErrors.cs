@@ -19,6 +19,8 @@ public static class OpenAIErrors
         GatewayErrorKind.PaymentRequired => StatusCodes.Status402PaymentRequired,
         GatewayErrorKind.UpstreamUnavailable => StatusCodes.Status503ServiceUnavailable,
         GatewayErrorKind.UpstreamTimeout => StatusCodes.Status504GatewayTimeout,
+        GatewayErrorKind.Conflict => StatusCodes.Status409Conflict,
+        GatewayErrorKind.Unprocessable => StatusCodes.Status422UnprocessableEntity,
         _ => StatusCodes.Status502BadGateway,
     };
 
@@ -26,7 +28,8 @@ public static class OpenAIErrors
     public static string TypeOf(GatewayErrorKind kind) => kind switch
     {
         // OpenAI answers a bad key with type invalid_request_error and code invalid_api_key; so do we.
-        GatewayErrorKind.InvalidRequest or GatewayErrorKind.NotFound or GatewayErrorKind.RequestTooLarge or GatewayErrorKind.Authentication => "invalid_request_error",
+        GatewayErrorKind.InvalidRequest or GatewayErrorKind.NotFound or GatewayErrorKind.RequestTooLarge or GatewayErrorKind.Authentication
+            or GatewayErrorKind.Conflict or GatewayErrorKind.Unprocessable => "invalid_request_error",
         GatewayErrorKind.PermissionDenied => "permission_error",
         GatewayErrorKind.RateLimited => "rate_limit_error",
         // OpenAI's type for an exhausted quota or balance.

@@ -64,6 +64,9 @@ public sealed class ConfigLoaderTests
     [InlineData("server:\n  max_request_body_bytes: lots\n", "marginal.yaml:2:27: invalid value: ")]
     [InlineData("server:\n  urls: not a url\n", "marginal.yaml: server.urls: 'not a url' is not a URL (e.g. http://127.0.0.1:8080)")]
     [InlineData("models: [1, 2\n", "marginal.yaml:1:9: invalid value: ")]
+    [InlineData("idempotency:\n  ttl: forever\n", "marginal.yaml: idempotency.ttl: 'forever' is not a duration (allowed: e.g. 90s, 10m, 24h, 7d)")]
+    [InlineData("idempotency:\n  max_entries: 0\n", "marginal.yaml: idempotency.max_entries: must be at least 1, got 0")]
+    [InlineData("idempotency:\n  replay_for: 1h\n", "marginal.yaml:2:3: unknown key 'replay_for' in 'idempotency' (allowed: replay, ttl, in_flight_ttl, max_entries, max_bytes)")]
     public void Parse_BadFile_OneLineNamingKeyAndAllowed(string yaml, string expectedStart)
     {
         var error = Assert.Throws<ConfigException>(() => ConfigLoader.Parse(yaml, "marginal.yaml"));

@@ -3,6 +3,7 @@ using Marginal.Core.Requests;
 using Marginal.Gateway.Caching;
 using Marginal.Gateway.Capacity;
 using Marginal.Gateway.Configuration;
+using Marginal.Gateway.Idempotency;
 using Marginal.Gateway.Metering;
 using Marginal.Gateway.Pipeline;
 using Marginal.Gateway.Providers;
@@ -22,11 +23,12 @@ public sealed class GatewayPipelineTests
         new Dictionary<string, UpstreamProvider> { ["p"] = new("p", "openai", _provider, null) }));
 
     [Fact]
-    public void Build_StagesInFixedOrder_MeteringCacheRoutingShapingCapacity()
+    public void Build_StagesInFixedOrder_ReplayMeteringCacheRoutingShapingCapacity()
     {
         var pipeline = GatewayPipeline.Build(Models(), TimeProvider.System);
 
-        var metering = Assert.IsType<MeteringChatClient>(pipeline);
+        var replay = Assert.IsType<IdempotentReplayChatClient>(pipeline);
+        var metering = Assert.IsType<MeteringChatClient>(replay.Inner);
         var cache = Assert.IsType<ResponseCacheChatClient>(metering.Inner);
         var routing = Assert.IsType<ModelRoutingChatClient>(cache.Inner);
         var shaping = Assert.IsType<PrefixShapingChatClient>(routing.Inner);

@@ -74,6 +74,46 @@ public sealed class PriceBookLoaderTests
     }
 
     [Fact]
+    public void LoadShipped_OpenAIAndGoogleEntries_AreListedWithTheirVendorPages()
+    {
+        var book = PriceBookLoader.LoadShipped();
+
+        foreach (var (id, source) in new[]
+        {
+            ("gpt-5-mini", "https://developers.openai.com/api/docs/models/gpt-5-mini"),
+            ("gpt-5-nano", "https://developers.openai.com/api/docs/models/gpt-5-nano"),
+            ("gemini-3.1-pro-preview", "https://ai.google.dev/gemini-api/docs/pricing"),
+            ("gemini-3.5-flash", "https://ai.google.dev/gemini-api/docs/pricing"),
+        })
+        {
+            Assert.True(book.TryGet(id, out var entry), id);
+            Assert.Equal(source, entry.Price.Source);
+        }
+    }
+
+    [Fact]
+    public void Cost_Gpt5MiniWithCachedAndReasoningTokens_MatchesHandComputedCost()
+    {
+        Assert.True(PriceBookLoader.LoadShipped().TryGet("gpt-5-mini", out var mini));
+        // OpenAI's usage: prompt_tokens 10,000 of which cached_tokens 8,000; completion_tokens 500 of which reasoning 200.
+        var usage = new TokenUsage(10_000, CachedInputTokens: 8_000, OutputTokens: 500, ReasoningTokens: 200);
+
+        // (2,000 uncached x 0.25 + 8,000 cached x 0.025 + 500 output x 2.00) / 1M = (500 + 200 + 1,000) / 1M
+        Assert.Equal(0.0017m, CostCalculator.Cost(usage, mini.Price));
+    }
+
+    [Fact]
+    public void Cost_Gemini35FlashBatched_MatchesHandComputedCost()
+    {
+        Assert.True(PriceBookLoader.LoadShipped().TryGet("gemini-3.5-flash", out var flash));
+        // 4,000 prompt tokens (1,000 reported as cached: no cached price is known, so they are billed as input), 1,000 output.
+        var usage = new TokenUsage(4_000, CachedInputTokens: 1_000, OutputTokens: 1_000, Batched: true);
+
+        // (3,000 x 1.50 + 1,000 x 1.50 + 1,000 x 9.00) / 1M = 0.015, batch x 0.5
+        Assert.Equal(0.0075m, CostCalculator.Cost(usage, flash.Price));
+    }
+
+    [Fact]
     public void Parse_ValidEntry_BindsSnakeCaseKeysAndDefaults()
     {
         var yaml = Head + "    input: 3\n    cached_input: 0.30\n    cache_write_5m: 3.75\n    cache_write_1h: 6\n    output: 15\n" + Tail;

@@ -1,0 +1,247 @@
+using System.Collections.Concurrent;
+using System.Runtime.CompilerServices;
+using Marginal.Core.Errors;
+using Marginal.Core.Requests;
+using Marginal.Gateway.Caching;
+using Marginal.Gateway.Pipeline;
+using Microsoft.Extensions.AI;
+
+namespace Marginal.Gateway.Idempotency;
+
+/// <summary>
+/// Outermost middleware: a request that carries an <c>Idempotency-Key</c> (<see cref="GatewayContext.IdempotencyKeyGiven"/>)
+/// has its finished answer kept in an <see cref="IResponseCacheStore"/> under its ledger id for <c>idempotency.ttl</c>,
+/// whatever the exact cache or the temperature says, and a retry gets that answer back (a stream as a stream) without
+/// calling a model or writing a ledger record (<see cref="GatewayContext.Replayed"/>, <see cref="GatewayContext.Billed"/>
+/// false). Only finished answers are kept: an error, a broken or abandoned stream frees the key and the retry goes
+/// upstream again. The same key with another request body (model, messages, output-changing options, JSON or stream)
+/// is refused with 422 <c>idempotency_key_reuse</c>; the same key while its first request is still being answered with
+/// 409 <c>idempotency_key_in_use</c>, as the IETF draft "The Idempotency-Key HTTP Header Field" asks.
+/// </summary>
+/// <remarks>
+/// Within one node the in-flight check is exact (a concurrent dictionary). Across nodes sharing the store it is a
+/// marker entry written before the request goes upstream; the store has no set-if-absent, so two nodes that receive
+/// the same key within one store round trip may both call the model (the ledger still bills the key once). A store
+/// that loses <see cref="ChatResponse.AdditionalProperties"/> when it serialises an answer makes every entry read as
+/// unknown: retries then go upstream, never replay the wrong answer.
+/// </remarks>
+public sealed class IdempotentReplayChatClient(IChatClient innerClient, GatewayModelSource models, IResponseCacheStore store, TimeProvider time) : DelegatingChatClient(innerClient)
+{
+    /// <summary>Where the stored entry says which request body it belongs to.</summary>
+    public const string FingerprintProperty = "marginal.idempotency.fingerprint";
+
+    /// <summary>Where a marker entry says it holds no answer: <see cref="InFlight"/> or <see cref="Released"/>.</summary>
+    public const string StateProperty = "marginal.idempotency.state";
+
+    private const string InFlight = "in_flight";
+    private const string Released = "released";
+
+    // Keys being answered on this node, with the fingerprint of the body that holds them.
+    private readonly ConcurrentDictionary<string, string> _inFlight = new(StringComparer.Ordinal);
+
+    internal IChatClient Inner => InnerClient;
+
+    /// <summary>Where a request's answer is kept: its ledger id, apart from the exact cache's hashed keys.</summary>
+    public static string StoreKey(string requestId) => "idempotency/" + requestId;
+
+    public override async Task<ChatResponse> GetResponseAsync(IEnumerable<ChatMessage> messages, ChatOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        if (Keyed(options) is not { } context)
+        {
+            return await base.GetResponseAsync(messages, options, cancellationToken);
+        }
+        var list = messages as IReadOnlyList<ChatMessage> ?? [.. messages];
+        var key = StoreKey(context.RequestId);
+        var fingerprint = ResponseCacheKey.Exact(context.Tenant, list, options!) + ":json";
+        if (await BeginAsync(key, fingerprint, cancellationToken) is { } stored)
+        {
+            Replay(context, stored);
+            return stored.Response;
+        }
+        var kept = false;
+        try
+        {
+            var response = Stamped(await base.GetResponseAsync(list, options, cancellationToken), fingerprint);
+            await store.SetAsync(key, new CachedAnswer(response, null, context.ServedModel, context.Provider, context.CostUsd), Ttl, CancellationToken.None);
+            kept = true;
+            return response;
+        }
+        finally
+        {
+            await EndAsync(key, fingerprint, kept);
+        }
+    }
+
+    public override async IAsyncEnumerable<ChatResponseUpdate> GetStreamingResponseAsync(IEnumerable<ChatMessage> messages, ChatOptions? options = null, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        if (Keyed(options) is not { } context)
+        {
+            await foreach (var update in base.GetStreamingResponseAsync(messages, options, cancellationToken))
+            {
+                yield return update;
+            }
+            yield break;
+        }
+        var list = messages as IReadOnlyList<ChatMessage> ?? [.. messages];
+        var key = StoreKey(context.RequestId);
+        var fingerprint = ResponseCacheKey.Exact(context.Tenant, list, options!) + (context.IncludeStreamUsage ? ":stream+usage" : ":stream");
+        if (await BeginAsync(key, fingerprint, cancellationToken) is { } stored)
+        {
+            Replay(context, stored);
+            foreach (var update in stored.Updates ?? stored.Response.ToChatResponseUpdates())
+            {
+                yield return update;
+            }
+            yield break;
+        }
+        var updates = new List<ChatResponseUpdate>();
+        var kept = false;
+        try
+        {
+            await foreach (var update in base.GetStreamingResponseAsync(list, options, cancellationToken))
+            {
+                // The first update names the stream (id, time); a replay must name it the same way.
+                var current = updates.Count == 0 ? Stamped(update) : update;
+                updates.Add(current);
+                yield return current;
+            }
+            // Reached only when the stream ended normally: an error or an abandoned stream leaves before this line.
+            var response = updates.ToChatResponse();
+            (response.AdditionalProperties ??= [])[FingerprintProperty] = fingerprint;
+            await store.SetAsync(key, new CachedAnswer(response, updates, context.ServedModel, context.Provider, context.CostUsd), Ttl, CancellationToken.None);
+            kept = true;
+        }
+        finally
+        {
+            await EndAsync(key, fingerprint, kept);
+        }
+    }
+
+    private GatewayContext? Keyed(ChatOptions? options) =>
+        options.GetGatewayContext() is { IdempotencyKeyGiven: true, RequestId.Length: > 0 } context && models.Current.Config.Idempotency.Replay
+            ? context
+            : null;
+
+    private TimeSpan Ttl => models.Current.Config.Idempotency.TtlSpan;
+
+    /// <summary>
+    /// Claims <paramref name="key"/> for this request, or returns the stored answer to replay. Throws 409 while another
+    /// request holds the key and 422 when the key belongs to another body.
+    /// </summary>
+    private async Task<CachedAnswer?> BeginAsync(string key, string fingerprint, CancellationToken cancellationToken)
+    {
+        if (!_inFlight.TryAdd(key, fingerprint))
+        {
+            throw Refusal(_inFlight.TryGetValue(key, out var holder) ? holder : fingerprint, fingerprint);
+        }
+        try
+        {
+            var found = await store.GetAsync(key, cancellationToken);
+            var state = found is null ? null : Property(found.Response, StateProperty);
+            var owner = found is null ? null : Property(found.Response, FingerprintProperty);
+            if (owner is not null && state != Released)
+            {
+                if (owner != fingerprint || state == InFlight)
+                {
+                    throw Refusal(owner, fingerprint);
+                }
+                _inFlight.TryRemove(key, out _);
+                return found;
+            }
+            // Absent, released after a failure, or unreadable: this request answers, and holds the key meanwhile.
+            await store.SetAsync(key, Marker(InFlight, fingerprint), models.Current.Config.Idempotency.InFlightTtlSpan, cancellationToken);
+            return null;
+        }
+        catch
+        {
+            _inFlight.TryRemove(key, out _);
+            throw;
+        }
+    }
+
+    /// <summary>Frees the key; a request that ended without an answer also clears its marker so a retry goes upstream.</summary>
+    private async Task EndAsync(string key, string fingerprint, bool kept)
+    {
+        try
+        {
+            if (!kept)
+            {
+                // The store has no delete: a short-lived "released" marker reads as absent.
+                await store.SetAsync(key, Marker(Released, fingerprint), TimeSpan.FromSeconds(1), CancellationToken.None);
+            }
+        }
+        finally
+        {
+            _inFlight.TryRemove(key, out _);
+        }
+    }
+
+    /// <summary>422 when the key belongs to another body, else 409: the same request is still being answered.</summary>
+    private static GatewayException Refusal(string owner, string fingerprint) => owner != fingerprint
+        ? new GatewayException(GatewayErrorKind.Unprocessable,
+            "This Idempotency-Key was already used with a different request body (model, messages or options). Send the identical request to retry it, or use a new key for a new request.",
+            "idempotency_key_reuse", "Idempotency-Key")
+        : new GatewayException(GatewayErrorKind.Conflict,
+            "A request with this Idempotency-Key is still being answered. Retry after it has finished to receive its answer.",
+            "idempotency_key_in_use", "Idempotency-Key");
+
+    private static void Replay(GatewayContext context, CachedAnswer answer)
+    {
+        context.Replayed = true;
+        // The ledger already holds this key's record: nothing is billed, counted against a budget or recorded again.
+        context.Billed = false;
+        context.ServedModel = answer.ServedModel;
+        context.Provider = answer.Provider;
+        context.CostUsd = answer.CostUsd;
+        context.Usage = answer.Response.Usage;
+    }
+
+    private static string? Property(ChatResponse response, string name) =>
+        response.AdditionalProperties is { } properties && properties.TryGetValue(name, out var value) ? value as string : null;
+
+    private static CachedAnswer Marker(string state, string fingerprint) =>
+        new(new ChatResponse { AdditionalProperties = new() { [StateProperty] = state, [FingerprintProperty] = fingerprint } }, null, null, null, null);
+
+    /// <summary>
+    /// A copy of <paramref name="response"/> carrying <paramref name="fingerprint"/>, with an id and a creation time of its
+    /// own when the upstream gave none, so the replay's body is the first answer's byte for byte. A copy, because the
+    /// exact cache may hand the same response object to other requests.
+    /// </summary>
+    private ChatResponse Stamped(ChatResponse response, string fingerprint)
+    {
+        var properties = response.AdditionalProperties is { } existing ? new AdditionalPropertiesDictionary(existing) : [];
+        properties[FingerprintProperty] = fingerprint;
+        return new ChatResponse(response.Messages)
+        {
+            ResponseId = response.ResponseId ?? NewId(),
+            ConversationId = response.ConversationId,
+            ModelId = response.ModelId,
+            CreatedAt = response.CreatedAt ?? time.GetUtcNow(),
+            FinishReason = response.FinishReason,
+            Usage = response.Usage,
+            RawRepresentation = response.RawRepresentation,
+            AdditionalProperties = properties,
+        };
+    }
+
+    private ChatResponseUpdate Stamped(ChatResponseUpdate update)
+    {
+        if (update.ResponseId is { Length: > 0 } && update.CreatedAt is not null)
+        {
+            return update;
+        }
+        var copy = update.Clone();
+        copy.ResponseId ??= NewId();
+        copy.CreatedAt ??= time.GetUtcNow();
+        return copy;
+    }
+
+    private static string NewId() => "chatcmpl-" + Guid.NewGuid().ToString("N");
+}
+
+public static class IdempotentReplayChatClientBuilderExtensions
+{
+    /// <summary>Adds idempotent replay over <paramref name="store"/> (answers kept under <c>idempotency/{ledger id}</c>).</summary>
+    public static ChatClientBuilder UseIdempotentReplay(this ChatClientBuilder builder, GatewayModelSource models, IResponseCacheStore store, TimeProvider time) =>
+        builder.Use(inner => new IdempotentReplayChatClient(inner, models, store, time));
+}
