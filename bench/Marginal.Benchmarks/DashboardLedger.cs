@@ -17,9 +17,14 @@ internal static class DashboardLedger
 
     public static async Task SeedAsync(string path, int records, DateTimeOffset now)
     {
+        await using var store = SqliteStore.Open(path);
+        await SeedAsync(store, records, now);
+    }
+
+    public static async Task SeedAsync(ILedgerStore store, int records, DateTimeOffset now)
+    {
         var start = now.AddDays(-30);
         var step = TimeSpan.FromDays(30) / records;
-        await using var store = SqliteStore.Open(path);
         var batch = new List<UsageRecord>(10_000);
         for (var i = 0; i < records; i++)
         {

@@ -4,6 +4,7 @@ using System.Net.Http.Headers;
 using Marginal.Core.Ledger;
 using Marginal.Gateway.Configuration;
 using Marginal.Server.Hosting;
+using Marginal.Storage.Postgres;
 using Marginal.Storage.Sqlite;
 using Microsoft.Data.Sqlite;
 using Microsoft.Playwright;
@@ -13,7 +14,8 @@ namespace Marginal.Benchmarks;
 /// <summary>
 /// A bounded measurement of the dashboard over a large SQLite ledger, one seeding and a few timed runs of each step:
 /// <c>dotnet run -c Release --project bench/Marginal.Benchmarks -- dashboard-load [--records N] [--runs R] [--browser] [--ledger FILE]</c>
-/// (<c>--ledger</c> keeps the seeded ledger in FILE and reuses it on the next run, its rollups reset).
+/// (<c>--ledger</c> keeps the seeded ledger in FILE and reuses it on the next run, its rollups reset; <c>--postgres</c>
+/// seeds that PostgreSQL database instead, through the store, and serves the dashboard from it).
 /// (a) the first roll-forward of every record into the rollup table, on a store that has never read them; (b) GET
 /// /dashboard/data over loopback HTTP through a real server, the first call (rollups loaded from the table into memory)
 /// and R warm calls; (c) with <c>--browser</c>, the page opened in Debian's Chromium (headless, Playwright) until every
@@ -26,7 +28,7 @@ internal static class DashboardLoad
 
     public static async Task<int> RunAsync(string[] args)
     {
-        if (!TryParse(args, out var records, out var runs, out var browser, out var kept))
+        if (!TryParse(args, out var records, out var runs, out var browser, out var kept, out var postgres))
         {
             return 2;
         }
@@ -35,7 +37,17 @@ internal static class DashboardLoad
         {
             var ledger = kept ?? Path.Combine(directory.FullName, "ledger.db");
             var clock = Stopwatch.StartNew();
-            if (File.Exists(ledger))
+            if (postgres is not null)
+            {
+                // Seeded through the store, so its rollups are kept at append time as in a cluster.
+                await using var store = await PostgresStore.OpenAsync(postgres);
+                await DashboardLedger.SeedAsync(store, records, DateTimeOffset.UtcNow);
+                Report("seed PostgreSQL (rollups kept at append)", records, clock.Elapsed);
+                Start(clock);
+                var rows = (await store.ReadRollupsAsync()).Count;
+                Report("(a) PostgreSQL: read every rollup row", rows, clock.Elapsed, "rows");
+            }
+            else if (File.Exists(ledger))
             {
                 // A kept ledger from an earlier run: forget its rollups so (a) rolls every record again.
                 await using var connection = new SqliteConnection($"Data Source={ledger};Pooling=false");
@@ -50,8 +62,9 @@ internal static class DashboardLoad
                 Report("seed", records, clock.Elapsed);
             }
 
-            await using (var store = SqliteStore.Open(ledger))
+            if (postgres is null)
             {
+                await using var store = SqliteStore.Open(ledger);
                 Start(clock);
                 var rolled = await store.RollForwardAsync();
                 Report("(a) first roll-forward", rolled, clock.Elapsed);
@@ -75,6 +88,13 @@ internal static class DashboardLoad
             config.Server.Auth = "none";
             config.Server.AdminKeyEnv = AdminVariable;
             config.Storage.Path = ledger;
+            if (postgres is not null)
+            {
+                Environment.SetEnvironmentVariable("MARGINAL_BENCH_POSTGRES_LEDGER", postgres);
+                config.Storage.Kind = "postgres";
+                config.Storage.ConnectionStringEnv = "MARGINAL_BENCH_POSTGRES_LEDGER";
+                config.Storage.Spool = Path.Combine(directory.FullName, "spool");
+            }
             await using var app = MarginalServer.Create(config, urls: "http://127.0.0.1:0");
             await app.StartAsync();
             var url = app.Urls.First();
@@ -115,12 +135,13 @@ internal static class DashboardLoad
     }
 
 
-    private static bool TryParse(string[] args, out int records, out int runs, out bool browser, out string? kept)
+    private static bool TryParse(string[] args, out int records, out int runs, out bool browser, out string? kept, out string? postgres)
     {
         records = 1_000_000;
         runs = 5;
         browser = false;
         kept = null;
+        postgres = null;
         for (var i = 0; i < args.Length; i++)
         {
             switch (args[i])
@@ -136,11 +157,14 @@ internal static class DashboardLoad
                 case "--ledger" when i + 1 < args.Length:
                     kept = args[++i];
                     break;
+                case "--postgres" when i + 1 < args.Length:
+                    postgres = args[++i];
+                    break;
                 case "--browser":
                     browser = true;
                     break;
                 default:
-                    Console.Error.WriteLine($"dashboard-load: unknown argument '{args[i]}'; allowed: --records N, --runs R, --browser, --ledger FILE");
+                    Console.Error.WriteLine($"dashboard-load: unknown argument '{args[i]}'; allowed: --records N, --runs R, --browser, --ledger FILE, --postgres CONNECTION_STRING");
                     return false;
             }
         }
