@@ -36,7 +36,8 @@ internal static class DashboardLoad
         try
         {
             var ledger = kept ?? Path.Combine(directory.FullName, "ledger.db");
-            var clock = Stopwatch.StartNew();
+            var clock = new Stopwatch();
+            Start(clock);
             if (postgres is not null)
             {
                 // Seeded through the store, so its rollups are kept at append time as in a cluster.

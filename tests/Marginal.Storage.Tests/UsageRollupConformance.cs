@@ -74,6 +74,21 @@ public abstract class UsageRollupConformance
     }
 
     [Fact]
+    public async Task ReadRollupsAsync_SameHourAddedAfterARead_LeversAddUpAndEarlierResultUnchanged()
+    {
+        await using var store = await OpenEmptyAsync();
+        var rollups = (IUsageRollups)store;
+        await store.AppendAsync([Record("a", 1, 0.1m, "cache=0.01")]);
+        var before = Assert.Single(await rollups.ReadRollupsAsync());
+
+        await store.AppendAsync([Record("b", 2, 0.2m, "cache=0.02,routing=0.1")]);
+        var after = Assert.Single(await rollups.ReadRollupsAsync());
+
+        Assert.Equal((2L, 0.3m, "cache=0.03,routing=0.1"), (after.Requests, after.CostUsd, after.LeversText));
+        Assert.Equal((1L, 0.1m, "cache=0.01"), (before.Requests, before.CostUsd, before.LeversText));
+    }
+
+    [Fact]
     public async Task ReadRollupsAsync_TwoStoresOnOneLedger_EachSeesEveryRecordOnce()
     {
         var location = await CreateAsync();

@@ -109,44 +109,102 @@ public sealed partial class PostgresStore : IUsageRollups
         Add(p, NpgsqlDbType.Text, rows.Select(r => r.CacheOutcome));
     }
 
+    // Every rollup row, kept per node and brought up to date on each read with only the rows changed since the last one:
+    // reading all of them took seconds at 1M records (docs/benchmarks.md, "PostgreSQL rollups"). A row changed since
+    // then was written by a transaction whose id is at least the previous read's snapshot xmin (every transaction that
+    // had not finished by then, or began later). Ids are compared within one 2^32 epoch; a read that finds the epoch
+    // changed loads every row again.
+    private readonly SemaphoreSlim _rollupGate = new(1, 1);
+    private Dictionary<(long Hour, string Key), UsageRollup>? _rollupCache;
+    private long _rollupSnapshotXmin;
+
+    private const string RollupSelect =
+        $"SELECT {RollupKeyColumns}, requests, errors, input_tokens, cached_input_tokens, output_tokens, cost_usd, marginal_cost_usd, priced_tokens, " +
+        "unpriced_requests, revenue_usd, revenue_records, unplanned_requests FROM usage_rollups";
+
     public async Task<IReadOnlyList<UsageRollup>> ReadRollupsAsync(DateTimeOffset? since = null, DateTimeOffset? until = null, CancellationToken cancellationToken = default)
     {
         var from = since is { } s ? ToMicros(UsageRollup.HourOf(s)) : long.MinValue;
         var to = until is { } u ? ToMicros(u) : long.MaxValue;
-        var rollups = new Dictionary<(long, string), UsageRollup>();
-        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
-        // One snapshot for both tables, so the levers match the sums they sit beside.
-        await using var transaction = await connection.BeginTransactionAsync(System.Data.IsolationLevel.RepeatableRead, cancellationToken).ConfigureAwait(false);
-        await using (var command = new NpgsqlCommand(
-            $"SELECT {RollupKeyColumns}, requests, errors, input_tokens, cached_input_tokens, output_tokens, cost_usd, marginal_cost_usd, priced_tokens, " +
-            "unpriced_requests, revenue_usd, revenue_records, unplanned_requests FROM usage_rollups WHERE hour_us >= $1 AND hour_us < $2", connection, transaction))
+        await _rollupGate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
         {
-            command.Parameters.Add(new NpgsqlParameter<long> { TypedValue = from });
-            command.Parameters.Add(new NpgsqlParameter<long> { TypedValue = to });
-            await using var r = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-            while (await r.ReadAsync(cancellationToken).ConfigureAwait(false))
+            await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+            // One snapshot for the snapshot's own ids and both tables, so the levers match the sums they sit beside.
+            await using var transaction = await connection.BeginTransactionAsync(System.Data.IsolationLevel.RepeatableRead, cancellationToken).ConfigureAwait(false);
+            long xmin, xmax;
+            await using (var snapshot = new NpgsqlCommand(
+                "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint, pg_snapshot_xmax(pg_current_snapshot())::text::bigint", connection, transaction))
+            await using (var r = await snapshot.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
             {
-                var rollup = StoreRows.ReadRollup(r, static (reader, i) => reader.GetDecimal(i));
-                rollups[(r.GetInt64(0), rollup.Key)] = rollup;
+                await r.ReadAsync(cancellationToken).ConfigureAwait(false);
+                (xmin, xmax) = (r.GetInt64(0), r.GetInt64(1));
             }
-        }
-        await using (var command = new NpgsqlCommand(
-            $"SELECT {RollupKeyColumns}, lever, usd FROM usage_rollup_levers WHERE hour_us >= $1 AND hour_us < $2", connection, transaction))
-        {
-            command.Parameters.Add(new NpgsqlParameter<long> { TypedValue = from });
-            command.Parameters.Add(new NpgsqlParameter<long> { TypedValue = to });
-            await using var r = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-            while (await r.ReadAsync(cancellationToken).ConfigureAwait(false))
+            var whole = _rollupCache is null || _rollupSnapshotXmin >> 32 != xmax >> 32;
+            var filter = whole ? "" : " WHERE xmin::text::bigint >= $1";
+            var cache = whole ? new Dictionary<(long, string), UsageRollup>() : _rollupCache!;
+            var replaced = new HashSet<(long, string)>();
+            await using (var command = new NpgsqlCommand(RollupSelect + filter, connection, transaction))
             {
-                var key = string.Join('\u001f', r.GetString(1), r.GetString(2), r.GetString(3), r.GetString(4), r.GetString(5), r.GetString(6), r.GetString(7));
-                if (rollups.TryGetValue((r.GetInt64(0), key), out var rollup))
+                AddSince(command, whole);
+                await using var r = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+                while (await r.ReadAsync(cancellationToken).ConfigureAwait(false))
                 {
+                    var rollup = StoreRows.ReadRollup(r, static (reader, i) => reader.GetDecimal(i));
+                    var key = (r.GetInt64(0), rollup.Key);
+                    // Rows are replaced, never changed, so a caller may keep what an earlier read returned.
+                    if (cache.TryGetValue(key, out var old))
+                    {
+                        foreach (var (lever, usd) in old.Levers)
+                        {
+                            rollup.Levers[lever] = usd;
+                        }
+                    }
+                    cache[key] = rollup;
+                    replaced.Add(key);
+                }
+            }
+            await using (var command = new NpgsqlCommand($"SELECT {RollupKeyColumns}, lever, usd FROM usage_rollup_levers" + filter, connection, transaction))
+            {
+                AddSince(command, whole);
+                await using var r = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+                while (await r.ReadAsync(cancellationToken).ConfigureAwait(false))
+                {
+                    var key = (r.GetInt64(0), string.Join('\u001f', r.GetString(1), r.GetString(2), r.GetString(3), r.GetString(4), r.GetString(5), r.GetString(6), r.GetString(7)));
+                    if (!cache.TryGetValue(key, out var rollup))
+                    {
+                        continue;
+                    }
+                    if (replaced.Add(key))
+                    {
+                        // A lever row whose rollup row this read did not replace (both are written in one transaction, so
+                        // not expected): copied before it changes, so a rollup returned earlier stays as it was.
+                        var copy = new UsageRollup(rollup.Hour, rollup.Tenant, rollup.RequestedModel, rollup.ServedModel, rollup.Provider,
+                            rollup.CapacitySource, rollup.RouteReason, rollup.CacheOutcome);
+                        copy.Add(rollup);
+                        cache[key] = rollup = copy;
+                    }
                     rollup.Levers[r.GetString(8)] = r.GetDecimal(9);
                 }
             }
+            await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+            _rollupCache = cache;
+            _rollupSnapshotXmin = xmin;
+            return cache.Where(r => r.Key.Item1 >= from && r.Key.Item1 < to).Select(r => r.Value)
+                .OrderBy(r => r.Hour).ThenBy(r => r.Key, StringComparer.Ordinal).ToList();
         }
-        await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
-        return rollups.Values.OrderBy(r => r.Hour).ThenBy(r => r.Key, StringComparer.Ordinal).ToList();
+        finally
+        {
+            _rollupGate.Release();
+        }
+    }
+
+    private void AddSince(NpgsqlCommand command, bool whole)
+    {
+        if (!whole)
+        {
+            command.Parameters.Add(new NpgsqlParameter<long> { TypedValue = _rollupSnapshotXmin & 0xFFFF_FFFFL });
+        }
     }
 
     /// <summary>Hour, then the dimensions in ordinal order: the order every node upserts in.</summary>
