@@ -89,6 +89,15 @@ public static class MarginalServer
         }
         // One memory for routing decisions and POST /v1/feedback, so feedback moves later decisions.
         var routeFeedback = new RouteFeedback();
+        if (store is IRouteExampleStore examples)
+        {
+            // Labels given before a restart: stored embeddings joined to their feedback rows.
+            var stored = examples.ReadRouteExamplesAsync().GetAwaiter().GetResult();
+            if (stored.Count > 0)
+            {
+                routeFeedback.Restore(stored, store.ReadFeedbackAsync().ToBlockingEnumerable());
+            }
+        }
         builder.Services.AddSingleton(routeFeedback);
         var (accounts, admission) = Billing(config, models, store, time, cluster);
         if (accounts is not null)
