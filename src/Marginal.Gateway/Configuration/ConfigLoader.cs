@@ -187,7 +187,7 @@ public static class ConfigLoader
         {
             throw new ConfigException($"{at}.path: is required for a local provider (a GGUF model file)");
         }
-        foreach (var (key, value, min) in new[] { ("threads", provider.Threads, 1), ("max_batch", provider.MaxBatch, 1), ("queue_limit", provider.QueueLimit, 0), ("context", provider.Context, 16) })
+        foreach (var (key, value, min) in new[] { ("threads", provider.Threads, 1), ("max_batch", provider.MaxBatch, 1), ("queue_limit", provider.QueueLimit, 0), ("context", provider.Context, 16), ("json_string_limit", provider.JsonStringLimit, 0) })
         {
             if (value < min)
             {

@@ -149,6 +149,12 @@ public sealed class ProviderConfig
     public string? Backend { get; set; }
 
     /// <summary>
+    /// Most characters in a JSON string of grammar-constrained output (<c>response_format</c>, tool arguments) whose
+    /// schema sets no <c>maxLength</c>; default 0: no bound.
+    /// </summary>
+    public int? JsonStringLimit { get; set; }
+
+    /// <summary>
     /// Spill-over bound, e.g. <c>500ms</c>: when a request would wait longer than this for a batch slot, the model's
     /// next fallback serves it instead. None: requests queue up to <see cref="QueueLimit"/>.
     /// </summary>

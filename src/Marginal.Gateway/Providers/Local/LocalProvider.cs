@@ -28,6 +28,7 @@ internal static class LocalProvider
             QueueLimit = config.QueueLimit ?? 64,
             Context = config.Context ?? 0,
             Backend = config.Backend == "cuda" ? LocalBackend.Cuda : LocalBackend.Cpu,
+            JsonStringLimit = config.JsonStringLimit ?? 0,
         };
         var lazy = Loaded.GetOrAdd(options, o => new Lazy<LocalChatClient>(() => new LocalChatClient(o, time)));
         try
