@@ -38,10 +38,11 @@ public sealed class ConfigLoaderTests
     }
 
     [Theory]
-    [InlineData("providers:\n  p:\n    kind: openai\n    base_ur: http://x\n", "marginal.yaml:4:5: unknown key 'base_ur' in a provider (allowed: kind, base_url, api_key_env, api_key_file, api_key_header, timeout, headers, path, threads, max_batch, queue_limit, context, backend, max_queue_wait, pool)")]
+    [InlineData("providers:\n  p:\n    kind: openai\n    base_ur: http://x\n", "marginal.yaml:4:5: unknown key 'base_ur' in a provider (allowed: kind, base_url, api_key_env, api_key_file, api_key_header, timeout, headers, path, threads, max_batch, queue_limit, context, backend, json_string_limit, max_queue_wait, pool)")]
     [InlineData("providers:\n  p:\n    kind: cohere\n", "marginal.yaml: providers.p.kind: 'cohere' is not allowed (allowed: openai, anthropic, local)")]
     [InlineData("providers:\n  p:\n    kind: local\n", "marginal.yaml: providers.p.path: is required for a local provider (a GGUF model file)")]
     [InlineData("providers:\n  p:\n    kind: local\n    path: m.gguf\n    max_batch: 0\n", "marginal.yaml: providers.p.max_batch: must be at least 1, got 0")]
+    [InlineData("providers:\n  p:\n    kind: local\n    path: m.gguf\n    json_string_limit: -1\n", "marginal.yaml: providers.p.json_string_limit: must be at least 0, got -1")]
     [InlineData("providers:\n  p:\n    kind: local\n    path: m.gguf\n    backend: tpu\n", "marginal.yaml: providers.p.backend: 'tpu' is not allowed (allowed: cpu, cuda)")]
     [InlineData("providers:\n  p:\n    kind: local\n    path: m.gguf\nmodels:\n  e:\n    provider: p\n    type: embedding\n", "marginal.yaml: models.e.type: embedding models need an openai-kind provider; 'p' is local")]
     [InlineData("providers:\n  p:\n    kind: local\n    path: m.gguf\n    pool:\n      pue: 0.5\n", "marginal.yaml: providers.p.pool.pue: must be at least 1 (facility power ÷ IT power), got 0.5")]

@@ -43,7 +43,12 @@ internal static class LocalProvider
         {
             // Forget the failure so a later reload (after the file is fixed) tries again.
             Loaded.TryRemove(new KeyValuePair<LocalModelOptions, Lazy<LocalChatClient>>(options, lazy));
-            var reason = ex is FileNotFoundException ? "no such file" : "llama.cpp could not load it";
+            var reason = ex switch
+            {
+                FileNotFoundException => "no such file",
+                LocalBackendUnavailableException => ex.Message,
+                _ => "llama.cpp could not load it",
+            };
             return new UpstreamProvider(name, "local", new ProviderFactory.UnavailableChatClient(
                 $"Provider '{name}' has no model: {Path.GetFileName(options.ModelPath)}: {reason}."), null) { Capacity = CapacityKind.Owned };
         }
