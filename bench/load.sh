@@ -15,6 +15,9 @@
 #   proxy           bench/Marginal.Bench.Proxy: Kestrel in, HttpClient out, bytes relayed unparsed (the floor)
 #   marginal-nometer  Marginal with storage.record_usage false: requests are priced but not written to the ledger,
 #                   to measure what durable metering costs against plain `marginal` (which records every request)
+#   marginal-hit    Marginal with the exact cache allowed to keep sampled answers for the model (cache_sampled): the
+#                   fixed request body is answered from the cache after its first call, so every measured request is
+#                   an exact hit (plain `marginal` does not cache the body's temperature-0.2 answers: it always goes upstream)
 #
 # CPU pinning: the machine this was written for has 2 cores. wrk gets core 0 and every server (stub, Marginal,
 # Portkey) shares core 1, so that the client never steals time from the servers and every path has the same
@@ -47,6 +50,7 @@ PROXY_PORT=${PROXY_PORT:-18185}
 NOPGO_PORT=${NOPGO_PORT:-18186}
 ALT_PORT=${ALT_PORT:-18187}
 NOMETER_PORT=${NOMETER_PORT:-18188}
+HIT_PORT=${HIT_PORT:-18189}
 CLIENT_CPUS=${BENCH_CLIENT_CPUS:-0}
 SERVER_CPUS=${BENCH_SERVER_CPUS:-1}
 NICE=${BENCH_NICE:-$([ "$(id -u)" = 0 ] && echo -19 || echo 0)}
@@ -76,8 +80,8 @@ for n in $DURATION $WARMUP $PREWARM $CONNECTIONS; do
     [[ $n =~ ^[0-9]+$ ]] || { echo "load.sh: '$n' is not a whole number" >&2; exit 2; }
 done
 for p in $PATHS; do
-    case $p in direct|marginal|portkey|marginal-quiet|marginal-nopgo|marginal-alt|marginal-nometer|proxy) ;;
-        *) echo "load.sh: unknown path '$p' (allowed: direct marginal portkey marginal-quiet marginal-nopgo marginal-alt marginal-nometer proxy)" >&2; exit 2 ;;
+    case $p in direct|marginal|portkey|marginal-quiet|marginal-nopgo|marginal-alt|marginal-nometer|marginal-hit|proxy) ;;
+        *) echo "load.sh: unknown path '$p' (allowed: direct marginal portkey marginal-quiet marginal-nopgo marginal-alt marginal-nometer marginal-hit proxy)" >&2; exit 2 ;;
     esac
 done
 for m in $MODES; do
@@ -145,35 +149,16 @@ LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 RUN_DIR="$OUT/load-$STAMP"
 mkdir -p "$RUN_DIR"
 declare -A PID
+SCRIPT=load.sh
+# shellcheck source=bench/processes.sh
+. "$BENCH/processes.sh"
 cleanup() {
     local status=$?
     trap - EXIT INT TERM
-    for name in "${!PID[@]}"; do
-        kill "${PID[$name]}" 2>/dev/null || true
-    done
-    for name in "${!PID[@]}"; do
-        for _ in $(seq 50); do kill -0 "${PID[$name]}" 2>/dev/null || break; sleep 0.1; done
-        kill -9 "${PID[$name]}" 2>/dev/null || true
-    done
+    stop_processes
     exit "$status"
 }
 trap cleanup EXIT INT TERM
-
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-start() { # name port command...
-    local name=$1 port=$2; shift 2
-    port_free "$port" || { echo "load.sh: port $port (for $name) is already in use" >&2; exit 1; }
-    "$@" >"$RUN_DIR/$name.log" 2>&1 &
-    PID[$name]=$!
-    for _ in $(seq 120); do
-        if ! kill -0 "${PID[$name]}" 2>/dev/null; then
-            echo "load.sh: $name exited at start; see $RUN_DIR/$name.log" >&2; tail -5 "$RUN_DIR/$name.log" >&2; exit 1
-        fi
-        if ! port_free "$port"; then return 0; fi
-        sleep 0.25
-    done
-    echo "load.sh: $name did not listen on 127.0.0.1:$port within 30 s" >&2; exit 1
-}
 
 # The config sits in a folder of its own: Marginal watches the config's folder, and the logs go to RUN_DIR.
 mkdir -p "$RUN_DIR/config"
@@ -199,6 +184,11 @@ EOF
 mkdir -p "$RUN_DIR/config-nometer"
 NOMETER_CONFIG="$RUN_DIR/config-nometer/marginal.yaml"
 sed -e "s#^  path: .*#  path: $RUN_DIR/nometer.db\n  record_usage: false#" "$CONFIG" >"$NOMETER_CONFIG"
+# The same gateway with the model's sampled answers cacheable: every request after the first is an exact hit.
+mkdir -p "$RUN_DIR/config-hit"
+HIT_CONFIG="$RUN_DIR/config-hit/marginal.yaml"
+sed -e "s#^  path: .*#  path: $RUN_DIR/hit.db#" "$CONFIG" >"$HIT_CONFIG"
+printf 'cache:\n  routes:\n    %s: { cache_sampled: true }\n' "$MODEL" >>"$HIT_CONFIG"
 
 start stub "$STUB_PORT" "${SERVER_PIN[@]}" dotnet "$STUB_DLL" "$STUB_PORT"
 if has_path marginal; then
@@ -221,6 +211,10 @@ if has_path marginal-nometer; then
     start marginal-nometer "$NOMETER_PORT" "${SERVER_PIN[@]}" \
         dotnet "$MARGINAL_DLL" serve --config "$NOMETER_CONFIG" --urls "http://127.0.0.1:$NOMETER_PORT"
 fi
+if has_path marginal-hit; then
+    start marginal-hit "$HIT_PORT" "${SERVER_PIN[@]}" \
+        dotnet "$MARGINAL_DLL" serve --config "$HIT_CONFIG" --urls "http://127.0.0.1:$HIT_PORT"
+fi
 if has_path proxy; then
     [ -f "$PROXY_DLL" ] || { echo "load.sh: $PROXY_DLL is missing; run without --no-build" >&2; exit 1; }
     start proxy "$PROXY_PORT" "${SERVER_PIN[@]}" dotnet "$PROXY_DLL" "$PROXY_PORT" "http://127.0.0.1:$STUB_PORT/v1"
@@ -239,6 +233,7 @@ url_of() {
         marginal-nopgo) echo "http://127.0.0.1:$NOPGO_PORT/v1/chat/completions" ;;
         marginal-alt) echo "http://127.0.0.1:$ALT_PORT/v1/chat/completions" ;;
         marginal-nometer) echo "http://127.0.0.1:$NOMETER_PORT/v1/chat/completions" ;;
+        marginal-hit) echo "http://127.0.0.1:$HIT_PORT/v1/chat/completions" ;;
         proxy) echo "http://127.0.0.1:$PROXY_PORT/v1/chat/completions" ;;
         portkey) echo "http://127.0.0.1:$PORTKEY_PORT/v1/chat/completions" ;;
     esac

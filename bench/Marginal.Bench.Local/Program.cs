@@ -13,6 +13,8 @@ using Marginal.Server.Hosting;
 using Microsoft.Extensions.AI;
 
 // Local backend throughput. Usage: nice -n -19 dotnet run -c Release --project bench/Marginal.Bench.Local -- [--tokens 128] [--threads 2] [--repeats 5]
+//   [--quant-only] [--quant-models small,large,medium]
+// --quant-only runs only the F16/Q8_0/Q4_0 table, for the models named by --quant-models (default small,large).
 // (nice -19 as root keeps other work on a shared machine from stalling llama.cpp's threads mid-step).
 // Writes its test models under bench/results/models (ignored by git) and prints Markdown tables for docs/benchmarks.md.
 CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
@@ -27,8 +29,16 @@ var models = Path.GetFullPath(Path.Combine(AppContext.BaseDirectory, "../../../.
 Directory.CreateDirectory(models);
 // The sweep and the batching runs use the small test model. Quantization is also measured on a larger one
 // (78M parameters, 156 MiB in F16) whose weights do not fit in the CPU's caches, as a real model's do not.
+// The medium test model (162M parameters, 310 MiB in F16) is the one `marginal model make-test --size medium` writes.
+var quantOnly = args.Contains("--quant-only");
+var quantModels = OptionText("--quant-models", "small,large").Split(',');
 var small = QuantizedSet("small", TestModelShape.Small);
-var large = QuantizedSet("large", new TestModelShape(Embedding: 512, Layers: 8, FeedForward: 1536, Heads: 8, ContextLength: 2048));
+var shapes = new Dictionary<string, TestModelShape>
+{
+    ["small"] = TestModelShape.Small,
+    ["large"] = new(Embedding: 512, Layers: 8, FeedForward: 1536, Heads: 8, ContextLength: 2048),
+    ["medium"] = TestModelShape.Medium,
+};
 var f16 = small["F16"];
 var quantized = small;
 
@@ -37,7 +47,9 @@ Dictionary<string, string> QuantizedSet(string name, TestModelShape shape)
     var f16Path = Path.Combine(models, $"{name}-f16.gguf");
     if (!File.Exists(f16Path))
     {
+        var writing = Stopwatch.StartNew();
         TestModelWriter.Write(f16Path, shape);
+        Console.Error.WriteLine($"wrote {name} F16 in {writing.Elapsed.TotalSeconds:F1} s ({new FileInfo(f16Path).Length / 1048576.0:F1} MiB)");
     }
     var set = new Dictionary<string, string> { ["F16"] = f16Path };
     foreach (var type in new[] { "q8_0", "q4_0" })
@@ -46,7 +58,9 @@ Dictionary<string, string> QuantizedSet(string name, TestModelShape shape)
         if (!File.Exists(path))
         {
             Check(ModelQuantizer.TryParseType(type, out var ftype));
+            var quantizing = Stopwatch.StartNew();
             ModelQuantizer.Quantize(f16Path, path, ftype, threads);
+            Console.Error.WriteLine($"quantized {name} to {type} in {quantizing.Elapsed.TotalSeconds:F1} s ({new FileInfo(path).Length / 1048576.0:F1} MiB)");
         }
         set[type.ToUpperInvariant()] = path;
     }
@@ -59,6 +73,8 @@ var prompts = Enumerable.Range(0, MaxBatch).Select(i => (IList<ChatMessage>)[new
 var request = new ChatOptions { Temperature = 0, MaxOutputTokens = tokens };
 
 // 1. Concurrency sweep: raw BatchedExecutor vs the scheduler vs the gateway, same model, same run.
+if (!quantOnly)
+{
 using (var scheduled = new LocalChatClient(new LocalModelOptions { ModelPath = f16, MaxBatch = MaxBatch, QueueLimit = 64, Context = SequenceContext, Threads = threads }))
 using (var weights = LLamaWeights.LoadFromFile(new ModelParams(f16)))
 using (var raw = new RawBatchedDecode(weights, MaxBatch, SequenceContext, threads))
@@ -121,12 +137,15 @@ using (var raw = new RawBatchedDecode(weights, MaxBatch, SequenceContext, thread
     }
 }
 
+}
+
 // 2. Quantization: decode rate of one sequence and of 8 together, raw BatchedExecutor, per file type.
 Console.WriteLine();
 Console.WriteLine("| model | type | file MiB | 1 sequence tok/s | 8 sequences tok/s | 1 sequence vs F16 | 8 sequences vs F16 |");
 Console.WriteLine("| --- | --- | ---: | ---: | ---: | ---: | ---: |");
-foreach (var (name, set) in new[] { ("small", small), ("large", large) })
+foreach (var name in quantModels)
 {
+    var set = QuantizedSet(name, shapes[name]);
     var types = set.Keys.ToArray();
     var loaded = types.Select(t => LLamaWeights.LoadFromFile(new ModelParams(set[t]))).ToArray();
     var raws = loaded.Select(w => new RawBatchedDecode(w, MaxBatch, SequenceContext, threads)).ToArray();
@@ -156,6 +175,10 @@ foreach (var (name, set) in new[] { ("small", small), ("large", large) })
 }
 
 // 3. Continuous batching vs one at a time: 8 concurrent requests through the scheduler, max_batch 8 vs 1.
+if (quantOnly)
+{
+    return;
+}
 Console.WriteLine();
 Console.WriteLine("| type | 8 concurrent, max_batch 1 tok/s | 8 concurrent, max_batch 8 tok/s | batched / one at a time |");
 Console.WriteLine("| --- | ---: | ---: | ---: |");
@@ -208,6 +231,12 @@ static void Check(bool ok)
     {
         throw new InvalidOperationException("a check failed: a request did not return the asked number of tokens, or a quantization type is unknown");
     }
+}
+
+string OptionText(string name, string fallback)
+{
+    var at = Array.IndexOf(args, name);
+    return at >= 0 && at + 1 < args.Length ? args[at + 1] : fallback;
 }
 
 int Option(string name, int fallback)

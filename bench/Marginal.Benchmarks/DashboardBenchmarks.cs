@@ -23,11 +23,6 @@ public class DashboardBenchmarks
 {
     private const string AdminVariable = "MARGINAL_BENCH_ADMIN_KEY";
     private const string AdminKey = "bench-admin-key";
-    private static readonly string[] Tenants = ["acme", "globex", "initech", "umbrella"];
-    private static readonly (string Model, string Provider, string Capacity)[] Models =
-        [("gpt-4o-mini", "openai", "api"), ("gpt-4o", "openai", "api"), ("claude-haiku", "anthropic", "api"), ("llama-owned", "local", "owned")];
-    private static readonly string[] Routes = ["explicit", "policy"];
-    private static readonly string[] CacheOutcomes = ["miss", "hit-exact", "hit-semantic"];
     private string _directory = "";
     private WebApplication _app = null!;
     private HttpClient _http = null!;
@@ -41,35 +36,8 @@ public class DashboardBenchmarks
     {
         _directory = Directory.CreateTempSubdirectory("marginal-bench-dashboard-").FullName;
         var ledger = Path.Combine(_directory, "ledger.db");
-        var start = DateTimeOffset.UtcNow.AddDays(-30);
-        var step = TimeSpan.FromDays(30) / Records;
         var seeding = Stopwatch.StartNew();
-        await using (var store = SqliteStore.Open(ledger))
-        {
-            var batch = new List<UsageRecord>(10_000);
-            for (var i = 0; i < Records; i++)
-            {
-                var (model, provider, capacity) = Models[i % Models.Length];
-                var cache = CacheOutcomes[i / 7 % CacheOutcomes.Length];
-                var cost = cache == "miss" ? 0.0001m + i % 97 * 0.000001m : 0m;
-                batch.Add(new UsageRecord(
-                    Id: $"req_{i:D9}", Time: start + step * i, Tenant: Tenants[i / 3 % Tenants.Length], KeyId: "k", RequestedModel: model, ServedModel: model,
-                    Provider: provider, CapacitySource: capacity, Status: i % 50 == 0 ? "upstream_error" : "ok", Streamed: i % 2 == 0,
-                    InputTokens: 500 + i % 1000, CachedInputTokens: 0, CacheWriteTokens: 0, OutputTokens: 100 + i % 300, ReasoningTokens: 0,
-                    UsageSource: "reported", LatencyMs: 200, TimeToFirstTokenMs: null, CostUsd: cost, MarginalCostUsd: capacity == "owned" ? cost / 5 : cost,
-                    RevenueUsd: i % 2 == 0 ? 0.0004m : null, CacheOutcome: cache, RouteReason: Routes[i / 11 % Routes.Length],
-                    Levers: cache == "miss" ? "" : "cache=0.0001", SavingsUsd: cache == "miss" ? null : 0.0001m, Attempts: 1));
-                if (batch.Count == batch.Capacity)
-                {
-                    await store.AppendAsync(batch);
-                    batch.Clear();
-                }
-            }
-            if (batch.Count > 0)
-            {
-                await store.AppendAsync(batch);
-            }
-        }
+        await DashboardLedger.SeedAsync(ledger, Records, DateTimeOffset.UtcNow);
         Console.WriteLine($"// seeded {Records:N0} records in {seeding.Elapsed.TotalSeconds:0.0} s");
         _store = SqliteStore.Open(ledger);
         var rolling = Stopwatch.StartNew();

@@ -1,9 +1,6 @@
-using System.Buffers;
-using System.IO.Pipelines;
-using System.Net.Http.Headers;
-using System.Runtime.CompilerServices;
 using System.Text;
 using System.Text.Json;
+using Marginal.Gateway.Providers.OpenAI;
 using Microsoft.Extensions.AI;
 
 namespace Marginal.Benchmarks;
@@ -11,17 +8,16 @@ namespace Marginal.Benchmarks;
 /// <summary>
 /// The yardstick for the OpenAI SDK adapter: the least an OpenAI-compatible <see cref="IChatClient"/> has to do
 /// over <see cref="HttpClient"/> — write the request with <see cref="Utf8JsonWriter"/>, read the answer with
-/// <see cref="JsonDocument"/> (or SSE events off a <see cref="PipeReader"/>). It handles text messages and the
-/// common options only; it exists to measure what the SDK's generality costs, not to serve traffic.
+/// <see cref="JsonDocument"/> (the body is the served stream reader's writer, without <c>stream</c>). It handles text
+/// messages and the common options only; it exists to measure what the SDK's generality costs for non-streamed calls.
 /// </summary>
 public sealed class LeanOpenAIChatClient(HttpClient http, Uri endpoint) : IChatClient
 {
-    private static readonly MediaTypeHeaderValue Json = new("application/json");
     private readonly Uri _completions = new(endpoint.AbsoluteUri.TrimEnd('/') + "/chat/completions");
 
     public async Task<ChatResponse> GetResponseAsync(IEnumerable<ChatMessage> messages, ChatOptions? options = null, CancellationToken cancellationToken = default)
     {
-        using var request = CreateRequest(messages, options, stream: false);
+        using var request = CreateRequest(messages, options);
         using var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken);
         response.EnsureSuccessStatusCode();
         await using var body = await response.Content.ReadAsStreamAsync(cancellationToken);
@@ -40,124 +36,12 @@ public sealed class LeanOpenAIChatClient(HttpClient http, Uri endpoint) : IChatC
         };
     }
 
-    public async IAsyncEnumerable<ChatResponseUpdate> GetStreamingResponseAsync(IEnumerable<ChatMessage> messages, ChatOptions? options = null, [EnumeratorCancellation] CancellationToken cancellationToken = default)
-    {
-        using var request = CreateRequest(messages, options, stream: true);
-        using var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken);
-        response.EnsureSuccessStatusCode();
-        await using var body = await response.Content.ReadAsStreamAsync(cancellationToken);
-        var reader = PipeReader.Create(body);
-        try
-        {
-            while (true)
-            {
-                var result = await reader.ReadAsync(cancellationToken);
-                var buffer = result.Buffer;
-                var updates = new List<ChatResponseUpdate>();
-                var done = ReadEvents(ref buffer, updates);
-                reader.AdvanceTo(buffer.Start, buffer.End);
-                foreach (var update in updates)
-                {
-                    yield return update;
-                }
-                if (done || result.IsCompleted)
-                {
-                    yield break;
-                }
-            }
-        }
-        finally
-        {
-            await reader.CompleteAsync();
-        }
-    }
+    /// <summary>Streams are read by the served <see cref="OpenAIChatStream"/>; this sketch only measures non-streamed calls.</summary>
+    public IAsyncEnumerable<ChatResponseUpdate> GetStreamingResponseAsync(IEnumerable<ChatMessage> messages, ChatOptions? options = null, CancellationToken cancellationToken = default) =>
+        throw new NotSupportedException("Streams: see OpenAIChatStream.");
 
-    /// <summary>Parses every complete <c>data: …\n\n</c> event in <paramref name="buffer"/>; true at <c>[DONE]</c>.</summary>
-    private static bool ReadEvents(ref ReadOnlySequence<byte> buffer, List<ChatResponseUpdate> updates)
-    {
-        var reader = new SequenceReader<byte>(buffer);
-        while (reader.TryReadTo(out ReadOnlySequence<byte> line, "\n\n"u8, advancePastDelimiter: true))
-        {
-            buffer = buffer.Slice(reader.Position);
-            var data = new SequenceReader<byte>(line);
-            if (!data.IsNext("data: "u8, advancePast: true))
-            {
-                continue;
-            }
-            var json = line.Slice(data.Position);
-            if (json.FirstSpan.StartsWith("[DONE]"u8))
-            {
-                return true;
-            }
-            using var document = JsonDocument.Parse(json);
-            updates.Add(ToUpdate(document.RootElement));
-        }
-        return false;
-    }
-
-    private static ChatResponseUpdate ToUpdate(JsonElement chunk)
-    {
-        var update = new ChatResponseUpdate
-        {
-            Role = ChatRole.Assistant,
-            ResponseId = chunk.GetProperty("id"u8).GetString(),
-            ModelId = chunk.GetProperty("model"u8).GetString(),
-            CreatedAt = DateTimeOffset.FromUnixTimeSeconds(chunk.GetProperty("created"u8).GetInt64()),
-        };
-        var choices = chunk.GetProperty("choices"u8);
-        if (choices.GetArrayLength() > 0)
-        {
-            var choice = choices[0];
-            if (choice.GetProperty("delta"u8).TryGetProperty("content"u8, out var content) && content.ValueKind == JsonValueKind.String)
-            {
-                update.Contents.Add(new TextContent(content.GetString()));
-            }
-            update.FinishReason = ToFinishReason(choice.GetProperty("finish_reason"u8));
-        }
-        if (chunk.TryGetProperty("usage"u8, out var usage) && usage.ValueKind == JsonValueKind.Object)
-        {
-            update.Contents.Add(new UsageContent(ToUsage(usage)));
-        }
-        return update;
-    }
-
-    private HttpRequestMessage CreateRequest(IEnumerable<ChatMessage> messages, ChatOptions? options, bool stream)
-    {
-        var buffer = new ArrayBufferWriter<byte>(1024);
-        using (var json = new Utf8JsonWriter(buffer))
-        {
-            json.WriteStartObject();
-            json.WriteString("model"u8, options?.ModelId);
-            json.WriteStartArray("messages"u8);
-            foreach (var message in messages)
-            {
-                json.WriteStartObject();
-                json.WriteString("role"u8, message.Role.Value);
-                json.WriteString("content"u8, message.Text);
-                json.WriteEndObject();
-            }
-            json.WriteEndArray();
-            if (options?.Temperature is { } temperature)
-            {
-                json.WriteNumber("temperature"u8, temperature);
-            }
-            if (options?.MaxOutputTokens is { } maxTokens)
-            {
-                json.WriteNumber("max_completion_tokens"u8, maxTokens);
-            }
-            if (stream)
-            {
-                json.WriteBoolean("stream"u8, true);
-                json.WriteStartObject("stream_options"u8);
-                json.WriteBoolean("include_usage"u8, true);
-                json.WriteEndObject();
-            }
-            json.WriteEndObject();
-        }
-        var content = new ReadOnlyMemoryContent(buffer.WrittenMemory);
-        content.Headers.ContentType = Json;
-        return new HttpRequestMessage(HttpMethod.Post, _completions) { Content = content };
-    }
+    private HttpRequestMessage CreateRequest(IEnumerable<ChatMessage> messages, ChatOptions? options) =>
+        new(HttpMethod.Post, _completions) { Content = OpenAIChatStream.Body(messages, options, stream: false) };
 
     private static ChatFinishReason? ToFinishReason(JsonElement value) => value.ValueKind != JsonValueKind.String ? null : value.ValueEquals("stop"u8) ? ChatFinishReason.Stop
         : value.ValueEquals("length"u8) ? ChatFinishReason.Length

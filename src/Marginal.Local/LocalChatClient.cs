@@ -2,7 +2,10 @@ using System.Runtime.CompilerServices;
 using System.Text;
 using LLama;
 using LLama.Common;
+using Marginal.Core.Errors;
+using Marginal.Local.Grammars;
 using Marginal.Local.Scheduling;
+using Marginal.Local.Tools;
 using Microsoft.Extensions.AI;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -14,7 +17,8 @@ namespace Marginal.Local;
 /// input is the templated prompt's token count and output the sampled tokens sent (the end-of-generation token is
 /// not counted), both from the model's own tokenizer. Request settings used: MaxOutputTokens (default: the rest of
 /// the sequence's context), Temperature (default 1, as OpenAI's), TopP, Seed, StopSequences (the answer ends before
-/// the first one, which is not sent; its tokens count as output). Tools and response formats are not applied. Thread-safe; owns the loaded weights and the scheduler and disposes both.
+/// the first one, which is not sent; its tokens count as output), ResponseFormat and Tools with ToolMode
+/// (<see cref="OutputConstraint"/>: grammar-constrained output, calls parsed into <see cref="FunctionCallContent"/>). Thread-safe; owns the loaded weights and the scheduler and disposes both.
 /// </summary>
 public sealed class LocalChatClient : IChatClient
 {
@@ -67,9 +71,12 @@ public sealed class LocalChatClient : IChatClient
 
     public PromptFormat Format { get; }
 
-    /// <summary>The prompt's tokens as the model sees them: the chat template applied, then the model's tokenizer.</summary>
-    public IReadOnlyList<LLama.Native.LLamaToken> Tokenize(IEnumerable<ChatMessage> messages) =>
-        _weights.Tokenize(Format.Format(messages), add_bos: true, special: true, Encoding.UTF8);
+    /// <summary>
+    /// The prompt's tokens as the model sees them: tool calls and results rendered as text and the tools described in
+    /// the system message (<see cref="ToolCallFormat"/>), the chat template applied, then the model's tokenizer.
+    /// </summary>
+    public IReadOnlyList<LLama.Native.LLamaToken> Tokenize(IEnumerable<ChatMessage> messages, IReadOnlyList<AIFunctionDeclaration>? tools = null) =>
+        _weights.Tokenize(Format.Format(ToolCallFormat.Prepare(messages, tools ?? [])), add_bos: true, special: true, Encoding.UTF8);
 
     public async Task<ChatResponse> GetResponseAsync(IEnumerable<ChatMessage> messages, ChatOptions? options = null, CancellationToken cancellationToken = default) =>
         await GetStreamingResponseAsync(messages, options, cancellationToken).ToChatResponseAsync(cancellationToken);
@@ -77,30 +84,65 @@ public sealed class LocalChatClient : IChatClient
     public async IAsyncEnumerable<ChatResponseUpdate> GetStreamingResponseAsync(IEnumerable<ChatMessage> messages, ChatOptions? options = null,
         [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
-        var prompt = Tokenize(messages);
+        var output = OutputConstraint.For(options, Options.JsonStringLimit);
+        if (output.Grammar is { } gbnf && !GrammarCheck.Parses(_weights, gbnf))
+        {
+            // The grammar is generated from the request; one llama.cpp cannot parse is a gap in the translation.
+            throw GatewayException.InvalidRequest("The local model could not turn this request's response_format or tools into an output grammar.",
+                output.Param, "unsupported_schema");
+        }
+        var prompt = Tokenize(messages, output.Tools);
         var maxTokens = options?.MaxOutputTokens ?? Scheduler.SequenceContext - prompt.Count;
-        var sampling = new SamplingSettings(options?.Temperature ?? 1f, options?.TopP ?? 1f, options?.Seed is { } seed ? unchecked((uint)seed) : null);
+        var sampling = new SamplingSettings(options?.Temperature ?? 1f, options?.TopP ?? 1f, options?.Seed is { } seed ? unchecked((uint)seed) : null, output.Grammar);
         // A linked source so that a caller who stops reading early (no cancellation) still frees the slot.
         using var abandon = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        var output = Scheduler.Submit(prompt, maxTokens, sampling, options?.StopSequences is { Count: > 0 } stops ? [.. stops] : null, abandon.Token);
+        var updates = Scheduler.Submit(prompt, maxTokens, sampling, options?.StopSequences is { Count: > 0 } stops ? [.. stops] : null, abandon.Token);
         var id = "chatcmpl-local-" + Guid.NewGuid().ToString("N");
         var created = _time.GetUtcNow();
         var model = options?.ModelId ?? Options.ModelName;
+        // With tools, text is sent as it decodes until a call begins; from there it is held until the answer ends
+        // and then sent as the calls it parses into, or as the text it was. A required call holds everything.
+        var answer = new StringBuilder();
+        // (An empty stop sequence matches at once, so a required call's filter holds everything.)
+        var held = output.Tools.Count == 0 ? null : new StopSequenceFilter([output.CallRequired ? "" : ToolCallFormat.CallStart]);
+        var sent = 0;
         var finished = false;
         try
         {
-            await foreach (var update in output.ReadAllAsync(cancellationToken))
+            await foreach (var update in updates.ReadAllAsync(cancellationToken))
             {
                 // Text already decoded is not handed to a caller who has cancelled.
                 cancellationToken.ThrowIfCancellationRequested();
-                if (update.Text.Length > 0)
+                var text = update.Text;
+                if (held is not null)
                 {
-                    yield return new ChatResponseUpdate(ChatRole.Assistant, update.Text) { ResponseId = id, MessageId = id, CreatedAt = created, ModelId = model };
+                    answer.Append(text);
+                    text = held.Push(text);
+                    sent += text.Length;
+                }
+                if (text.Length > 0)
+                {
+                    yield return new ChatResponseUpdate(ChatRole.Assistant, text) { ResponseId = id, MessageId = id, CreatedAt = created, ModelId = model };
                 }
                 if (update.End is { } end)
                 {
                     finished = true;
-                    var usage = new UsageDetails
+                    var contents = new List<AIContent>();
+                    var reason = end == SequenceEnd.Stop ? ChatFinishReason.Stop : ChatFinishReason.Length;
+                    if (held is not null)
+                    {
+                        var full = answer.ToString();
+                        if (held.Stopped && ToolCallFormat.TryParse(full, output.Tools, NewCallId, out var calls))
+                        {
+                            contents.AddRange(calls);
+                            reason = ChatFinishReason.ToolCalls;
+                        }
+                        else if (full.Length > sent)
+                        {
+                            contents.Add(new TextContent(full[sent..]));
+                        }
+                    }
+                    contents.Add(new UsageContent(new UsageDetails
                     {
                         InputTokenCount = update.PromptTokens,
                         OutputTokenCount = update.OutputTokens,
@@ -110,14 +152,14 @@ public sealed class LocalChatClient : IChatClient
                             [BusyTicksKey] = update.BusyShare.Ticks,
                             [QueuedKey] = update.Queued ? 1 : 0,
                         },
-                    };
-                    yield return new ChatResponseUpdate(ChatRole.Assistant, [new UsageContent(usage)])
+                    }));
+                    yield return new ChatResponseUpdate(ChatRole.Assistant, contents)
                     {
                         ResponseId = id,
                         MessageId = id,
                         CreatedAt = created,
                         ModelId = model,
-                        FinishReason = end == SequenceEnd.Stop ? ChatFinishReason.Stop : ChatFinishReason.Length,
+                        FinishReason = reason,
                     };
                 }
             }
@@ -130,6 +172,8 @@ public sealed class LocalChatClient : IChatClient
             }
         }
     }
+
+    private static string NewCallId() => "call_" + Guid.NewGuid().ToString("N")[..24];
 
     public object? GetService(Type serviceType, object? serviceKey = null) =>
         serviceKey is not null ? null

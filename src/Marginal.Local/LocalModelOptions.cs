@@ -32,4 +32,11 @@ public sealed record LocalModelOptions
     public int Context { get; init; }
 
     public LocalBackend Backend { get; init; } = LocalBackend.Cpu;
+
+    /// <summary>
+    /// Most characters in a JSON string of grammar-constrained output whose schema sets no <c>maxLength</c>; 0: no bound.
+    /// A bound keeps a model that never closes a string (a weak or random-weight one) from spending its whole token
+    /// limit inside one value, at the price of cutting long values short.
+    /// </summary>
+    public int JsonStringLimit { get; init; }
 }

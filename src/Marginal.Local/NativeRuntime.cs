@@ -8,6 +8,11 @@ namespace Marginal.Local;
 /// Loads llama.cpp once per process. The backend and the log sink can only be chosen before the first native call,
 /// so the first caller's choice holds for the process. llama.cpp's own messages go to the logger at Warning and Error
 /// only (its Info output describes every tensor of every load).
+/// <para>
+/// Asking for <see cref="LocalBackend.Cuda"/> where no CUDA build of llama.cpp can load (no LLamaSharp.Backend.Cuda12
+/// package beside the CPU one, no NVIDIA driver, or the CPU build already loaded by an earlier caller) fails with
+/// <see cref="LocalBackendUnavailableException"/> instead of running every layer on the CPU unannounced.
+/// </para>
 /// </summary>
 public static partial class NativeRuntime
 {
@@ -15,7 +20,19 @@ public static partial class NativeRuntime
     private static ILogger _logger = NullLogger.Instance;
     private static bool _loaded;
 
+    /// <exception cref="LocalBackendUnavailableException"><paramref name="backend"/> is CUDA and llama.cpp has no GPU to offload to.</exception>
     public static void EnsureLoaded(LocalBackend backend = LocalBackend.Cpu, ILogger? logger = null)
+    {
+        Load(backend, logger);
+        // Auto-fallback loads the CPU build when the CUDA one cannot load; llama.cpp then reports no GPU offload.
+        if (backend == LocalBackend.Cuda && !NativeApi.llama_supports_gpu_offload())
+        {
+            throw new LocalBackendUnavailableException(
+                "backend: cuda: llama.cpp found no CUDA device (it needs the LLamaSharp.Backend.Cuda12 package next to LLamaSharp.Backend.Cpu, an NVIDIA driver for CUDA 12, and no CPU-only model loaded earlier in the process); use backend: cpu");
+        }
+    }
+
+    private static void Load(LocalBackend backend, ILogger? logger)
     {
         lock (Gate)
         {

@@ -102,7 +102,7 @@ public sealed class GatewayHost : IAsyncDisposable
     /// <summary>
     /// The price book beside the test config, in round numbers so costs are easy to compute by hand (USD per 1M tokens):
     /// <c>test-price</c> input 2, cached input 0.5, output 8, batch multiplier 0.5; <c>backup-price</c> input 1, output 4; <c>embed-price</c> input 0.02;
-    /// <c>claude-price</c> input 3, cached input 0.3, cache writes 3.75 (5-minute) and 6 (1-hour), output 15.
+    /// <c>claude-price</c> input 3, cached input 0.3, cache writes 3.75 (5-minute) and 6 (1-hour), output 15, batch multiplier 0.5.
     /// </summary>
     public const string PriceBookYaml = """
         models:
@@ -153,6 +153,7 @@ public sealed class GatewayHost : IAsyncDisposable
             cache_write_5m: 3.75
             cache_write_1h: 6
             output: 15
+            batch_multiplier: 0.5
             source: test
             as_of: 2026-11-27
         """;

@@ -69,6 +69,14 @@ public sealed partial class FakeUpstream
             await StreamAnthropicAsync(http, model, id, reply, fault);
             return;
         }
+        var body = AnthropicMessage(model, id, reply);
+        http.Response.ContentType = "application/json";
+        await http.Response.WriteAsync(body.ToJsonString());
+    }
+
+    /// <summary>A whole (non-streamed) Messages API answer.</summary>
+    private JsonObject AnthropicMessage(string model, string id, AnthropicReply reply)
+    {
         var content = new JsonArray();
         if (reply.ToolName is not null)
         {
@@ -95,8 +103,7 @@ public sealed partial class FakeUpstream
             ["stop_sequence"] = reply.StopSequence,
             ["usage"] = AnthropicUsage(reply.PromptTokens, reply.CompletionTokens),
         };
-        http.Response.ContentType = "application/json";
-        await http.Response.WriteAsync(body.ToJsonString());
+        return body;
     }
 
     /// <summary>

@@ -94,6 +94,7 @@ public sealed partial class FakeUpstream : IAsyncDisposable
         app.MapGet("/v1/models", () => Results.Text("""{"object":"list","data":[{"id":"fake-model","object":"model","created":0,"owned_by":"fake"}]}""", "application/json"));
         app.MapPost("/v1/messages", fake.AnthropicMessagesAsync);
         fake.MapBatchApi(app);
+        fake.MapMessageBatchApi(app);
         await app.StartAsync();
         var address = new Uri(app.Urls.First());
         fake.OpenAIBaseUrl = new Uri($"http://127.0.0.1:{address.Port}/v1");

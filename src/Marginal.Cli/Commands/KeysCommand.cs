@@ -1,6 +1,7 @@
 using System.CommandLine;
 using Marginal.Core.Tenancy;
 using Marginal.Gateway.Configuration;
+using Marginal.Server.Cluster;
 using Marginal.Server.Hosting;
 using Spectre.Console;
 
@@ -16,7 +17,7 @@ internal static class KeysCommand
         var expires = new Option<string?>("--expires") { Description = $"When the key stops working: {CliTime.Allowed.Replace("an age", "a duration from now", StringComparison.Ordinal)}." };
         var models = new Option<string?>("--models") { Description = "Comma-separated models the key may call. Default: every model." };
         var create = new Command("create", "Make a key. Its text is printed once and only a salted hash is stored.") { config, tenant, expires, models };
-        create.SetAction((parse, cancellationToken) => RunAsync(parse.GetValue(config), async store =>
+        create.SetAction((parse, cancellationToken) => RunAsync(parse.GetValue(config), async (store, _) =>
         {
             var now = TimeProvider.System.GetUtcNow();
             DateTimeOffset? until = null;
@@ -35,7 +36,7 @@ internal static class KeysCommand
         }));
 
         var list = new Command("list", "List keys (never their secrets).") { config };
-        list.SetAction((parse, cancellationToken) => RunAsync(parse.GetValue(config), async store =>
+        list.SetAction((parse, cancellationToken) => RunAsync(parse.GetValue(config), async (store, _) =>
         {
             var now = TimeProvider.System.GetUtcNow();
             var table = new Table().AddColumns("id", "tenant", "created", "expires", "state", "models");
@@ -49,8 +50,8 @@ internal static class KeysCommand
         }));
 
         var id = new Argument<string>("id") { Description = "The key's id (the 12 hex digits after mk-)." };
-        var revoke = new Command("revoke", "Revoke a key; a running server refuses it within seconds.") { config, id };
-        revoke.SetAction((parse, cancellationToken) => RunAsync(parse.GetValue(config), async store =>
+        var revoke = new Command("revoke", "Revoke a key; a running server refuses it within seconds, every node of a cluster sharing Redis at once.") { config, id };
+        revoke.SetAction((parse, cancellationToken) => RunAsync(parse.GetValue(config), async (store, loaded) =>
         {
             var keyId = parse.GetValue(id)!;
             if (!await store.RevokeKeyAsync(keyId, TimeProvider.System.GetUtcNow(), cancellationToken))
@@ -58,18 +59,23 @@ internal static class KeysCommand
                 throw new ConfigException($"marginal keys revoke: id: no key '{keyId}' (see marginal keys list)");
             }
             Console.WriteLine($"revoked {keyId}");
+            // A cluster's nodes hear it through Redis and refuse the key at once; otherwise within their key cache time.
+            if (loaded.Redis is { } redis && !await ClusterNotices.KeyRevokedAsync(redis, keyId))
+            {
+                Console.Error.WriteLine($"warning: Redis could not be reached; running nodes refuse {keyId} within their key cache time (5 s)");
+            }
         }));
 
         return new Command("keys", "Manage virtual keys: each request is attributed to its key's tenant.") { create, list, revoke };
     }
 
-    private static async Task<int> RunAsync(FileInfo? configOption, Func<IKeyStore, Task> action)
+    private static async Task<int> RunAsync(FileInfo? configOption, Func<IKeyStore, MarginalConfig, Task> action)
     {
         try
         {
             var (config, _) = ConfigFile.Load(configOption);
             await using var store = MarginalServer.OpenStore(config.Storage);
-            await action(store);
+            await action(store, config);
             return 0;
         }
         catch (ConfigException error)

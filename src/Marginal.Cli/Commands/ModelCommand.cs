@@ -11,7 +11,7 @@ namespace Marginal.Cli.Commands;
 /// </summary>
 internal static class ModelCommand
 {
-    private static readonly string[] Sizes = ["tiny", "small"];
+    private static readonly string[] Sizes = ["tiny", "small", "medium"];
 
     public static Command Create() => new("model", "Make a test GGUF model or quantize one.")
     {
@@ -22,7 +22,7 @@ internal static class ModelCommand
     private static Command MakeTest()
     {
         var output = new Option<string?>("--out", "-o") { Description = "File to write (GGUF)." };
-        var size = new Option<string>("--size") { Description = "tiny (6.6M parameters) or small (29M parameters).", DefaultValueFactory = _ => "tiny" };
+        var size = new Option<string>("--size") { Description = "tiny (6.6M parameters), small (29M) or medium (162M, 310 MiB).", DefaultValueFactory = _ => "tiny" };
         var seed = new Option<int>("--seed") { Description = "Seed of the random weights.", DefaultValueFactory = _ => 42 };
         var command = new Command("make-test", "Write a Llama-architecture GGUF model with random weights and GPT-2's vocabulary (its output is gibberish).")
         {

@@ -136,8 +136,9 @@ public static class EconomicsQueries
     /// <summary>
     /// The next <paramref name="tokens"/> at the current load: first the owned pools' headroom for the next hour, (1 −
     /// utilisation of the window's last hour) × tokens per busy hour, at energy cost per token (energy/h ÷ tokens per
-    /// busy hour); the rest at the spill-over models' prices blended by the window's input share, the first spill-over
-    /// model taking all of it (fallbacks are tried in order). Without a spill-over price the rest is unpriced.
+    /// busy hour); the rest at the spill-over models' prices blended by the window's input share, the first configured
+    /// fallback taking all of it (fallbacks are tried in order), else the cheapest stand-in (<see cref="SpilloverPrice.Basis"/>).
+    /// Without any price the rest is unpriced.
     /// </summary>
     public static (IReadOnlyList<MarginalSegment> Curve, decimal? Usd) MarginalCurve(IReadOnlyList<PoolUtilisation> figures, IReadOnlyList<OwnedPool> pools,
         IReadOnlyList<SpilloverPrice> spillover, EconomicsRow total, long tokens)
@@ -173,9 +174,12 @@ public static class EconomicsQueries
             var inputShare = allTokens == 0 ? 0.5m : (decimal)total.InputTokens / allTokens;
             if (spillover.Count > 0)
             {
-                var s = spillover[0];
-                var perMillion = inputShare * s.InputUsdPerMillion + (1m - inputShare) * s.OutputUsdPerMillion;
-                segments.Add(new MarginalSegment(at, tokens, $"spill-over to {s.Model}", perMillion));
+                decimal Blend(SpilloverPrice p) => inputShare * p.InputUsdPerMillion + (1m - inputShare) * p.OutputUsdPerMillion;
+                // A configured fallback takes the spill (the first, as the gateway tries them in order); without one, the
+                // cheapest stand-in at this mix, ties to the first listed.
+                var s = spillover.FirstOrDefault(p => p.Basis is null) ?? spillover.MinBy(Blend)!;
+                var perMillion = Blend(s);
+                segments.Add(new MarginalSegment(at, tokens, s.Basis is null ? $"spill-over to {s.Model}" : $"{s.Model} at list price ({s.Basis})", perMillion));
                 usd += perMillion * (tokens - at) / Million;
             }
             else

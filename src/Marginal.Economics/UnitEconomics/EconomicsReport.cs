@@ -18,8 +18,13 @@ public enum EconomicsGrouping
 /// <summary>An owned pool as the report needs it: the local provider's name and its costs per hour (docs/economics.md, "Owned capacity").</summary>
 public sealed record OwnedPool(string Provider, decimal CostPerHourUsd, decimal EnergyPerHourUsd);
 
-/// <summary>The price a spill-over model charges, USD per 1M tokens: where tokens go once the owned pools are full.</summary>
-public sealed record SpilloverPrice(string Model, decimal InputUsdPerMillion, decimal OutputUsdPerMillion, string Source);
+/// <summary>
+/// The price a spill-over model charges, USD per 1M tokens: where tokens go once the owned pools are full.
+/// <see cref="Basis"/> is null for a configured fallback (fallbacks are tried in order, so the first takes the spill);
+/// otherwise it names the stand-in used when no priced fallback is configured (e.g. "cheapest standard-tier API model
+/// in the price book"), and the cheapest such candidate at the window's input/output mix takes the spill.
+/// </summary>
+public sealed record SpilloverPrice(string Model, decimal InputUsdPerMillion, decimal OutputUsdPerMillion, string Source, string? Basis = null);
 
 /// <summary>
 /// One group's figures. Null money means "not known", never zero: <see cref="CostUsd"/> is null when no request in the

@@ -244,6 +244,7 @@ public sealed class ResponseCacheChatClient : DelegatingChatClient
 
 public static class ResponseCacheChatClientBuilderExtensions
 {
-    public static ChatClientBuilder UseResponseCache(this ChatClientBuilder builder, GatewayModelSource models, TimeProvider time) =>
-        builder.Use(inner => new ResponseCacheChatClient(inner, models, time));
+    /// <summary>Adds the response cache; <paramref name="store"/> null keeps the exact cache in process.</summary>
+    public static ChatClientBuilder UseResponseCache(this ChatClientBuilder builder, GatewayModelSource models, TimeProvider time, IResponseCacheStore? store = null) =>
+        builder.Use(inner => new ResponseCacheChatClient(inner, models, time, store));
 }

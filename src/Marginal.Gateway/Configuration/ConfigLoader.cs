@@ -23,6 +23,7 @@ public static class ConfigLoader
         ("a route's cascade", typeof(CascadeConfig)), ("a cascade's verifier", typeof(VerifierConfig)),
         ("'cache'", typeof(CacheConfig)), ("'cache.exact'", typeof(ExactCacheConfig)), ("'cache.semantic'", typeof(SemanticCacheConfig)),
         ("a cache route", typeof(CacheRouteConfig)),
+        ("'redis'", typeof(RedisConfig)),
         ("'idempotency'", typeof(IdempotencyConfig)),
         ("the top level", typeof(MarginalConfig)),
     ];
@@ -76,6 +77,21 @@ public static class ConfigLoader
         {
             throw new ConfigException($"{file}: server.urls: '{config.Server.Urls}' is not a URL (e.g. http://127.0.0.1:8080)");
         }
+        if (config.Server.Tls is { } tls)
+        {
+            if (string.IsNullOrWhiteSpace(tls.CertificateFile))
+            {
+                throw new ConfigException($"{file}: server.tls.certificate_file: must name a PEM certificate or a PKCS#12 (.pfx) file");
+            }
+            if (!File.Exists(tls.CertificateFile))
+            {
+                throw new ConfigException($"{file}: server.tls.certificate_file: '{tls.CertificateFile}' does not exist");
+            }
+            if (tls.KeyFile is not null && !File.Exists(tls.KeyFile))
+            {
+                throw new ConfigException($"{file}: server.tls.key_file: '{tls.KeyFile}' does not exist");
+            }
+        }
         if (config.Server.MaxRequestBodyBytes < 1024)
         {
             throw new ConfigException($"{file}: server.max_request_body_bytes: must be at least 1024, got {config.Server.MaxRequestBodyBytes}");
@@ -99,6 +115,7 @@ public static class ConfigLoader
         }
         DeferralConfig.Validate(config, file);
         ShapingConfig.Validate(config, file);
+        RedisConfig.Validate(config, file);
         foreach (var (name, provider) in config.Providers)
         {
             var at = $"{file}: providers.{name}";
@@ -170,7 +187,7 @@ public static class ConfigLoader
         {
             throw new ConfigException($"{at}.path: is required for a local provider (a GGUF model file)");
         }
-        foreach (var (key, value, min) in new[] { ("threads", provider.Threads, 1), ("max_batch", provider.MaxBatch, 1), ("queue_limit", provider.QueueLimit, 0), ("context", provider.Context, 16) })
+        foreach (var (key, value, min) in new[] { ("threads", provider.Threads, 1), ("max_batch", provider.MaxBatch, 1), ("queue_limit", provider.QueueLimit, 0), ("context", provider.Context, 16), ("json_string_limit", provider.JsonStringLimit, 0) })
         {
             if (value < min)
             {

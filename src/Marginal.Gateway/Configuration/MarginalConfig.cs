@@ -18,6 +18,9 @@ public sealed class MarginalConfig
     public ShapingConfig Shaping { get; set; } = new();
     public CacheConfig Cache { get; set; } = new();
     public IdempotencyConfig Idempotency { get; set; } = new();
+
+    /// <summary>Shared state of a cluster of nodes; null (absent): each node keeps it in process.</summary>
+    public RedisConfig? Redis { get; set; }
 }
 
 /// <summary>Pricing plans, budgets and limits (README, "Pricing plans, budgets and invoices").</summary>
@@ -81,6 +84,25 @@ public sealed class ServerConfig
 
     /// <summary>OTLP endpoint for traces (e.g. http://127.0.0.1:4317); none: traces are not exported.</summary>
     public string? OtlpEndpoint { get; set; }
+
+    /// <summary>HTTPS for every <c>https://</c> address in <see cref="Urls"/>; none: plain HTTP only.</summary>
+    public TlsConfig? Tls { get; set; }
+}
+
+/// <summary>
+/// The server certificate: a PEM certificate (chain) with its PEM private key, or a PKCS#12 (.pfx/.p12) file. A
+/// password, when the key or the PKCS#12 file has one, comes from an environment variable, never from this file.
+/// </summary>
+public sealed class TlsConfig
+{
+    /// <summary>PEM certificate (<c>.pem</c>/<c>.crt</c>, the chain may follow the leaf) or PKCS#12 (<c>.pfx</c>/<c>.p12</c>).</summary>
+    public string? CertificateFile { get; set; }
+
+    /// <summary>PEM private key of a PEM certificate; leave unset for PKCS#12.</summary>
+    public string? KeyFile { get; set; }
+
+    /// <summary>Environment variable holding the password of an encrypted key or PKCS#12 file.</summary>
+    public string? PasswordEnv { get; set; }
 }
 
 public sealed class ProviderConfig
@@ -125,6 +147,12 @@ public sealed class ProviderConfig
 
     /// <summary><c>cpu</c> (default) or <c>cuda</c>.</summary>
     public string? Backend { get; set; }
+
+    /// <summary>
+    /// Most characters in a JSON string of grammar-constrained output (<c>response_format</c>, tool arguments) whose
+    /// schema sets no <c>maxLength</c>; default 0: no bound.
+    /// </summary>
+    public int? JsonStringLimit { get; set; }
 
     /// <summary>
     /// Spill-over bound, e.g. <c>500ms</c>: when a request would wait longer than this for a batch slot, the model's

@@ -53,9 +53,9 @@ public sealed class DeferralConfig
             {
                 throw new ConfigException($"{at}.batch_providers: '{name}' is not defined under providers");
             }
-            if (provider.Kind != "openai")
+            if (provider.Kind is not ("openai" or "anthropic"))
             {
-                throw new ConfigException($"{at}.batch_providers: '{name}' is {provider.Kind}; only openai-kind providers have a batch API here");
+                throw new ConfigException($"{at}.batch_providers: '{name}' is {provider.Kind}; only openai- and anthropic-kind providers have a batch API here");
             }
         }
         foreach (var name in deferral.Models)

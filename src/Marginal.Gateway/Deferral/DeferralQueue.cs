@@ -38,7 +38,7 @@ public sealed partial class DeferralQueue(
 {
     public const string Lever = "deferral";
 
-    private readonly Dictionary<string, OpenAIBatchApi> _batchApis = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, IBatchApi> _batchApis = new(StringComparer.Ordinal);
 
     /// <summary>Runs a job through the normal pipeline; supplied by the host, which owns the wire format.</summary>
     public Func<DeferredJob, CancellationToken, Task<JobOutcome>> Direct { get; } = direct;
@@ -117,25 +117,39 @@ public sealed partial class DeferralQueue(
 
     private async Task SubmitAsync(GatewayModel snapshot, string provider, List<(DeferredJob Job, ModelDeployment Deployment)> jobs, CancellationToken cancellationToken)
     {
+        var api = ApiOf(snapshot, provider);
         var jsonl = new StringBuilder();
+        var sent = new List<DeferredJob>();
         foreach (var (job, deployment) in jobs)
         {
             var body = JsonNode.Parse(job.RequestJson)!.AsObject();
             body["model"] = deployment.UpstreamId;
             body.Remove("stream");
             body.Remove("stream_options");
+            try
+            {
+                api.Check(body);
+            }
+            catch (GatewayException refused)
+            {
+                // This provider's batch API cannot carry the request: its job fails alone, the others go.
+                await FinishAsync(job, JobStatus.Failed, null, Error(refused.Message, "invalid_request_error", refused.Code), cancellationToken);
+                continue;
+            }
             var line = new JsonObject { ["custom_id"] = job.Id, ["method"] = "POST", ["url"] = "/v1/chat/completions", ["body"] = body };
             jsonl.Append(line.ToJsonString()).Append('\n');
+            sent.Add(job);
         }
-        var api = ApiOf(snapshot, provider);
-        var fileId = await api.UploadAsync(jsonl.ToString(), cancellationToken);
-        var batch = await api.CreateAsync(fileId, cancellationToken);
-        var batchId = $"{provider}/{batch["id"]!.GetValue<string>()}";
-        foreach (var (job, _) in jobs)
+        if (sent.Count == 0)
+        {
+            return;
+        }
+        var batchId = $"{provider}/{await api.SubmitAsync(jsonl.ToString(), cancellationToken)}";
+        foreach (var job in sent)
         {
             await store.SaveAsync(job with { Status = JobStatus.Running, BatchId = batchId }, cancellationToken);
         }
-        LogSubmitted(logger, batchId, jobs.Count);
+        LogSubmitted(logger, batchId, sent.Count);
     }
 
     private async Task PollAsync(GatewayModel snapshot, string batchKey, List<DeferredJob> jobs, CancellationToken cancellationToken)
@@ -181,22 +195,14 @@ public sealed partial class DeferralQueue(
     }
 
     /// <summary>Reads the output and error files of a finished batch and settles each job from its line.</summary>
-    private async Task SettleAsync(GatewayModel snapshot, OpenAIBatchApi api, JsonObject batch, List<DeferredJob> jobs, CancellationToken cancellationToken)
+    private async Task SettleAsync(GatewayModel snapshot, IBatchApi api, JsonObject batch, List<DeferredJob> jobs, CancellationToken cancellationToken)
     {
         var lines = new Dictionary<string, JsonNode>(StringComparer.Ordinal);
-        foreach (var file in new[] { batch["output_file_id"], batch["error_file_id"] })
+        foreach (var line in await api.ReadResultsAsync(batch, cancellationToken))
         {
-            if (file?.GetValue<string>() is not { Length: > 0 } fileId)
+            if (line["custom_id"]?.GetValue<string>() is { } customId)
             {
-                continue;
-            }
-            var content = await api.ContentAsync(fileId, cancellationToken);
-            foreach (var text in content.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
-            {
-                if (JsonNode.Parse(text) is { } line && line["custom_id"]?.GetValue<string>() is { } customId)
-                {
-                    lines[customId] = line;
-                }
+                lines[customId] = line;
             }
         }
         var batchStatus = batch["status"]!.GetValue<string>();
@@ -236,6 +242,8 @@ public sealed partial class DeferralQueue(
         var tokens = new TokenUsage(
             InputTokens: usage?["prompt_tokens"]?.GetValue<long>() ?? 0,
             CachedInputTokens: usage?["prompt_tokens_details"]?["cached_tokens"]?.GetValue<long>() ?? 0,
+            // Anthropic's cache writes, carried over by AnthropicBatchApi (OpenAI's usage has no such field).
+            CacheWrite5mTokens: usage?[AnthropicBatchApi.CacheWriteTokensField]?.GetValue<long>() ?? 0,
             OutputTokens: usage?["completion_tokens"]?.GetValue<long>() ?? 0,
             ReasoningTokens: usage?["completion_tokens_details"]?["reasoning_tokens"]?.GetValue<long>() ?? 0,
             Batched: true);
@@ -250,7 +258,7 @@ public sealed partial class DeferralQueue(
         await AppendAsync(new UsageRecord(
             Id: job.RequestId, Time: now, Tenant: job.Tenant, KeyId: job.KeyId, RequestedModel: job.Model, ServedModel: job.Model,
             Provider: deployment.Provider.Name, CapacitySource: deployment.Catalog?.Capacity.Name(), Status: "ok", Streamed: false,
-            InputTokens: tokens.InputTokens, CachedInputTokens: tokens.CachedInputTokens, CacheWriteTokens: 0,
+            InputTokens: tokens.InputTokens, CachedInputTokens: tokens.CachedInputTokens, CacheWriteTokens: tokens.CacheWrite5mTokens,
             OutputTokens: tokens.OutputTokens, ReasoningTokens: tokens.ReasoningTokens, UsageSource: usage is null ? "none" : "reported",
             LatencyMs: (now - job.Created).TotalMilliseconds, TimeToFirstTokenMs: null, CostUsd: cost, MarginalCostUsd: cost, RevenueUsd: null,
             CacheOutcome: null, RouteReason: "deferred", Levers: saving is { } s ? LeverSavings.Format([new(Lever, s)]) : "",
@@ -291,13 +299,16 @@ public sealed partial class DeferralQueue(
     public static string Error(string message, string type, string? code) =>
         new JsonObject { ["message"] = message, ["type"] = type, ["param"] = null, ["code"] = code }.ToJsonString();
 
-    private OpenAIBatchApi ApiOf(GatewayModel snapshot, string provider)
+    private IBatchApi ApiOf(GatewayModel snapshot, string provider)
     {
         lock (_batchApis)
         {
             if (!_batchApis.TryGetValue(provider, out var api))
             {
-                _batchApis[provider] = api = OpenAIBatchApi.Create(provider, snapshot.Config.Providers[provider], time);
+                var config = snapshot.Config.Providers[provider];
+                _batchApis[provider] = api = config.Kind == "anthropic"
+                    ? AnthropicBatchApi.Create(provider, config, time)
+                    : OpenAIBatchApi.Create(provider, config, time);
             }
             return api;
         }

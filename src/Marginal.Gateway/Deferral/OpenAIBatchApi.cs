@@ -1,9 +1,7 @@
 using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json.Nodes;
-using Marginal.Core.Errors;
 using Marginal.Gateway.Configuration;
-using Marginal.Gateway.Providers;
 
 namespace Marginal.Gateway.Deferral;
 
@@ -13,7 +11,7 @@ namespace Marginal.Gateway.Deferral;
 /// <c>/v1/chat/completions</c> with a 24-hour window, poll it, download its output and error files. The OpenAI .NET SDK
 /// exposes these only as untyped protocol methods, so plain HTTP is as direct and keeps the format visible here.
 /// </summary>
-public sealed class OpenAIBatchApi : IDisposable
+public sealed class OpenAIBatchApi : IBatchApi
 {
     private readonly HttpClient _http;
     private readonly string _baseUrl;
@@ -27,16 +25,41 @@ public sealed class OpenAIBatchApi : IDisposable
     /// <summary>The batch API of the openai-kind provider <paramref name="name"/>, with its key, headers and timeout.</summary>
     public static OpenAIBatchApi Create(string name, ProviderConfig config, TimeProvider time)
     {
-        if (ProviderFactory.MissingKeyMessage(name, config, out var apiKey) is { } missing)
-        {
-            throw new GatewayException(GatewayErrorKind.UpstreamUnavailable, missing, "provider_not_configured");
-        }
-        var http = ProviderHttp.Create(config, apiKey, time);
-        if (apiKey is not null && (config.ApiKeyHeader is null || config.ApiKeyHeader.Equals("authorization", StringComparison.OrdinalIgnoreCase)))
-        {
-            http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", apiKey);
-        }
+        var http = BatchHttp.Create(name, config, time);
         return new OpenAIBatchApi(http, config.BaseUrl ?? "https://api.openai.com/v1");
+    }
+
+    /// <summary>Every chat request goes through as it is.</summary>
+    public void Check(JsonObject chatRequest)
+    {
+    }
+
+    public async Task<string> SubmitAsync(string jsonl, CancellationToken cancellationToken)
+    {
+        var fileId = await UploadAsync(jsonl, cancellationToken);
+        var batch = await CreateAsync(fileId, cancellationToken);
+        return batch["id"]!.GetValue<string>();
+    }
+
+    public async Task<IReadOnlyList<JsonNode>> ReadResultsAsync(JsonObject batch, CancellationToken cancellationToken)
+    {
+        var lines = new List<JsonNode>();
+        foreach (var file in new[] { batch["output_file_id"], batch["error_file_id"] })
+        {
+            if (file?.GetValue<string>() is not { Length: > 0 } fileId)
+            {
+                continue;
+            }
+            var content = await ContentAsync(fileId, cancellationToken);
+            foreach (var text in content.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+            {
+                if (JsonNode.Parse(text) is { } line)
+                {
+                    lines.Add(line);
+                }
+            }
+        }
+        return lines;
     }
 
     /// <summary>Uploads <paramref name="jsonl"/> as a batch input file; returns the file id.</summary>
@@ -65,16 +88,16 @@ public sealed class OpenAIBatchApi : IDisposable
         SendAsync(HttpMethod.Get, $"/batches/{Uri.EscapeDataString(batchId)}", null, cancellationToken);
 
     /// <summary>Asks the provider to stop the batch; requests already done are still billed by it.</summary>
-    public Task<JsonObject> CancelAsync(string batchId, CancellationToken cancellationToken) =>
+    public async Task CancelAsync(string batchId, CancellationToken cancellationToken) => await CancelBatchAsync(batchId, cancellationToken);
+
+    private Task<JsonObject> CancelBatchAsync(string batchId, CancellationToken cancellationToken) =>
         SendAsync(HttpMethod.Post, $"/batches/{Uri.EscapeDataString(batchId)}/cancel", null, cancellationToken);
 
     /// <summary>The content of a file (an output or error JSONL file).</summary>
     public async Task<string> ContentAsync(string fileId, CancellationToken cancellationToken)
     {
-        using var response = await _http.GetAsync(new Uri($"{_baseUrl}/files/{Uri.EscapeDataString(fileId)}/content"), cancellationToken);
-        var text = await response.Content.ReadAsStringAsync(cancellationToken);
-        ThrowOnError(response, text);
-        return text;
+        using var request = new HttpRequestMessage(HttpMethod.Get, new Uri($"{_baseUrl}/files/{Uri.EscapeDataString(fileId)}/content"));
+        return await BatchHttp.ReadAsync(_http, request, cancellationToken);
     }
 
     private static StringContent Json(JsonObject body) => new(body.ToJsonString(), Encoding.UTF8, "application/json");
@@ -82,19 +105,7 @@ public sealed class OpenAIBatchApi : IDisposable
     private async Task<JsonObject> SendAsync(HttpMethod method, string path, HttpContent? content, CancellationToken cancellationToken)
     {
         using var request = new HttpRequestMessage(method, new Uri(_baseUrl + path)) { Content = content };
-        using var response = await _http.SendAsync(request, cancellationToken);
-        var text = await response.Content.ReadAsStringAsync(cancellationToken);
-        ThrowOnError(response, text);
-        return JsonNode.Parse(text) as JsonObject
-            ?? throw new GatewayException(GatewayErrorKind.UpstreamError, "The batch API answered with something that is not a JSON object.", "upstream_invalid_response");
-    }
-
-    private static void ThrowOnError(HttpResponseMessage response, string body)
-    {
-        if (!response.IsSuccessStatusCode)
-        {
-            throw ProviderErrors.FromStatus("batch", (int)response.StatusCode, ProviderErrors.ReadMessage(body), null);
-        }
+        return await BatchHttp.SendAsync(_http, request, cancellationToken);
     }
 
     public void Dispose() => _http.Dispose();

@@ -21,16 +21,18 @@ public static class GatewayPipeline
     /// <summary>
     /// The pipeline over <paramref name="models"/>; <paramref name="ledger"/> null prices requests without recording them.
     /// <paramref name="routeFeedback"/> is the memory that feedback on routed requests teaches (null: a private one);
-    /// <paramref name="accounts"/>, when given, prices each record under its tenant's plan. <paramref name="replayAnswers"/>
+    /// <paramref name="accounts"/>, when given, prices each record under its tenant's plan. <paramref name="cacheStore"/>
+    /// holds the exact cache (null: in process; a cluster shares one in Redis). <paramref name="replayAnswers"/>
     /// keeps the answers of requests with an Idempotency-Key for their retries (null: an in-process store bounded by
-    /// <c>idempotency.max_entries</c> and <c>max_bytes</c>). Idempotent replay sits outside metering: a replay is no new usage.
+    /// <c>idempotency.max_entries</c> and <c>max_bytes</c>; a cluster shares one in Redis, so a retry on another node
+    /// replays too). Idempotent replay sits outside metering: a replay is no new usage.
     /// </summary>
     public static IChatClient Build(GatewayModelSource models, TimeProvider time, LedgerWriter? ledger = null, ILoggerFactory? loggers = null,
-        RouteFeedback? routeFeedback = null, TenantAccounts? accounts = null, IResponseCacheStore? replayAnswers = null) =>
+        RouteFeedback? routeFeedback = null, TenantAccounts? accounts = null, IResponseCacheStore? cacheStore = null, IResponseCacheStore? replayAnswers = null) =>
         new ChatClientBuilder(new CapacityChatClient(models, time, loggers?.CreateLogger<CapacityChatClient>()))
             .UseIdempotentReplay(models, replayAnswers ?? ReplayStore(models, time), time)
             .UseMetering(models, ledger, time, accounts)
-            .UseResponseCache(models, time)
+            .UseResponseCache(models, time, cacheStore)
             .UseRouting(models, routeFeedback)
             .UsePrefixShaping(models)
             .Build();

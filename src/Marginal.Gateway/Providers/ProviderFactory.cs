@@ -25,7 +25,7 @@ public static class ProviderFactory
         return config.Kind switch
         {
             "anthropic" => AnthropicProvider.Create(name, config, apiKey, http),
-            _ => OpenAIProvider.Create(name, config, apiKey, http),
+            _ => OpenAIProvider.Create(name, config, apiKey, http, time),
         };
     }
 

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Numerics.Tensors;
+using Marginal.Core.Ledger;
 
 namespace Marginal.Gateway.Routing;
 
@@ -10,8 +11,8 @@ namespace Marginal.Gateway.Routing;
 /// a good one that the weak model sufficed (label 0). A later prompt whose embedding is within cosine
 /// <see cref="MinSimilarity"/> of labelled examples gets its model score blended with theirs:
 /// <c>(score + Σ sim·label) / (1 + Σ sim)</c> over the nearest <see cref="Neighbours"/>. Feedback on a request the strong
-/// model served says nothing about the weak one and is ignored. Labels live per route alias, survive config reloads
-/// and are lost on restart (the feedback rows themselves are in the ledger). Thread-safe.
+/// model served says nothing about the weak one and is ignored. Labels live per route alias and survive config reloads;
+/// with a store that keeps <see cref="RouteExample"/>s they survive restarts too (<see cref="Restore"/>). Thread-safe.
 /// </summary>
 public sealed class RouteFeedback(int capacity = 10_000)
 {
@@ -40,20 +41,58 @@ public sealed class RouteFeedback(int capacity = 10_000)
     }
 
     /// <summary>Learns from feedback on <paramref name="requestId"/>; false when the request is unknown or the feedback says nothing.</summary>
-    public bool Learn(string requestId, double? score, string? outcome)
+    public bool Learn(string requestId, double? score, string? outcome) => Learn(requestId, score, outcome, out _);
+
+    /// <summary>
+    /// Learns from feedback on <paramref name="requestId"/> and hands back the labelled example (for the store, so it
+    /// survives a restart); false with a null example when the request is unknown or the feedback says nothing.
+    /// </summary>
+    public bool Learn(string requestId, double? score, string? outcome, out RouteExample? example)
     {
-        var label = score is { } s ? (s < 0.5 ? 1f : 0f)
-            : outcome is null ? (float?)null
-            : FailureOutcomes.Contains(outcome, StringComparer.OrdinalIgnoreCase) ? 1f
-            : SuccessOutcomes.Contains(outcome, StringComparer.OrdinalIgnoreCase) ? 0f
-            : null;
-        if (label is null || !_pending.TryRemove(requestId, out var request))
+        example = null;
+        if (LabelOf(score, outcome) is not { } label || !_pending.TryRemove(requestId, out var request))
         {
             return false;
         }
-        _memories.GetOrAdd(request.Alias, _ => new Memory(capacity)).Add(request.Embedding, label.Value);
+        _memories.GetOrAdd(request.Alias, _ => new Memory(capacity)).Add(request.Embedding, label);
+        example = new RouteExample(requestId, request.Alias, request.Embedding);
         return true;
     }
+
+    /// <summary>
+    /// Rebuilds the labels from stored examples and their feedback rows (on start): each example takes the label of
+    /// the first of its request's feedback rows that says something, as <see cref="Learn(string, double?, string?)"/>
+    /// did when it arrived. Returns how many labels were restored.
+    /// </summary>
+    public int Restore(IEnumerable<RouteExample> examples, IEnumerable<Feedback> feedback)
+    {
+        var labels = new Dictionary<string, float>(StringComparer.Ordinal);
+        foreach (var row in feedback)
+        {
+            if (!labels.ContainsKey(row.RequestId) && LabelOf(row.Score, row.Outcome) is { } label)
+            {
+                labels[row.RequestId] = label;
+            }
+        }
+        var restored = 0;
+        foreach (var example in examples)
+        {
+            if (labels.TryGetValue(example.RequestId, out var label))
+            {
+                _memories.GetOrAdd(example.Alias, _ => new Memory(capacity)).Add(example.Embedding, label);
+                restored++;
+            }
+        }
+        return restored;
+    }
+
+    /// <summary>1 when the strong model was needed (score &lt; 0.5 or a failure outcome), 0 when the weak one sufficed, else null.</summary>
+    private static float? LabelOf(double? score, string? outcome) =>
+        score is { } s ? (s < 0.5 ? 1f : 0f)
+        : outcome is null ? null
+        : FailureOutcomes.Contains(outcome, StringComparer.OrdinalIgnoreCase) ? 1f
+        : SuccessOutcomes.Contains(outcome, StringComparer.OrdinalIgnoreCase) ? 0f
+        : null;
 
     /// <summary>The model's score for <paramref name="embedding"/>, blended with labelled feedback on similar prompts.</summary>
     public double Adjust(string alias, ReadOnlySpan<float> embedding, double score) =>

@@ -304,8 +304,9 @@ public sealed partial class BatchScheduler : IDisposable
             }
             sequence.AdmittedAt = _time.GetTimestamp();
             sequence.Conversation = _executor.Create();
+            var grammar = sequence.Sampling.Grammar is { } gbnf ? new Grammar(gbnf, "root") : null;
             sequence.Sampler = sequence.Sampling.Temperature <= 0
-                ? new GreedySamplingPipeline()
+                ? new GreedySamplingPipeline { Grammar = grammar }
                 : new DefaultSamplingPipeline
                 {
                     Temperature = sequence.Sampling.Temperature,
@@ -313,6 +314,7 @@ public sealed partial class BatchScheduler : IDisposable
                     TopK = 0,
                     MinP = 0,
                     Seed = sequence.Sampling.Seed ?? (uint)Random.Shared.Next(),
+                    Grammar = grammar,
                 };
             sequence.Decoder = new StreamingTokenDecoder(_executor.Context);
             sequence.Conversation.Prompt(sequence.Prompt);

@@ -18,8 +18,12 @@ public enum SequenceEnd
 public readonly record struct SequenceUpdate(string Text, SequenceEnd? End = null, int PromptTokens = 0, int OutputTokens = 0,
     TimeSpan BusyShare = default, bool Queued = false);
 
-/// <summary>Sampling for one sequence. Temperature 0 is greedy decoding; a seed makes sampling repeatable.</summary>
-public readonly record struct SamplingSettings(float Temperature, float TopP, uint? Seed)
+/// <summary>
+/// Sampling for one sequence. Temperature 0 is greedy decoding; a seed makes sampling repeatable. A GBNF grammar
+/// (start rule <c>root</c>, already checked to parse: see <c>GrammarCheck</c>) restricts every token to those that keep
+/// the output a prefix of a sentence of the grammar, and allows the end of generation only once the sentence is complete.
+/// </summary>
+public readonly record struct SamplingSettings(float Temperature, float TopP, uint? Seed, string? Grammar = null)
 {
     public static readonly SamplingSettings Greedy = new(0f, 1f, null);
 }

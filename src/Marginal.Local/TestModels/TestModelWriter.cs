@@ -17,10 +17,17 @@ public sealed record TestModelShape(int Embedding, int Layers, int FeedForward, 
     /// <summary>About 29M parameters, 60 MB in F16: big enough that batching pays off, for benchmarks (docs/benchmarks.md, section 6).</summary>
     public static readonly TestModelShape Small = new(256, 4, 768, 8, 2048);
 
+    /// <summary>
+    /// About 162M parameters (GPT-2 small's width and depth), 310 MiB in F16: weights far larger than a CPU's caches, so
+    /// decode streams them from memory as a real model's does; for the quantization benchmark (docs/benchmarks.md, section 6).
+    /// </summary>
+    public static readonly TestModelShape Medium = new(768, 12, 2048, 12, 2048);
+
     public static TestModelShape? Named(string name) => name switch
     {
         "tiny" => Tiny,
         "small" => Small,
+        "medium" => Medium,
         _ => null,
     };
 }
@@ -57,7 +64,7 @@ public static class TestModelWriter
         var gguf = new GgufWriter();
         var headDim = shape.Embedding / shape.Heads;
         gguf.Add("general.architecture", "llama");
-        gguf.Add("general.name", "marginal-test-" + (shape == TestModelShape.Small ? "small" : shape == TestModelShape.Tiny ? "tiny" : $"{shape.Embedding}x{shape.Layers}"));
+        gguf.Add("general.name", "marginal-test-" + (shape == TestModelShape.Small ? "small" : shape == TestModelShape.Tiny ? "tiny" : shape == TestModelShape.Medium ? "medium" : $"{shape.Embedding}x{shape.Layers}"));
         gguf.Add("general.file_type", 1u); // LLAMA_FTYPE_MOSTLY_F16
         gguf.Add("general.alignment", (uint)GgufWriter.Alignment);
         gguf.Add("llama.context_length", (uint)shape.ContextLength);

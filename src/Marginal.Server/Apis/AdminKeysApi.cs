@@ -3,6 +3,7 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using Marginal.Core.Tenancy;
+using Marginal.Server.Cluster;
 using Marginal.Server.Hosting;
 using Marginal.Server.Wire;
 using Microsoft.AspNetCore.Builder;
@@ -109,6 +110,10 @@ public static class AdminKeysApi
         }
         // Refused from the next request on, not after the cache's few seconds.
         http.RequestServices.GetService<KeyAuthentication>()?.Forget(id);
+        if (http.RequestServices.GetService<ClusterChanges>() is { } cluster)
+        {
+            await cluster.KeyRevokedAsync(id);
+        }
         var key = (await keys.FindKeyAsync(id, http.RequestAborted))!;
         await WriteJsonAsync(http, json => WriteKey(json, key));
     }

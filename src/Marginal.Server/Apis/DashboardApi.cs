@@ -17,12 +17,14 @@ namespace Marginal.Server.Apis;
 /// <summary>
 /// <c>/dashboard</c>: the unit-economics dashboard, behind the admin key (<c>server.admin_key_env</c>).
 /// <list type="bullet">
-/// <item><c>GET /dashboard?key=ADMIN_KEY</c> → 303 to <c>/dashboard</c>, setting an HttpOnly, SameSite=Strict cookie that
-/// holds an HMAC of the admin key (never the key); the redirect keeps the key out of the address bar and history.</item>
+/// <item><c>POST /dashboard</c> with the form field <c>key=ADMIN_KEY</c> (the sign-in form) → 303 to <c>/dashboard</c>, setting
+/// an HttpOnly, SameSite=Strict cookie that holds an HMAC of the admin key (never the key). The key travels in the body,
+/// never in a URL, so it stays out of access logs, the address bar and history.</item>
 /// <item><c>GET /dashboard</c> with the cookie (or <c>Authorization: Bearer ADMIN_KEY</c>) → the page; without → 401 and a sign-in form.</item>
 /// <item><c>GET /dashboard/data?since=&amp;until=&amp;by=</c> → the report as JSON; 401 in OpenAI error format without the key.</item>
 /// </list>
-/// Every answer carries a content security policy (scripts from this origin only, no framing), nosniff, no referrer and no-store.
+/// Every answer carries a content security policy (scripts from this origin only, no framing) and no-store, beside the
+/// headers <see cref="Hosting.SecurityHeaders"/> puts on every answer.
 /// </summary>
 public static class DashboardApi
 {
@@ -32,6 +34,7 @@ public static class DashboardApi
     {
         var access = new DashboardAccess(adminKey);
         app.MapGet("/dashboard", (HttpContext http) => PageAsync(http, access));
+        app.MapPost("/dashboard", (HttpContext http) => SignInAsync(http, access));
         app.MapGet("/dashboard/data", (HttpContext http, ILedgerStore ledger, GatewayModelSource models, TimeProvider time) => DataAsync(http, access, ledger, models, time));
         app.MapGet("/dashboard/chart.js", (HttpContext http) => AssetAsync(http, "text/javascript", DashboardPage.ChartScript));
         app.MapGet("/dashboard/dashboard.js", (HttpContext http) => AssetAsync(http, "text/javascript", DashboardPage.PageScript));
@@ -42,36 +45,36 @@ public static class DashboardApi
     private static void Secure(HttpResponse response)
     {
         response.Headers.ContentSecurityPolicy = DashboardPage.ContentSecurityPolicy;
-        response.Headers.XContentTypeOptions = "nosniff";
         response.Headers.XFrameOptions = "DENY";
-        response.Headers["Referrer-Policy"] = "no-referrer";
         response.Headers.CacheControl = "no-store";
     }
 
     private static Task PageAsync(HttpContext http, DashboardAccess access)
     {
         Secure(http.Response);
-        if (http.Request.Query.TryGetValue("key", out var key))
+        return access.Allows(http.Request)
+            ? Html(http, StatusCodes.Status200OK, DashboardPage.Served)
+            : Html(http, StatusCodes.Status401Unauthorized, DashboardPage.Login);
+    }
+
+    private static async Task SignInAsync(HttpContext http, DashboardAccess access)
+    {
+        Secure(http.Response);
+        var key = http.Request.HasFormContentType ? (await http.Request.ReadFormAsync(http.RequestAborted))["key"].ToString() : "";
+        if (!access.IsKey(key))
         {
-            if (access.IsKey(key.ToString()))
-            {
-                http.Response.Cookies.Append(CookieName, access.CookieValue!, new CookieOptions
-                {
-                    HttpOnly = true,
-                    SameSite = SameSiteMode.Strict,
-                    Secure = http.Request.IsHttps,
-                    Path = "/dashboard",
-                });
-                http.Response.StatusCode = StatusCodes.Status303SeeOther;
-                http.Response.Headers.Location = "/dashboard";
-                return Task.CompletedTask;
-            }
+            await Html(http, StatusCodes.Status401Unauthorized, DashboardPage.Login);
+            return;
         }
-        else if (access.Allows(http.Request))
+        http.Response.Cookies.Append(CookieName, access.CookieValue!, new CookieOptions
         {
-            return Html(http, StatusCodes.Status200OK, DashboardPage.Served);
-        }
-        return Html(http, StatusCodes.Status401Unauthorized, DashboardPage.Login);
+            HttpOnly = true,
+            SameSite = SameSiteMode.Strict,
+            Secure = http.Request.IsHttps,
+            Path = "/dashboard",
+        });
+        http.Response.StatusCode = StatusCodes.Status303SeeOther;
+        http.Response.Headers.Location = "/dashboard";
     }
 
     private static Task Html(HttpContext http, int status, string html)
@@ -94,7 +97,7 @@ public static class DashboardApi
         if (!access.Allows(http.Request))
         {
             await OpenAIErrors.WriteAsync(http, StatusCodes.Status401Unauthorized, access.Enabled
-                ? "The dashboard needs the admin key: open /dashboard?key=ADMIN_KEY once, or send 'Bearer ADMIN_KEY'."
+                ? "The dashboard needs the admin key: sign in at /dashboard, or send 'Bearer ADMIN_KEY'."
                 : "The dashboard is disabled: set the environment variable named by server.admin_key_env (default MARGINAL_ADMIN_KEY) and restart.",
                 "invalid_request_error", access.Enabled ? "invalid_admin_key" : "admin_disabled");
             return;

@@ -46,7 +46,12 @@ public static partial class FeedbackApi
             var feedback = new Feedback(requestId, time.GetUtcNow(), tenant, score, outcome);
             await ledger.AppendFeedbackAsync(feedback, CancellationToken.None);
             // A request the router downgraded becomes a labelled example for later decisions on similar prompts.
-            http.RequestServices.GetService<RouteFeedback>()?.Learn(requestId, score, outcome);
+            if (http.RequestServices.GetService<RouteFeedback>() is { } routeFeedback && routeFeedback.Learn(requestId, score, outcome, out var example)
+                && ledger is IRouteExampleStore examples)
+            {
+                // Kept with the embedding so the label is rebuilt on the next start (the ledger holds no prompt text).
+                await examples.SaveRouteExampleAsync(example!, CancellationToken.None);
+            }
             if (outcome is not null && http.RequestServices.GetService<Admission>() is { } admission && http.RequestServices.GetService<LedgerWriter>() is { } writer)
             {
                 await BookOutcomeAsync(admission, writer, record, outcome, feedback.Time);

@@ -30,12 +30,12 @@ public static class DashboardPage
         <body><div id="dashboard"></div><script src="/dashboard/dashboard.js"></script></body></html>
         """;
 
-    /// <summary>The login form shown without the admin key: it sends the key once as <c>?key=</c>.</summary>
+    /// <summary>The login form shown without the admin key: it posts the key once, in the body.</summary>
     public const string Login = """
         <!doctype html>
         <html lang="en"><head><meta charset="utf-8"><title>Marginal · sign in</title><link rel="icon" href="data:,"><link rel="stylesheet" href="/dashboard/dashboard.css"></head>
         <body><h1>Unit economics</h1><p>The dashboard needs the admin key (the environment variable named by server.admin_key_env).</p>
-        <form method="get" action="/dashboard"><label>Admin key <input type="password" name="key" autocomplete="off"></label> <button type="submit">Open</button></form></body></html>
+        <form method="post" action="/dashboard"><label>Admin key <input type="password" name="key" autocomplete="off"></label> <button type="submit">Open</button></form></body></html>
         """;
 
     /// <summary>One self-contained HTML file: style, Chart.js, the report as JSON and the script, inlined.</summary>

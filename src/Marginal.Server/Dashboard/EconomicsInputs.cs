@@ -10,7 +10,8 @@ public static class EconomicsInputs
 {
     /// <summary>
     /// Pools: every <c>kind: local</c> provider with a <c>pool:</c>. Spill-over: for each model served by such a provider,
-    /// its fallbacks that run elsewhere and have a price, in fallback order (the first one takes the spill).
+    /// its fallbacks that run elsewhere and have a price, in fallback order (the first one takes the spill); when there
+    /// are none, the stand-ins of <see cref="StandIns"/>.
     /// </summary>
     public static (IReadOnlyList<OwnedPool> Pools, IReadOnlyList<SpilloverPrice> Spillover) From(MarginalConfig config, PriceBook prices)
     {
@@ -42,6 +43,41 @@ public static class EconomicsInputs
                 }
             }
         }
+        if (spill.Count == 0 && pools.Count > 0)
+        {
+            spill.AddRange(StandIns(config, prices, owned));
+        }
         return (pools, spill);
+    }
+
+    /// <summary>
+    /// When no owned model has a priced fallback, what the tokens past the pools' headroom would cost elsewhere: the
+    /// price book's API and rented models of the owned models' quality tiers (the tier their own book entries give),
+    /// else, when no owned model has a book entry, the priced models configured under <c>models:</c> that run off the
+    /// owned pools. The report takes the cheapest at the window's input/output mix: the least the operator would pay
+    /// to buy those tokens at list price, so the figure never overstates what more owned capacity saves.
+    /// </summary>
+    private static IEnumerable<SpilloverPrice> StandIns(MarginalConfig config, PriceBook prices, HashSet<string> owned)
+    {
+        var tiers = config.Models
+            .Where(m => m.Value.Provider is { } p && owned.Contains(p))
+            .Select(m => GatewayModel.PriceOf(prices, m.Key, m.Value)?.QualityTier)
+            .OfType<string>()
+            .ToHashSet(StringComparer.Ordinal);
+        if (tiers.Count > 0)
+        {
+            return prices.Entries
+                .Where(e => e.Capacity != CapacityKind.Owned && tiers.Contains(e.QualityTier))
+                .OrderBy(e => e.Id, StringComparer.Ordinal)
+                .Select(e => new SpilloverPrice(e.Id, e.Price.Input, e.Price.Output, $"{e.Price.Source} ({e.Price.AsOf:yyyy-MM-dd})",
+                    $"cheapest {e.QualityTier}-tier API model in the price book; no priced fallback configured"));
+        }
+        return config.Models
+            .Where(m => m.Value.Provider is { } p && !owned.Contains(p))
+            .Select(m => (m.Key, Entry: GatewayModel.PriceOf(prices, m.Key, m.Value)))
+            .Where(m => m.Entry is not null)
+            .OrderBy(m => m.Key, StringComparer.Ordinal)
+            .Select(m => new SpilloverPrice(m.Key, m.Entry!.Price.Input, m.Entry.Price.Output, $"{m.Entry.Price.Source} ({m.Entry.Price.AsOf:yyyy-MM-dd})",
+                "cheapest configured API model; no priced fallback configured"));
     }
 }

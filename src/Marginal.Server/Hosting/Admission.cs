@@ -140,7 +140,11 @@ internal sealed class Admission(GatewayModelSource models, BillingModel billing,
     /// Starts the day's and month's budget counters from the ledger's recorded cost, so budgets survive a restart.
     /// <paramref name="records"/> are the ledger's records since the month's start.
     /// </summary>
-    public static async Task SeedAsync(ILimitCounters counters, IAsyncEnumerable<UsageRecord> records, DateTimeOffset now, CancellationToken cancellationToken = default)
+    public static async Task SeedAsync(ILimitCounters counters, IAsyncEnumerable<UsageRecord> records, DateTimeOffset now, CancellationToken cancellationToken = default) =>
+        await counters.AddAsync(await SeedChargesAsync(records, now, cancellationToken), cancellationToken);
+
+    /// <summary>The additions that start the day's and month's budget counters from <paramref name="records"/> (the ledger since the month's start).</summary>
+    public static async Task<List<CounterCharge>> SeedChargesAsync(IAsyncEnumerable<UsageRecord> records, DateTimeOffset now, CancellationToken cancellationToken = default)
     {
         var dayStart = new DateTimeOffset(now.Year, now.Month, now.Day, 0, 0, 0, TimeSpan.Zero);
         var monthEnd = NextMonth(now);
@@ -161,7 +165,7 @@ internal sealed class Admission(GatewayModelSource models, BillingModel billing,
                 }
             }
         }
-        await counters.AddAsync([.. sums.Select(s => new CounterCharge(s.Key, s.Value.Usd, decimal.MaxValue, s.Value.Expires))], cancellationToken);
+        return [.. sums.Select(s => new CounterCharge(s.Key, s.Value.Usd, decimal.MaxValue, s.Value.Expires))];
     }
 
     // Counter keys start with their kind: u(sd), t(okens), r(equests); then the scope and the window.

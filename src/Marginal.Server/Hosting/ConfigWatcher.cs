@@ -15,7 +15,11 @@ internal sealed partial class ConfigWatcher(string path, GatewayModelSource mode
     private static readonly TimeSpan Debounce = TimeSpan.FromMilliseconds(200);
 
     private readonly SemaphoreSlim _changed = new(0);
+    private readonly Lock _reloading = new();
     private FileSystemWatcher? _watcher;
+
+    /// <summary>Raised after the file changed here and was reloaded (not after a <see cref="Reload"/> that another node asked for).</summary>
+    public event Action? Reloaded;
 
     /// <summary>Starts watching before the host reports started, so no change made after start is missed.</summary>
     public override Task StartAsync(CancellationToken cancellationToken)
@@ -34,7 +38,6 @@ internal sealed partial class ConfigWatcher(string path, GatewayModelSource mode
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        var full = Path.GetFullPath(path);
         try
         {
             while (!stoppingToken.IsCancellationRequested)
@@ -46,7 +49,7 @@ internal sealed partial class ConfigWatcher(string path, GatewayModelSource mode
                 {
                     await _changed.WaitAsync(stoppingToken);
                 }
-                Reload(full);
+                Reload(announce: true);
             }
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
@@ -61,17 +64,30 @@ internal sealed partial class ConfigWatcher(string path, GatewayModelSource mode
         base.Dispose();
     }
 
-    private void Reload(string full)
+    /// <summary>
+    /// Reads the file again and swaps the snapshot when it is valid; <paramref name="announce"/> raises
+    /// <see cref="Reloaded"/> (a change made here, for the other nodes of a cluster to hear).
+    /// </summary>
+    public void Reload(bool announce)
     {
-        try
+        var full = Path.GetFullPath(path);
+        lock (_reloading)
         {
-            var config = ConfigLoader.Load(full);
-            models.Swap(GatewayModel.Build(config, time));
-            LogReloaded(logger, full, config.Models.Count);
+            try
+            {
+                var config = ConfigLoader.Load(full);
+                models.Swap(GatewayModel.Build(config, time));
+                LogReloaded(logger, full, config.Models.Count);
+            }
+            catch (ConfigException ex)
+            {
+                LogRejected(logger, ex.Message);
+                return;
+            }
         }
-        catch (ConfigException ex)
+        if (announce)
         {
-            LogRejected(logger, ex.Message);
+            Reloaded?.Invoke();
         }
     }
 

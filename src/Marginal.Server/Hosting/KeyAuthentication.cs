@@ -9,7 +9,8 @@ namespace Marginal.Server.Hosting;
 /// Checks the virtual key of every <c>/v1</c> request (<c>server.auth: keys</c>) and attaches it to the request, so the
 /// request is attributed to the key's tenant. A missing, malformed, unknown, revoked or expired key gets 401 in
 /// OpenAI's format. Keys are looked up by their public id and cached for <see cref="CacheFor"/>, so a key revoked by
-/// another process (the CLI) is refused within that time; one revoked through the admin API is refused at once.
+/// another process (the CLI) is refused within that time; one revoked through the admin API is refused at once, on every
+/// node of a cluster that shares Redis (<see cref="Cluster.ClusterChanges"/>).
 /// </summary>
 internal sealed class KeyAuthentication(IKeyStore keys, TimeProvider time)
 {
@@ -23,6 +24,9 @@ internal sealed class KeyAuthentication(IKeyStore keys, TimeProvider time)
 
     /// <summary>Forgets what is cached of key <paramref name="id"/> (after a revocation here).</summary>
     public void Forget(string id) => _cache.TryRemove(id, out _);
+
+    /// <summary>Forgets every cached key (after this node may have missed revocations made on others).</summary>
+    public void ForgetAll() => _cache.Clear();
 
     public async Task InvokeAsync(HttpContext http, RequestDelegate next)
     {

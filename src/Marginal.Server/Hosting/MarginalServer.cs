@@ -13,6 +13,7 @@ using Microsoft.Data.Sqlite;
 using Marginal.Gateway.Pipeline;
 using Marginal.Gateway.Routing;
 using Marginal.Server.Apis;
+using Marginal.Server.Cluster;
 using Marginal.Server.Telemetry;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
@@ -44,16 +45,32 @@ public static class MarginalServer
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
         logging?.Invoke(builder.Logging);
         builder.WebHost.UseUrls(urls ?? config.Server.Urls);
+        var certificate = ServerCertificate.Load(config.Server.Tls, urls ?? config.Server.Urls);
+        if (certificate is not null)
+        {
+            // The slim builder leaves HTTPS out unless asked.
+            builder.WebHost.UseKestrelHttpsConfiguration();
+        }
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.AddServerHeader = false;
             kestrel.Limits.MaxRequestBodySize = config.Server.MaxRequestBodyBytes;
+            if (certificate is not null)
+            {
+                kestrel.ConfigureHttpsDefaults(https => https.ServerCertificate = certificate);
+            }
         });
 
         var models = new GatewayModelSource(GatewayModel.Build(config, time));
         builder.Services.AddSingleton(time);
         builder.Services.AddSingleton(models);
         builder.Services.AddSingleton<GatewayMetrics>();
+        // Cluster mode: counters, exact cache and config changes shared through Redis (docs/operations.md).
+        var cluster = config.Redis is { } redisConfig ? ClusterRedis.Connect(redisConfig) : null;
+        if (cluster is not null)
+        {
+            builder.Services.AddSingleton(_ => cluster);
+        }
         var keysOn = config.Server.Auth == "keys";
         var store = keysOn || config.Storage.RecordUsage ? OpenStore(config.Storage) : null;
         LedgerWriter? ledger = null;
@@ -72,8 +89,17 @@ public static class MarginalServer
         }
         // One memory for routing decisions and POST /v1/feedback, so feedback moves later decisions.
         var routeFeedback = new RouteFeedback();
+        if (store is IRouteExampleStore examples)
+        {
+            // Labels given before a restart: stored embeddings joined to their feedback rows.
+            var stored = examples.ReadRouteExamplesAsync().GetAwaiter().GetResult();
+            if (stored.Count > 0)
+            {
+                routeFeedback.Restore(stored, store.ReadFeedbackAsync().ToBlockingEnumerable());
+            }
+        }
         builder.Services.AddSingleton(routeFeedback);
-        var (accounts, admission) = Billing(config, models, store, time);
+        var (accounts, admission) = Billing(config, models, store, time, cluster);
         if (accounts is not null)
         {
             builder.Services.AddSingleton(accounts);
@@ -82,7 +108,7 @@ public static class MarginalServer
         {
             builder.Services.AddSingleton(admission);
         }
-        builder.Services.AddSingleton<IChatClient>(sp => GatewayPipeline.Build(models, time, ledger, sp.GetRequiredService<ILoggerFactory>(), routeFeedback, accounts));
+        builder.Services.AddSingleton<IChatClient>(sp => GatewayPipeline.Build(models, time, ledger, sp.GetRequiredService<ILoggerFactory>(), routeFeedback, accounts, cluster?.Cache, cluster?.Cache));
         if (store is IJobStore jobStore && config.Deferral.Enabled)
         {
             builder.Services.AddSingleton(_ => jobStore);
@@ -96,7 +122,13 @@ public static class MarginalServer
         }
         if (configPath is not null)
         {
-            builder.Services.AddHostedService(sp => new ConfigWatcher(configPath, models, time, sp.GetRequiredService<ILogger<ConfigWatcher>>()));
+            builder.Services.AddSingleton(sp => new ConfigWatcher(configPath, models, time, sp.GetRequiredService<ILogger<ConfigWatcher>>()));
+            builder.Services.AddHostedService(sp => sp.GetRequiredService<ConfigWatcher>());
+        }
+        if (cluster is not null)
+        {
+            builder.Services.AddSingleton(sp => new ClusterChanges(cluster, sp.GetService<KeyAuthentication>(), sp.GetService<ConfigWatcher>(), sp.GetRequiredService<ILogger<ClusterChanges>>()));
+            builder.Services.AddHostedService(sp => sp.GetRequiredService<ClusterChanges>());
         }
 
         var telemetry = builder.Services.AddOpenTelemetry()
@@ -117,9 +149,11 @@ public static class MarginalServer
         {
             spooled.Logger = app.Services.GetRequiredService<ILogger<SpooledLedgerStore>>();
         }
+        cluster?.UseLogging(app.Services.GetRequiredService<ILoggerFactory>());
         // Created now rather than at the first request, so the owned pools' gauges are at /metrics from the start.
         app.Services.GetRequiredService<GatewayMetrics>();
         app.UseMiddleware<ErrorGuard>();
+        app.UseMiddleware<SecurityHeaders>();
         app.UseMiddleware<RequestLimits>(config.Server.MaxRequestBodyBytes);
         if (keysOn)
         {
@@ -148,7 +182,7 @@ public static class MarginalServer
     /// Pricing plans, budgets and limits (<c>billing.plans</c>): the tenants' running months and credit, and admission,
     /// both started from the ledger so a restart continues the day and the month. Nothing without a plans file.
     /// </summary>
-    private static (TenantAccounts?, Admission?) Billing(MarginalConfig config, GatewayModelSource models, IMarginalStore? store, TimeProvider time)
+    private static (TenantAccounts?, Admission?) Billing(MarginalConfig config, GatewayModelSource models, IMarginalStore? store, TimeProvider time, ClusterRedis? cluster)
     {
         if (config.Billing.Plans is null)
         {
@@ -156,7 +190,7 @@ public static class MarginalServer
         }
         var billing = PlansLoader.Load(config);
         var accounts = new TenantAccounts(() => billing);
-        var counters = new InProcessLimitCounters(time);
+        ILimitCounters counters = cluster is null ? new InProcessLimitCounters(time) : cluster.Counters;
         var now = time.GetUtcNow();
         if (store is not null)
         {
@@ -164,7 +198,17 @@ public static class MarginalServer
             var monthStart = new DateTimeOffset(now.Year, now.Month, 1, 0, 0, 0, TimeSpan.Zero);
             var since = grants.Count == 0 ? monthStart : grants.Min(g => g.Granted) is var first && first < monthStart ? first : monthStart;
             accounts.Seed(grants, store.ReadAsync(since).ToBlockingEnumerable(), now);
-            Admission.SeedAsync(counters, store.ReadAsync(monthStart), now).GetAwaiter().GetResult();
+            if (cluster is null)
+            {
+                Admission.SeedAsync(counters, store.ReadAsync(monthStart), now).GetAwaiter().GetResult();
+            }
+            else
+            {
+                // Shared counters are seeded once per Redis, by the first node to start, not once per node (which
+                // would count the month again for every node). See RedisLimitCounters.SeedOnceAsync.
+                var seed = Admission.SeedChargesAsync(store.ReadAsync(monthStart), now).GetAwaiter().GetResult();
+                cluster.Counters.SeedOnceAsync(seed, $"{Environment.MachineName}:{Environment.ProcessId}:{now:O}").GetAwaiter().GetResult();
+            }
         }
         return (accounts, new Admission(models, billing, accounts, counters, time, config.Billing.DefaultMaxOutputTokens, store));
     }

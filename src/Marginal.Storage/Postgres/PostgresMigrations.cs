@@ -82,6 +82,99 @@ internal static class PostgresMigrations
             expires_us bigint
         );
         """,
+        // 4 (dashboard): hourly rollups of usage_records, kept at append time in the append's own transaction (every
+        // node appends, so a read-time watermark would miss rows that commit out of order); lever savings in a table
+        // of their own so they add up in SQL. Existing records are rolled up here, once. Same sums as UsageRollup:
+        // an adjustment or outcome counts under its request's hour and dimensions.
+        """
+        CREATE TABLE usage_rollups (
+            hour_us bigint NOT NULL,
+            tenant text NOT NULL,
+            requested_model text NOT NULL,
+            served_model text NOT NULL,
+            provider text NOT NULL,
+            capacity_source text NOT NULL,
+            route_reason text NOT NULL,
+            cache_outcome text NOT NULL,
+            requests bigint NOT NULL,
+            errors bigint NOT NULL,
+            input_tokens bigint NOT NULL,
+            cached_input_tokens bigint NOT NULL,
+            output_tokens bigint NOT NULL,
+            cost_usd numeric NOT NULL,
+            marginal_cost_usd numeric NOT NULL,
+            priced_tokens bigint NOT NULL,
+            unpriced_requests bigint NOT NULL,
+            revenue_usd numeric NOT NULL,
+            revenue_records bigint NOT NULL,
+            unplanned_requests bigint NOT NULL,
+            PRIMARY KEY (hour_us, tenant, requested_model, served_model, provider, capacity_source, route_reason, cache_outcome)
+        );
+        CREATE TABLE usage_rollup_levers (
+            hour_us bigint NOT NULL,
+            tenant text NOT NULL,
+            requested_model text NOT NULL,
+            served_model text NOT NULL,
+            provider text NOT NULL,
+            capacity_source text NOT NULL,
+            route_reason text NOT NULL,
+            cache_outcome text NOT NULL,
+            lever text NOT NULL,
+            usd numeric NOT NULL,
+            PRIMARY KEY (hour_us, tenant, requested_model, served_model, provider, capacity_source, route_reason, cache_outcome, lever)
+        );
+        CREATE TEMP TABLE rollup_source ON COMMIT DROP AS
+        SELECT u.kind = 'usage' AS is_usage, u.status, u.input_tokens, u.cached_input_tokens, u.output_tokens, u.cost_usd, u.marginal_cost_usd,
+            u.revenue_usd, u.levers,
+            floor(o.time_us / 3600000000.0)::bigint * 3600000000 AS hour_us, o.tenant, o.requested_model,
+            coalesce(o.served_model, '') AS served_model, coalesce(o.provider, '') AS provider, coalesce(o.capacity_source, '') AS capacity_source,
+            coalesce(o.route_reason, '') AS route_reason, coalesce(o.cache_outcome, '') AS cache_outcome
+        FROM usage_records u
+        LEFT JOIN usage_records r ON u.kind <> 'usage' AND r.id = u.adjusts
+        CROSS JOIN LATERAL (SELECT CASE WHEN r.id IS NULL THEN u.time_us ELSE r.time_us END AS time_us,
+            CASE WHEN r.id IS NULL THEN u.tenant ELSE r.tenant END AS tenant,
+            CASE WHEN r.id IS NULL THEN u.requested_model ELSE r.requested_model END AS requested_model,
+            CASE WHEN r.id IS NULL THEN u.served_model ELSE r.served_model END AS served_model,
+            CASE WHEN r.id IS NULL THEN u.provider ELSE r.provider END AS provider,
+            CASE WHEN r.id IS NULL THEN u.capacity_source ELSE r.capacity_source END AS capacity_source,
+            CASE WHEN r.id IS NULL THEN u.route_reason ELSE r.route_reason END AS route_reason,
+            CASE WHEN r.id IS NULL THEN u.cache_outcome ELSE r.cache_outcome END AS cache_outcome) o;
+        INSERT INTO usage_rollups
+        SELECT hour_us, tenant, requested_model, served_model, provider, capacity_source, route_reason, cache_outcome,
+            count(*) FILTER (WHERE is_usage), count(*) FILTER (WHERE is_usage AND status <> 'ok'),
+            sum(input_tokens), sum(cached_input_tokens), sum(output_tokens),
+            coalesce(sum(cost_usd), 0), coalesce(sum(marginal_cost_usd), 0),
+            coalesce(sum(input_tokens + output_tokens) FILTER (WHERE cost_usd IS NOT NULL), 0),
+            count(*) FILTER (WHERE is_usage AND cost_usd IS NULL AND input_tokens + output_tokens > 0),
+            coalesce(sum(revenue_usd), 0), count(revenue_usd), count(*) FILTER (WHERE is_usage AND revenue_usd IS NULL)
+        FROM rollup_source
+        GROUP BY hour_us, tenant, requested_model, served_model, provider, capacity_source, route_reason, cache_outcome;
+        INSERT INTO usage_rollup_levers
+        SELECT hour_us, tenant, requested_model, served_model, provider, capacity_source, route_reason, cache_outcome,
+            split_part(pair, '=', 1), sum(CASE WHEN position('=' in pair) > 0 THEN split_part(pair, '=', 2)::numeric ELSE 0 END)
+        FROM rollup_source CROSS JOIN LATERAL (SELECT trim(p) AS pair FROM regexp_split_to_table(levers, ',') p) pairs
+        WHERE levers <> '' AND pair <> ''
+        GROUP BY hour_us, tenant, requested_model, served_model, provider, capacity_source, route_reason, cache_outcome, split_part(pair, '=', 1);
+        """,
+        // 5 (deferral): deferred (batch-tier) jobs and their lifecycle, as SQLite's step 5.
+        """
+        CREATE TABLE deferred_jobs (
+            id text PRIMARY KEY,
+            request_id text NOT NULL,
+            tenant text NOT NULL,
+            key_id text NOT NULL,
+            model text NOT NULL,
+            status text NOT NULL,
+            created_us bigint NOT NULL,
+            deadline_us bigint NOT NULL,
+            request_json text NOT NULL,
+            batch_id text,
+            result_json text,
+            error_json text,
+            finished_us bigint
+        );
+        CREATE INDEX deferred_jobs_active ON deferred_jobs (status, created_us) WHERE status IN ('queued', 'running');
+        """,
     ];
 
     // pg_advisory_xact_lock key: "marginal" as ASCII bytes, an arbitrary constant that other applications are unlikely to use.

@@ -11,9 +11,10 @@ namespace Marginal.Storage.Postgres;
 /// The cluster store: ledger and keys in PostgreSQL, shared by every gateway node. An append is one statement in one
 /// transaction per batch: the batch travels as one array per column, is unnested server-side, and
 /// <c>ON CONFLICT (id) DO NOTHING RETURNING id</c> says which rows were new, so a record retried on another node is
-/// stored once. Money is <c>numeric</c> (exact). Connections come from Npgsql's pool. Thread-safe.
+/// stored once; the same transaction adds the new records to the hourly rollups (PostgresStore.Rollups.cs). Money is
+/// <c>numeric</c> (exact). Connections come from Npgsql's pool. Thread-safe.
 /// </summary>
-public sealed class PostgresStore : IMarginalStore
+public sealed partial class PostgresStore : IMarginalStore
 {
     private const string Columns = LedgerColumns.UsageRecords;
 
@@ -100,6 +101,7 @@ public sealed class PostgresStore : IMarginalStore
                 inserted[first[reader.GetString(0)]] = true;
             }
         }
+        await AddToRollupsAsync(connection, transaction, records.Where((_, i) => inserted[i]).ToList(), cancellationToken).ConfigureAwait(false);
         await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
         return inserted;
     }

@@ -4,9 +4,10 @@ namespace Marginal.Storage.Redis;
 
 /// <summary>
 /// Bytes by key with a time to live, shared by every node: the exact response cache's backing store. A cache is an
-/// optimisation, so Redis unreachable reads as a miss and a write is dropped; never an error. Thread-safe.
+/// optimisation, so Redis unreachable reads as a miss and a write is dropped; never an error. <paramref name="reachability"/>,
+/// when given, hears of each outage (logged once). Thread-safe.
 /// </summary>
-public sealed class RedisByteStore(IDatabase database, string prefix = "marginal")
+public sealed class RedisByteStore(IDatabase database, string prefix = "marginal", RedisReachability? reachability = null)
 {
     private RedisKey Key(string key) => $"{prefix}:bytes:{key}";
 
@@ -16,10 +17,12 @@ public sealed class RedisByteStore(IDatabase database, string prefix = "marginal
         try
         {
             var value = await database.StringGetAsync(Key(key)).ConfigureAwait(false);
+            reachability?.Succeeded();
             return value.IsNull ? null : (byte[])value!;
         }
         catch (Exception error) when (RedisBudgets.IsUnavailable(error))
         {
+            reachability?.Failed(error);
             return null;
         }
     }
@@ -29,10 +32,13 @@ public sealed class RedisByteStore(IDatabase database, string prefix = "marginal
     {
         try
         {
-            return await database.StringSetAsync(Key(key), value, timeToLive).ConfigureAwait(false);
+            var stored = await database.StringSetAsync(Key(key), value, timeToLive).ConfigureAwait(false);
+            reachability?.Succeeded();
+            return stored;
         }
         catch (Exception error) when (RedisBudgets.IsUnavailable(error))
         {
+            reachability?.Failed(error);
             return false;
         }
     }
@@ -46,6 +52,7 @@ public sealed class RedisByteStore(IDatabase database, string prefix = "marginal
         }
         catch (Exception error) when (RedisBudgets.IsUnavailable(error))
         {
+            reachability?.Failed(error);
             return false;
         }
     }

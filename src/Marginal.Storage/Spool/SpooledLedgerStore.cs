@@ -1,4 +1,5 @@
 using Marginal.Core.Billing;
+using Marginal.Core.Deferral;
 using System.Globalization;
 using Marginal.Core.Ledger;
 using Marginal.Core.Tenancy;
@@ -23,7 +24,7 @@ namespace Marginal.Storage.Spool;
 /// feedback and key changes fail while the primary is down. Thread-safe.
 /// </para>
 /// </summary>
-public sealed partial class SpooledLedgerStore : IMarginalStore
+public sealed partial class SpooledLedgerStore : IMarginalStore, IUsageRollups, IJobStore
 {
     private const int ReplayBatch = 1000;
 
@@ -217,6 +218,24 @@ public sealed partial class SpooledLedgerStore : IMarginalStore
         _primary.ReadAsync(since, until, cancellationToken);
 
     public Task<long> CountAsync(CancellationToken cancellationToken = default) => _primary.CountAsync(cancellationToken);
+
+    // Rollups and deferred jobs live in the primary only (a spooled record joins the rollups when it is replayed); a
+    // primary that keeps neither answers from the records and has no job store.
+    public Task<IReadOnlyList<UsageRollup>> ReadRollupsAsync(DateTimeOffset? since = null, DateTimeOffset? until = null, CancellationToken cancellationToken = default) =>
+        _primary is IUsageRollups rollups
+            ? rollups.ReadRollupsAsync(since, until, cancellationToken)
+            : RollUpAsync(since, until, cancellationToken);
+
+    private async Task<IReadOnlyList<UsageRollup>> RollUpAsync(DateTimeOffset? since, DateTimeOffset? until, CancellationToken cancellationToken) =>
+        UsageRollup.From(await _primary.ReadAsync(since is { } s ? UsageRollup.HourOf(s) : null, until, cancellationToken).ToListAsync(cancellationToken).ConfigureAwait(false));
+
+    private IJobStore Jobs => _primary as IJobStore ?? throw new NotSupportedException($"{_primary.Path} keeps no deferred jobs");
+
+    public Task SaveAsync(DeferredJob job, CancellationToken cancellationToken = default) => Jobs.SaveAsync(job, cancellationToken);
+
+    public Task<DeferredJob?> FindJobAsync(string id, CancellationToken cancellationToken = default) => Jobs.FindJobAsync(id, cancellationToken);
+
+    public Task<IReadOnlyList<DeferredJob>> ReadActiveJobsAsync(CancellationToken cancellationToken = default) => Jobs.ReadActiveJobsAsync(cancellationToken);
 
     public Task AppendFeedbackAsync(Feedback feedback, CancellationToken cancellationToken = default) => _primary.AppendFeedbackAsync(feedback, cancellationToken);
 

@@ -129,6 +129,16 @@ internal static class SqliteMigrations
         );
         CREATE INDEX deferred_jobs_active ON deferred_jobs (status, created_us) WHERE status IN ('queued', 'running');
         """,
+        // Step 6 (persisted router feedback): the prompt embedding of each downgraded request that feedback labelled,
+        // so the router's labels are rebuilt on start (the label comes from the feedback rows).
+        """
+        CREATE TABLE route_examples (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            request_id TEXT NOT NULL UNIQUE,
+            alias TEXT NOT NULL,
+            embedding BLOB NOT NULL
+        );
+        """,
     ];
 
     /// <summary>The schema version this build writes.</summary>

@@ -6,8 +6,7 @@ namespace Marginal.Storage.Sqlite;
 /// <summary>Deferred jobs (<see cref="IJobStore"/>): one row per job, rewritten whole on each state change.</summary>
 public sealed partial class SqliteStore : IJobStore
 {
-    private const string JobColumns =
-        "id, request_id, tenant, key_id, model, status, created_us, deadline_us, request_json, batch_id, result_json, error_json, finished_us";
+    private const string JobColumns = StoreRows.JobColumns;
 
     public async Task SaveAsync(DeferredJob job, CancellationToken cancellationToken = default)
     {
@@ -39,7 +38,7 @@ public sealed partial class SqliteStore : IJobStore
         command.CommandText = $"SELECT {JobColumns} FROM deferred_jobs WHERE id = $id";
         command.Parameters.AddWithValue("$id", id);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-        return await reader.ReadAsync(cancellationToken).ConfigureAwait(false) ? ReadJob(reader) : null;
+        return await reader.ReadAsync(cancellationToken).ConfigureAwait(false) ? StoreRows.ReadJob(reader) : null;
     }
 
     public async Task<IReadOnlyList<DeferredJob>> ReadActiveJobsAsync(CancellationToken cancellationToken = default)
@@ -51,23 +50,8 @@ public sealed partial class SqliteStore : IJobStore
         var jobs = new List<DeferredJob>();
         while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
         {
-            jobs.Add(ReadJob(reader));
+            jobs.Add(StoreRows.ReadJob(reader));
         }
         return jobs;
     }
-
-    private static DeferredJob ReadJob(SqliteDataReader r) => new(
-        Id: r.GetString(0),
-        RequestId: r.GetString(1),
-        Tenant: r.GetString(2),
-        KeyId: r.GetString(3),
-        Model: r.GetString(4),
-        Status: r.GetString(5),
-        Created: FromMicros(r.GetInt64(6)),
-        Deadline: FromMicros(r.GetInt64(7)),
-        RequestJson: r.GetString(8),
-        BatchId: Text(r, 9),
-        ResultJson: Text(r, 10),
-        ErrorJson: Text(r, 11),
-        Finished: r.IsDBNull(12) ? null : FromMicros(r.GetInt64(12)));
 }

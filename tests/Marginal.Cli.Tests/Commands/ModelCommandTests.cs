@@ -6,7 +6,7 @@ public sealed class ModelCommandTests
     [Theory]
     [InlineData(new[] { "model", "make-test" }, "marginal model make-test: --out FILE is required")]
     [InlineData(new[] { "model", "make-test", "--out" }, "marginal model make-test: Required argument missing for option: '--out'.")]
-    [InlineData(new[] { "model", "make-test", "--out", "x.gguf", "--size", "huge" }, "marginal model make-test: --size: 'huge' is not allowed (allowed: tiny, small)")]
+    [InlineData(new[] { "model", "make-test", "--out", "x.gguf", "--size", "huge" }, "marginal model make-test: --size: 'huge' is not allowed (allowed: tiny, small, medium)")]
     [InlineData(new[] { "model", "make-test", "--out", "x.gguf", "extra" }, "marginal model make-test: unexpected argument 'extra'")]
     [InlineData(new[] { "model", "quantize", "--out", "y.gguf", "--type", "q8_0" }, "marginal model quantize: --in FILE is required")]
     [InlineData(new[] { "model", "quantize", "--in", "/nonexistent/x.gguf", "--out", "y.gguf", "--type", "q8_0" }, "marginal model quantize: --in: no file at /nonexistent/x.gguf")]

@@ -38,10 +38,11 @@ public sealed class ConfigLoaderTests
     }
 
     [Theory]
-    [InlineData("providers:\n  p:\n    kind: openai\n    base_ur: http://x\n", "marginal.yaml:4:5: unknown key 'base_ur' in a provider (allowed: kind, base_url, api_key_env, api_key_file, api_key_header, timeout, headers, path, threads, max_batch, queue_limit, context, backend, max_queue_wait, pool)")]
+    [InlineData("providers:\n  p:\n    kind: openai\n    base_ur: http://x\n", "marginal.yaml:4:5: unknown key 'base_ur' in a provider (allowed: kind, base_url, api_key_env, api_key_file, api_key_header, timeout, headers, path, threads, max_batch, queue_limit, context, backend, json_string_limit, max_queue_wait, pool)")]
     [InlineData("providers:\n  p:\n    kind: cohere\n", "marginal.yaml: providers.p.kind: 'cohere' is not allowed (allowed: openai, anthropic, local)")]
     [InlineData("providers:\n  p:\n    kind: local\n", "marginal.yaml: providers.p.path: is required for a local provider (a GGUF model file)")]
     [InlineData("providers:\n  p:\n    kind: local\n    path: m.gguf\n    max_batch: 0\n", "marginal.yaml: providers.p.max_batch: must be at least 1, got 0")]
+    [InlineData("providers:\n  p:\n    kind: local\n    path: m.gguf\n    json_string_limit: -1\n", "marginal.yaml: providers.p.json_string_limit: must be at least 0, got -1")]
     [InlineData("providers:\n  p:\n    kind: local\n    path: m.gguf\n    backend: tpu\n", "marginal.yaml: providers.p.backend: 'tpu' is not allowed (allowed: cpu, cuda)")]
     [InlineData("providers:\n  p:\n    kind: local\n    path: m.gguf\nmodels:\n  e:\n    provider: p\n    type: embedding\n", "marginal.yaml: models.e.type: embedding models need an openai-kind provider; 'p' is local")]
     [InlineData("providers:\n  p:\n    kind: local\n    path: m.gguf\n    pool:\n      pue: 0.5\n", "marginal.yaml: providers.p.pool.pue: must be at least 1 (facility power ÷ IT power), got 0.5")]
@@ -56,6 +57,10 @@ public sealed class ConfigLoaderTests
     [InlineData("storage:\n  kind: mysql\n", "marginal.yaml: storage.kind: 'mysql' is not allowed (allowed: sqlite, postgres)")]
     [InlineData("storage:\n  kind: postgres\n", "marginal.yaml: storage: with kind postgres set connection_string_env (an environment variable) or connection_string_file, exactly one")]
     [InlineData("storage:\n  kind: postgres\n  connection_string_env: PG\n  connection_string_file: /pg\n", "marginal.yaml: storage: with kind postgres set connection_string_env")]
+    [InlineData("redis:\n  key_prefix: m\n", "marginal.yaml: redis: set connection_string_env (an environment variable) or connection_string_file, exactly one; the connection string is never written inline")]
+    [InlineData("redis:\n  connection_string: 127.0.0.1:6379\n", "marginal.yaml:2:3: unknown key 'connection_string' in 'redis' (allowed: connection_string_env, connection_string_file")]
+    [InlineData("redis:\n  connection_string_env: R\n  budgets_fail: maybe\n", "marginal.yaml: redis.budgets_fail: 'maybe' is not allowed (allowed: closed, open)")]
+    [InlineData("redis:\n  connection_string_env: R\n  key_prefix: a b\n", "marginal.yaml: redis.key_prefix: 'a b' is not allowed")]
     [InlineData("providers:\n  a:\n    kind: anthropic\nmodels:\n  m:\n    provider: a\n    type: embedding\n", "marginal.yaml: models.m.type: embedding models need an openai-kind provider; 'a' is anthropic")]
     [InlineData("server:\n  max_request_body_bytes: lots\n", "marginal.yaml:2:27: invalid value: ")]
     [InlineData("server:\n  urls: not a url\n", "marginal.yaml: server.urls: 'not a url' is not a URL (e.g. http://127.0.0.1:8080)")]
@@ -69,6 +74,15 @@ public sealed class ConfigLoaderTests
 
         Assert.StartsWith(expectedStart, error.Message, StringComparison.Ordinal);
         Assert.DoesNotContain('\n', error.Message);
+    }
+
+    [Fact]
+    public void Parse_RedisSection_DefaultsFailClosed()
+    {
+        var config = ConfigLoader.Parse("redis:\n  connection_string_env: MARGINAL_REDIS\n", "marginal.yaml");
+
+        Assert.Equal(("MARGINAL_REDIS", "closed", false, "marginal"), (config.Redis!.ConnectionStringEnv, config.Redis.BudgetsFail, config.Redis.FailOpen, config.Redis.KeyPrefix));
+        Assert.Null(ConfigLoader.Parse("server:\n  auth: none\n", "marginal.yaml").Redis);
     }
 
     [Fact]

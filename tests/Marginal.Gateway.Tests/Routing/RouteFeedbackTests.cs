@@ -1,3 +1,4 @@
+using Marginal.Core.Ledger;
 using Marginal.Gateway.Routing;
 
 namespace Marginal.Gateway.Tests.Routing;
@@ -28,6 +29,29 @@ public sealed class RouteFeedbackTests
         Assert.False(feedback.Learn("req_1", score: null, outcome: "ticket_opened"));
         Assert.True(feedback.Learn("req_1", score: null, outcome: "resolved"));
         Assert.Equal(0.1, feedback.Adjust("auto", TestVectors.Unit(0), 0.2), 6);
+    }
+
+    [Fact]
+    public void Restore_StoredExamplesAndFeedbackRows_LabelsAsTheFirstTellingFeedbackSaid()
+    {
+        var feedback = new RouteFeedback();
+        RouteExample[] examples = [new("req_1", "auto", TestVectors.Unit(0)), new("req_2", "auto", TestVectors.Unit(1)), new("req_3", "auto", TestVectors.Unit(2))];
+        var at = DateTimeOffset.UnixEpoch;
+        Feedback[] rows =
+        [
+            new("req_1", at, "t", null, "ticket_opened"), // says nothing: the next row labels it
+            new("req_1", at, "t", 0.1, null),
+            new("req_1", at, "t", 0.9, null), // later feedback does not relabel, as when it arrived live
+            new("req_2", at, "t", null, "resolved"),
+        ];
+
+        Assert.Equal(2, feedback.Restore(examples, rows));
+
+        // req_1 needed the strong model: (0.2 + 1) / 2; req_2 did not: (0.2 + 0) / 2; req_3 has no feedback.
+        Assert.Equal(0.6, feedback.Adjust("auto", TestVectors.Unit(0), 0.2), 6);
+        Assert.Equal(0.1, feedback.Adjust("auto", TestVectors.Unit(1), 0.2), 6);
+        Assert.Equal(0.2, feedback.Adjust("auto", TestVectors.Unit(2), 0.2), 6);
+        Assert.Equal(2, feedback.Count("auto"));
     }
 
     [Fact]

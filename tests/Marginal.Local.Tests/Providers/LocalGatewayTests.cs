@@ -21,9 +21,7 @@ namespace Marginal.Local.Tests.Providers;
 [Collection(LocalModelCollection.Name)]
 public sealed class LocalGatewayTests(TestModelFiles files) : IAsyncLifetime
 {
-    private WebApplication _app = null!;
-    private OpenAIClient _openAI = null!;
-    private HttpClient _http = null!;
+    private LocalGateway _gateway = null!;
 
     public async Task InitializeAsync()
     {
@@ -57,26 +55,13 @@ public sealed class LocalGatewayTests(TestModelFiles files) : IAsyncLifetime
               tiny-narrow:
                 provider: narrow
             """;
-        _app = MarginalServer.Create(ConfigLoader.Parse(yaml, "marginal.yaml"), urls: "http://127.0.0.1:0");
-        await _app.StartAsync();
-        var baseUrl = new Uri(_app.Urls.First());
-        _http = new HttpClient { BaseAddress = baseUrl };
-        _openAI = new OpenAIClient(new ApiKeyCredential("sk-test"), new OpenAIClientOptions
-        {
-            Endpoint = new Uri(baseUrl, "/v1"),
-            RetryPolicy = new ClientRetryPolicy(maxRetries: 0),
-        });
+        _gateway = await LocalGateway.StartAsync(yaml);
     }
 
-    public async Task DisposeAsync()
-    {
-        _http.Dispose();
-        await _app.StopAsync();
-        await _app.DisposeAsync();
-    }
+    public async Task DisposeAsync() => await _gateway.DisposeAsync();
 
     private BatchScheduler Scheduler(string provider) =>
-        (BatchScheduler)_app.Services.GetRequiredService<GatewayModelSource>().Current.Providers[provider].Chat.GetService(typeof(BatchScheduler))!;
+        (BatchScheduler)_gateway.App.Services.GetRequiredService<GatewayModelSource>().Current.Providers[provider].Chat.GetService(typeof(BatchScheduler))!;
 
     private static StringContent Body(string model, string text, int maxTokens, bool stream = false) => new(
         $$"""{"model":"{{model}}","messages":[{"role":"user","content":"{{text}}"}],"max_tokens":{{maxTokens}},"temperature":0,"stream":{{(stream ? "true" : "false")}}}""",
@@ -85,7 +70,7 @@ public sealed class LocalGatewayTests(TestModelFiles files) : IAsyncLifetime
     [Fact]
     public void Build_LocalProvider_IsOwnedCapacity()
     {
-        var provider = _app.Services.GetRequiredService<GatewayModelSource>().Current.Providers["owned"];
+        var provider = _gateway.App.Services.GetRequiredService<GatewayModelSource>().Current.Providers["owned"];
 
         Assert.Equal("local", provider.Kind);
         Assert.Equal(CapacityKind.Owned, provider.Capacity);
@@ -94,7 +79,7 @@ public sealed class LocalGatewayTests(TestModelFiles files) : IAsyncLifetime
     [Fact]
     public async Task CompleteChat_LocalModel_AnswersWithExactUsage()
     {
-        var chat = _openAI.GetChatClient("tiny");
+        var chat = _gateway.OpenAI.GetChatClient("tiny");
 
         var completion = (await chat.CompleteChatAsync([new UserChatMessage("hello there")], new ChatCompletionOptions { Temperature = 0, MaxOutputTokenCount = 10 })).Value;
 
@@ -110,7 +95,7 @@ public sealed class LocalGatewayTests(TestModelFiles files) : IAsyncLifetime
     [Fact]
     public async Task CompleteChatStreaming_LocalModel_StreamsTheSameTextInPieces()
     {
-        var chat = _openAI.GetChatClient("tiny");
+        var chat = _gateway.OpenAI.GetChatClient("tiny");
         var options = new ChatCompletionOptions { Temperature = 0, MaxOutputTokenCount = 10 };
         var plain = (await chat.CompleteChatAsync([new UserChatMessage("stream to me")], options)).Value;
         var text = new StringBuilder();
@@ -140,7 +125,7 @@ public sealed class LocalGatewayTests(TestModelFiles files) : IAsyncLifetime
     [Fact]
     public async Task CompleteChatStreaming_StopSequenceInTheText_EndsBeforeItWithStop()
     {
-        var chat = _openAI.GetChatClient("tiny");
+        var chat = _gateway.OpenAI.GetChatClient("tiny");
         var greedy = new ChatCompletionOptions { Temperature = 0, MaxOutputTokenCount = 24 };
         var full = (await chat.CompleteChatAsync([new UserChatMessage("say something long")], greedy)).Value.Content[0].Text;
         // A stop sequence from the middle of what greedy decoding says anyway: the answer must end just before it.
@@ -166,7 +151,7 @@ public sealed class LocalGatewayTests(TestModelFiles files) : IAsyncLifetime
     [Fact]
     public async Task CompleteChat_SixteenConcurrentClients_NoCrossTalk()
     {
-        var chat = _openAI.GetChatClient("tiny");
+        var chat = _gateway.OpenAI.GetChatClient("tiny");
         var options = new ChatCompletionOptions { Temperature = 0, MaxOutputTokenCount = 8 };
         var prompts = Enumerable.Range(0, 16).Select(i => $"client {i} asks about item {i * 11}").ToArray();
         var alone = new List<string>();
@@ -186,10 +171,10 @@ public sealed class LocalGatewayTests(TestModelFiles files) : IAsyncLifetime
     {
         using var running = new CancellationTokenSource();
         using var first = await StartStreamAsync("tiny-narrow", running.Token);
-        var queued = _http.PostAsync("/v1/chat/completions", Body("tiny-narrow", "waiting", 4), running.Token);
+        var queued = _gateway.Http.PostAsync("/v1/chat/completions", Body("tiny-narrow", "waiting", 4), running.Token);
         await WaitForAsync(() => Scheduler("narrow").GetStats().QueueDepth == 1);
 
-        using var refused = await _http.PostAsync("/v1/chat/completions", Body("tiny-narrow", "one too many", 4));
+        using var refused = await _gateway.Http.PostAsync("/v1/chat/completions", Body("tiny-narrow", "one too many", 4));
 
         Assert.Equal(HttpStatusCode.TooManyRequests, refused.StatusCode);
         Assert.True(refused.Headers.RetryAfter?.Delta >= TimeSpan.FromSeconds(1));
@@ -200,7 +185,7 @@ public sealed class LocalGatewayTests(TestModelFiles files) : IAsyncLifetime
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => queued);
         // The owned model is not put on a cooldown: once its slot is free it serves again at once.
         await WaitForAsync(() => Scheduler("narrow").GetStats() is { ActiveSequences: 0, QueueDepth: 0 });
-        using var after = await _http.PostAsync("/v1/chat/completions", Body("tiny-narrow", "room again", 4));
+        using var after = await _gateway.Http.PostAsync("/v1/chat/completions", Body("tiny-narrow", "room again", 4));
         Assert.Equal(HttpStatusCode.OK, after.StatusCode);
     }
 
@@ -217,7 +202,7 @@ public sealed class LocalGatewayTests(TestModelFiles files) : IAsyncLifetime
         }
         await WaitForAsync(() => scheduler.GetStats().Cancelled == cancelledBefore + 1);
 
-        using var next = await _http.PostAsync("/v1/chat/completions", Body("tiny-narrow", "next", 4));
+        using var next = await _gateway.Http.PostAsync("/v1/chat/completions", Body("tiny-narrow", "next", 4));
 
         Assert.Equal(HttpStatusCode.OK, next.StatusCode);
         Assert.Equal(0, scheduler.GetStats().ActiveSequences);
@@ -227,7 +212,7 @@ public sealed class LocalGatewayTests(TestModelFiles files) : IAsyncLifetime
     private async Task<HttpResponseMessage> StartStreamAsync(string model, CancellationToken cancellationToken)
     {
         var request = new HttpRequestMessage(HttpMethod.Post, "/v1/chat/completions") { Content = Body(model, "a long answer", 2000, stream: true) };
-        var response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken);
+        var response = await _gateway.Http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken);
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         var body = await response.Content.ReadAsStreamAsync(cancellationToken);
         var buffer = new byte[1];

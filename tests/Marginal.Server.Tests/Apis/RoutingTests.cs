@@ -165,6 +165,21 @@ public sealed class RoutingTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Feedback_BadScoreThenServerRestarted_DecisionStillReflectsIt()
+    {
+        var (first, _) = await ChatAsync("learned", France);
+        var feedback = await _host.Http.PostAsJsonAsync("/v1/feedback", new { request_id = Header(first, "x-marginal-request-id"), score = 0.0 });
+        feedback.EnsureSuccessStatusCode();
+
+        await _host.RestartAsync();
+        var (second, record) = await ChatAsync("learned", France);
+
+        // The label was rebuilt from the stored embedding and its feedback row: (0 + 1·1) / (1 + 1) = 0.5 > 0.4.
+        Assert.Equal(("learned:0.5", "gpt-test"), (Header(second, "x-marginal-route"), Header(second, "x-marginal-model")));
+        Assert.Equal("gpt-test", record.ServedModel);
+    }
+
+    [Fact]
     public async Task Chat_CascadeWeakAnswerFailsSchema_EscalatesAndRecordsBothCosts()
     {
         _host.Secondary.ReplyText = "not json";

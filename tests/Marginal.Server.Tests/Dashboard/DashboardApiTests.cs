@@ -64,10 +64,35 @@ public sealed class DashboardApiTests : IAsyncLifetime
         Assert.Contains("frame-ancestors 'none'", response.Headers.GetValues("Content-Security-Policy").Single(), StringComparison.Ordinal);
     }
 
-    [Fact]
-    public async Task Page_KeyInQuery_SetsHttpOnlyStrictCookieThatOpensThePage()
+    private async Task<HttpResponseMessage> SignInAsync(string key)
     {
-        using var first = await GetAsync($"/dashboard?key={AdminKey}");
+        using var http = new HttpClient(new HttpClientHandler { AllowAutoRedirect = false, UseCookies = false }) { BaseAddress = _host.BaseUrl };
+        return await http.PostAsync("/dashboard", new FormUrlEncodedContent([new("key", key)]));
+    }
+
+    [Fact]
+    public async Task SignIn_WrongKey_Is401WithoutCookie()
+    {
+        using var response = await SignInAsync("not-the-key");
+
+        Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
+        Assert.False(response.Headers.Contains("Set-Cookie"));
+    }
+
+    [Fact]
+    public async Task Page_KeyInQuery_DoesNotSignIn()
+    {
+        // A key in a URL would end up in access logs and history; only the posted form signs in.
+        using var response = await GetAsync($"/dashboard?key={AdminKey}");
+
+        Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
+        Assert.False(response.Headers.Contains("Set-Cookie"));
+    }
+
+    [Fact]
+    public async Task SignIn_PostedKey_SetsHttpOnlyStrictCookieThatOpensThePage()
+    {
+        using var first = await SignInAsync(AdminKey);
         Assert.Equal(HttpStatusCode.SeeOther, first.StatusCode);
         var setCookie = first.Headers.GetValues("Set-Cookie").Single();
         Assert.Contains("httponly", setCookie, StringComparison.OrdinalIgnoreCase);

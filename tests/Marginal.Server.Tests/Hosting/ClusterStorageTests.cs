@@ -1,3 +1,9 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Text.Json.Nodes;
+using Marginal.Core.Deferral;
+using Marginal.Storage.Postgres;
 using Marginal.Storage.Spool;
 using Marginal.Testing.Services;
 using Microsoft.Extensions.DependencyInjection;
@@ -10,13 +16,64 @@ public sealed class ClusterStorageTests : IDisposable
 {
     private readonly string _spool = Directory.CreateTempSubdirectory("marginal-spool-").FullName;
     private readonly string _env = $"MARGINAL_TEST_LEDGER_{Guid.NewGuid():N}";
+    private const string AdminVariable = "MARGINAL_TEST_CLUSTER_ADMIN_KEY";
 
-    private Task<GatewayHost> StartAsync() => GatewayHost.StartAsync((p, s) => GatewayHost.DefaultYaml(p, s, $"""
+    private Task<GatewayHost> StartAsync(string extra = "", string server = "") => GatewayHost.StartAsync((p, s) => GatewayHost.DefaultYaml(p, s, $"""
         storage:
           kind: postgres
           connection_string_env: {_env}
           spool: {_spool}
-        """));
+        {extra}
+        """).Replace("  auth: none", "  auth: none" + server, StringComparison.Ordinal));
+
+    [Fact]
+    public async Task DeferredJob_OnPostgres_CompletesAndIsKeptInTheSharedDatabase()
+    {
+        var database = await (await PostgresServer.Shared).CreateDatabaseAsync();
+        Environment.SetEnvironmentVariable(_env, database);
+        await using var host = await StartAsync("deferral:\n  enabled: true\n  flush_interval: 50ms\n  batch_providers: [primary]");
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/chat/completions")
+        {
+            Content = JsonContent.Create(new { model = "gpt-test", messages = new[] { new { role = "user", content = "hello batch" } } }),
+        };
+        request.Headers.TryAddWithoutValidation("x-marginal-deadline", "1h");
+
+        var accepted = await host.Http.SendAsync(request);
+
+        Assert.Equal(HttpStatusCode.Accepted, accepted.StatusCode);
+        var id = JsonNode.Parse(await accepted.Content.ReadAsStringAsync())!["id"]!.GetValue<string>();
+        await using var shared = await PostgresStore.OpenAsync(database);
+        DeferredJob? job = null;
+        for (var i = 0; i < 150 && job?.Status is not (JobStatus.Completed or JobStatus.Failed); i++)
+        {
+            await Task.Delay(100);
+            job = await shared.FindJobAsync(id);
+        }
+        Assert.Equal(JobStatus.Completed, job?.Status);
+        var record = Assert.Single(await shared.ReadAsync().ToListAsync());
+        Assert.Equal(job!.RequestId, record.Id);
+    }
+
+    [Fact]
+    public async Task DashboardData_OnPostgres_CountsEveryRequestFromTheRollups()
+    {
+        Environment.SetEnvironmentVariable(_env, await (await PostgresServer.Shared).CreateDatabaseAsync());
+        Environment.SetEnvironmentVariable(AdminVariable, "cluster-dashboard-key");
+        await using var host = await StartAsync(server: $"\n  admin_key_env: {AdminVariable}");
+        var chat = host.OpenAI.GetChatClient("gpt-test");
+        await chat.CompleteChatAsync([new UserChatMessage("one")]);
+        await chat.CompleteChatAsync([new UserChatMessage("two")]);
+        using var request = new HttpRequestMessage(HttpMethod.Get, "/dashboard/data");
+        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", "cluster-dashboard-key");
+
+        var response = await host.Http.SendAsync(request);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var total = JsonNode.Parse(await response.Content.ReadAsStringAsync())!["total"]!;
+        var records = await host.Ledger.ReadAsync().ToListAsync();
+        Assert.Equal(2, total["requests"]!.GetValue<long>());
+        Assert.Equal(records.Sum(r => r.CostUsd!.Value), total["cost_usd"]!.GetValue<decimal>());
+    }
 
     [Fact]
     public async Task Chat_PostgresStoppedMidTraffic_AnswersSucceedAndEveryRequestIsRecordedOnce()
@@ -56,7 +113,7 @@ public sealed class ClusterStorageTests : IDisposable
     [Fact]
     public async Task Start_ConnectionStringVariableUnset_FailsNamingTheVariable()
     {
-        var error = await Assert.ThrowsAsync<Marginal.Gateway.Configuration.ConfigException>(StartAsync);
+        var error = await Assert.ThrowsAsync<Marginal.Gateway.Configuration.ConfigException>(() => StartAsync());
 
         Assert.Contains(_env, error.Message, StringComparison.Ordinal);
         Assert.Contains("storage.connection_string_env", error.Message, StringComparison.Ordinal);

@@ -28,6 +28,7 @@ internal static class LocalProvider
             QueueLimit = config.QueueLimit ?? 64,
             Context = config.Context ?? 0,
             Backend = config.Backend == "cuda" ? LocalBackend.Cuda : LocalBackend.Cpu,
+            JsonStringLimit = config.JsonStringLimit ?? 0,
         };
         var lazy = Loaded.GetOrAdd(options, o => new Lazy<LocalChatClient>(() => new LocalChatClient(o, time)));
         try
@@ -42,7 +43,12 @@ internal static class LocalProvider
         {
             // Forget the failure so a later reload (after the file is fixed) tries again.
             Loaded.TryRemove(new KeyValuePair<LocalModelOptions, Lazy<LocalChatClient>>(options, lazy));
-            var reason = ex is FileNotFoundException ? "no such file" : "llama.cpp could not load it";
+            var reason = ex switch
+            {
+                FileNotFoundException => "no such file",
+                LocalBackendUnavailableException => ex.Message,
+                _ => "llama.cpp could not load it",
+            };
             return new UpstreamProvider(name, "local", new ProviderFactory.UnavailableChatClient(
                 $"Provider '{name}' has no model: {Path.GetFileName(options.ModelPath)}: {reason}."), null) { Capacity = CapacityKind.Owned };
         }

@@ -1,0 +1,97 @@
+using Marginal.Gateway.Configuration;
+using Marginal.Storage.Redis;
+using Microsoft.Extensions.Logging;
+using StackExchange.Redis;
+
+namespace Marginal.Server.Cluster;
+
+/// <summary>
+/// What a node shares with the other nodes of its cluster through Redis (<c>redis:</c> in marginal.yaml): the budget
+/// and rate-limit counters, the exact response cache and config-change notifications. One connection serves all three.
+/// </summary>
+internal sealed class ClusterRedis : IAsyncDisposable
+{
+    private readonly RedisReachability _cacheReachability = new(null, "exact response cache");
+
+    private ClusterRedis(ConnectionMultiplexer connection, RedisConfig config)
+    {
+        Connection = connection;
+        var database = connection.GetDatabase();
+        Counters = new RedisLimitCounters(database, config.KeyPrefix, config.FailOpen);
+        Cache = new RedisResponseCacheStore(new RedisByteStore(database, config.KeyPrefix, _cacheReachability));
+        Changes = new RedisConfigChanges(connection, config.KeyPrefix);
+    }
+
+    public ConnectionMultiplexer Connection { get; }
+
+    public RedisLimitCounters Counters { get; }
+
+    public RedisResponseCacheStore Cache { get; }
+
+    public RedisConfigChanges Changes { get; }
+
+    /// <summary>
+    /// Connects to the Redis that <paramref name="config"/> names. The connection string comes from the environment or a
+    /// file only; an unreachable server at start is a <see cref="ConfigException"/> (a node does not start blind).
+    /// Afterwards the connection heals by itself, and while it is down every command fails at once (no backlog), so a
+    /// request waits for no timeout: budgets follow <c>budgets_fail</c> and the cache misses.
+    /// </summary>
+    public static ClusterRedis Connect(RedisConfig config)
+    {
+        var text = ReadConnectionString(config);
+        ConfigurationOptions options;
+        try
+        {
+            options = ConfigurationOptions.Parse(text);
+        }
+        catch (ArgumentException error)
+        {
+            // Never echo the string itself: it may hold the password.
+            throw new ConfigException($"redis: the connection string is not valid ({error.GetType().Name}); expected host:port[,password=…]");
+        }
+        options.AbortOnConnectFail = true;
+        options.BacklogPolicy = BacklogPolicy.FailFast;
+        options.ConnectTimeout = Math.Min(options.ConnectTimeout, 5000);
+        options.AsyncTimeout = Math.Min(options.AsyncTimeout, 2000);
+        options.SyncTimeout = Math.Min(options.SyncTimeout, 2000);
+        options.ClientName ??= "marginal";
+        ConnectionMultiplexer connection;
+        try
+        {
+            connection = ConnectionMultiplexer.Connect(options);
+        }
+        catch (RedisConnectionException error)
+        {
+            throw new ConfigException($"redis: cannot reach {string.Join(", ", options.EndPoints)}: {error.FailureType}");
+        }
+        return new ClusterRedis(connection, config);
+    }
+
+    /// <summary>Logs Redis outages (once each) through <paramref name="loggers"/>, once the host has built them.</summary>
+    public void UseLogging(ILoggerFactory loggers)
+    {
+        Counters.Reachability.Logger = loggers.CreateLogger<RedisLimitCounters>();
+        _cacheReachability.Logger = loggers.CreateLogger<RedisResponseCacheStore>();
+    }
+
+    private static string ReadConnectionString(RedisConfig config)
+    {
+        if (config.ConnectionStringEnv is { } env)
+        {
+            var value = Environment.GetEnvironmentVariable(env);
+            return string.IsNullOrWhiteSpace(value)
+                ? throw new ConfigException($"redis.connection_string_env: the environment variable {env} is not set; it must hold the Redis connection string (host:port[,password=…])")
+                : value;
+        }
+        try
+        {
+            return File.ReadAllText(config.ConnectionStringFile!).Trim();
+        }
+        catch (Exception error) when (error is IOException or UnauthorizedAccessException)
+        {
+            throw new ConfigException($"redis.connection_string_file: cannot read '{config.ConnectionStringFile}': {error.Message}");
+        }
+    }
+
+    public async ValueTask DisposeAsync() => await Connection.DisposeAsync().ConfigureAwait(false);
+}
