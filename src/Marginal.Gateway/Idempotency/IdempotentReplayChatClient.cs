@@ -21,9 +21,10 @@ namespace Marginal.Gateway.Idempotency;
 /// <remarks>
 /// Within one node the in-flight check is exact (a concurrent dictionary). Across nodes sharing the store it is a
 /// marker entry written before the request goes upstream; the store has no set-if-absent, so two nodes that receive
-/// the same key within one store round trip may both call the model (the ledger still bills the key once). A store
-/// that loses <see cref="ChatResponse.AdditionalProperties"/> when it serialises an answer makes every entry read as
-/// unknown: retries then go upstream, never replay the wrong answer.
+/// the same key within one store round trip may both call the model (the ledger still bills the key once). Marker
+/// properties are read back whether the store keeps them as strings or serialises them to JSON (Redis); a store that
+/// loses <see cref="ChatResponse.AdditionalProperties"/> makes every entry read as unknown: retries then go upstream,
+/// never replay the wrong answer.
 /// </remarks>
 public sealed class IdempotentReplayChatClient(IChatClient innerClient, GatewayModelSource models, IResponseCacheStore store, TimeProvider time) : DelegatingChatClient(innerClient)
 {
@@ -196,8 +197,16 @@ public sealed class IdempotentReplayChatClient(IChatClient innerClient, GatewayM
         context.Usage = answer.Response.Usage;
     }
 
+    /// <summary>A marker property, as written here or as a serialising store (Redis) reads it back: a JSON string.</summary>
     private static string? Property(ChatResponse response, string name) =>
-        response.AdditionalProperties is { } properties && properties.TryGetValue(name, out var value) ? value as string : null;
+        response.AdditionalProperties is { } properties && properties.TryGetValue(name, out var value)
+            ? value switch
+            {
+                string text => text,
+                System.Text.Json.JsonElement { ValueKind: System.Text.Json.JsonValueKind.String } json => json.GetString(),
+                _ => null,
+            }
+            : null;
 
     private static CachedAnswer Marker(string state, string fingerprint) =>
         new(new ChatResponse { AdditionalProperties = new() { [StateProperty] = state, [FingerprintProperty] = fingerprint } }, null, null, null, null);

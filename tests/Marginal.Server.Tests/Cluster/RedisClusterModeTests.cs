@@ -99,6 +99,33 @@ public sealed partial class RedisClusterModeTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task IdempotentRetry_OnNodeB_ReplaysNodeAsAnswerWithoutCallingUpstream()
+    {
+        var a = await NodeAsync("cache:\n  exact:\n    enabled: false");
+        var b = await NodeAsync("cache:\n  exact:\n    enabled: false");
+        async Task<HttpResponseMessage> SendAsync(GatewayHost node)
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/chat/completions")
+            {
+                Content = new StringContent("""{"model":"gpt-test","temperature":0.7,"messages":[{"role":"user","content":"retry me"}]}""", Encoding.UTF8, "application/json"),
+            };
+            request.Headers.Add("Idempotency-Key", "cross-node-1");
+            return await node.Http.SendAsync(request);
+        }
+
+        using var first = await SendAsync(a);
+        using var retry = await SendAsync(b);
+
+        Assert.Equal(HttpStatusCode.OK, first.StatusCode);
+        Assert.Equal(HttpStatusCode.OK, retry.StatusCode);
+        Assert.Equal("true", retry.Headers.GetValues("x-marginal-idempotent-replay").Single());
+        Assert.Equal(
+            JsonNode.Parse(await first.Content.ReadAsStringAsync())!["choices"]![0]!["message"]!["content"]!.GetValue<string>(),
+            JsonNode.Parse(await retry.Content.ReadAsStringAsync())!["choices"]![0]!["message"]!["content"]!.GetValue<string>());
+        Assert.Equal(1, UpstreamChats(a) + UpstreamChats(b));
+    }
+
+    [Fact]
     public async Task Budget_ConcurrentRequestsSpreadOverTwoNodes_RecordedCostNeverExceedsIt()
     {
         const decimal Budget = 0.002m;
