@@ -120,8 +120,14 @@ internal static class DashboardLoad
                 {
                     await using var context = await chromium.NewContextAsync(new BrowserNewContextOptions { ViewportSize = new ViewportSize { Width = 1400, Height = 1800 } });
                     var page = await context.NewPageAsync();
+                    // Signed in first through the form (the key is posted, never put in a URL); the timed load is a
+                    // signed-in person opening the page.
+                    await page.GotoAsync($"{url}/dashboard");
+                    await page.FillAsync("input[name='key']", AdminKey);
+                    await page.ClickAsync("button[type='submit']");
+                    await page.WaitForSelectorAsync("#dashboard[data-rendered='true']", new PageWaitForSelectorOptions { Timeout = 60_000 });
                     Start(clock);
-                    await page.GotoAsync($"{url}/dashboard?key={AdminKey}");
+                    await page.GotoAsync($"{url}/dashboard");
                     await page.WaitForSelectorAsync("#dashboard[data-rendered='true']", new PageWaitForSelectorOptions { Timeout = 60_000 });
                     Report("(c) page in Chromium until every chart rendered", i + 1, clock.Elapsed, "run");
                 }
