@@ -96,6 +96,8 @@ public sealed class ClusterTests(ClusterFixture cluster) : IClassFixture<Cluster
 
         Assert.Equal((HttpStatusCode.OK, HttpStatusCode.OK), (first.StatusCode, retry.StatusCode));
         Assert.Equal(Header(first, "x-marginal-request-id"), Header(retry, "x-marginal-request-id"));
+        // The retry on node 2 is answered from the first answer that node 0 left in Redis, not by the upstream again.
+        Assert.Equal("true", Header(retry, "x-marginal-idempotent-replay"));
         var records = await cluster.RecordsOfAsync("retrying");
         var record = Assert.Single(records);
         Assert.Equal($"retrying:{idempotencyKey}", record.Id);
