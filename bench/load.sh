@@ -15,6 +15,8 @@
 #   proxy           bench/Marginal.Bench.Proxy: Kestrel in, HttpClient out, bytes relayed unparsed (the floor)
 #   marginal-nometer  Marginal with storage.record_usage false: requests are priced but not written to the ledger,
 #                   to measure what durable metering costs against plain `marginal` (which records every request)
+#   marginal-queued  Marginal with storage.acknowledge: queued: a request is answered once its record is queued (at
+#                   most storage.max_unrecorded answered records uncommitted), against plain `marginal` (after commit)
 #   marginal-hit    Marginal with the exact cache allowed to keep sampled answers for the model (cache_sampled): the
 #                   fixed request body is answered from the cache after its first call, so every measured request is
 #                   an exact hit (plain `marginal` does not cache the body's temperature-0.2 answers: it always goes upstream)
@@ -50,6 +52,7 @@ PROXY_PORT=${PROXY_PORT:-18185}
 NOPGO_PORT=${NOPGO_PORT:-18186}
 ALT_PORT=${ALT_PORT:-18187}
 NOMETER_PORT=${NOMETER_PORT:-18188}
+QUEUED_PORT=${QUEUED_PORT:-18190}
 HIT_PORT=${HIT_PORT:-18189}
 CLIENT_CPUS=${BENCH_CLIENT_CPUS:-0}
 SERVER_CPUS=${BENCH_SERVER_CPUS:-1}
@@ -80,8 +83,8 @@ for n in $DURATION $WARMUP $PREWARM $CONNECTIONS; do
     [[ $n =~ ^[0-9]+$ ]] || { echo "load.sh: '$n' is not a whole number" >&2; exit 2; }
 done
 for p in $PATHS; do
-    case $p in direct|marginal|portkey|marginal-quiet|marginal-nopgo|marginal-alt|marginal-nometer|marginal-hit|proxy) ;;
-        *) echo "load.sh: unknown path '$p' (allowed: direct marginal portkey marginal-quiet marginal-nopgo marginal-alt marginal-nometer marginal-hit proxy)" >&2; exit 2 ;;
+    case $p in direct|marginal|portkey|marginal-quiet|marginal-nopgo|marginal-alt|marginal-nometer|marginal-queued|marginal-hit|proxy) ;;
+        *) echo "load.sh: unknown path '$p' (allowed: direct marginal portkey marginal-quiet marginal-nopgo marginal-alt marginal-nometer marginal-queued marginal-hit proxy)" >&2; exit 2 ;;
     esac
 done
 for m in $MODES; do
@@ -184,6 +187,10 @@ EOF
 mkdir -p "$RUN_DIR/config-nometer"
 NOMETER_CONFIG="$RUN_DIR/config-nometer/marginal.yaml"
 sed -e "s#^  path: .*#  path: $RUN_DIR/nometer.db\n  record_usage: false#" "$CONFIG" >"$NOMETER_CONFIG"
+# The same gateway answering once the record is queued rather than committed.
+mkdir -p "$RUN_DIR/config-queued"
+QUEUED_CONFIG="$RUN_DIR/config-queued/marginal.yaml"
+sed -e "s#^  path: .*#  path: $RUN_DIR/queued.db\n  acknowledge: queued#" "$CONFIG" >"$QUEUED_CONFIG"
 # The same gateway with the model's sampled answers cacheable: every request after the first is an exact hit.
 mkdir -p "$RUN_DIR/config-hit"
 HIT_CONFIG="$RUN_DIR/config-hit/marginal.yaml"
@@ -211,6 +218,10 @@ if has_path marginal-nometer; then
     start marginal-nometer "$NOMETER_PORT" "${SERVER_PIN[@]}" \
         dotnet "$MARGINAL_DLL" serve --config "$NOMETER_CONFIG" --urls "http://127.0.0.1:$NOMETER_PORT"
 fi
+if has_path marginal-queued; then
+    start marginal-queued "$QUEUED_PORT" "${SERVER_PIN[@]}" \
+        dotnet "$MARGINAL_DLL" serve --config "$QUEUED_CONFIG" --urls "http://127.0.0.1:$QUEUED_PORT"
+fi
 if has_path marginal-hit; then
     start marginal-hit "$HIT_PORT" "${SERVER_PIN[@]}" \
         dotnet "$MARGINAL_DLL" serve --config "$HIT_CONFIG" --urls "http://127.0.0.1:$HIT_PORT"
@@ -233,6 +244,7 @@ url_of() {
         marginal-nopgo) echo "http://127.0.0.1:$NOPGO_PORT/v1/chat/completions" ;;
         marginal-alt) echo "http://127.0.0.1:$ALT_PORT/v1/chat/completions" ;;
         marginal-nometer) echo "http://127.0.0.1:$NOMETER_PORT/v1/chat/completions" ;;
+        marginal-queued) echo "http://127.0.0.1:$QUEUED_PORT/v1/chat/completions" ;;
         marginal-hit) echo "http://127.0.0.1:$HIT_PORT/v1/chat/completions" ;;
         proxy) echo "http://127.0.0.1:$PROXY_PORT/v1/chat/completions" ;;
         portkey) echo "http://127.0.0.1:$PORTKEY_PORT/v1/chat/completions" ;;

@@ -13,6 +13,8 @@ public static class ConfigLoader
     public static readonly string[] ModelTypes = ["chat", "embedding"];
     public static readonly string[] AuthModes = ["keys", "none"];
     public static readonly string[] Durabilities = ["normal", "full"];
+
+    public static readonly string[] Acknowledgements = ["committed", "queued"];
     public static readonly string[] StorageKinds = ["sqlite", "postgres"];
 
     private static readonly (string? Name, Type Type)[] Sections =
@@ -107,6 +109,14 @@ public static class ConfigLoader
         if (!Durabilities.Contains(config.Storage.Durability))
         {
             throw new ConfigException($"{file}: storage.durability: '{config.Storage.Durability}' is not allowed (allowed: {string.Join(", ", Durabilities)})");
+        }
+        if (!Acknowledgements.Contains(config.Storage.Acknowledge))
+        {
+            throw new ConfigException($"{file}: storage.acknowledge: '{config.Storage.Acknowledge}' is not allowed (allowed: {string.Join(", ", Acknowledgements)})");
+        }
+        if (config.Storage.MaxUnrecorded is < 1 or > 1_000_000)
+        {
+            throw new ConfigException($"{file}: storage.max_unrecorded: must be between 1 and 1000000, got {config.Storage.MaxUnrecorded}");
         }
         ValidateClusterStorage(config.Storage, file);
         if (config.Billing.DefaultMaxOutputTokens < 1)

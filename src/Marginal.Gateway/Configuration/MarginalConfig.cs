@@ -45,6 +45,15 @@ public sealed class StorageConfig
     /// <summary>False: requests are priced (headers) but not recorded. Only for measuring what recording costs.</summary>
     public bool RecordUsage { get; set; } = true;
 
+    /// <summary>
+    /// <c>committed</c>: a request is answered only after its record is committed. <c>queued</c>: answered once its record
+    /// is queued, while at most <see cref="MaxUnrecorded"/> answered records wait for their commit (a crash loses at most those).
+    /// </summary>
+    public string Acknowledge { get; set; } = "committed";
+
+    /// <summary>With <c>acknowledge: queued</c>: the most answered requests whose records are not yet committed.</summary>
+    public int MaxUnrecorded { get; set; } = 256;
+
     /// <summary><c>sqlite</c> (embedded, one node) or <c>postgres</c> (shared by a cluster of nodes).</summary>
     public string Kind { get; set; } = "sqlite";
 

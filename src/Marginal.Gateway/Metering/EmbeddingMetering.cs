@@ -36,7 +36,7 @@ public sealed class EmbeddingMetering(LedgerWriter? ledger, TenantAccounts? acco
             // Revenue under the tenant's plan, exactly as for chat (docs/economics.md, "Revenue per request").
             record = record with { RevenueUsd = accounts.Price(record) };
         }
-        var billed = ledger is null || await ledger.AppendAsync(record, CancellationToken.None);
+        var billed = ledger is null || await ledger.RecordAsync(record);
         return (cost, billed, tokens);
     }
 }

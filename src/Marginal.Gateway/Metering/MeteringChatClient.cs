@@ -170,7 +170,7 @@ public sealed class MeteringChatClient(IChatClient innerClient, GatewayModelSour
         try
         {
             // Never cancelled: the tokens are spent whether or not the client is still there.
-            context.Billed = await ledger.AppendAsync(record, CancellationToken.None);
+            context.Billed = await ledger.RecordAsync(record);
         }
         catch (Exception error) when (error is not GatewayException)
         {

@@ -26,7 +26,7 @@ using OpenTelemetry.Trace;
 namespace Marginal.Server.Hosting;
 
 /// <summary>Builds the HTTP host: the same for <c>marginal serve</c>, tests and benchmarks.</summary>
-public static class MarginalServer
+public static partial class MarginalServer
 {
     /// <summary>
     /// Creates the web application for <paramref name="config"/>. <paramref name="configPath"/>, when given, is
@@ -83,7 +83,7 @@ public static class MarginalServer
             builder.Services.AddSingleton<ILedgerStore>(_ => store);
             if (config.Storage.RecordUsage)
             {
-                ledger = new LedgerWriter(store);
+                ledger = new LedgerWriter(store, maxUnrecorded: config.Storage.Acknowledge == "queued" ? config.Storage.MaxUnrecorded : 0);
                 builder.Services.AddSingleton(_ => ledger);
             }
         }
@@ -150,6 +150,11 @@ public static class MarginalServer
             spooled.Logger = app.Services.GetRequiredService<ILogger<SpooledLedgerStore>>();
         }
         cluster?.UseLogging(app.Services.GetRequiredService<ILoggerFactory>());
+        if (ledger is not null)
+        {
+            var ledgerLog = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger<LedgerWriter>();
+            ledger.AnsweredRecordsLost += (count, error) => LogAnsweredRecordsLost(ledgerLog, count, error.Message);
+        }
         // Created now rather than at the first request, so the owned pools' gauges are at /metrics from the start.
         app.Services.GetRequiredService<GatewayMetrics>();
         app.UseMiddleware<ErrorGuard>();
@@ -272,4 +277,7 @@ public static class MarginalServer
         }
         return new SpooledLedgerStore(postgres, storage.Spool, PostgresStore.IsUnavailable, TimeSpan.FromSeconds(1));
     }
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "{Count} answered requests could not be recorded after every retry (storage.acknowledge: queued); they are not in the ledger: {Reason}")]
+    private static partial void LogAnsweredRecordsLost(ILogger logger, int count, string reason);
 }

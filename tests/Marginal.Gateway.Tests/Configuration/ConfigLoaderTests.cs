@@ -54,6 +54,8 @@ public sealed class ConfigLoaderTests
     [InlineData("models:\n  m:\n    provider: ghost\n", "marginal.yaml: models.m.provider: 'ghost' is not defined under providers (defined: none)")]
     [InlineData("providers:\n  p:\n    kind: openai\nmodels:\n  m:\n    provider: p\n    fallbacks: [m]\n", "marginal.yaml: models.m.fallbacks: 'm' is not another model defined under models (defined: m)")]
     [InlineData("providers:\n  p:\n    kind: openai\nmodels:\n  m:\n    provider: p\n    type: image\n", "marginal.yaml: models.m.type: 'image' is not allowed (allowed: chat, embedding)")]
+    [InlineData("storage:\n  acknowledge: eventually\n", "marginal.yaml: storage.acknowledge: 'eventually' is not allowed (allowed: committed, queued)")]
+    [InlineData("storage:\n  acknowledge: queued\n  max_unrecorded: 0\n", "marginal.yaml: storage.max_unrecorded: must be between 1 and 1000000, got 0")]
     [InlineData("storage:\n  kind: mysql\n", "marginal.yaml: storage.kind: 'mysql' is not allowed (allowed: sqlite, postgres)")]
     [InlineData("storage:\n  kind: postgres\n", "marginal.yaml: storage: with kind postgres set connection_string_env (an environment variable) or connection_string_file, exactly one")]
     [InlineData("storage:\n  kind: postgres\n  connection_string_env: PG\n  connection_string_file: /pg\n", "marginal.yaml: storage: with kind postgres set connection_string_env")]
