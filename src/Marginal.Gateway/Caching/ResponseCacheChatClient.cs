@@ -54,7 +54,7 @@ public sealed class ResponseCacheChatClient : DelegatingChatClient
 
     public override async Task<ChatResponse> GetResponseAsync(IEnumerable<ChatMessage> messages, ChatOptions? options = null, CancellationToken cancellationToken = default)
     {
-        var plan = await PlanAsync(messages, options, cancellationToken);
+        var plan = Admit(options) is { } admitted ? await PlanAsync(messages, options!, admitted, cancellationToken) : null;
         if (plan is null)
         {
             return await base.GetResponseAsync(messages, options, cancellationToken);
@@ -68,10 +68,16 @@ public sealed class ResponseCacheChatClient : DelegatingChatClient
         return response;
     }
 
-    public override async IAsyncEnumerable<ChatResponseUpdate> GetStreamingResponseAsync(IEnumerable<ChatMessage> messages, ChatOptions? options = null, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    /// <summary>A request the cache stays out of (bypassed, sampled, cache off) gets the inner stream itself: no extra step per update.</summary>
+    public override IAsyncEnumerable<ChatResponseUpdate> GetStreamingResponseAsync(IEnumerable<ChatMessage> messages, ChatOptions? options = null, CancellationToken cancellationToken = default) =>
+        Admit(options) is { } admitted
+            ? CachedStreamAsync(messages, options!, admitted, cancellationToken)
+            : base.GetStreamingResponseAsync(messages, options, cancellationToken);
+
+    private async IAsyncEnumerable<ChatResponseUpdate> CachedStreamAsync(IEnumerable<ChatMessage> messages, ChatOptions options, Admission admitted, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
-        var plan = await PlanAsync(messages, options, cancellationToken);
-        if (plan?.Hit is { } hit)
+        var plan = await PlanAsync(messages, options, admitted, cancellationToken);
+        if (plan.Hit is { } hit)
         {
             foreach (var update in hit.Updates ?? hit.Response.ToChatResponseUpdates())
             {
@@ -79,21 +85,21 @@ public sealed class ResponseCacheChatClient : DelegatingChatClient
             }
             yield break;
         }
-        var kept = plan is null ? null : new List<ChatResponseUpdate>();
-        await foreach (var update in base.GetStreamingResponseAsync(plan?.Messages ?? messages, options, cancellationToken))
+        var kept = new List<ChatResponseUpdate>();
+        await foreach (var update in base.GetStreamingResponseAsync(plan.Messages, options, cancellationToken))
         {
-            kept?.Add(update);
+            kept.Add(update);
             yield return update;
         }
         // Reached only when the stream ended normally: an error or an abandoned stream leaves before this line.
-        if (plan is not null)
-        {
-            await StoreAsync(plan, kept!.ToChatResponse(), kept, cancellationToken);
-        }
+        await StoreAsync(plan, kept.ToChatResponse(), kept, cancellationToken);
     }
 
-    /// <summary>What the cache does for this request: null to stay out of it, else the keys and, on a hit, the answer (context already filled).</summary>
-    private async Task<Plan?> PlanAsync(IEnumerable<ChatMessage> messages, ChatOptions? options, CancellationToken cancellationToken)
+    /// <summary>Whether the cache takes part in a request, decided without waiting on anything.</summary>
+    private sealed record Admission(GatewayContext Context, GatewayModel Gateway, CacheRouteConfig? Route, bool Exact, bool Semantic);
+
+    /// <summary>Null when the cache stays out of this request (with outcome <c>bypass</c> when the client opted out or it samples).</summary>
+    private Admission? Admit(ChatOptions? options)
     {
         if (options.GetGatewayContext() is not { } context || options!.ModelId is not { } model)
         {
@@ -114,6 +120,14 @@ public sealed class ResponseCacheChatClient : DelegatingChatClient
             context.CacheOutcome = Bypass;
             return null;
         }
+        return new Admission(context, gateway, route, exact, semantic);
+    }
+
+    /// <summary>What the cache does for an admitted request: the keys and, on a hit, the answer (context already filled).</summary>
+    private async Task<Plan> PlanAsync(IEnumerable<ChatMessage> messages, ChatOptions options, Admission admitted, CancellationToken cancellationToken)
+    {
+        var (context, gateway, route, exact, semantic) = admitted;
+        var cache = gateway.Config.Cache;
         var list = messages as IReadOnlyList<ChatMessage> ?? [.. messages];
         var plan = new Plan(context, list, exact ? ResponseCacheKey.Exact(context.Tenant, list, options) : null);
         if (plan.ExactKey is { } key && await Store.GetAsync(key, cancellationToken) is { } found)

@@ -73,16 +73,14 @@ public sealed class IdempotentReplayChatClient(IChatClient innerClient, GatewayM
         }
     }
 
-    public override async IAsyncEnumerable<ChatResponseUpdate> GetStreamingResponseAsync(IEnumerable<ChatMessage> messages, ChatOptions? options = null, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    /// <summary>A request without an Idempotency-Key gets the inner stream itself: no extra step per update.</summary>
+    public override IAsyncEnumerable<ChatResponseUpdate> GetStreamingResponseAsync(IEnumerable<ChatMessage> messages, ChatOptions? options = null, CancellationToken cancellationToken = default) =>
+        Keyed(options) is { } context
+            ? KeyedStreamAsync(context, messages, options, cancellationToken)
+            : base.GetStreamingResponseAsync(messages, options, cancellationToken);
+
+    private async IAsyncEnumerable<ChatResponseUpdate> KeyedStreamAsync(GatewayContext context, IEnumerable<ChatMessage> messages, ChatOptions? options, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
-        if (Keyed(options) is not { } context)
-        {
-            await foreach (var update in base.GetStreamingResponseAsync(messages, options, cancellationToken))
-            {
-                yield return update;
-            }
-            yield break;
-        }
         var list = messages as IReadOnlyList<ChatMessage> ?? [.. messages];
         var key = StoreKey(context.RequestId);
         var fingerprint = ResponseCacheKey.Exact(context.Tenant, list, options!) + (context.IncludeStreamUsage ? ":stream+usage" : ":stream");

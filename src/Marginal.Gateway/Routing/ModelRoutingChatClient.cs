@@ -38,10 +38,40 @@ public sealed class ModelRoutingChatClient(IChatClient innerClient, GatewayModel
         return response;
     }
 
-    public override async IAsyncEnumerable<ChatResponseUpdate> GetStreamingResponseAsync(IEnumerable<ChatMessage> messages, ChatOptions? options = null, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    /// <summary>
+    /// A request for a configured model gets the inner stream itself (no extra step per update); an alias's stream is
+    /// watched for its usage and text, to record the routing saving. A bad model name fails on the first read, as any
+    /// other stream error.
+    /// </summary>
+    public override IAsyncEnumerable<ChatResponseUpdate> GetStreamingResponseAsync(IEnumerable<ChatMessage> messages, ChatOptions? options = null, CancellationToken cancellationToken = default)
     {
         var prompt = messages as IReadOnlyList<ChatMessage> ?? [.. messages];
-        var (routed, decision) = Route(prompt, options);
+        ChatOptions routed;
+        Decision? decision;
+        try
+        {
+            (routed, decision) = Route(prompt, options);
+        }
+        catch (GatewayException error)
+        {
+            return Failed(error);
+        }
+        return decision is null
+            ? base.GetStreamingResponseAsync(prompt, routed, cancellationToken)
+            : RoutedStreamAsync(prompt, routed, decision, cancellationToken);
+    }
+
+    private static async IAsyncEnumerable<ChatResponseUpdate> Failed(GatewayException error)
+    {
+        await Task.CompletedTask;
+        throw error;
+#pragma warning disable CS0162 // an iterator needs a yield to be one
+        yield break;
+#pragma warning restore CS0162
+    }
+
+    private async IAsyncEnumerable<ChatResponseUpdate> RoutedStreamAsync(IReadOnlyList<ChatMessage> prompt, ChatOptions routed, Decision decision, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
         if (decision is { Cascade: true })
         {
             var answer = await CascadeAsync(prompt, routed, decision, cancellationToken);
@@ -52,26 +82,23 @@ public sealed class ModelRoutingChatClient(IChatClient innerClient, GatewayModel
             yield break;
         }
         UsageDetails? usage = null;
-        var text = decision is null ? null : new System.Text.StringBuilder();
+        var text = new System.Text.StringBuilder();
         await foreach (var update in base.GetStreamingResponseAsync(prompt, routed, cancellationToken))
         {
-            if (text is not null)
+            foreach (var content in update.Contents)
             {
-                foreach (var content in update.Contents)
+                if (content is UsageContent u)
                 {
-                    if (content is UsageContent u)
-                    {
-                        usage = u.Details;
-                    }
-                    else if (content is TextContent t)
-                    {
-                        text.Append(t.Text);
-                    }
+                    usage = u.Details;
+                }
+                else if (content is TextContent t)
+                {
+                    text.Append(t.Text);
                 }
             }
             yield return update;
         }
-        RecordSaving(decision, routed.GetGatewayContext(), prompt, usage, text?.ToString() ?? "");
+        RecordSaving(decision, routed.GetGatewayContext(), prompt, usage, text.ToString());
     }
 
     /// <summary>A route decision: the model, why, whether the cascade runs, and the alias it came from.</summary>
