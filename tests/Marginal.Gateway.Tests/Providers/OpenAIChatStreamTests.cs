@@ -3,6 +3,7 @@ using System.ClientModel.Primitives;
 using System.Text.Json.Nodes;
 using Marginal.Core.Errors;
 using Marginal.Core.Requests;
+using Marginal.Gateway.Providers;
 using Marginal.Gateway.Providers.OpenAI;
 using Marginal.Testing;
 using Microsoft.Extensions.AI;
@@ -11,8 +12,8 @@ using OpenAI;
 namespace Marginal.Gateway.Tests.Providers;
 
 /// <summary>
-/// The wire-level stream reader against the OpenAI SDK it stands in for: for the requests it takes, the same body
-/// reaches the upstream and the same updates come back; the requests it cannot express go to the SDK.
+/// The wire-level reader against the OpenAI SDK it stands in for: for the requests it takes, streamed or not, the same
+/// body reaches the upstream and the same updates or answer come back; the requests it cannot express go to the SDK.
 /// </summary>
 public sealed class OpenAIChatStreamTests : IAsyncLifetime
 {
@@ -165,6 +166,61 @@ public sealed class OpenAIChatStreamTests : IAsyncLifetime
 
         Assert.NotEmpty(string.Concat(updates.Select(u => u.Text)));
         Assert.DoesNotContain(updates, u => u.FinishReason is not null);
+    }
+
+    [Fact]
+    public async Task Complete_PlainRequest_SendsTheSdksBodyAndReturnsTheSameResponse()
+    {
+        var viaSdk = await Sdk().GetResponseAsync(Conversation(), Options());
+        var sdkRequest = _upstream.Requests.Last();
+        var viaLean = await Lean().CompleteAsync(Conversation(), Options(), CancellationToken.None);
+        var leanRequest = _upstream.Requests.Last();
+
+        Assert.True(JsonNode.DeepEquals(sdkRequest.Json, leanRequest.Json), $"bodies differ:\nSDK:  {sdkRequest.Body}\nlean: {leanRequest.Body}");
+        Assert.Equal(sdkRequest.Headers["authorization"], leanRequest.Headers["authorization"]);
+        Assert.NotEmpty(viaLean.Text);
+        Assert.Equal(viaSdk.Text, viaLean.Text);
+        Assert.Equal(viaSdk.FinishReason, viaLean.FinishReason);
+        Assert.Equal(viaSdk.ModelId, viaLean.ModelId);
+        Assert.StartsWith("chatcmpl-", viaLean.ResponseId, StringComparison.Ordinal);
+        Assert.NotNull(viaLean.CreatedAt);
+        Assert.Equal(ChatRole.Assistant, Assert.Single(viaLean.Messages).Role);
+        Assert.Equal((viaSdk.Usage!.InputTokenCount, viaSdk.Usage.OutputTokenCount, viaSdk.Usage.TotalTokenCount, viaSdk.Usage.CachedInputTokenCount ?? 0, viaSdk.Usage.ReasoningTokenCount ?? 0),
+            (viaLean.Usage!.InputTokenCount, viaLean.Usage.OutputTokenCount, viaLean.Usage.TotalTokenCount, viaLean.Usage.CachedInputTokenCount ?? 0, viaLean.Usage.ReasoningTokenCount ?? 0));
+    }
+
+    [Fact]
+    public async Task Complete_CachedTokensDeepSeekStyle_ReadAsCachedInput()
+    {
+        _upstream.CachedTokens = 3;
+        _upstream.DeepSeekCacheUsage = true;
+
+        var response = await Lean().CompleteAsync(Conversation(), Options(), CancellationToken.None);
+
+        Assert.Equal(3, response.Usage!.CachedInputTokenCount);
+    }
+
+    [Fact]
+    public async Task Complete_UpstreamUnavailable_ThrowsWithTheUpstreamsStatusAndRetryAfter()
+    {
+        _upstream.Enqueue(new Fault(FaultKind.Status, Status: 503, RetryAfter: "3", Message: "overloaded"));
+
+        var error = await Assert.ThrowsAsync<GatewayException>(() => Lean().CompleteAsync(Conversation(), Options(), CancellationToken.None));
+
+        Assert.Equal(GatewayErrorKind.UpstreamUnavailable, error.Kind);
+        Assert.Equal(503, error.UpstreamStatus);
+        Assert.Equal(TimeSpan.FromSeconds(3), error.RetryAfter);
+        Assert.Contains("overloaded", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Complete_MalformedJson_ClassifiedAsAMalformedUpstreamAnswer()
+    {
+        _upstream.Enqueue(new Fault(FaultKind.MalformedJson));
+
+        var thrown = await Assert.ThrowsAnyAsync<System.Text.Json.JsonException>(() => Lean().CompleteAsync(Conversation(), Options(), CancellationToken.None));
+
+        Assert.Equal("upstream_malformed_response", ProviderErrors.Classify(thrown, "upstream").Code);
     }
 
     [Fact]

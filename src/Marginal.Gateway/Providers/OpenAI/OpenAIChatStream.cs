@@ -9,8 +9,9 @@ using Microsoft.Extensions.AI;
 namespace Marginal.Gateway.Providers.OpenAI;
 
 /// <summary>
-/// Streamed chat completions read straight off the wire: the request written with <see cref="Utf8JsonWriter"/>, each
-/// <c>data:</c> event parsed once into a <see cref="ChatResponseUpdate"/>. The OpenAI SDK parses every event into its
+/// Chat completions read straight off the wire: the request written with <see cref="Utf8JsonWriter"/>, each streamed
+/// <c>data:</c> event parsed once into a <see cref="ChatResponseUpdate"/>, a non-streamed answer once into a
+/// <see cref="ChatResponse"/>. The OpenAI SDK parses every event into its
 /// own model and Microsoft.Extensions.AI converts that again, which cost 3.4× the CPU and 4.4× the allocation per
 /// streamed answer (docs/benchmarks.md, section 5). Only requests whose body this writer can express exactly — text
 /// messages and the plain sampling options, no tools, no JSON schema, no images or audio — take this path; the SDK
@@ -91,6 +92,72 @@ internal sealed class OpenAIChatStream(HttpClient http, Uri baseUrl, string? api
                 await reader.CompleteAsync().ConfigureAwait(false);
             }
         }
+    }
+
+    /// <summary>
+    /// A non-streamed completion: the same body without <c>stream</c>, the answer parsed once into a
+    /// <see cref="ChatResponse"/>. The body must arrive within the provider's timeout after the headers, as with the SDK.
+    /// </summary>
+    public async Task<ChatResponse> CompleteAsync(IEnumerable<ChatMessage> messages, ChatOptions? options, CancellationToken cancellationToken)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, _completions) { Content = Body(messages, options, stream: false) };
+        request.Headers.Authorization = _authorization;
+        using var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
+        if (!response.IsSuccessStatusCode)
+        {
+            var text = await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false);
+            throw ProviderErrors.FromStatus(provider, (int)response.StatusCode, ProviderErrors.ReadMessage(text), RetryAfterOf(response));
+        }
+        using var stall = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        stall.CancelAfter(readTimeout);
+        var body = await response.Content.ReadAsByteArrayAsync(stall.Token).ConfigureAwait(false);
+        // Malformed JSON throws JsonException, which the capacity stage classifies as a malformed upstream answer.
+        using var document = JsonDocument.Parse(body);
+        return ToResponse(document.RootElement);
+    }
+
+    private static ChatResponse ToResponse(JsonElement completion)
+    {
+        if (completion.ValueKind != JsonValueKind.Object)
+        {
+            throw new JsonException("The answer is not a chat completion object.");
+        }
+        var id = completion.TryGetProperty("id"u8, out var idValue) && idValue.ValueKind == JsonValueKind.String ? idValue.GetString() : null;
+        var message = new ChatMessage { Role = ChatRole.Assistant, MessageId = id };
+        var response = new ChatResponse(message) { ResponseId = id };
+        if (completion.TryGetProperty("model"u8, out var model) && model.ValueKind == JsonValueKind.String)
+        {
+            response.ModelId = model.GetString();
+        }
+        if (completion.TryGetProperty("created"u8, out var created) && created.ValueKind == JsonValueKind.Number)
+        {
+            response.CreatedAt = DateTimeOffset.FromUnixTimeSeconds(created.GetInt64());
+            message.CreatedAt = response.CreatedAt;
+        }
+        if (completion.TryGetProperty("choices"u8, out var choices) && choices.ValueKind == JsonValueKind.Array && choices.GetArrayLength() > 0)
+        {
+            var choice = choices[0];
+            if (choice.TryGetProperty("message"u8, out var answer) && answer.ValueKind == JsonValueKind.Object)
+            {
+                if (answer.TryGetProperty("content"u8, out var content) && content.ValueKind == JsonValueKind.String && content.GetString() is { Length: > 0 } text)
+                {
+                    message.Contents.Add(new TextContent(text));
+                }
+                if (answer.TryGetProperty("refusal"u8, out var refusal) && refusal.ValueKind == JsonValueKind.String && refusal.GetString() is { Length: > 0 } refused)
+                {
+                    message.Contents.Add(new TextContent(refused));
+                }
+            }
+            if (choice.TryGetProperty("finish_reason"u8, out var finish))
+            {
+                response.FinishReason = FinishReasonOf(finish);
+            }
+        }
+        if (completion.TryGetProperty("usage"u8, out var usage) && usage.ValueKind == JsonValueKind.Object)
+        {
+            response.Usage = UsageOf(usage);
+        }
+        return response;
     }
 
     private TimeSpan? RetryAfterOf(HttpResponseMessage response)

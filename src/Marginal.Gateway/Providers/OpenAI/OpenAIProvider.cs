@@ -12,8 +12,9 @@ namespace Marginal.Gateway.Providers.OpenAI;
 
 /// <summary>
 /// Any OpenAI-compatible upstream (OpenAI, Azure OpenAI's /openai/v1, vLLM, Ollama, llama.cpp server, Together, Groq…)
-/// through the official OpenAI SDK and Microsoft.Extensions.AI.OpenAI; streams of plain text requests are read off the
-/// wire by <see cref="OpenAIChatStream"/>, which costs a third of the SDK's CPU.
+/// through the official OpenAI SDK and Microsoft.Extensions.AI.OpenAI; plain text requests, streamed or not, are written
+/// and read off the wire by <see cref="OpenAIChatStream"/>, which costs a third of the SDK's CPU for a stream
+/// (docs/benchmarks.md, section 5).
 /// </summary>
 internal static class OpenAIProvider
 {
@@ -45,6 +46,10 @@ internal static class OpenAIProvider
     {
         public override async Task<ChatResponse> GetResponseAsync(IEnumerable<AIChatMessage> messages, ChatOptions? options = null, CancellationToken cancellationToken = default)
         {
+            if (OpenAIChatStream.CanWrite(messages, options))
+            {
+                return await stream.CompleteAsync(messages, options, cancellationToken).ConfigureAwait(false);
+            }
             var response = await base.GetResponseAsync(messages, Shape(options), cancellationToken).ConfigureAwait(false);
             if (response.RawRepresentation is ChatCompletion { Usage: { } usage } && response.Usage is { } details)
             {
