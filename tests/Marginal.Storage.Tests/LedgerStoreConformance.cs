@@ -211,4 +211,44 @@ public abstract class LedgerStoreConformance
         Assert.Equal(100, results.Count(r => !r));
         Assert.Equal(900, await ledger.CountAsync());
     }
+
+    [Fact]
+    public async Task SaveRouteExampleAsync_SeveralLabels_ReadBackOldestFirstWithExactEmbeddings()
+    {
+        var (ledger, _) = await OpenEmptyAsync();
+        await using var _ledger = ledger;
+        var examples = Assert.IsAssignableFrom<IRouteExampleStore>(ledger);
+        // 384 dimensions like MiniLM's, with values a text or decimal round trip would change.
+        RouteExample[] saved =
+        [
+            new("req_b", "auto", Enumerable.Range(0, 384).Select(i => MathF.Sin(i) / 3f).ToArray()),
+            new("req_a", "quality", [float.Epsilon, -0f, 1f / 3f, float.MaxValue]),
+        ];
+
+        foreach (var example in saved)
+        {
+            await examples.SaveRouteExampleAsync(example);
+        }
+        var read = await examples.ReadRouteExamplesAsync();
+
+        Assert.Equal(["req_b", "req_a"], read.Select(e => e.RequestId));
+        Assert.Equal(["auto", "quality"], read.Select(e => e.Alias));
+        Assert.Equal(saved[0].Embedding, read[0].Embedding);
+        Assert.Equal(saved[1].Embedding, read[1].Embedding);
+    }
+
+    [Fact]
+    public async Task SaveRouteExampleAsync_SameRequestTwice_KeepsTheFirst()
+    {
+        var (ledger, _) = await OpenEmptyAsync();
+        await using var _ledger = ledger;
+        var examples = Assert.IsAssignableFrom<IRouteExampleStore>(ledger);
+
+        await examples.SaveRouteExampleAsync(new RouteExample("req_1", "auto", [1f, 0f]));
+        await examples.SaveRouteExampleAsync(new RouteExample("req_1", "other", [0f, 1f]));
+
+        var only = Assert.Single(await examples.ReadRouteExamplesAsync());
+        Assert.Equal("auto", only.Alias);
+        Assert.Equal([1f, 0f], only.Embedding);
+    }
 }

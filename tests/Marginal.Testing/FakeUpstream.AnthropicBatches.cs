@@ -14,7 +14,8 @@ namespace Marginal.Testing;
 /// (<c>{"custom_id","result":{"type":"succeeded","message"}|{"type":"errored","error"}|{"type":"canceled"}}</c>).
 /// A batch is <c>in_progress</c> when created and <c>ended</c> at the next poll (unless <see cref="HoldBatches"/>);
 /// a cancelled one is <c>canceling</c> and then ends with its lines canceled. Lines whose last user message contains
-/// <see cref="FailBatchLinesContaining"/> are errored. Answers are those of <c>POST /v1/messages</c>.
+/// <see cref="FailBatchLinesContaining"/> are errored, and so are lines whose params the real API would reject
+/// (malformed image, tool_use or tool_result blocks, tools without a schema). Answers are those of <c>POST /v1/messages</c>.
 /// </summary>
 public sealed partial class FakeUpstream
 {
@@ -126,13 +127,14 @@ public sealed partial class FakeUpstream
             {
                 result = new JsonObject { ["type"] = "canceled" };
             }
-            else if (ContentText(messages[^1]?["content"]).Contains(FailBatchLinesContaining, StringComparison.Ordinal))
+            else if ((ContentText(messages[^1]?["content"]).Contains(FailBatchLinesContaining, StringComparison.Ordinal)
+                ? "This request was rejected on purpose." : ParamsProblem(parameters)) is { } problem)
             {
                 errored++;
                 result = new JsonObject
                 {
                     ["type"] = "errored",
-                    ["error"] = new JsonObject { ["type"] = "error", ["error"] = new JsonObject { ["type"] = "invalid_request_error", ["message"] = "This request was rejected on purpose." } },
+                    ["error"] = new JsonObject { ["type"] = "error", ["error"] = new JsonObject { ["type"] = "invalid_request_error", ["message"] = problem } },
                 };
             }
             else
@@ -151,5 +153,47 @@ public sealed partial class FakeUpstream
             ["processing"] = 0, ["succeeded"] = succeeded, ["errored"] = errored, ["canceled"] = canceled ? requests.Count : 0, ["expired"] = 0,
         };
         batch["results_url"] = $"{AnthropicBaseUrl.ToString().TrimEnd('/')}/v1/messages/batches/{id}/results";
+    }
+
+    /// <summary>
+    /// What the real API would reject in a line's params (checked when the batch runs, as Anthropic validates each line
+    /// then): an image block without a base64 (<c>media_type</c>, <c>data</c>) or URL source, a <c>tool_use</c> block without
+    /// id, name and input object, a <c>tool_result</c> whose id no earlier <c>tool_use</c> has, a tool without
+    /// <c>input_schema</c>. Null when the params pass.
+    /// </summary>
+    private static string? ParamsProblem(JsonNode parameters)
+    {
+        var toolUseIds = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var message in parameters["messages"]!.AsArray())
+        {
+            if (message?["content"] is not JsonArray blocks)
+            {
+                continue;
+            }
+            foreach (var block in blocks)
+            {
+                switch (block?["type"]?.GetValue<string>())
+                {
+                    case "image" when block["source"] is not JsonObject source
+                        || !(source["type"]?.GetValue<string>() switch
+                        {
+                            "base64" => source["media_type"] is not null && source["data"] is not null,
+                            "url" => source["url"] is not null,
+                            _ => false,
+                        }):
+                        return "messages: an image block needs a base64 source (media_type, data) or a url source";
+                    case "tool_use" when block["id"] is null || block["name"] is null || block["input"] is not JsonObject:
+                        return "messages: a tool_use block needs id, name and an input object";
+                    case "tool_use":
+                        toolUseIds.Add(block["id"]!.GetValue<string>());
+                        break;
+                    case "tool_result" when !toolUseIds.Contains(block["tool_use_id"]?.GetValue<string>() ?? ""):
+                        return "messages: a tool_result block must answer an earlier tool_use id";
+                }
+            }
+        }
+        return parameters["tools"] is JsonArray tools && tools.Any(t => t?["input_schema"] is not JsonObject)
+            ? "tools: each tool needs an input_schema object"
+            : null;
     }
 }

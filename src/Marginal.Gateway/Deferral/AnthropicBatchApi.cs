@@ -12,11 +12,13 @@ namespace Marginal.Gateway.Deferral;
 /// <c>{"requests":[{"custom_id","params": Messages request}]}</c>, <c>GET /v1/messages/batches/{id}</c> until
 /// <c>processing_status</c> is <c>ended</c>, then the JSONL at <c>results_url</c>, one
 /// <c>{"custom_id","result":{"type":"succeeded","message"}|{"type":"errored","error"}|{"type":"canceled"|"expired"}}</c>
-/// per request. Translated to and from OpenAI's shapes (<see cref="IBatchApi"/>): the chat request becomes Messages
-/// params (system messages joined into <c>system</c>, text content, <c>max_tokens</c> defaulted as the live provider
-/// does, <c>stop</c> → <c>stop_sequences</c>); a message becomes a <c>chat.completion</c> with usage in OpenAI's terms
-/// (prompt tokens include cache reads and writes; cache reads are <c>cached_tokens</c>). Tools and images are not sent
-/// through batches: such a request fails its job with a clear error.
+/// per request. Translated to and from OpenAI's shapes (<see cref="IBatchApi"/>): the chat request becomes exactly the
+/// Messages params the live Anthropic provider would send (<see cref="AnthropicRequestCapture"/>: system prompt, tools
+/// and tool choice, tool calls and results, images as base64 or URL sources, stop sequences, <c>max_tokens</c>
+/// defaulted as the live provider does, the end user as <c>metadata.user_id</c>), plus <c>temperature</c> and
+/// <c>top_p</c>, which the Messages API takes but the SDK's request type has no field for; a message becomes a
+/// <c>chat.completion</c> with its text, its <c>tool_use</c> blocks as <c>tool_calls</c>, and usage in OpenAI's terms
+/// (prompt tokens include cache reads and writes; cache reads are <c>cached_tokens</c>).
 /// </summary>
 public sealed class AnthropicBatchApi : IBatchApi
 {
@@ -28,19 +30,26 @@ public sealed class AnthropicBatchApi : IBatchApi
 
     private readonly HttpClient _http;
     private readonly string _baseUrl;
+    private readonly ChatRequestTranslator _readChat;
+    private readonly AnthropicRequestCapture _capture;
 
-    private AnthropicBatchApi(HttpClient http, string baseUrl)
+    private AnthropicBatchApi(HttpClient http, string baseUrl, ChatRequestTranslator readChat, AnthropicRequestCapture capture)
     {
         _http = http;
         _baseUrl = baseUrl;
+        _readChat = readChat;
+        _capture = capture;
     }
 
-    /// <summary>The batch API of the anthropic-kind provider <paramref name="name"/>, with its key, headers and timeout.</summary>
-    public static AnthropicBatchApi Create(string name, ProviderConfig config, TimeProvider time)
+    /// <summary>
+    /// The batch API of the anthropic-kind provider <paramref name="name"/>, with its key, headers and timeout;
+    /// <paramref name="readChat"/> reads a stored chat request as the server reads a live one.
+    /// </summary>
+    public static AnthropicBatchApi Create(string name, ProviderConfig config, TimeProvider time, ChatRequestTranslator readChat)
     {
         var http = BatchHttp.Create(name, config, time);
         http.DefaultRequestHeaders.TryAddWithoutValidation("anthropic-version", ApiVersion);
-        return new AnthropicBatchApi(http, AnthropicProvider.BaseUrlOf(config));
+        return new AnthropicBatchApi(http, AnthropicProvider.BaseUrlOf(config), readChat, new AnthropicRequestCapture(name, config));
     }
 
     public async Task<string> SubmitAsync(string jsonl, CancellationToken cancellationToken)
@@ -49,7 +58,7 @@ public sealed class AnthropicBatchApi : IBatchApi
         foreach (var text in jsonl.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
         {
             var line = JsonNode.Parse(text)!;
-            requests.Add(new JsonObject { ["custom_id"] = line["custom_id"]!.GetValue<string>(), ["params"] = ParamsOf(line["body"]!.AsObject()) });
+            requests.Add(new JsonObject { ["custom_id"] = line["custom_id"]!.GetValue<string>(), ["params"] = line["body"]!.DeepClone() });
         }
         var batch = await SendAsync(HttpMethod.Post, "/v1/messages/batches", new JsonObject { ["requests"] = requests }, cancellationToken);
         return batch["id"]!.GetValue<string>();
@@ -89,67 +98,34 @@ public sealed class AnthropicBatchApi : IBatchApi
     public async Task CancelAsync(string batchId, CancellationToken cancellationToken) =>
         await SendAsync(HttpMethod.Post, $"/v1/messages/batches/{Uri.EscapeDataString(batchId)}/cancel", null, cancellationToken);
 
-    public void Check(JsonObject chatRequest) => ParamsOf(chatRequest);
-
-    /// <summary>An OpenAI chat request as Messages params; throws <see cref="GatewayException"/> for what batches do not carry.</summary>
-    public static JsonObject ParamsOf(JsonObject chat)
+    /// <summary>The chat request as the Messages params the live provider would send for it.</summary>
+    public async Task<JsonObject> PrepareAsync(JsonObject chatRequest, CancellationToken cancellationToken)
     {
-        if (chat["tools"] is JsonArray { Count: > 0 })
+        var (messages, options) = _readChat(chatRequest);
+        JsonObject parameters;
+        try
         {
-            throw GatewayException.InvalidRequest("Tools are not sent through Anthropic batches here; send the request without x-marginal-deadline.", "tools", "unsupported_parameter");
+            parameters = await _capture.ParamsAsync(messages, options, cancellationToken);
         }
-        var system = new StringBuilder();
-        var messages = new JsonArray();
-        foreach (var message in chat["messages"]!.AsArray())
+        catch (Exception error) when (error is not (GatewayException or OperationCanceledException))
         {
-            var role = message!["role"]!.GetValue<string>();
-            var text = TextOf(message["content"]);
-            if (role is "system" or "developer")
-            {
-                system.Append(system.Length > 0 ? "\n\n" : "").Append(text);
-            }
-            else if (role is "user" or "assistant")
-            {
-                messages.Add(new JsonObject { ["role"] = role, ["content"] = text });
-            }
-            else
-            {
-                throw GatewayException.InvalidRequest($"A '{role}' message is not sent through Anthropic batches here.", "messages", "unsupported_parameter");
-            }
+            // The SDK's adapter refuses content it cannot express (e.g. an audio part): this job fails, the batch goes on.
+            throw GatewayException.InvalidRequest($"This request cannot be sent to Anthropic: {error.Message}", "messages", "unsupported_parameter");
         }
-        var parameters = new JsonObject
+        parameters.Remove("stream");
+        foreach (var name in SamplingFields)
         {
-            ["model"] = chat["model"]!.GetValue<string>(),
-            ["max_tokens"] = (chat["max_completion_tokens"] ?? chat["max_tokens"])?.GetValue<int>() ?? AnthropicProvider.DefaultMaxOutputTokens,
-            ["messages"] = messages,
-        };
-        if (system.Length > 0)
-        {
-            parameters["system"] = system.ToString();
-        }
-        foreach (var name in new[] { "temperature", "top_p" })
-        {
-            if (chat[name] is { } value)
+            if (chatRequest[name] is { } value && parameters[name] is null)
             {
                 parameters[name] = value.DeepClone();
             }
         }
-        if (chat["stop"] is { } stop)
-        {
-            parameters["stop_sequences"] = stop is JsonArray array ? array.DeepClone() : new JsonArray(stop.GetValue<string>());
-        }
         return parameters;
     }
 
-    private static string TextOf(JsonNode? content) => content switch
-    {
-        null => "",
-        JsonValue value => value.GetValue<string>(),
-        JsonArray parts => string.Concat(parts.Select(part => part?["type"]?.GetValue<string>() == "text"
-            ? part["text"]!.GetValue<string>()
-            : throw GatewayException.InvalidRequest("Only text content is sent through Anthropic batches here.", "messages", "unsupported_parameter"))),
-        _ => throw GatewayException.InvalidRequest("A message's content must be a string or an array of parts.", "messages", "invalid_value"),
-    };
+    // The Messages API takes these, but the SDK's request type (13.14) has no field for them, so the live call cannot
+    // send them; a batch line is plain JSON and carries them.
+    private static readonly string[] SamplingFields = ["temperature", "top_p"];
 
     /// <summary>An Anthropic result line as an OpenAI batch output line; null for canceled and expired lines (never processed).</summary>
     private static JsonObject? ResultLine(string customId, JsonNode? result)
@@ -185,12 +161,29 @@ public sealed class AnthropicBatchApi : IBatchApi
     public static JsonObject CompletionOf(JsonObject message)
     {
         var text = new StringBuilder();
+        var toolCalls = new JsonArray();
         foreach (var block in message["content"]?.AsArray() ?? [])
         {
-            if (block?["type"]?.GetValue<string>() == "text")
+            switch (block?["type"]?.GetValue<string>())
             {
-                text.Append(block["text"]!.GetValue<string>());
+                case "text":
+                    text.Append(block["text"]!.GetValue<string>());
+                    break;
+                case "tool_use":
+                    // OpenAI's arguments are the JSON text of Anthropic's input object.
+                    toolCalls.Add(new JsonObject
+                    {
+                        ["id"] = block["id"]?.DeepClone(),
+                        ["type"] = "function",
+                        ["function"] = new JsonObject { ["name"] = block["name"]?.DeepClone(), ["arguments"] = block["input"]?.ToJsonString() ?? "{}" },
+                    });
+                    break;
             }
+        }
+        var reply = new JsonObject { ["role"] = "assistant", ["content"] = text.Length > 0 || toolCalls.Count == 0 ? text.ToString() : null };
+        if (toolCalls.Count > 0)
+        {
+            reply["tool_calls"] = toolCalls;
         }
         var usage = message["usage"];
         var input = usage?["input_tokens"]?.GetValue<long>() ?? 0;
@@ -213,7 +206,7 @@ public sealed class AnthropicBatchApi : IBatchApi
             ["choices"] = new JsonArray(new JsonObject
             {
                 ["index"] = 0,
-                ["message"] = new JsonObject { ["role"] = "assistant", ["content"] = text.ToString() },
+                ["message"] = reply,
                 ["finish_reason"] = finish,
             }),
             ["usage"] = new JsonObject
@@ -237,5 +230,9 @@ public sealed class AnthropicBatchApi : IBatchApi
         return await BatchHttp.SendAsync(_http, request, cancellationToken);
     }
 
-    public void Dispose() => _http.Dispose();
+    public void Dispose()
+    {
+        _http.Dispose();
+        _capture.Dispose();
+    }
 }

@@ -34,7 +34,8 @@ public sealed partial class DeferralQueue(
     TimeProvider time,
     Func<DeferredJob, CancellationToken, Task<JobOutcome>> direct,
     ILogger<DeferralQueue> logger,
-    TenantAccounts? accounts = null) : IDisposable
+    TenantAccounts? accounts = null,
+    ChatRequestTranslator? readChat = null) : IDisposable
 {
     public const string Lever = "deferral";
 
@@ -126,9 +127,10 @@ public sealed partial class DeferralQueue(
             body["model"] = deployment.UpstreamId;
             body.Remove("stream");
             body.Remove("stream_options");
+            JsonObject prepared;
             try
             {
-                api.Check(body);
+                prepared = await api.PrepareAsync(body, cancellationToken);
             }
             catch (GatewayException refused)
             {
@@ -136,7 +138,7 @@ public sealed partial class DeferralQueue(
                 await FinishAsync(job, JobStatus.Failed, null, Error(refused.Message, "invalid_request_error", refused.Code), cancellationToken);
                 continue;
             }
-            var line = new JsonObject { ["custom_id"] = job.Id, ["method"] = "POST", ["url"] = "/v1/chat/completions", ["body"] = body };
+            var line = new JsonObject { ["custom_id"] = job.Id, ["method"] = "POST", ["url"] = "/v1/chat/completions", ["body"] = prepared };
             jsonl.Append(line.ToJsonString()).Append('\n');
             sent.Add(job);
         }
@@ -307,7 +309,7 @@ public sealed partial class DeferralQueue(
             {
                 var config = snapshot.Config.Providers[provider];
                 _batchApis[provider] = api = config.Kind == "anthropic"
-                    ? AnthropicBatchApi.Create(provider, config, time)
+                    ? AnthropicBatchApi.Create(provider, config, time, readChat ?? throw new InvalidOperationException("Anthropic batches need the host's chat request reader (DeferralQueue readChat)."))
                     : OpenAIBatchApi.Create(provider, config, time);
             }
             return api;

@@ -1,6 +1,13 @@
 using System.Text.Json.Nodes;
+using Microsoft.Extensions.AI;
 
 namespace Marginal.Gateway.Deferral;
+
+/// <summary>
+/// Turns an OpenAI chat request body into the pipeline's messages and options, as the server does for a live request
+/// (the host owns the wire format). Throws <see cref="Marginal.Core.Errors.GatewayException"/> for a malformed request.
+/// </summary>
+public delegate (IList<ChatMessage> Messages, ChatOptions Options) ChatRequestTranslator(JsonObject request);
 
 /// <summary>
 /// A provider's batch API, seen in OpenAI's Batch API shapes so <see cref="DeferralQueue"/> settles every provider the
@@ -11,10 +18,14 @@ namespace Marginal.Gateway.Deferral;
 /// </summary>
 public interface IBatchApi : IDisposable
 {
-    /// <summary>Throws a <see cref="Marginal.Core.Errors.GatewayException"/> when this API cannot carry <paramref name="chatRequest"/>.</summary>
-    void Check(JsonObject chatRequest);
+    /// <summary>
+    /// The body this API sends for <paramref name="chatRequest"/> (the <c>body</c> of its input line): the chat request
+    /// itself, or its translation into the provider's request format. Throws a
+    /// <see cref="Marginal.Core.Errors.GatewayException"/> when this API cannot carry the request.
+    /// </summary>
+    Task<JsonObject> PrepareAsync(JsonObject chatRequest, CancellationToken cancellationToken);
 
-    /// <summary>Sends the JSONL <paramref name="jsonl"/> as one batch; returns the provider's batch id.</summary>
+    /// <summary>Sends the JSONL <paramref name="jsonl"/> (lines with prepared bodies) as one batch; returns the provider's batch id.</summary>
     Task<string> SubmitAsync(string jsonl, CancellationToken cancellationToken);
 
     /// <summary>The batch object.</summary>

@@ -30,9 +30,7 @@ public sealed class OpenAIBatchApi : IBatchApi
     }
 
     /// <summary>Every chat request goes through as it is.</summary>
-    public void Check(JsonObject chatRequest)
-    {
-    }
+    public Task<JsonObject> PrepareAsync(JsonObject chatRequest, CancellationToken cancellationToken) => Task.FromResult(chatRequest);
 
     public async Task<string> SubmitAsync(string jsonl, CancellationToken cancellationToken)
     {

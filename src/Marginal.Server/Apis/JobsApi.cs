@@ -135,6 +135,18 @@ public static class JobsApi
         return http.Response.WriteAsync(body.ToJsonString(), http.RequestAborted);
     }
 
+    /// <summary>
+    /// A stored chat request read as a live one (<see cref="ChatRequestTranslator"/>), for batch APIs that translate it
+    /// the way their live provider does; the context names the end user, which Anthropic sends as <c>metadata.user_id</c>.
+    /// </summary>
+    public static (IList<ChatMessage> Messages, ChatOptions Options) ReadChat(JsonObject body)
+    {
+        var request = ChatRequestReader.Read(Encoding.UTF8.GetBytes(body.ToJsonString()));
+        var (messages, options) = ChatRequestReader.ToChat(request);
+        options.WithGatewayContext(new GatewayContext { RequestedModel = request.Model, EndUser = request.User, Metadata = request.Metadata });
+        return (messages, options);
+    }
+
     /// <summary>Runs a job through the normal pipeline (models without a batch provider), metered under the job's request id.</summary>
     public static async Task<JobOutcome> RunAsync(IChatClient pipeline, TimeProvider time, DeferredJob job, CancellationToken cancellationToken)
     {

@@ -113,7 +113,8 @@ public static partial class MarginalServer
         {
             builder.Services.AddSingleton(_ => jobStore);
             builder.Services.AddSingleton(sp => new DeferralQueue(jobStore, models, ledger, time,
-                (job, ct) => JobsApi.RunAsync(sp.GetRequiredService<IChatClient>(), time, job, ct), sp.GetRequiredService<ILogger<DeferralQueue>>(), accounts));
+                (job, ct) => JobsApi.RunAsync(sp.GetRequiredService<IChatClient>(), time, job, ct), sp.GetRequiredService<ILogger<DeferralQueue>>(), accounts,
+                JobsApi.ReadChat));
             builder.Services.AddHostedService(sp => new DeferralService(sp.GetRequiredService<DeferralQueue>(), config.Deferral.FlushEvery, time, sp.GetRequiredService<ILogger<DeferralService>>()));
         }
         if (keysOn)

@@ -175,6 +175,16 @@ internal static class PostgresMigrations
         );
         CREATE INDEX deferred_jobs_active ON deferred_jobs (status, created_us) WHERE status IN ('queued', 'running');
         """,
+        // 6 (persisted router feedback): the prompt embedding of each downgraded request that feedback labelled, as
+        // SQLite's step 6. real[] holds float32 exactly; seq orders examples by when they were stored.
+        """
+        CREATE TABLE route_examples (
+            seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            request_id text NOT NULL UNIQUE,
+            alias text NOT NULL,
+            embedding real[] NOT NULL
+        );
+        """,
     ];
 
     // pg_advisory_xact_lock key: "marginal" as ASCII bytes, an arbitrary constant that other applications are unlikely to use.

@@ -24,7 +24,7 @@ namespace Marginal.Storage.Spool;
 /// feedback and key changes fail while the primary is down. Thread-safe.
 /// </para>
 /// </summary>
-public sealed partial class SpooledLedgerStore : IMarginalStore, IUsageRollups, IJobStore
+public sealed partial class SpooledLedgerStore : IMarginalStore, IUsageRollups, IJobStore, IRouteExampleStore
 {
     private const int ReplayBatch = 1000;
 
@@ -236,6 +236,13 @@ public sealed partial class SpooledLedgerStore : IMarginalStore, IUsageRollups, 
     public Task<DeferredJob?> FindJobAsync(string id, CancellationToken cancellationToken = default) => Jobs.FindJobAsync(id, cancellationToken);
 
     public Task<IReadOnlyList<DeferredJob>> ReadActiveJobsAsync(CancellationToken cancellationToken = default) => Jobs.ReadActiveJobsAsync(cancellationToken);
+
+    // Router labels live in the primary too: like feedback rows, they are not spooled (the feedback request fails instead).
+    private IRouteExampleStore RouteExamples => _primary as IRouteExampleStore ?? throw new NotSupportedException($"{_primary.Path} keeps no router labels");
+
+    public Task SaveRouteExampleAsync(RouteExample example, CancellationToken cancellationToken = default) => RouteExamples.SaveRouteExampleAsync(example, cancellationToken);
+
+    public Task<IReadOnlyList<RouteExample>> ReadRouteExamplesAsync(CancellationToken cancellationToken = default) => RouteExamples.ReadRouteExamplesAsync(cancellationToken);
 
     public Task AppendFeedbackAsync(Feedback feedback, CancellationToken cancellationToken = default) => _primary.AppendFeedbackAsync(feedback, cancellationToken);
 

@@ -106,11 +106,55 @@ public sealed class PriceBookLoaderTests
     public void Cost_Gemini35FlashBatched_MatchesHandComputedCost()
     {
         Assert.True(PriceBookLoader.LoadShipped().TryGet("gemini-3.5-flash", out var flash));
-        // 4,000 prompt tokens (1,000 reported as cached: no cached price is known, so they are billed as input), 1,000 output.
+        // 4,000 prompt tokens (1,000 of them read from the context cache at 0.15), 1,000 output.
         var usage = new TokenUsage(4_000, CachedInputTokens: 1_000, OutputTokens: 1_000, Batched: true);
 
-        // (3,000 x 1.50 + 1,000 x 1.50 + 1,000 x 9.00) / 1M = 0.015, batch x 0.5
-        Assert.Equal(0.0075m, CostCalculator.Cost(usage, flash.Price));
+        // (3,000 x 1.50 + 1,000 x 0.15 + 1,000 x 9.00) / 1M = 0.01365, batch x 0.5
+        Assert.Equal(0.006825m, CostCalculator.Cost(usage, flash.Price));
+    }
+
+    [Theory]
+    [InlineData("gpt-4o", 2.50, 1.25, 10.00, 0.5)]
+    [InlineData("gpt-4o-mini", 0.15, 0.075, 0.60, 0.5)]
+    [InlineData("gpt-4.1", 2.00, 0.50, 8.00, 0.5)]
+    [InlineData("gpt-4.1-mini", 0.40, 0.10, 1.60, 0.5)]
+    [InlineData("gpt-4.1-nano", 0.10, 0.025, 0.40, 0.5)]
+    [InlineData("o3", 2.00, 0.50, 8.00, 1)]
+    [InlineData("o4-mini", 1.10, 0.275, 4.40, 1)]
+    [InlineData("gpt-5", 1.25, 0.125, 10.00, 1)]
+    [InlineData("gpt-5.4", 2.50, 0.25, 15.00, 0.5)]
+    [InlineData("gpt-5.5", 5.00, 0.50, 30.00, 0.5)]
+    [InlineData("gemini-2.5-pro", 1.25, 0.125, 10.00, 1)]
+    [InlineData("gemini-2.5-flash", 0.30, 0.03, 2.50, 1)]
+    public void LoadShipped_ConfirmedEntry_HasItsPublishedPricesPerMillion(string id, double input, double cached, double output, double batch)
+    {
+        Assert.True(PriceBookLoader.LoadShipped().TryGet(id, out var entry), id);
+
+        Assert.Equal((decimal)input, entry.Price.Input);
+        Assert.Equal((decimal)cached, entry.Price.CachedInput);
+        Assert.Equal((decimal)output, entry.Price.Output);
+        Assert.Equal((decimal)batch, entry.Price.BatchMultiplier);
+    }
+
+    [Fact]
+    public void LoadShipped_EntriesFromPublicTables_NameTheTableAndADateBeforeTheBook()
+    {
+        var book = PriceBookLoader.LoadShipped();
+        var fromTables = book.Entries.Where(e => e.Price.Source.Contains("pydantic/genai-prices", StringComparison.Ordinal)).ToList();
+
+        Assert.NotEmpty(fromTables);
+        Assert.All(fromTables, e => Assert.InRange(e.Price.AsOf, new DateOnly(2025, 1, 1), new DateOnly(2026, 11, 28)));
+    }
+
+    [Fact]
+    public void Cost_Gpt41Batched_MatchesHandComputedCost()
+    {
+        Assert.True(PriceBookLoader.LoadShipped().TryGet("gpt-4.1", out var gpt41));
+        // prompt_tokens 100,000 of which cached_tokens 60,000; completion_tokens 2,000; sent through the Batch API.
+        var usage = new TokenUsage(100_000, CachedInputTokens: 60_000, OutputTokens: 2_000, Batched: true);
+
+        // (40,000 x 2.00 + 60,000 x 0.50 + 2,000 x 8.00) / 1M = (80,000 + 30,000 + 16,000) / 1M = 0.126, batch x 0.5
+        Assert.Equal(0.063m, CostCalculator.Cost(usage, gpt41.Price));
     }
 
     [Fact]

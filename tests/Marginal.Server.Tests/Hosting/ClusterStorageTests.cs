@@ -3,6 +3,8 @@ using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Text.Json.Nodes;
 using Marginal.Core.Deferral;
+using Marginal.Gateway.Embeddings;
+using Marginal.Gateway.Routing.Learning;
 using Marginal.Storage.Postgres;
 using Marginal.Storage.Spool;
 using Marginal.Testing.Services;
@@ -117,6 +119,32 @@ public sealed class ClusterStorageTests : IDisposable
 
         Assert.Contains(_env, error.Message, StringComparison.Ordinal);
         Assert.Contains("storage.connection_string_env", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Feedback_OnPostgresThenServerRestarted_DecisionStillReflectsIt()
+    {
+        const string france = "What is the capital of France?";
+        var routerFile = Path.Combine(_spool, "router.json");
+        // One neighbour per side: the France question is fine on the weak model, the other needs the strong one.
+        var vectors = MiniLmEmbeddingGenerator.Shared.Embed([france, "Prove that there are infinitely many primes of the form 4k+3."]);
+        RouterModelFile.Save(routerFile, new KnnScorer(vectors, [0f, 1f], k: 1), new RouterModelFile.Header(0.5, "test"));
+        Environment.SetEnvironmentVariable(_env, await (await PostgresServer.Shared).CreateDatabaseAsync());
+        await using var host = await StartAsync($"routes:\n  learned:\n    strong: gpt-test\n    weak: gpt-backup\n    learned:\n      model: {routerFile}\n      threshold: 0.4");
+        var chat = host.OpenAI.GetChatClient("learned");
+        var first = await chat.CompleteChatAsync([new UserChatMessage(france)]);
+        Assert.True(first.GetRawResponse().Headers.TryGetValue("x-marginal-model", out var weak));
+        Assert.Equal("gpt-backup", weak);
+        first.GetRawResponse().Headers.TryGetValue("x-marginal-request-id", out var id);
+        (await host.Http.PostAsJsonAsync("/v1/feedback", new { request_id = id, score = 0.0 })).EnsureSuccessStatusCode();
+
+        await host.RestartAsync();
+        var second = await chat.CompleteChatAsync([new UserChatMessage(france)]);
+
+        // The label came back from PostgreSQL's route_examples and its feedback row: (0 + 1·1) / (1 + 1) = 0.5 > 0.4.
+        second.GetRawResponse().Headers.TryGetValue("x-marginal-route", out var route);
+        second.GetRawResponse().Headers.TryGetValue("x-marginal-model", out var served);
+        Assert.Equal(("learned:0.5", "gpt-test"), (route, served));
     }
 
     public void Dispose()

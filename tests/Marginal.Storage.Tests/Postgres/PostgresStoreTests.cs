@@ -42,7 +42,7 @@ public sealed class PostgresStoreTests : LedgerStoreConformance
         await using var reader = await command.ExecuteReaderAsync();
         await reader.ReadAsync();
         Assert.Equal(1L, reader.GetInt64(0));
-        Assert.Equal(5, reader.GetInt32(1));
+        Assert.Equal(6, reader.GetInt32(1));
         foreach (var store in stores)
         {
             await store.DisposeAsync();

@@ -61,6 +61,24 @@ public sealed class SpooledLedgerStoreTests : IDisposable
     }
 
     [Fact]
+    public async Task SaveRouteExampleAsync_ThroughOneNode_IsReadByAnotherNodeOfTheCluster()
+    {
+        var database = await (await PostgresServer.Shared).CreateDatabaseAsync();
+        var example = new RouteExample("req_1", "auto", [0.6f, 0.8f]);
+        await using (var first = new SpooledLedgerStore(await PostgresStore.OpenAsync(database), _directory, PostgresStore.IsUnavailable, TimeSpan.FromMilliseconds(100)))
+        {
+            await first.SaveRouteExampleAsync(example);
+        }
+
+        await using var second = new SpooledLedgerStore(
+            await PostgresStore.OpenAsync(database), Directory.CreateTempSubdirectory("marginal-spool-").FullName, PostgresStore.IsUnavailable, TimeSpan.FromMilliseconds(100));
+        var read = Assert.Single(await second.ReadRouteExamplesAsync());
+
+        Assert.Equal(example.RequestId, read.RequestId);
+        Assert.Equal(example.Embedding, read.Embedding);
+    }
+
+    [Fact]
     public async Task Open_SpoolLeftByACrashedNode_IsReplayedOnStart()
     {
         var database = await (await PostgresServer.Shared).CreateDatabaseAsync();
