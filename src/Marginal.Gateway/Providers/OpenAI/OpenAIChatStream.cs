@@ -122,36 +122,13 @@ internal sealed class OpenAIChatStream(HttpClient http, Uri baseUrl, string? api
         {
             throw new JsonException("The answer is not a chat completion object.");
         }
-        var id = completion.TryGetProperty("id"u8, out var idValue) && idValue.ValueKind == JsonValueKind.String ? idValue.GetString() : null;
-        var message = new ChatMessage { Role = ChatRole.Assistant, MessageId = id };
-        var response = new ChatResponse(message) { ResponseId = id };
-        if (completion.TryGetProperty("model"u8, out var model) && model.ValueKind == JsonValueKind.String)
+        var (id, model, created) = HeaderOf(completion);
+        var message = new ChatMessage { Role = ChatRole.Assistant, MessageId = id, CreatedAt = created };
+        var response = new ChatResponse(message) { ResponseId = id, ModelId = model, CreatedAt = created };
+        if (FirstChoice(completion) is { } choice)
         {
-            response.ModelId = model.GetString();
-        }
-        if (completion.TryGetProperty("created"u8, out var created) && created.ValueKind == JsonValueKind.Number)
-        {
-            response.CreatedAt = DateTimeOffset.FromUnixTimeSeconds(created.GetInt64());
-            message.CreatedAt = response.CreatedAt;
-        }
-        if (completion.TryGetProperty("choices"u8, out var choices) && choices.ValueKind == JsonValueKind.Array && choices.GetArrayLength() > 0)
-        {
-            var choice = choices[0];
-            if (choice.TryGetProperty("message"u8, out var answer) && answer.ValueKind == JsonValueKind.Object)
-            {
-                if (answer.TryGetProperty("content"u8, out var content) && content.ValueKind == JsonValueKind.String && content.GetString() is { Length: > 0 } text)
-                {
-                    message.Contents.Add(new TextContent(text));
-                }
-                if (answer.TryGetProperty("refusal"u8, out var refusal) && refusal.ValueKind == JsonValueKind.String && refusal.GetString() is { Length: > 0 } refused)
-                {
-                    message.Contents.Add(new TextContent(refused));
-                }
-            }
-            if (choice.TryGetProperty("finish_reason"u8, out var finish))
-            {
-                response.FinishReason = FinishReasonOf(finish);
-            }
+            AddText(choice, "message"u8, message.Contents);
+            response.FinishReason = FinishReasonOf(choice);
         }
         if (completion.TryGetProperty("usage"u8, out var usage) && usage.ValueKind == JsonValueKind.Object)
         {
@@ -226,38 +203,12 @@ internal sealed class OpenAIChatStream(HttpClient http, Uri baseUrl, string? api
             var message = error.TryGetProperty("message"u8, out var m) && m.ValueKind == JsonValueKind.String ? m.GetString() : null;
             throw ProviderErrors.FromStatus(provider, 500, message, null);
         }
-        var update = new ChatResponseUpdate { Role = ChatRole.Assistant };
-        if (chunk.TryGetProperty("id"u8, out var id) && id.ValueKind == JsonValueKind.String)
+        var (id, model, created) = HeaderOf(chunk);
+        var update = new ChatResponseUpdate { Role = ChatRole.Assistant, ResponseId = id, MessageId = id, ModelId = model, CreatedAt = created };
+        if (FirstChoice(chunk) is { } choice)
         {
-            update.ResponseId = id.GetString();
-            update.MessageId = update.ResponseId;
-        }
-        if (chunk.TryGetProperty("model"u8, out var model) && model.ValueKind == JsonValueKind.String)
-        {
-            update.ModelId = model.GetString();
-        }
-        if (chunk.TryGetProperty("created"u8, out var created) && created.ValueKind == JsonValueKind.Number)
-        {
-            update.CreatedAt = DateTimeOffset.FromUnixTimeSeconds(created.GetInt64());
-        }
-        if (chunk.TryGetProperty("choices"u8, out var choices) && choices.ValueKind == JsonValueKind.Array && choices.GetArrayLength() > 0)
-        {
-            var choice = choices[0];
-            if (choice.TryGetProperty("delta"u8, out var delta) && delta.ValueKind == JsonValueKind.Object)
-            {
-                if (delta.TryGetProperty("content"u8, out var content) && content.ValueKind == JsonValueKind.String && content.GetString() is { Length: > 0 } text)
-                {
-                    update.Contents.Add(new TextContent(text));
-                }
-                if (delta.TryGetProperty("refusal"u8, out var refusal) && refusal.ValueKind == JsonValueKind.String && refusal.GetString() is { Length: > 0 } refused)
-                {
-                    update.Contents.Add(new TextContent(refused));
-                }
-            }
-            if (choice.TryGetProperty("finish_reason"u8, out var finish))
-            {
-                update.FinishReason = FinishReasonOf(finish);
-            }
+            AddText(choice, "delta"u8, update.Contents);
+            update.FinishReason = FinishReasonOf(choice);
         }
         if (chunk.TryGetProperty("usage"u8, out var usage) && usage.ValueKind == JsonValueKind.Object)
         {
@@ -266,7 +217,34 @@ internal sealed class OpenAIChatStream(HttpClient http, Uri baseUrl, string? api
         return update;
     }
 
-    private static ChatFinishReason? FinishReasonOf(JsonElement value) => value.ValueKind != JsonValueKind.String ? null
+    /// <summary>The <c>id</c>, <c>model</c> and <c>created</c> of a completion or of a stream chunk.</summary>
+    private static (string? Id, string? Model, DateTimeOffset? Created) HeaderOf(JsonElement root) => (
+        root.TryGetProperty("id"u8, out var id) && id.ValueKind == JsonValueKind.String ? id.GetString() : null,
+        root.TryGetProperty("model"u8, out var model) && model.ValueKind == JsonValueKind.String ? model.GetString() : null,
+        root.TryGetProperty("created"u8, out var created) && created.ValueKind == JsonValueKind.Number ? DateTimeOffset.FromUnixTimeSeconds(created.GetInt64()) : null);
+
+    private static JsonElement? FirstChoice(JsonElement root) =>
+        root.TryGetProperty("choices"u8, out var choices) && choices.ValueKind == JsonValueKind.Array && choices.GetArrayLength() > 0 ? choices[0] : null;
+
+    /// <summary>The text of a choice's <c>message</c> (or stream <c>delta</c>): its content, then any refusal.</summary>
+    private static void AddText(JsonElement choice, ReadOnlySpan<byte> part, IList<AIContent> contents)
+    {
+        if (!choice.TryGetProperty(part, out var message) || message.ValueKind != JsonValueKind.Object)
+        {
+            return;
+        }
+        if (message.TryGetProperty("content"u8, out var content) && content.ValueKind == JsonValueKind.String && content.GetString() is { Length: > 0 } text)
+        {
+            contents.Add(new TextContent(text));
+        }
+        if (message.TryGetProperty("refusal"u8, out var refusal) && refusal.ValueKind == JsonValueKind.String && refusal.GetString() is { Length: > 0 } refused)
+        {
+            contents.Add(new TextContent(refused));
+        }
+    }
+
+    private static ChatFinishReason? FinishReasonOf(JsonElement choice) =>
+        !choice.TryGetProperty("finish_reason"u8, out var value) || value.ValueKind != JsonValueKind.String ? null
         : value.ValueEquals("stop"u8) ? ChatFinishReason.Stop
         : value.ValueEquals("length"u8) ? ChatFinishReason.Length
         : value.ValueEquals("tool_calls"u8) || value.ValueEquals("function_call"u8) ? ChatFinishReason.ToolCalls
