@@ -12,8 +12,9 @@ namespace Marginal.Benchmarks;
 /// <summary>
 /// What metering adds to one non-streamed request, without HTTP: <see cref="MeteringChatClient"/> over an upstream that
 /// answers at once with usage. <c>PricedOnly</c>: priced, nothing recorded (the baseline); <c>Recorded</c>: also
-/// recorded into SQLite and awaited until durable, as the gateway does. <see cref="Concurrency"/> requests run at a
-/// time, so with more than one, records share commits. Times are per request.
+/// recorded into SQLite and awaited until durable, as the gateway does by default; <c>Queued</c>: recorded with
+/// <c>storage.acknowledge: queued</c> (answered once queued, at most 256 uncommitted). <see cref="Concurrency"/>
+/// requests run at a time, so with more than one, records share commits. Times are per request.
 /// </summary>
 [MemoryDiagnoser]
 public class MeteringBenchmarks
@@ -22,8 +23,10 @@ public class MeteringBenchmarks
     private string _directory = "";
     private SqliteStore _store = null!;
     private LedgerWriter _writer = null!;
+    private LedgerWriter _queuedWriter = null!;
     private MeteringChatClient _priced = null!;
     private MeteringChatClient _recorded = null!;
+    private MeteringChatClient _queued = null!;
     private readonly List<ChatMessage> _messages = [new(ChatRole.User, "What does a token cost?")];
 
     [Params(1, 16)]
@@ -35,16 +38,19 @@ public class MeteringBenchmarks
         _directory = Directory.CreateTempSubdirectory("marginal-bench-metering-").FullName;
         _store = SqliteStore.Open(Path.Combine(_directory, "ledger.db"));
         _writer = new LedgerWriter(_store);
+        _queuedWriter = new LedgerWriter(_store, maxUnrecorded: 256);
         var config = ConfigLoader.Parse("providers:\n  p:\n    kind: openai\n    base_url: http://127.0.0.1:9/v1\nmodels:\n  m:\n    provider: p\n    price: deepseek-chat\n", "bench.yaml");
         var models = new GatewayModelSource(GatewayModel.Build(config, TimeProvider.System));
         _priced = new MeteringChatClient(new AnsweringClient(), models, null, TimeProvider.System);
         _recorded = new MeteringChatClient(new AnsweringClient(), models, _writer, TimeProvider.System);
+        _queued = new MeteringChatClient(new AnsweringClient(), models, _queuedWriter, TimeProvider.System);
     }
 
     [GlobalCleanup]
     public async Task Cleanup()
     {
         await _writer.DisposeAsync();
+        await _queuedWriter.DisposeAsync();
         await _store.DisposeAsync();
         Directory.Delete(_directory, recursive: true);
     }
@@ -54,6 +60,9 @@ public class MeteringBenchmarks
 
     [Benchmark(OperationsPerInvoke = Requests)]
     public Task Recorded() => RunAsync(_recorded);
+
+    [Benchmark(OperationsPerInvoke = Requests)]
+    public Task Queued() => RunAsync(_queued);
 
     private Task RunAsync(MeteringChatClient client) => Task.WhenAll(Enumerable.Range(0, Concurrency).Select(_ => Task.Run(async () =>
     {
