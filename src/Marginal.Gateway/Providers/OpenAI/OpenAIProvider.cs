@@ -58,17 +58,15 @@ internal static class OpenAIProvider
             return response;
         }
 
-        public override async IAsyncEnumerable<ChatResponseUpdate> GetStreamingResponseAsync(IEnumerable<AIChatMessage> messages, ChatOptions? options = null,
-            [EnumeratorCancellation] CancellationToken cancellationToken = default)
+        public override IAsyncEnumerable<ChatResponseUpdate> GetStreamingResponseAsync(IEnumerable<AIChatMessage> messages, ChatOptions? options = null,
+            CancellationToken cancellationToken = default) =>
+            OpenAIChatStream.CanWrite(messages, options)
+                ? stream.StreamAsync(messages, options, cancellationToken)
+                : SdkStreamAsync(messages, options, cancellationToken);
+
+        private async IAsyncEnumerable<ChatResponseUpdate> SdkStreamAsync(IEnumerable<AIChatMessage> messages, ChatOptions? options,
+            [EnumeratorCancellation] CancellationToken cancellationToken)
         {
-            if (OpenAIChatStream.CanWrite(messages, options))
-            {
-                await foreach (var update in stream.StreamAsync(messages, options, cancellationToken).ConfigureAwait(false))
-                {
-                    yield return update;
-                }
-                yield break;
-            }
             await foreach (var update in base.GetStreamingResponseAsync(messages, Shape(options), cancellationToken).ConfigureAwait(false))
             {
                 if (update.RawRepresentation is StreamingChatCompletionUpdate { Usage: { } usage })
