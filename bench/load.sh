@@ -10,6 +10,7 @@
 # Extra paths for investigations (not in the default run):
 #   marginal-quiet  Marginal with per-request Information logging switched off (Logging__LogLevel__Default=Warning)
 #   marginal-nopgo  Marginal with tiered PGO off (DOTNET_TieredPGO=0): no instrumented tier on the way to tier 1
+#   marginal-alt2   the same with BENCH_ALT2_ENV, to compare two settings against plain `marginal` in one run
 #   marginal-alt    Marginal with the environment in BENCH_ALT_ENV (space-separated NAME=VALUE), for A/B runs of
 #                   runtime settings against plain `marginal` in the same run, e.g. BENCH_ALT_ENV="DOTNET_gcServer=1"
 #   proxy           bench/Marginal.Bench.Proxy: Kestrel in, HttpClient out, bytes relayed unparsed (the floor)
@@ -51,6 +52,7 @@ QUIET_PORT=${QUIET_PORT:-18184}
 PROXY_PORT=${PROXY_PORT:-18185}
 NOPGO_PORT=${NOPGO_PORT:-18186}
 ALT_PORT=${ALT_PORT:-18187}
+ALT2_PORT=${ALT2_PORT:-18191}
 NOMETER_PORT=${NOMETER_PORT:-18188}
 QUEUED_PORT=${QUEUED_PORT:-18190}
 HIT_PORT=${HIT_PORT:-18189}
@@ -83,8 +85,8 @@ for n in $DURATION $WARMUP $PREWARM $CONNECTIONS; do
     [[ $n =~ ^[0-9]+$ ]] || { echo "load.sh: '$n' is not a whole number" >&2; exit 2; }
 done
 for p in $PATHS; do
-    case $p in direct|marginal|portkey|marginal-quiet|marginal-nopgo|marginal-alt|marginal-nometer|marginal-queued|marginal-hit|proxy) ;;
-        *) echo "load.sh: unknown path '$p' (allowed: direct marginal portkey marginal-quiet marginal-nopgo marginal-alt marginal-nometer marginal-queued marginal-hit proxy)" >&2; exit 2 ;;
+    case $p in direct|marginal|portkey|marginal-quiet|marginal-nopgo|marginal-alt|marginal-alt2|marginal-nometer|marginal-queued|marginal-hit|proxy) ;;
+        *) echo "load.sh: unknown path '$p' (allowed: direct marginal portkey marginal-quiet marginal-nopgo marginal-alt marginal-alt2 marginal-nometer marginal-queued marginal-hit proxy)" >&2; exit 2 ;;
     esac
 done
 for m in $MODES; do
@@ -214,6 +216,11 @@ if has_path marginal-alt; then
     start marginal-alt "$ALT_PORT" env ${BENCH_ALT_ENV:-} "${SERVER_PIN[@]}" \
         dotnet "$MARGINAL_DLL" serve --config "$CONFIG" --urls "http://127.0.0.1:$ALT_PORT"
 fi
+if has_path marginal-alt2; then
+    # shellcheck disable=SC2086 # BENCH_ALT2_ENV is a list of NAME=VALUE words on purpose
+    start marginal-alt2 "$ALT2_PORT" env ${BENCH_ALT2_ENV:-} "${SERVER_PIN[@]}" \
+        dotnet "$MARGINAL_DLL" serve --config "$CONFIG" --urls "http://127.0.0.1:$ALT2_PORT"
+fi
 if has_path marginal-nometer; then
     start marginal-nometer "$NOMETER_PORT" "${SERVER_PIN[@]}" \
         dotnet "$MARGINAL_DLL" serve --config "$NOMETER_CONFIG" --urls "http://127.0.0.1:$NOMETER_PORT"
@@ -243,6 +250,7 @@ url_of() {
         marginal-quiet) echo "http://127.0.0.1:$QUIET_PORT/v1/chat/completions" ;;
         marginal-nopgo) echo "http://127.0.0.1:$NOPGO_PORT/v1/chat/completions" ;;
         marginal-alt) echo "http://127.0.0.1:$ALT_PORT/v1/chat/completions" ;;
+        marginal-alt2) echo "http://127.0.0.1:$ALT2_PORT/v1/chat/completions" ;;
         marginal-nometer) echo "http://127.0.0.1:$NOMETER_PORT/v1/chat/completions" ;;
         marginal-queued) echo "http://127.0.0.1:$QUEUED_PORT/v1/chat/completions" ;;
         marginal-hit) echo "http://127.0.0.1:$HIT_PORT/v1/chat/completions" ;;
