@@ -3,6 +3,7 @@ using System.CommandLine.Invocation;
 using System.Globalization;
 using System.Text.Json;
 using Marginal.Gateway.Caching;
+using Marginal.Gateway.Configuration;
 using Marginal.Gateway.Embeddings;
 
 namespace Marginal.Cli.Commands;
@@ -16,6 +17,8 @@ internal static class CacheCommand
     private static readonly double[] Sweep = [0.70, 0.75, 0.80, 0.85, 0.88, 0.90, 0.92, 0.95, 0.97, 0.99];
 
     private static readonly double[] CheckThresholds = [0.80, 0.85, 0.90];
+
+    private static readonly SemanticCacheConfig Defaults = new();
 
     public static Command Create() => new("cache", "The response cache.") { Eval() };
 
@@ -90,8 +93,8 @@ internal static class CacheCommand
     /// </summary>
     private static string ModelsReport(List<ParaphrasePair> pairs, List<EvaluatedQuery> minilmQueries, Memo minilm, CancellationToken cancellationToken)
     {
-        using var plain = new ArcticXsEmbeddingGenerator();
-        var arctic = new Memo(plain);
+        using var unprefixed = new ArcticXsEmbeddingGenerator();
+        var arctic = new Memo(unprefixed);
         var arcticPrefixed = new Memo(ArcticXsEmbeddingGenerator.Shared);
         var models = new (string Name, List<EvaluatedQuery> Queries)[]
         {
@@ -143,6 +146,23 @@ internal static class CacheCommand
                     var t = totals.GetValueOrDefault((name, rule));
                     totals[(name, rule)] = (t.Positives + row.Positives, t.FalseHits + row.FalseHits, t.Count + row.Positives + row.FalseHits + row.Misses);
                 }
+            }
+        }
+        w.WriteLine();
+        w.WriteLine($"Fixed settings, nothing tuned (all checks): the live default threshold {Defaults.Threshold:0.00} without a margin and with the default min_margin {Defaults.MinMargin:0.00}, on all queries and on each seed's held-out half:");
+        w.WriteLine();
+        w.WriteLine("| embeddings | rule | all queries | seed 42 half | seed 1 half | seed 2 half |");
+        w.WriteLine("| --- | --- | --- | --- | --- | --- |");
+        foreach (var (name, queries) in models)
+        {
+            foreach (var margin in new[] { 0, Defaults.MinMargin })
+            {
+                w.Write($"| {name} | {Defaults.Threshold:0.00}{(margin > 0 ? $" + margin {margin:0.00}" : "")} | {Share(CacheEvaluation.Score(queries, Defaults.Threshold, all, name, margin))} |");
+                foreach (var seed in new[] { 42, 1, 2 })
+                {
+                    w.Write($" {Share(CacheEvaluation.Score(CacheEvaluation.Halves(queries, seed).Test, Defaults.Threshold, all, name, margin))} |");
+                }
+                w.WriteLine();
             }
         }
         w.WriteLine();
