@@ -14,7 +14,9 @@ namespace Marginal.Benchmarks;
 /// The response cache's lookups. <c>ExactHit</c>: a whole exact hit through <see cref="ResponseCacheChatClient"/> (key
 /// hash over model, messages and options, store read, context filled). <c>SemanticSearch</c>: the exact SIMD scan of
 /// <see cref="VectorIndex"/> over <see cref="Entries"/> random unit vectors of 384 dimensions, without embedding;
-/// <c>SemanticWithEmbedding</c>: the same after embedding the prompt with MiniLM.
+/// <c>SemanticWithEmbedding</c>: the same after embedding the prompt with MiniLM. <c>Embed*</c>: the embedding alone
+/// with each in-process model the semantic cache can use (<c>cache.semantic.embeddings</c>); they do not depend on
+/// <see cref="Entries"/>.
 /// </summary>
 [Config(typeof(PercentileConfig))]
 public class ResponseCacheBenchmarks
@@ -59,6 +61,17 @@ public class ResponseCacheBenchmarks
 
     [Benchmark]
     public (long, float)? SemanticWithEmbedding() => _index.Nearest(MiniLmEmbeddingGenerator.Shared.Embed("What does a token cost on the margin?"));
+
+    private const string Prompt = "What does a token cost on the margin?";
+
+    [Benchmark]
+    public float[] EmbedMiniLm() => MiniLmEmbeddingGenerator.Shared.Embed(Prompt);
+
+    [Benchmark]
+    public float[] EmbedArcticXs() => ArcticXsEmbeddingGenerator.Shared.Embed(Prompt);
+
+    [Benchmark]
+    public float[] EmbedEnsemble() => EnsembleEmbeddingGenerator.Shared.Embed(Prompt);
 
     private sealed class AnsweringClient : IChatClient
     {

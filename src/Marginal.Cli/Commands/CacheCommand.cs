@@ -3,6 +3,7 @@ using System.CommandLine.Invocation;
 using System.Globalization;
 using System.Text.Json;
 using Marginal.Gateway.Caching;
+using Marginal.Gateway.Configuration;
 using Marginal.Gateway.Embeddings;
 
 namespace Marginal.Cli.Commands;
@@ -16,6 +17,8 @@ internal static class CacheCommand
     private static readonly double[] Sweep = [0.70, 0.75, 0.80, 0.85, 0.88, 0.90, 0.92, 0.95, 0.97, 0.99];
 
     private static readonly double[] CheckThresholds = [0.80, 0.85, 0.90];
+
+    private static readonly SemanticCacheConfig Defaults = new();
 
     public static Command Create() => new("cache", "The response cache.") { Eval() };
 
@@ -54,21 +57,140 @@ internal static class CacheCommand
             {
                 return await BadInputAsync($"{name}: {path}: every element needs non-empty \"origin\" and \"similar\" strings");
             }
-            var queries = await Task.Run(() => CacheEvaluation.Prepare(pairs, texts => Embed(texts, cancellationToken)), cancellationToken);
+            var minilm = new Memo(MiniLmEmbeddingGenerator.Shared);
+            var queries = await Task.Run(() => CacheEvaluation.Prepare(pairs, texts => minilm.Embed(texts, cancellationToken)), cancellationToken);
             await Console.Out.WriteAsync(Report(pairs, queries, extra));
+            await Console.Out.WriteAsync(await Task.Run(() => ModelsReport(pairs, queries, minilm, cancellationToken), cancellationToken));
             return 0;
         });
         return command;
     }
 
-    private static float[][] Embed(IReadOnlyList<string> texts, CancellationToken cancellationToken)
+    /// <summary>A model's vectors kept in memory for one run, so every variant and threshold reuses them (embedding 1,963 texts takes about a minute of CPU).</summary>
+    private sealed class Memo(InProcessEmbeddingGenerator generator)
     {
-        var vectors = new List<float[]>(texts.Count);
-        foreach (var chunk in texts.Chunk(32))
+        private readonly Dictionary<string, float[]> _vectors = new(StringComparer.Ordinal);
+
+        public float[][] Embed(IReadOnlyList<string> texts, CancellationToken cancellationToken)
         {
-            vectors.AddRange(MiniLmEmbeddingGenerator.Shared.Embed(chunk, cancellationToken));
+            var missing = texts.Where(t => !_vectors.ContainsKey(t)).Distinct(StringComparer.Ordinal).ToArray();
+            foreach (var chunk in missing.Chunk(32))
+            {
+                var vectors = generator.Embed(chunk, cancellationToken);
+                for (var i = 0; i < chunk.Length; i++)
+                {
+                    _vectors[chunk[i]] = vectors[i];
+                }
+            }
+            return [.. texts.Select(t => _vectors[t])];
         }
-        return [.. vectors];
+    }
+
+    /// <summary>
+    /// The embedding models and the ambiguity lever side by side, each with all checks: in-sample and on the held-out
+    /// halves (seeds 42, 1, 2), for the threshold rule, the threshold plus a minimum margin, and the classifier with the
+    /// margin features.
+    /// </summary>
+    private static string ModelsReport(List<ParaphrasePair> pairs, List<EvaluatedQuery> minilmQueries, Memo minilm, CancellationToken cancellationToken)
+    {
+        using var unprefixed = new ArcticXsEmbeddingGenerator();
+        var arctic = new Memo(unprefixed);
+        var arcticPrefixed = new Memo(ArcticXsEmbeddingGenerator.Shared);
+        var models = new (string Name, List<EvaluatedQuery> Queries)[]
+        {
+            ("minilm", minilmQueries),
+            ("arctic-xs, no prefix", CacheEvaluation.Prepare(pairs, texts => arctic.Embed(texts, cancellationToken))),
+            ("arctic-xs, query prefix", CacheEvaluation.Prepare(pairs, texts => arcticPrefixed.Embed(texts, cancellationToken))),
+            ("ensemble (minilm + arctic-xs with prefix)", CacheEvaluation.Prepare(pairs, texts => EnsembleEmbeddingGenerator.Combine([minilm.Embed(texts, cancellationToken), arcticPrefixed.Embed(texts, cancellationToken)]))),
+        };
+        var all = PromptChecks.All;
+        var w = new StringWriter(CultureInfo.InvariantCulture);
+        w.WriteLine();
+        w.WriteLine("Embedding models (same procedure; ensemble = mean of the two cosines, as concatenated normalised vectors), cosine only at GPTCache's thresholds, and how often the nearest origin is the right one:");
+        w.WriteLine();
+        w.WriteLine("| embeddings | nearest is right | 0.95: positive / false hit / miss | 0.90 | 0.80 |");
+        w.WriteLine("| --- | --- | --- | --- | --- |");
+        foreach (var (name, queries) in models)
+        {
+            var right = queries.Count(q => q.Matched == q.Expected);
+            w.WriteLine($"| {name} | {right} of {queries.Count} | {Counts(CacheEvaluation.Score(queries, 0.95, [], name))} | {Counts(CacheEvaluation.Score(queries, 0.90, [], name))} | {Counts(CacheEvaluation.Score(queries, 0.80, [], name))} |");
+        }
+        w.WriteLine();
+        w.WriteLine("Best operating point with false hits <= 1%, all checks: threshold alone, and threshold plus a minimum margin (top-1 minus top-2 cosine, 0 to 0.1 in 0.005 steps), in-sample over all queries:");
+        w.WriteLine();
+        w.WriteLine("| embeddings | threshold: positive / false hit / miss | + min margin: positive / false hit / miss |");
+        w.WriteLine("| --- | --- | --- |");
+        foreach (var (name, queries) in models)
+        {
+            var plain = CacheEvaluation.BestWithMargin(queries, 0.01, all, name, [0.0]);
+            var margin = CacheEvaluation.BestWithMargin(queries, 0.01, all, name, CacheEvaluation.Margins);
+            w.WriteLine($"| {name} | {Point(plain, queries.Count, false)} | {Point(margin, queries.Count, true)} |");
+        }
+        w.WriteLine();
+        w.WriteLine("Held out: chosen on a seeded half for <= 1% false hits (5 of 499), scored on the other 500; all checks. Classifier + ambiguity = HitClassifier with the margin and the similarity of the top two cached prompts to each other as extra features:");
+        w.WriteLine();
+        w.WriteLine("| embeddings | seed | threshold | threshold + min margin | classifier | classifier + ambiguity |");
+        w.WriteLine("| --- | --- | --- | --- | --- | --- |");
+        var totals = new Dictionary<(string, string), (int Positives, int FalseHits, int Count)>();
+        foreach (var (name, queries) in models)
+        {
+            foreach (var seed in new[] { 42, 1, 2 })
+            {
+                var (plain, _) = CacheEvaluation.HeldOut(queries, seed, all, name, [0.0]);
+                var (margin, minMargin) = CacheEvaluation.HeldOut(queries, seed, all, name, CacheEvaluation.Margins);
+                var (_, classifier, _, _) = HitClassifier.Evaluate(queries, seed);
+                var (_, ambiguity, _, _) = HitClassifier.Evaluate(queries, seed, ambiguity: true);
+                w.WriteLine($"| {name} | {seed} | {Share(plain)} at {plain.Threshold:0.000} | {Share(margin)} at {margin.Threshold:0.000}, margin {minMargin:0.000} | {Share(classifier)} | {Share(ambiguity)} |");
+                foreach (var (rule, row) in new[] { ("threshold", plain), ("margin", margin), ("classifier", classifier), ("ambiguity", ambiguity) })
+                {
+                    var t = totals.GetValueOrDefault((name, rule));
+                    totals[(name, rule)] = (t.Positives + row.Positives, t.FalseHits + row.FalseHits, t.Count + row.Positives + row.FalseHits + row.Misses);
+                }
+            }
+        }
+        w.WriteLine();
+        w.WriteLine($"Fixed settings, nothing tuned (all checks): the live default threshold {Defaults.Threshold:0.00} without a margin and with the default min_margin {Defaults.MinMargin:0.00}, on all queries and on each seed's held-out half:");
+        w.WriteLine();
+        w.WriteLine("| embeddings | rule | all queries | seed 42 half | seed 1 half | seed 2 half |");
+        w.WriteLine("| --- | --- | --- | --- | --- | --- |");
+        foreach (var (name, queries) in models)
+        {
+            foreach (var margin in new[] { 0, Defaults.MinMargin })
+            {
+                w.Write($"| {name} | {Defaults.Threshold:0.00}{(margin > 0 ? $" + margin {margin:0.00}" : "")} | {Share(CacheEvaluation.Score(queries, Defaults.Threshold, all, name, margin))} |");
+                foreach (var seed in new[] { 42, 1, 2 })
+                {
+                    w.Write($" {Share(CacheEvaluation.Score(CacheEvaluation.Halves(queries, seed).Test, Defaults.Threshold, all, name, margin))} |");
+                }
+                w.WriteLine();
+            }
+        }
+        w.WriteLine();
+        w.WriteLine("Held out, the three seeds pooled (1,500 held-out queries): positives % / false hits %:");
+        w.WriteLine();
+        w.WriteLine("| embeddings | threshold | threshold + min margin | classifier | classifier + ambiguity |");
+        w.WriteLine("| --- | --- | --- | --- | --- |");
+        foreach (var (name, _) in models)
+        {
+            w.Write($"| {name} |");
+            foreach (var rule in new[] { "threshold", "margin", "classifier", "ambiguity" })
+            {
+                var (p, f, n) = totals[(name, rule)];
+                w.Write($" {100.0 * p / n:0.0}% / {100.0 * f / n:0.0}% |");
+            }
+            w.WriteLine();
+        }
+        return w.ToString();
+    }
+
+    private static string Point((CacheEvalRow Row, double MinMargin)? point, int count, bool margin) => point is not var (row, m)
+        ? "none"
+        : $"{Counts(row)} at {row.Threshold:0.000}{(margin ? $", margin {m:0.000}" : "")} ({100.0 * row.Positives / count:0.0}% / {100.0 * row.FalseHits / count:0.0}%)";
+
+    private static string Share(CacheEvalRow row)
+    {
+        var total = row.Positives + row.FalseHits + row.Misses;
+        return $"{Counts(row)} ({100.0 * row.Positives / total:0.0}% / {100.0 * row.FalseHits / total:0.0}%)";
     }
 
     private static List<ParaphrasePair>? ReadPairs(string path)

@@ -1,10 +1,22 @@
+using System.Numerics.Tensors;
+
 namespace Marginal.Gateway.Caching;
 
 /// <summary>One paraphrase pair of the evaluation: the cached prompt and a query that should find it.</summary>
 public sealed record ParaphrasePair(string Origin, string Similar);
 
 /// <summary>A query with the nearest cached prompt found for it and their similarity.</summary>
-public sealed record EvaluatedQuery(string Query, string Expected, string Matched, float Similarity);
+public sealed record EvaluatedQuery(string Query, string Expected, string Matched, float Similarity)
+{
+    /// <summary>The similarity of the second-nearest cached prompt; 0 when the cache holds one.</summary>
+    public float SecondSimilarity { get; init; }
+
+    /// <summary>The similarity between the nearest and second-nearest cached prompts themselves; 0 when there is no second.</summary>
+    public float RunnerUpSimilarity { get; init; }
+
+    /// <summary>How much nearer the nearest is than the runner-up: top-1 minus top-2 cosine.</summary>
+    public float Margin => Similarity - SecondSimilarity;
+}
 
 /// <summary>Counts at one threshold: a hit on the query's own origin is a positive, on another a false hit, no hit a miss.</summary>
 public sealed record CacheEvalRow(string Variant, double Threshold, int Positives, int FalseHits, int Misses);
@@ -41,8 +53,12 @@ public static class CacheEvaluation
         var queries = new List<EvaluatedQuery>(pairs.Count);
         for (var i = 0; i < pairs.Count; i++)
         {
-            var (id, similarity) = index.Nearest(queryVectors[i])!.Value;
-            queries.Add(new EvaluatedQuery(pairs[i].Similar, pairs[i].Origin, origins[(int)id], similarity));
+            var ((id, similarity), second) = index.NearestTwo(queryVectors[i])!.Value;
+            queries.Add(new EvaluatedQuery(pairs[i].Similar, pairs[i].Origin, origins[(int)id], similarity)
+            {
+                SecondSimilarity = second?.Similarity ?? 0,
+                RunnerUpSimilarity = second is var (secondId, _) ? TensorPrimitives.Dot(originVectors[(int)id], originVectors[(int)secondId]) : 0,
+            });
         }
         return queries;
     }
@@ -50,12 +66,13 @@ public static class CacheEvaluation
     /// <summary>Distinct origin texts (the cache's entries).</summary>
     public static int DistinctOrigins(IReadOnlyList<ParaphrasePair> pairs) => pairs.Select(p => p.Origin).Distinct(StringComparer.Ordinal).Count();
 
-    public static CacheEvalRow Score(IReadOnlyList<EvaluatedQuery> queries, double threshold, IReadOnlyCollection<string> checks, string variant)
+    /// <summary>Counts at <paramref name="threshold"/>; a candidate nearer the runner-up than <paramref name="minMargin"/> is a miss.</summary>
+    public static CacheEvalRow Score(IReadOnlyList<EvaluatedQuery> queries, double threshold, IReadOnlyCollection<string> checks, string variant, double minMargin = 0)
     {
         int positives = 0, falseHits = 0, misses = 0;
         foreach (var query in queries)
         {
-            if (query.Similarity < threshold || PromptChecks.FirstFailed(query.Query, query.Matched, checks) is not null)
+            if (query.Similarity < threshold || query.Margin < minMargin || PromptChecks.FirstFailed(query.Query, query.Matched, checks) is not null)
             {
                 misses++;
             }
@@ -101,5 +118,59 @@ public static class CacheEvaluation
             }
         }
         return best;
+    }
+
+    /// <summary>The minimum margins searched with the threshold: 0 to 0.1 in 0.005 steps.</summary>
+    public static readonly double[] Margins = [.. Enumerable.Range(0, 21).Select(i => i * 0.005)];
+
+    /// <summary>
+    /// The (threshold, minimum margin) pair with the most positives whose false hits are at most
+    /// <paramref name="maxFalseHitShare"/> of the queries: thresholds in 0.001 steps from 0.5, margins from
+    /// <paramref name="margins"/>. The checks are run once per query, not once per pair.
+    /// </summary>
+    public static (CacheEvalRow Row, double MinMargin)? BestWithMargin(IReadOnlyList<EvaluatedQuery> queries, double maxFalseHitShare, IReadOnlyCollection<string> checks, string variant, IReadOnlyList<double> margins)
+    {
+        var passes = queries.Select(q => PromptChecks.FirstFailed(q.Query, q.Matched, checks) is null).ToArray();
+        var correct = queries.Select(q => string.Equals(q.Matched, q.Expected, StringComparison.Ordinal)).ToArray();
+        (CacheEvalRow Row, double MinMargin)? best = null;
+        foreach (var margin in margins)
+        {
+            for (var step = 500; step <= 1000; step++)
+            {
+                var threshold = step / 1000.0;
+                int positives = 0, falseHits = 0;
+                for (var i = 0; i < queries.Count; i++)
+                {
+                    if (passes[i] && queries[i].Similarity >= threshold && queries[i].Margin >= margin)
+                    {
+                        _ = correct[i] ? positives++ : falseHits++;
+                    }
+                }
+                if (falseHits <= maxFalseHitShare * queries.Count && (best is null || positives > best.Value.Row.Positives))
+                {
+                    best = (new CacheEvalRow(variant, threshold, positives, falseHits, queries.Count - positives - falseHits), margin);
+                }
+            }
+        }
+        return best;
+    }
+
+    /// <summary>
+    /// Held-out check of a rule: the queries split in seeded halves; the (threshold, margin) with at most 1% false hits
+    /// on the training half is scored on the other. Margins [0] is the plain threshold rule.
+    /// </summary>
+    public static (CacheEvalRow Test, double MinMargin) HeldOut(IReadOnlyList<EvaluatedQuery> queries, int seed, IReadOnlyCollection<string> checks, string variant, IReadOnlyList<double> margins)
+    {
+        var (train, test) = Halves(queries, seed);
+        var (row, margin) = BestWithMargin(train, 0.01, checks, variant, margins)!.Value;
+        return (Score(test, row.Threshold, checks, variant, margin), margin);
+    }
+
+    /// <summary>The seeded split into a training half and a held-out half used by every held-out figure.</summary>
+    public static (List<EvaluatedQuery> Train, List<EvaluatedQuery> Test) Halves(IReadOnlyList<EvaluatedQuery> queries, int seed)
+    {
+        var order = Enumerable.Range(0, queries.Count).ToArray();
+        new Random(seed).Shuffle(order);
+        return ([.. order.Take(queries.Count / 2).Select(i => queries[i])], [.. order.Skip(queries.Count / 2).Select(i => queries[i])]);
     }
 }

@@ -11,11 +11,16 @@ namespace Marginal.Gateway.Caching;
 /// </summary>
 public sealed partial class HitClassifier
 {
-    private const int Features = 6;
+    private readonly int _features;
+    private readonly double[] _weights;
+    private readonly double[] _mean;
+    private readonly double[] _scale;
 
-    private readonly double[] _weights = new double[Features + 1];
-    private readonly double[] _mean = new double[Features];
-    private readonly double[] _scale = new double[Features];
+    private HitClassifier(int features)
+    {
+        _features = features;
+        (_weights, _mean, _scale) = (new double[features + 1], new double[features], new double[features]);
+    }
 
     [GeneratedRegex(@"\w+")]
     private static partial Regex Word();
@@ -37,32 +42,41 @@ public sealed partial class HitClassifier
         ];
     }
 
+    /// <summary>
+    /// The features of an evaluated query; with <paramref name="ambiguity"/> also the candidate list's: the margin
+    /// (top-1 minus top-2 cosine) and the similarity of the top two cached prompts to each other.
+    /// </summary>
+    public static double[] FeaturesOf(EvaluatedQuery query, bool ambiguity) =>
+        ambiguity ? [.. FeaturesOf(query.Query, query.Matched, query.Similarity), query.Margin, query.RunnerUpSimilarity]
+        : FeaturesOf(query.Query, query.Matched, query.Similarity);
+
     /// <summary>Fits the weights by full-batch gradient descent on the log loss (standardised features, 3,000 steps, L2 1e-3).</summary>
     public static HitClassifier Train(IReadOnlyList<(double[] Features, bool Correct)> examples)
     {
-        var model = new HitClassifier();
-        for (var f = 0; f < Features; f++)
+        var model = new HitClassifier(examples[0].Features.Length);
+        var count = model._features;
+        for (var f = 0; f < count; f++)
         {
             var mean = examples.Average(e => e.Features[f]);
             var sd = Math.Sqrt(examples.Average(e => (e.Features[f] - mean) * (e.Features[f] - mean)));
             (model._mean[f], model._scale[f]) = (mean, sd > 1e-9 ? sd : 1);
         }
-        var gradient = new double[Features + 1];
+        var gradient = new double[count + 1];
         for (var step = 0; step < 3000; step++)
         {
             Array.Clear(gradient);
             foreach (var (features, correct) in examples)
             {
                 var error = model.Probability(features) - (correct ? 1 : 0);
-                for (var f = 0; f < Features; f++)
+                for (var f = 0; f < count; f++)
                 {
                     gradient[f] += error * (features[f] - model._mean[f]) / model._scale[f];
                 }
-                gradient[Features] += error;
+                gradient[count] += error;
             }
-            for (var f = 0; f <= Features; f++)
+            for (var f = 0; f <= count; f++)
             {
-                model._weights[f] -= 0.5 * ((gradient[f] / examples.Count) + (f < Features ? 1e-3 * model._weights[f] : 0));
+                model._weights[f] -= 0.5 * ((gradient[f] / examples.Count) + (f < count ? 1e-3 * model._weights[f] : 0));
             }
         }
         return model;
@@ -71,8 +85,8 @@ public sealed partial class HitClassifier
     /// <summary>The predicted probability that the candidate answers the query.</summary>
     public double Probability(double[] features)
     {
-        var z = _weights[Features];
-        for (var f = 0; f < Features; f++)
+        var z = _weights[_features];
+        for (var f = 0; f < _features; f++)
         {
             z += _weights[f] * (features[f] - _mean[f]) / _scale[f];
         }
@@ -84,16 +98,13 @@ public sealed partial class HitClassifier
     /// steps) with false hits ≤ 1% of that half; <c>Test</c> is the other half scored at it. The baseline row does the
     /// same with the cosine threshold of the cosine-plus-all-checks rule.
     /// </summary>
-    public static (CacheEvalRow Baseline, CacheEvalRow Classifier, double CosineThreshold, double ProbabilityThreshold) Evaluate(IReadOnlyList<EvaluatedQuery> queries, int seed)
+    public static (CacheEvalRow Baseline, CacheEvalRow Classifier, double CosineThreshold, double ProbabilityThreshold) Evaluate(IReadOnlyList<EvaluatedQuery> queries, int seed, bool ambiguity = false)
     {
-        var order = Enumerable.Range(0, queries.Count).ToArray();
-        new Random(seed).Shuffle(order);
-        var train = order.Take(queries.Count / 2).Select(i => queries[i]).ToList();
-        var test = order.Skip(queries.Count / 2).Select(i => queries[i]).ToList();
+        var (train, test) = CacheEvaluation.Halves(queries, seed);
         var baselineTrain = CacheEvaluation.BestWithin(train, 0.01, PromptChecks.All, "all checks")!;
         var baseline = CacheEvaluation.Score(test, baselineTrain.Threshold, PromptChecks.All, "all checks");
-        var model = Train([.. train.Select(q => (FeaturesOf(q.Query, q.Matched, q.Similarity), IsCorrect(q)))]);
-        var trainScores = train.Select(q => (model.Probability(FeaturesOf(q.Query, q.Matched, q.Similarity)), IsCorrect(q))).ToList();
+        var model = Train([.. train.Select(q => (FeaturesOf(q, ambiguity), IsCorrect(q)))]);
+        var trainScores = train.Select(q => (model.Probability(FeaturesOf(q, ambiguity)), IsCorrect(q))).ToList();
         var threshold = 1.0;
         for (var step = 1000; step >= 0; step--)
         {
@@ -107,7 +118,7 @@ public sealed partial class HitClassifier
         int positives = 0, falseHits = 0, misses = 0;
         foreach (var query in test)
         {
-            if (model.Probability(FeaturesOf(query.Query, query.Matched, query.Similarity)) < threshold)
+            if (model.Probability(FeaturesOf(query, ambiguity)) < threshold)
             {
                 misses++;
             }

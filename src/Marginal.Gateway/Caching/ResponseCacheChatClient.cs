@@ -141,7 +141,7 @@ public sealed class ResponseCacheChatClient : DelegatingChatClient
             plan.Prompt = prompt;
             plan.Vector = vector;
             var index = SemanticFor(vector.Length);
-            var match = index.Find(plan.SemanticScope, prompt, vector, route!.Threshold ?? cache.Semantic.Threshold, out var refusedBy);
+            var match = index.Find(plan.SemanticScope, prompt, vector, route!.Threshold ?? cache.Semantic.Threshold, cache.Semantic.MinMargin, out var refusedBy);
             if (match is not null)
             {
                 return Hit(plan, match.Answer, HitSemantic, match.Similarity);
@@ -212,9 +212,9 @@ public sealed class ResponseCacheChatClient : DelegatingChatClient
     private async Task<float[]?> EmbedAsync(GatewayModel gateway, string prompt, CancellationToken cancellationToken)
     {
         var generator = _embeddings?.Invoke(gateway) ?? ConfiguredEmbeddings(gateway);
-        if (generator is MiniLmEmbeddingGenerator minilm)
+        if (generator is InProcessEmbeddingGenerator inProcess)
         {
-            return minilm.Embed(prompt, cancellationToken);
+            return inProcess.Embed(prompt, cancellationToken);
         }
         try
         {
@@ -232,15 +232,24 @@ public sealed class ResponseCacheChatClient : DelegatingChatClient
     private static IEmbeddingGenerator<string, Embedding<float>> ConfiguredEmbeddings(GatewayModel gateway)
     {
         var name = gateway.Config.Cache.Semantic.Embeddings;
-        return name == "minilm" ? MiniLmEmbeddingGenerator.Shared : gateway.Models[name].Primary is var deployment
-            && deployment.Provider.Embeddings is { } embeddings ? embeddings(deployment.UpstreamId) : MiniLmEmbeddingGenerator.Shared;
+        return name switch
+        {
+            "minilm" => (IEmbeddingGenerator<string, Embedding<float>>)MiniLmEmbeddingGenerator.Shared,
+            "arctic-xs" => ArcticXsEmbeddingGenerator.Shared,
+            "ensemble" => EnsembleEmbeddingGenerator.Shared,
+            _ => null,
+        } ?? (gateway.Models[name].Primary is var deployment
+            && deployment.Provider.Embeddings is { } embeddings ? embeddings(deployment.UpstreamId) : MiniLmEmbeddingGenerator.Shared);
     }
 
     private SemanticCache SemanticFor(int dimensions)
     {
         lock (_semanticLock)
         {
-            return _semantic ??= new SemanticCache(dimensions, _models.Current.Config.Cache.Semantic.MaxEntries, _time);
+            // A reload that changes the embedding model changes the vector length: the old entries cannot be compared.
+            return _semantic is { } current && current.Dimensions == dimensions
+                ? current
+                : _semantic = new SemanticCache(dimensions, _models.Current.Config.Cache.Semantic.MaxEntries, _time);
         }
     }
 

@@ -3,8 +3,8 @@ namespace Marginal.Gateway.Caching;
 /// <summary>
 /// The in-process semantic cache: per scope (tenant, model, options and every message before the last user turn)
 /// an exact vector index over the embeddings of the last user turns answered. A lookup takes the single nearest
-/// entry; it is a hit only when its similarity reaches the threshold and the two prompts pass
-/// <see cref="PromptChecks"/>. Oldest entries go first past <c>maxEntries</c>; an expired one is dropped when met.
+/// entry; it is a hit only when its similarity reaches the threshold, it is nearer than the runner-up (a different
+/// cached prompt) by at least the minimum margin, and the two prompts pass <see cref="PromptChecks"/>. Oldest entries go first past <c>maxEntries</c>; an expired one is dropped when met.
 /// Thread-safe (one lock).
 /// </summary>
 public sealed class SemanticCache(int dimensions, int maxEntries, TimeProvider time)
@@ -14,6 +14,9 @@ public sealed class SemanticCache(int dimensions, int maxEntries, TimeProvider t
     private readonly Queue<long> _order = new();
     private readonly Lock _lock = new();
     private long _nextId;
+
+    /// <summary>The vector length every entry and query has.</summary>
+    public int Dimensions => dimensions;
 
     public int Count
     {
@@ -27,35 +30,63 @@ public sealed class SemanticCache(int dimensions, int maxEntries, TimeProvider t
     }
 
     /// <summary>The nearest live entry of <paramref name="scope"/> and its similarity, whether or not it passes; null when none.</summary>
-    public SemanticMatch? Nearest(string scope, ReadOnlySpan<float> query)
+    public SemanticMatch? Nearest(string scope, ReadOnlySpan<float> query) => NearestTwo(scope, query)?.Best;
+
+    /// <summary>
+    /// The nearest live entry of <paramref name="scope"/> and the runner-up's similarity: the second-nearest live entry
+    /// whose prompt differs from the nearest's (the same prompt answered twice is not a rival); 0 when there is none.
+    /// </summary>
+    public (SemanticMatch Best, float RunnerUp)? NearestTwo(string scope, ReadOnlySpan<float> query)
     {
         var now = time.GetUtcNow();
         lock (_lock)
         {
-            while (_scopes.TryGetValue(scope, out var index) && index.Nearest(query) is var (id, similarity))
+            while (_scopes.TryGetValue(scope, out var index) && index.NearestTwo(query) is var ((id, similarity), second))
             {
                 var entry = _entries[id];
-                if (entry.Expires > now)
+                if (entry.Expires <= now)
                 {
-                    return new SemanticMatch(entry.Prompt, entry.Answer, similarity);
+                    Remove(id);
+                    continue;
                 }
-                Remove(id);
+                if (second is var (secondId, secondSimilarity) && _entries[secondId] is var rival)
+                {
+                    if (rival.Expires <= now)
+                    {
+                        Remove(secondId);
+                        continue;
+                    }
+                    if (!string.Equals(rival.Prompt, entry.Prompt, StringComparison.Ordinal))
+                    {
+                        return (new SemanticMatch(entry.Prompt, entry.Answer, similarity), secondSimilarity);
+                    }
+                }
+                return (new SemanticMatch(entry.Prompt, entry.Answer, similarity), 0);
             }
             return null;
         }
     }
 
-    /// <summary>A hit: the nearest entry when it reaches <paramref name="threshold"/> and passes every check; else null with the reason.</summary>
-    public SemanticMatch? Find(string scope, string prompt, ReadOnlySpan<float> query, double threshold, out string? refusedBy)
+    /// <summary>
+    /// A hit: the nearest entry when it reaches <paramref name="threshold"/>, is nearer than the runner-up by at least
+    /// <paramref name="minMargin"/> (a query about equally close to two different cached prompts is ambiguous) and
+    /// passes every check; else null with the reason (<c>threshold</c>, <c>margin</c> or the failed check).
+    /// </summary>
+    public SemanticMatch? Find(string scope, string prompt, ReadOnlySpan<float> query, double threshold, double minMargin, out string? refusedBy)
     {
         refusedBy = null;
-        if (Nearest(scope, query) is not { } match)
+        if (NearestTwo(scope, query) is not var (match, runnerUp))
         {
             return null;
         }
         if (match.Similarity < threshold)
         {
             refusedBy = "threshold";
+            return null;
+        }
+        if (match.Similarity - runnerUp < minMargin)
+        {
+            refusedBy = "margin";
             return null;
         }
         refusedBy = PromptChecks.FirstFailed(prompt, match.Prompt, PromptChecks.All);

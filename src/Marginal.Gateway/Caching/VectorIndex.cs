@@ -68,7 +68,14 @@ public sealed class VectorIndex(int dimensions)
     }
 
     /// <summary>The most similar entry (cosine, as the vectors are normalised) or null when the index is empty.</summary>
-    public (long Id, float Similarity)? Nearest(ReadOnlySpan<float> query)
+    public (long Id, float Similarity)? Nearest(ReadOnlySpan<float> query) => NearestTwo(query) is var (best, _) ? best : null;
+
+    /// <summary>
+    /// The most similar entry and the runner-up (null when the index holds one entry), both with exact cosines; null
+    /// when the index is empty. The runner-up comes from the same int8 shortlist of <see cref="Rerank"/> rows, so it is
+    /// exact whenever the true second is among them (it is the second of the shortlist otherwise).
+    /// </summary>
+    public ((long Id, float Similarity) Best, (long Id, float Similarity)? Second)? NearestTwo(ReadOnlySpan<float> query)
     {
         if (Count == 0)
         {
@@ -100,8 +107,8 @@ public sealed class VectorIndex(int dimensions)
                 }
             }
         }
-        var best = -1;
-        var bestScore = float.NegativeInfinity;
+        int best = -1, second = -1;
+        float bestScore = float.NegativeInfinity, secondScore = float.NegativeInfinity;
         var rows = _rows.AsSpan();
         foreach (var row in candidates)
         {
@@ -112,12 +119,20 @@ public sealed class VectorIndex(int dimensions)
             var exact = TensorPrimitives.Dot(query, rows.Slice(row * dimensions, dimensions));
             if (exact > bestScore || (exact == bestScore && row < best))
             {
-                bestScore = exact;
-                best = row;
+                (second, secondScore) = (best, bestScore);
+                (best, bestScore) = (row, exact);
+            }
+            else if (exact > secondScore || (exact == secondScore && row < second))
+            {
+                (second, secondScore) = (row, exact);
             }
         }
-        return (_ids[best], bestScore);
+        return ((_ids[best], bestScore), second < 0 ? null : (_ids[second], secondScore));
     }
+
+    /// <summary>The stored vector of <paramref name="id"/>; empty when absent. Valid until the next add or remove.</summary>
+    public ReadOnlySpan<float> VectorOf(long id) =>
+        _rowOf.TryGetValue(id, out var row) ? _rows.AsSpan(row * dimensions, dimensions) : [];
 
     /// <summary>Scales <paramref name="vector"/> to unit length in place (a configured endpoint may not normalise).</summary>
     public static void Normalise(Span<float> vector)

@@ -33,8 +33,20 @@ public sealed class SemanticCacheConfig
     /// <summary>Cosine similarity a match needs unless the route sets its own.</summary>
     public double Threshold { get; set; } = 0.90;
 
-    /// <summary><c>minilm</c> (in-process all-MiniLM-L6-v2) or the name of a configured model of type embedding.</summary>
+    /// <summary>
+    /// In-process <c>minilm</c> (all-MiniLM-L6-v2), <c>arctic-xs</c> (snowflake-arctic-embed-xs) or <c>ensemble</c>
+    /// (the mean of both cosines; twice the embedding time), or the name of a configured model of type embedding.
+    /// MiniLM by default: with the margin below it held out as well as the ensemble at a fraction of its cost
+    /// (docs/benchmarks.md, "Response cache", 2026-11-28).
+    /// </summary>
     public string Embeddings { get; set; } = "minilm";
+
+    /// <summary>
+    /// A candidate must be nearer than the next different cached prompt by at least this much cosine, or the lookup is
+    /// a miss (refused as <c>margin</c>); 0 turns the rule off. Default 0.02: chosen on GPTCache's paraphrase pairs,
+    /// where it raised held-out positives at 1% false hits from 46% to 80% (docs/benchmarks.md, 2026-11-28).
+    /// </summary>
+    public double MinMargin { get; set; } = 0.02;
 
     public string Ttl { get; set; } = "1h";
 
@@ -78,9 +90,13 @@ internal static class CacheConfigValidation
         }
         CheckThreshold($"{at}.semantic.threshold", cache.Semantic.Threshold);
         var embeddings = cache.Semantic.Embeddings;
-        if (embeddings != "minilm" && !(config.Models.TryGetValue(embeddings, out var model) && model?.Type == "embedding"))
+        if (cache.Semantic.MinMargin is not (>= 0 and < 1))
         {
-            throw new ConfigException($"{at}.semantic.embeddings: '{embeddings}' is not allowed (allowed: minilm, or a model of type embedding under models)");
+            throw new ConfigException($"{at}.semantic.min_margin: must be a cosine difference of at least 0 and below 1, got {cache.Semantic.MinMargin}");
+        }
+        if (embeddings is not ("minilm" or "arctic-xs" or "ensemble") && !(config.Models.TryGetValue(embeddings, out var model) && model?.Type == "embedding"))
+        {
+            throw new ConfigException($"{at}.semantic.embeddings: '{embeddings}' is not allowed (allowed: minilm, arctic-xs, ensemble, or a model of type embedding under models)");
         }
         foreach (var (name, route) in cache.Routes)
         {

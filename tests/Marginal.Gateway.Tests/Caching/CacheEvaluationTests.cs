@@ -36,6 +36,35 @@ public sealed class CacheEvaluationTests
     }
 
     [Fact]
+    public void Prepare_HandComputedCase_MarginsAgainstTheRunnerUp()
+    {
+        var queries = Queries();
+
+        // qa: alpha 0.96, runner-up beta 5 0.5376 (0.96·0.28 + 0.28·0.96); qb: alpha 0.85, runner-up beta 5 0.744.
+        Assert.Equal(0.96f - 0.5376f, queries[0].Margin, 0.0001f);
+        Assert.Equal(0.85f - (0.85f * 0.28f + 0.527f * 0.96f), queries[1].Margin, 0.0001f);
+        // alpha and beta 5 themselves: cosine 0.28.
+        Assert.Equal(0.28f, queries[0].RunnerUpSimilarity, 0.0001f);
+    }
+
+    [Fact]
+    public void Score_MinMargin_TurnsTheAmbiguousFalseHitIntoAMiss()
+    {
+        // Margins: qa 0.42, qb 0.106 (its false hit), qc 1.152 (runner-up beta 5 at -0.352), qd 0.04 (beta at 0.96).
+        var row = CacheEvaluation.Score(Queries(), 0.7, [], "m", minMargin: 0.2);
+
+        Assert.Equal((2, 0, 2), (row.Positives, row.FalseHits, row.Misses));
+    }
+
+    [Fact]
+    public void BestWithMargin_MarginRemovesTheFalseHit_LowestThresholdKeepsQaAndQc()
+    {
+        var best = CacheEvaluation.BestWithMargin(Queries(), 0, [], "m", [0.2]);
+
+        Assert.Equal((0.5, 0.2, 2, 0), (best!.Value.Row.Threshold, best.Value.MinMargin, best.Value.Row.Positives, best.Value.Row.FalseHits));
+    }
+
+    [Fact]
     public void AtFalseHits_Zero_LowestThresholdAboveTheFalseHits()
     {
         var row = CacheEvaluation.AtFalseHits(Queries(), 0, [], "c");

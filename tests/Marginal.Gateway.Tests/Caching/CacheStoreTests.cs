@@ -94,6 +94,8 @@ public sealed class CacheStoreTests
     [InlineData("cache:\n  exact: { ttl: soon }\n", "cache.exact.ttl")]
     [InlineData("cache:\n  semantic: { threshold: 1.5 }\n", "cache.semantic.threshold")]
     [InlineData("cache:\n  semantic: { enabled: true, embeddings: nope }\n", "cache.semantic.embeddings")]
+    [InlineData("cache:\n  semantic: { min_margin: -0.1 }\n", "cache.semantic.min_margin")]
+    [InlineData("cache:\n  semantic: { min_margin: 1 }\n", "cache.semantic.min_margin")]
     [InlineData("cache:\n  routes:\n    m: { semantic: true }\n", "cache.routes.m.semantic")]
     [InlineData("cache:\n  exact: { max_entries: 0 }\n", "cache.exact.max_entries")]
     public void Parse_BadCacheSection_ErrorNamesTheField(string yaml, string field)
@@ -101,5 +103,23 @@ public sealed class CacheStoreTests
         var error = Assert.Throws<ConfigException>(() => ConfigLoader.Parse(yaml, "marginal.yaml"));
 
         Assert.StartsWith($"marginal.yaml: {field}:", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Parse_UnknownEmbeddings_ErrorListsTheInProcessModels()
+    {
+        var error = Assert.Throws<ConfigException>(() => ConfigLoader.Parse("cache:\n  semantic: { embeddings: nope }\n", "marginal.yaml"));
+
+        Assert.Contains("allowed: minilm, arctic-xs, ensemble", error.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("arctic-xs", 0.05)]
+    [InlineData("ensemble", 0)]
+    public void Parse_SemanticEmbeddingsAndMargin_Kept(string embeddings, double margin)
+    {
+        var config = ConfigLoader.Parse($"cache:\n  semantic: {{ embeddings: {embeddings}, min_margin: {margin.ToString(System.Globalization.CultureInfo.InvariantCulture)} }}\n", "marginal.yaml");
+
+        Assert.Equal((embeddings, margin), (config.Cache.Semantic.Embeddings, config.Cache.Semantic.MinMargin));
     }
 }

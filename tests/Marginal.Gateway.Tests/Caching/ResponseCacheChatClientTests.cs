@@ -243,6 +243,34 @@ public sealed class ResponseCacheChatClientTests
         Assert.Contains("cache-refused:numbers", options.GetGatewayContext()!.Tags);
     }
 
+    [Theory]
+    [InlineData(0.0, "hit-semantic")]
+    [InlineData(0.3, "miss")]
+    public async Task GetResponse_QueryNearTwoCachedPrompts_MinMarginDecides(double minMargin, string expected)
+    {
+        var cache = Create(Yaml.Replace("threshold: 0.85 }", $"threshold: 0.85, min_margin: {minMargin.ToString(System.Globalization.CultureInfo.InvariantCulture)} }}", StringComparison.Ordinal));
+        await AskAsync(cache, "How do I reset my password on the website?", Options(model: "s"));
+        await AskAsync(cache, "How do I reset my password in the mobile app?", Options(model: "s"));
+
+        var options = Options(model: "s");
+        var result = await AskAsync(cache, "How can I reset my password on the website?", options);
+
+        // The website prompt is the nearer (a hit without a margin), but the app prompt is within 0.3 of it.
+        Assert.Equal(expected, result.Outcome);
+        Assert.Equal(expected == "miss", options.GetGatewayContext()!.Tags.Contains("cache-refused:margin"));
+    }
+
+    [Fact]
+    public async Task GetResponse_ArcticEmbeddingsParaphrase_HitWithSimilarity()
+    {
+        var cache = Create(Yaml.Replace("threshold: 0.85 }", "threshold: 0.85, embeddings: arctic-xs }", StringComparison.Ordinal));
+        await AskAsync(cache, "How do I reset my password on the website?", Options(model: "s"));
+
+        var hit = await AskAsync(cache, "How can I reset my password on the website?", Options(model: "s"));
+
+        Assert.Equal(("answer 1", "hit-semantic"), (hit.Text, hit.Outcome));
+    }
+
     [Fact]
     public async Task GetResponse_ParaphraseFromOtherTenant_IsMiss()
     {

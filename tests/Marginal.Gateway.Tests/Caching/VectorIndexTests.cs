@@ -52,6 +52,30 @@ public sealed class VectorIndexTests
     }
 
     [Fact]
+    public void NearestTwo_ThreeEntries_BestAndRunnerUpWithExactCosines()
+    {
+        var index = new VectorIndex(2);
+        index.Add(1, [1, 0]);
+        index.Add(2, [0, 1]);
+        index.Add(3, [0.8f, 0.6f]);
+
+        var (best, second) = index.NearestTwo([0.96f, 0.28f])!.Value;
+
+        Assert.Equal((1L, 0.96f), (best.Id, best.Similarity));
+        Assert.Equal(3L, second!.Value.Id);
+        Assert.Equal(0.936f, second.Value.Similarity, 0.0001f);
+    }
+
+    [Fact]
+    public void NearestTwo_OneEntry_NoRunnerUp()
+    {
+        var index = new VectorIndex(2);
+        index.Add(7, [1, 0]);
+
+        Assert.Null(index.NearestTwo([1, 0])!.Value.Second);
+    }
+
+    [Fact]
     public void Nearest_EmptyIndex_IsNull() => Assert.Null(new VectorIndex(Dimensions).Nearest(new float[Dimensions]));
 
     private static float[] Unit(Random random)
