@@ -29,8 +29,11 @@ public sealed partial class SqliteStore : IMarginalStore, IUsageRollups
     // statement bound and stepped per row costs a few microseconds, against three times that through SqliteCommand,
     // which builds a data reader and looks every parameter up by name on each execution (docs/benchmarks.md).
     private readonly sqlite3_stmt _insert;
-    private readonly Timer _checkpointer;
-    private int _checkpointing;
+    // A thread of its own, not a timer on the thread pool: a checkpoint ends in an fsync of the database file, and on a
+    // small machine (one core: one pool worker to start with) a pool thread blocked in it stalls every request for
+    // tens of milliseconds (docs/benchmarks.md, section 7, run J).
+    private readonly Thread _checkpointer;
+    private readonly CancellationTokenSource _closing = new();
     private int _disposed;
 
     /// <summary>How often the WAL is copied back into the database file, off the append path.</summary>
@@ -45,34 +48,32 @@ public sealed partial class SqliteStore : IMarginalStore, IUsageRollups
         SqliteMigrations.Apply(_writer, path);
         var sql = $"INSERT OR IGNORE INTO usage_records ({Columns}) VALUES ({string.Join(", ", Enumerable.Repeat("?", ColumnCount))})";
         Check(raw.sqlite3_prepare_v2(_writer.Handle, sql, out _insert));
-        _checkpointer = new Timer(_ => Checkpoint(), null, CheckpointEvery, CheckpointEvery);
+        _checkpointer = new Thread(CheckpointLoop) { IsBackground = true, Name = "SQLite checkpoint" };
+        _checkpointer.Start();
     }
 
     // SQLite's automatic checkpoint runs inside the commit that crosses 1,000 WAL pages and syncs the database file
     // there: measured, it added ~35 µs to every commit on average and far more to the unlucky one
     // (docs/benchmarks.md, section 7). So the store's connections turn it off, and a timer checkpoints from a
     // connection of its own. PASSIVE never blocks the writer; what it cannot copy yet is copied on a later tick.
-    private void Checkpoint()
+    private void CheckpointLoop()
     {
-        if (Interlocked.Exchange(ref _checkpointing, 1) == 1)
+        SqliteConnection? connection = null;
+        while (!_closing.Token.WaitHandle.WaitOne(CheckpointEvery))
         {
-            return;
+            try
+            {
+                connection ??= Open();
+                using var command = connection.CreateCommand();
+                command.CommandText = "PRAGMA wal_checkpoint(PASSIVE)";
+                command.ExecuteNonQuery();
+            }
+            catch (SqliteException)
+            {
+                // Busy or failing: the WAL only grows until a later tick succeeds; no record is at risk.
+            }
         }
-        try
-        {
-            using var connection = Open();
-            using var command = connection.CreateCommand();
-            command.CommandText = "PRAGMA wal_checkpoint(PASSIVE)";
-            command.ExecuteNonQuery();
-        }
-        catch (SqliteException)
-        {
-            // Busy or failing: the WAL only grows until a later tick succeeds; no record is at risk.
-        }
-        finally
-        {
-            Volatile.Write(ref _checkpointing, 0);
-        }
+        connection?.Dispose();
     }
 
     private void Check(int rc)
@@ -408,7 +409,9 @@ public sealed partial class SqliteStore : IMarginalStore, IUsageRollups
         {
             return;
         }
-        await _checkpointer.DisposeAsync().ConfigureAwait(false);
+        await _closing.CancelAsync().ConfigureAwait(false);
+        _checkpointer.Join();
+        _closing.Dispose();
         await _writeGate.WaitAsync().ConfigureAwait(false);
         // Leave a compact file behind: everything copied back and the WAL emptied.
         raw.sqlite3_exec(_writer.Handle, "PRAGMA wal_checkpoint(TRUNCATE)");
