@@ -74,7 +74,7 @@ public sealed class ResponseCacheChatClient : DelegatingChatClient
             ? CachedStreamAsync(messages, options!, admitted, cancellationToken)
             : base.GetStreamingResponseAsync(messages, options, cancellationToken);
 
-    private async IAsyncEnumerable<ChatResponseUpdate> CachedStreamAsync(IEnumerable<ChatMessage> messages, ChatOptions options, Admission admitted, [EnumeratorCancellation] CancellationToken cancellationToken)
+    private async IAsyncEnumerable<ChatResponseUpdate> CachedStreamAsync(IEnumerable<ChatMessage> messages, ChatOptions options, CacheTurn admitted, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         var plan = await PlanAsync(messages, options, admitted, cancellationToken);
         if (plan.Hit is { } hit)
@@ -95,11 +95,11 @@ public sealed class ResponseCacheChatClient : DelegatingChatClient
         await StoreAsync(plan, kept.ToChatResponse(), kept, cancellationToken);
     }
 
-    /// <summary>Whether the cache takes part in a request, decided without waiting on anything.</summary>
-    private sealed record Admission(GatewayContext Context, GatewayModel Gateway, CacheRouteConfig? Route, bool Exact, bool Semantic);
+    /// <summary>The cache's part in one request (decided without waiting on anything): the route and which caches apply.</summary>
+    private sealed record CacheTurn(GatewayContext Context, GatewayModel Gateway, CacheRouteConfig? Route, bool Exact, bool Semantic);
 
     /// <summary>Null when the cache stays out of this request (with outcome <c>bypass</c> when the client opted out or it samples).</summary>
-    private Admission? Admit(ChatOptions? options)
+    private CacheTurn? Admit(ChatOptions? options)
     {
         if (options.GetGatewayContext() is not { } context || options!.ModelId is not { } model)
         {
@@ -120,11 +120,11 @@ public sealed class ResponseCacheChatClient : DelegatingChatClient
             context.CacheOutcome = Bypass;
             return null;
         }
-        return new Admission(context, gateway, route, exact, semantic);
+        return new CacheTurn(context, gateway, route, exact, semantic);
     }
 
     /// <summary>What the cache does for an admitted request: the keys and, on a hit, the answer (context already filled).</summary>
-    private async Task<Plan> PlanAsync(IEnumerable<ChatMessage> messages, ChatOptions options, Admission admitted, CancellationToken cancellationToken)
+    private async Task<Plan> PlanAsync(IEnumerable<ChatMessage> messages, ChatOptions options, CacheTurn admitted, CancellationToken cancellationToken)
     {
         var (context, gateway, route, exact, semantic) = admitted;
         var cache = gateway.Config.Cache;

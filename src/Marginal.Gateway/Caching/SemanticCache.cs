@@ -4,7 +4,8 @@ namespace Marginal.Gateway.Caching;
 /// The in-process semantic cache: per scope (tenant, model, options and every message before the last user turn)
 /// an exact vector index over the embeddings of the last user turns answered. A lookup takes the single nearest
 /// entry; it is a hit only when its similarity reaches the threshold, it is nearer than the runner-up (a different
-/// cached prompt) by at least the minimum margin, and the two prompts pass <see cref="PromptChecks"/>. Oldest entries go first past <c>maxEntries</c>; an expired one is dropped when met.
+/// cached prompt) by at least the minimum margin, and the two prompts pass <see cref="PromptChecks"/>. Oldest entries
+/// go first past <c>maxEntries</c>; an expired one is dropped when met.
 /// Thread-safe (one lock).
 /// </summary>
 public sealed class SemanticCache(int dimensions, int maxEntries, TimeProvider time)
