@@ -169,6 +169,66 @@ public sealed class OpenAIChatStreamTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Stream_EventsSplitAcrossReads_ReadsEscapesRefusalFirstChoiceAndUsage()
+    {
+        // Five bytes per read, so most events span several buffer segments.
+        using var http = new HttpClient(new SseHandler(5,
+            """{"id":"c1","object":"chat.completion.chunk","created":1700000000,"model":"m-1","choices":[{"index":0,"delta":{"role":"assistant","content":""},"logprobs":null,"finish_reason":null}]}""",
+            """{"id":"c1","object":"chat.completion.chunk","created":1700000000,"model":"m-1","choices":[{"index":0,"delta":{"content":"caf\u00e9 \"q\"\n"},"logprobs":{"content":[{"token":"x","logprob":-0.1,"bytes":[120],"top_logprobs":[]}]},"finish_reason":null},{"index":1,"delta":{"content":"second choice"},"finish_reason":null}],"system_fingerprint":"fp"}""",
+            """{"id":"c1","object":"chat.completion.chunk","created":1700000000,"model":"m-1","choices":[{"index":0,"delta":{"refusal":"no","content":"end"},"finish_reason":"length"}]}""",
+            """{"id":"c1","object":"chat.completion.chunk","created":1700000000,"model":"m-1","choices":[],"usage":{"prompt_tokens":5,"completion_tokens":3,"total_tokens":8,"prompt_tokens_details":{"cached_tokens":2}}}"""));
+        var stream = new OpenAIChatStream(http, new Uri("http://127.0.0.1:1/v1"), "sk-x", "upstream", TimeSpan.FromSeconds(10), TimeProvider.System);
+
+        var updates = await CollectAsync(stream.StreamAsync(Conversation(), Options(), CancellationToken.None));
+
+        Assert.Equal(4, updates.Count);
+        Assert.Equal(["caf\u00e9 \"q\"\n", "end", "no"], updates.SelectMany(u => u.Contents.OfType<TextContent>()).Select(t => t.Text));
+        Assert.Equal(ChatFinishReason.Length, updates[2].FinishReason);
+        Assert.All(updates, u => Assert.Equal(DateTimeOffset.FromUnixTimeSeconds(1700000000), u.CreatedAt));
+        // Every event repeats the id and model: one string each serves the whole stream.
+        Assert.All(updates, u => Assert.Same(updates[0].ResponseId, u.ResponseId));
+        Assert.All(updates, u => Assert.Same(updates[0].ModelId, u.ModelId));
+        Assert.Equal(("c1", "m-1"), (updates[0].ResponseId, updates[0].ModelId));
+        var usage = Usage(updates);
+        Assert.Equal((5L, 3L, 8L, 2L), (usage.InputTokenCount, usage.OutputTokenCount, usage.TotalTokenCount, usage.CachedInputTokenCount));
+    }
+
+    [Fact]
+    public async Task Stream_ErrorEventAfterTheStreamStarted_ThrowsWithTheUpstreamsMessage()
+    {
+        using var http = new HttpClient(new SseHandler(4096,
+            """{"id":"c1","object":"chat.completion.chunk","created":1700000000,"model":"m-1","choices":[{"index":0,"delta":{"content":"partial"},"finish_reason":null}]}""",
+            """{"error":{"message":"overloaded mid-stream","type":"server_error","code":null}}"""));
+        var stream = new OpenAIChatStream(http, new Uri("http://127.0.0.1:1/v1"), "sk-x", "upstream", TimeSpan.FromSeconds(10), TimeProvider.System);
+
+        var error = await Assert.ThrowsAsync<GatewayException>(() => CollectAsync(stream.StreamAsync(Conversation(), Options(), CancellationToken.None)));
+
+        Assert.Contains("overloaded mid-stream", error.Message, StringComparison.Ordinal);
+    }
+
+    /// <summary>Answers every request with the given SSE events, handing out at most <c>bytesPerRead</c> bytes per read.</summary>
+    private sealed class SseHandler(int bytesPerRead, params string[] events) : HttpMessageHandler
+    {
+        protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        {
+            var body = System.Text.Encoding.UTF8.GetBytes(string.Concat(events.Select(e => $"data: {e}\n\n")) + "data: [DONE]\n\n");
+            var content = new StreamContent(new TrickleStream(body, bytesPerRead));
+            content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("text/event-stream");
+            return Task.FromResult(new HttpResponseMessage(System.Net.HttpStatusCode.OK) { Content = content, RequestMessage = request });
+        }
+    }
+
+    private sealed class TrickleStream(byte[] body, int bytesPerRead) : MemoryStream(body)
+    {
+        public override int Read(byte[] buffer, int offset, int count) => base.Read(buffer, offset, Math.Min(count, bytesPerRead));
+
+        public override int Read(Span<byte> buffer) => base.Read(buffer[..Math.Min(buffer.Length, bytesPerRead)]);
+
+        public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) =>
+            base.ReadAsync(buffer[..Math.Min(buffer.Length, bytesPerRead)], cancellationToken);
+    }
+
+    [Fact]
     public async Task Complete_PlainRequest_SendsTheSdksBodyAndReturnsTheSameResponse()
     {
         var viaSdk = await Sdk().GetResponseAsync(Conversation(), Options());

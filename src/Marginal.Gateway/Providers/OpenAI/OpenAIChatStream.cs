@@ -67,6 +67,7 @@ internal sealed class OpenAIChatStream(HttpClient http, Uri baseUrl, string? api
             using var stall = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             var reader = PipeReader.Create(body);
             var updates = new List<ChatResponseUpdate>();
+            var repeats = new Repeats();
             try
             {
                 while (true)
@@ -74,7 +75,7 @@ internal sealed class OpenAIChatStream(HttpClient http, Uri baseUrl, string? api
                     stall.CancelAfter(readTimeout);
                     var result = await reader.ReadAsync(stall.Token).ConfigureAwait(false);
                     var buffer = result.Buffer;
-                    var done = ReadEvents(ref buffer, updates, result.IsCompleted);
+                    var done = ReadEvents(ref buffer, updates, repeats, result.IsCompleted);
                     reader.AdvanceTo(buffer.Start, buffer.End);
                     foreach (var update in updates)
                     {
@@ -151,7 +152,7 @@ internal sealed class OpenAIChatStream(HttpClient http, Uri baseUrl, string? api
     /// Parses every complete line of <paramref name="buffer"/> (and, at the end of the body, the last one): each
     /// <c>data:</c> line is one event; comments, <c>event:</c> lines and blank lines are skipped. True at <c>[DONE]</c>.
     /// </summary>
-    private bool ReadEvents(ref ReadOnlySequence<byte> buffer, List<ChatResponseUpdate> updates, bool final)
+    private bool ReadEvents(ref ReadOnlySequence<byte> buffer, List<ChatResponseUpdate> updates, Repeats repeats, bool final)
     {
         var reader = new SequenceReader<byte>(buffer);
         while (true)
@@ -190,31 +191,172 @@ internal sealed class OpenAIChatStream(HttpClient http, Uri baseUrl, string? api
             {
                 return true;
             }
-            using var document = JsonDocument.Parse(json);
-            updates.Add(ToUpdate(document.RootElement));
+            updates.Add(ReadChunk(json, repeats));
         }
     }
 
-    private ChatResponseUpdate ToUpdate(JsonElement chunk)
+    /// <summary>The strings every event of one stream repeats, kept so that each event does not allocate them again.</summary>
+    private sealed class Repeats
     {
-        if (chunk.TryGetProperty("error"u8, out var error) && error.ValueKind == JsonValueKind.Object)
+        public string? Id;
+        public string? Model;
+    }
+
+    /// <summary>
+    /// One stream chunk read with <see cref="Utf8JsonReader"/> in a single pass, without building a document: the
+    /// header, the first choice's delta text (content, then refusal) and finish reason, and the usage when present.
+    /// An <c>error</c> object sent after the stream started becomes a provider error. Malformed JSON throws
+    /// <see cref="JsonException"/>, which the capacity stage classifies as a malformed upstream answer.
+    /// </summary>
+    private ChatResponseUpdate ReadChunk(ReadOnlySequence<byte> json, Repeats repeats)
+    {
+        var reader = new Utf8JsonReader(json);
+        if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
         {
-            // An error sent inside a stream that had already started: no status line is left to carry it.
-            var message = error.TryGetProperty("message"u8, out var m) && m.ValueKind == JsonValueKind.String ? m.GetString() : null;
-            throw ProviderErrors.FromStatus(provider, 500, message, null);
+            throw new JsonException("A stream event is not a JSON object.");
         }
-        var (id, model, created) = HeaderOf(chunk);
-        var update = new ChatResponseUpdate { Role = ChatRole.Assistant, ResponseId = id, MessageId = id, ModelId = model, CreatedAt = created };
-        if (FirstChoice(chunk) is { } choice)
+        var update = new ChatResponseUpdate { Role = ChatRole.Assistant };
+        while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
         {
-            AddText(choice, "delta"u8, update.Contents);
-            update.FinishReason = FinishReasonOf(choice);
-        }
-        if (chunk.TryGetProperty("usage"u8, out var usage) && usage.ValueKind == JsonValueKind.Object)
-        {
-            update.Contents.Add(new UsageContent(UsageOf(usage)));
+            if (reader.ValueTextEquals("choices"u8))
+            {
+                reader.Read();
+                ReadFirstChoice(ref reader, update);
+            }
+            else if (reader.ValueTextEquals("id"u8))
+            {
+                reader.Read();
+                update.ResponseId = update.MessageId = Repeated(ref reader, ref repeats.Id);
+            }
+            else if (reader.ValueTextEquals("model"u8))
+            {
+                reader.Read();
+                update.ModelId = Repeated(ref reader, ref repeats.Model);
+            }
+            else if (reader.ValueTextEquals("created"u8))
+            {
+                reader.Read();
+                update.CreatedAt = reader.TokenType == JsonTokenType.Number && reader.TryGetInt64(out var seconds) ? DateTimeOffset.FromUnixTimeSeconds(seconds) : null;
+                reader.Skip();
+            }
+            else if (reader.ValueTextEquals("usage"u8) || reader.ValueTextEquals("error"u8))
+            {
+                var usage = reader.ValueTextEquals("usage"u8);
+                reader.Read();
+                if (reader.TokenType != JsonTokenType.StartObject)
+                {
+                    reader.Skip();
+                    continue;
+                }
+                using var value = JsonDocument.ParseValue(ref reader);
+                if (!usage)
+                {
+                    // An error sent inside a stream that had already started: no status line is left to carry it.
+                    var error = value.RootElement;
+                    var message = error.TryGetProperty("message"u8, out var m) && m.ValueKind == JsonValueKind.String ? m.GetString() : null;
+                    throw ProviderErrors.FromStatus(provider, 500, message, null);
+                }
+                update.Contents.Add(new UsageContent(UsageOf(value.RootElement)));
+            }
+            else
+            {
+                reader.Read();
+                reader.Skip();
+            }
         }
         return update;
+    }
+
+    /// <summary>The string value under the reader, as the same instance as last time when its text has not changed.</summary>
+    private static string? Repeated(ref Utf8JsonReader reader, ref string? last)
+    {
+        if (reader.TokenType != JsonTokenType.String)
+        {
+            reader.Skip();
+            return null;
+        }
+        return last is not null && reader.ValueTextEquals(last) ? last : last = reader.GetString();
+    }
+
+    /// <summary>Reads the <c>choices</c> array under the reader: the first choice's delta text and finish reason; the rest are skipped.</summary>
+    private static void ReadFirstChoice(ref Utf8JsonReader reader, ChatResponseUpdate update)
+    {
+        if (reader.TokenType != JsonTokenType.StartArray)
+        {
+            reader.Skip();
+            return;
+        }
+        if (reader.Read() && reader.TokenType == JsonTokenType.StartObject)
+        {
+            while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+            {
+                if (reader.ValueTextEquals("delta"u8))
+                {
+                    reader.Read();
+                    ReadDelta(ref reader, update.Contents);
+                }
+                else if (reader.ValueTextEquals("finish_reason"u8))
+                {
+                    reader.Read();
+                    update.FinishReason = reader.TokenType != JsonTokenType.String ? null
+                        : reader.ValueTextEquals("stop"u8) ? ChatFinishReason.Stop
+                        : reader.ValueTextEquals("length"u8) ? ChatFinishReason.Length
+                        : reader.ValueTextEquals("tool_calls"u8) || reader.ValueTextEquals("function_call"u8) ? ChatFinishReason.ToolCalls
+                        : reader.ValueTextEquals("content_filter"u8) ? ChatFinishReason.ContentFilter
+                        : new ChatFinishReason(reader.GetString()!);
+                }
+                else
+                {
+                    reader.Read();
+                    reader.Skip();
+                }
+            }
+        }
+        else
+        {
+            reader.Skip();
+        }
+        while (reader.TokenType != JsonTokenType.EndArray && reader.Read())
+        {
+            reader.Skip();
+        }
+    }
+
+    /// <summary>Adds a delta's text under the reader: its content, then any refusal, as <see cref="AddText"/> does for a document.</summary>
+    private static void ReadDelta(ref Utf8JsonReader reader, IList<AIContent> contents)
+    {
+        if (reader.TokenType != JsonTokenType.StartObject)
+        {
+            reader.Skip();
+            return;
+        }
+        string? refusal = null;
+        while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+        {
+            var content = reader.ValueTextEquals("content"u8);
+            var refused = !content && reader.ValueTextEquals("refusal"u8);
+            reader.Read();
+            if ((content || refused) && reader.TokenType == JsonTokenType.String && (reader.HasValueSequence ? reader.ValueSequence.Length : reader.ValueSpan.Length) > 0)
+            {
+                var text = reader.GetString()!;
+                if (content)
+                {
+                    contents.Add(new TextContent(text));
+                }
+                else
+                {
+                    refusal = text;
+                }
+            }
+            else
+            {
+                reader.Skip();
+            }
+        }
+        if (refusal is not null)
+        {
+            contents.Add(new TextContent(refusal));
+        }
     }
 
     /// <summary>The <c>id</c>, <c>model</c> and <c>created</c> of a completion or of a stream chunk.</summary>
