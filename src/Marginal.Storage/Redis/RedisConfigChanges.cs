@@ -5,11 +5,12 @@ namespace Marginal.Storage.Redis;
 /// <summary>
 /// Tells every node that configuration changed (a key revoked, a plan or budget edited), over Redis pub/sub. A message
 /// is a hint to reload from the shared store, not the change itself: pub/sub delivers at most once and only to nodes
-/// connected at that moment, so a node also reloads on reconnect. Thread-safe.
+/// connected at that moment, so a node also reloads on reconnect. Other announcements between nodes (router labels,
+/// semantic cache entries) travel the same way on a <paramref name="channel"/> of their own. Thread-safe.
 /// </summary>
-public sealed class RedisConfigChanges(IConnectionMultiplexer connection, string prefix = "marginal")
+public sealed class RedisConfigChanges(IConnectionMultiplexer connection, string prefix = "marginal", string channel = "config")
 {
-    private RedisChannel Channel => RedisChannel.Literal($"{prefix}:config");
+    private RedisChannel Channel => RedisChannel.Literal($"{prefix}:{channel}");
 
     /// <summary>Announces a change of <paramref name="what"/> (e.g. <c>keys</c>); returns how many nodes heard it.</summary>
     public Task<long> PublishAsync(string what) => connection.GetSubscriber().PublishAsync(Channel, what);
