@@ -7,7 +7,8 @@ namespace Marginal.Server.Cluster;
 
 /// <summary>
 /// What a node shares with the other nodes of its cluster through Redis (<c>redis:</c> in marginal.yaml): the budget
-/// and rate-limit counters, the exact response cache, config-change notifications and router labels. One connection
+/// and rate-limit counters, the exact response cache, config-change notifications, router labels and
+/// semantic cache entries. One connection
 /// serves them all.
 /// </summary>
 internal sealed class ClusterRedis : IAsyncDisposable
@@ -22,6 +23,8 @@ internal sealed class ClusterRedis : IAsyncDisposable
         Cache = new RedisResponseCacheStore(new RedisByteStore(database, config.KeyPrefix, _cacheReachability));
         Changes = new RedisConfigChanges(connection, config.KeyPrefix);
         RouteLabels = new RedisConfigChanges(connection, config.KeyPrefix, "route-feedback");
+        SemanticEntries = new RedisConfigChanges(connection, config.KeyPrefix, "semantic");
+        KeyPrefix = config.KeyPrefix;
     }
 
     public ConnectionMultiplexer Connection { get; }
@@ -34,6 +37,12 @@ internal sealed class ClusterRedis : IAsyncDisposable
 
     /// <summary>Router labels learned from feedback, for every node's <see cref="Marginal.Gateway.Routing.RouteFeedback"/> (<see cref="ClusterRouteFeedback"/>).</summary>
     public RedisConfigChanges RouteLabels { get; }
+
+    /// <summary>Semantic cache entries added on one node, for every other node's index (<see cref="ClusterSemanticCache"/>).</summary>
+    public RedisConfigChanges SemanticEntries { get; }
+
+    /// <summary>What every key and channel of this cluster starts with (<c>redis.key_prefix</c>).</summary>
+    public string KeyPrefix { get; }
 
     /// <summary>
     /// Connects to the Redis that <paramref name="config"/> names. The connection string comes from the environment or a

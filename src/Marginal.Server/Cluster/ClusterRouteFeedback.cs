@@ -2,9 +2,9 @@ using System.Globalization;
 using System.Runtime.InteropServices;
 using Marginal.Core.Ledger;
 using Marginal.Gateway.Routing;
-using Marginal.Storage.Redis;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using StackExchange.Redis;
 
 namespace Marginal.Server.Cluster;
 
@@ -30,14 +30,7 @@ internal sealed partial class ClusterRouteFeedback(ClusterRedis redis, RouteFeed
     {
         if (_subscription is not null)
         {
-            try
-            {
-                await _subscription.DisposeAsync().ConfigureAwait(false);
-            }
-            catch (Exception error) when (RedisBudgets.IsUnavailable(error))
-            {
-                // Shutting down while Redis is away: nothing to unsubscribe from.
-            }
+            await _subscription.DisposeAsync().ConfigureAwait(false);
         }
     }
 
@@ -55,7 +48,7 @@ internal sealed partial class ClusterRouteFeedback(ClusterRedis redis, RouteFeed
         {
             await redis.RouteLabels.PublishAsync(message).ConfigureAwait(false);
         }
-        catch (Exception error) when (RedisBudgets.IsUnavailable(error))
+        catch (Exception error) when (error is RedisException or TimeoutException or ObjectDisposedException)
         {
             LogNotAnnounced(logger, error.Message);
         }

@@ -108,7 +108,8 @@ public static partial class MarginalServer
         {
             builder.Services.AddSingleton(admission);
         }
-        builder.Services.AddSingleton<IChatClient>(sp => GatewayPipeline.Build(models, time, ledger, sp.GetRequiredService<ILoggerFactory>(), routeFeedback, accounts, cluster?.Cache, cluster?.Cache));
+        builder.Services.AddSingleton<IChatClient>(sp => GatewayPipeline.Build(models, time, ledger, sp.GetRequiredService<ILoggerFactory>(), routeFeedback, accounts, cluster?.Cache, cluster?.Cache,
+            sp.GetService<ClusterSemanticCache>()));
         if (store is IJobStore jobStore && config.Deferral.Enabled)
         {
             builder.Services.AddSingleton(_ => jobStore);
@@ -133,6 +134,9 @@ public static partial class MarginalServer
             // Router labels given on any node reach every node's RouteFeedback.
             builder.Services.AddSingleton(sp => new ClusterRouteFeedback(cluster, routeFeedback, store as IRouteExampleStore, sp.GetRequiredService<ILogger<ClusterRouteFeedback>>()));
             builder.Services.AddHostedService(sp => sp.GetRequiredService<ClusterRouteFeedback>());
+            // Semantic cache entries added on any node reach every node's in-process index.
+            builder.Services.AddSingleton(sp => new ClusterSemanticCache(cluster, models, time, sp.GetRequiredService<ILogger<ClusterSemanticCache>>()));
+            builder.Services.AddHostedService(sp => sp.GetRequiredService<ClusterSemanticCache>());
         }
 
         var telemetry = builder.Services.AddOpenTelemetry()

@@ -15,7 +15,10 @@ public sealed class RedisConfigChanges(IConnectionMultiplexer connection, string
     /// <summary>Announces a change of <paramref name="what"/> (e.g. <c>keys</c>); returns how many nodes heard it.</summary>
     public Task<long> PublishAsync(string what) => connection.GetSubscriber().PublishAsync(Channel, what);
 
-    /// <summary>Calls <paramref name="changed"/> with each announcement until the returned handle is disposed.</summary>
+    /// <summary>
+    /// Calls <paramref name="changed"/> with each announcement until the returned handle is disposed (which succeeds
+    /// when Redis is away: there is nothing to unsubscribe from then).
+    /// </summary>
     public async Task<IAsyncDisposable> SubscribeAsync(Action<string> changed)
     {
         ArgumentNullException.ThrowIfNull(changed);
@@ -26,6 +29,16 @@ public sealed class RedisConfigChanges(IConnectionMultiplexer connection, string
 
     private sealed class Subscription(ChannelMessageQueue queue) : IAsyncDisposable
     {
-        public async ValueTask DisposeAsync() => await queue.UnsubscribeAsync().ConfigureAwait(false);
+        public async ValueTask DisposeAsync()
+        {
+            try
+            {
+                await queue.UnsubscribeAsync().ConfigureAwait(false);
+            }
+            catch (Exception error) when (RedisBudgets.IsUnavailable(error))
+            {
+                // Redis away: the subscription went with the connection.
+            }
+        }
     }
 }
