@@ -17,12 +17,13 @@ namespace Marginal.Server.Cluster;
 /// (scope, prompt, vector, embeddings name, answer key, expiry; JSON) to the sorted set <c>&lt;prefix&gt;:semantic-entries</c>
 /// scored by its expiry, and publishes it on channel <c>&lt;prefix&gt;:semantic</c>; every other node adds it to its own
 /// index. The set is trimmed on each add to the live entries and at most <c>cache.semantic.max_entries</c> of them, so
-/// a node that starts later loads those once. The scope carries the tenant, so an entry is found only by its tenant's
+/// a node that starts later loads those once, in the background (it is ready at once; until an entry is loaded, a
+/// query it would have answered misses). The scope carries the tenant, so an entry is found only by its tenant's
 /// requests on any node. Redis unreachable: the entry stays on this node only (logged once per outage); entries
 /// published while a node was cut off reach it at its next start. Thread-safe.
 /// </summary>
-internal sealed class ClusterSemanticCache(ClusterRedis redis, GatewayModelSource models, TimeProvider time, ILogger<ClusterSemanticCache> logger)
-    : ISharedSemanticEntries, IHostedService
+internal sealed partial class ClusterSemanticCache(ClusterRedis redis, GatewayModelSource models, TimeProvider time, ILogger<ClusterSemanticCache> logger)
+    : ISharedSemanticEntries, IHostedService, IDisposable
 {
     private const int LoadPage = 1000;
 
@@ -31,19 +32,27 @@ internal sealed class ClusterSemanticCache(ClusterRedis redis, GatewayModelSourc
     private readonly Queue<SharedSemanticEntry> _early = new();
     private readonly RedisReachability _reachability = new(logger, "shared semantic cache");
     private Action<SharedSemanticEntry>? _listener;
+    private readonly CancellationTokenSource _stopping = new();
     private IAsyncDisposable? _subscription;
+    private Task _loading = Task.CompletedTask;
 
     private RedisKey Entries => $"{redis.KeyPrefix}:semantic-entries";
 
-    /// <summary>Subscribes, then loads the entries still live (newest <c>max_entries</c>), so none added meanwhile is missed.</summary>
+    /// <summary>Subscribes, then loads the entries still live (newest <c>max_entries</c>) in the background, so none added meanwhile is missed.</summary>
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         _subscription = await redis.SemanticEntries.SubscribeAsync(Heard).ConfigureAwait(false);
-        var semantic = models.Current.Config.Cache.Semantic;
-        if (!semantic.Enabled)
+        if (models.Current.Config.Cache.Semantic.Enabled)
         {
-            return;
+            _loading = Task.Run(() => LoadAsync(_stopping.Token), CancellationToken.None);
         }
+    }
+
+    private async Task LoadAsync(CancellationToken cancellationToken)
+    {
+        var started = time.GetTimestamp();
+        var loaded = 0;
+        var semantic = models.Current.Config.Cache.Semantic;
         try
         {
             var database = redis.Connection.GetDatabase();
@@ -51,31 +60,43 @@ internal sealed class ClusterSemanticCache(ClusterRedis redis, GatewayModelSourc
             await database.SortedSetRemoveRangeByScoreAsync(Entries, double.NegativeInfinity, now).ConfigureAwait(false);
             var count = (int)Math.Min(await database.SortedSetLengthAsync(Entries).ConfigureAwait(false), semantic.MaxEntries);
             // Oldest first, so the index's own oldest-first eviction keeps the newest.
-            for (var start = -count; start < 0; start += LoadPage)
+            for (var start = -count; start < 0 && !cancellationToken.IsCancellationRequested; start += LoadPage)
             {
                 var page = await database.SortedSetRangeByRankAsync(Entries, start, Math.Min(start + LoadPage, 0) - 1).ConfigureAwait(false);
                 foreach (var member in page)
                 {
-                    if (Read(member.ToString()) is { } entry)
+                    if (Read(JsonSerializer.Deserialize(((byte[])member!).AsSpan(), SemanticEntryJson.Default.SemanticEntryMessage)) is { } entry)
                     {
                         Deliver(entry);
+                        loaded++;
                     }
                 }
             }
+            var took = time.GetElapsedTime(started);
+            LogLoaded(logger, loaded, took.TotalMilliseconds);
         }
-        catch (Exception error) when (RedisBudgets.IsUnavailable(error))
+        catch (Exception error) when (error is RedisException or TimeoutException or ObjectDisposedException)
         {
+            // Unreachable or shutting down: this node starts with what it has; the entries are misses, never errors.
             _reachability.Failed(error);
+        }
+        catch (JsonException)
+        {
+            // Written by another version: what was read before it stays.
         }
     }
 
     public async Task StopAsync(CancellationToken cancellationToken)
     {
+        await _stopping.CancelAsync().ConfigureAwait(false);
+        await _loading.ConfigureAwait(false);
         if (_subscription is not null)
         {
             await _subscription.DisposeAsync().ConfigureAwait(false);
         }
     }
+
+    public void Dispose() => _stopping.Dispose();
 
     public async ValueTask ShareAsync(SharedSemanticEntry entry, CachedAnswer answer, CancellationToken cancellationToken)
     {
@@ -122,7 +143,17 @@ internal sealed class ClusterSemanticCache(ClusterRedis redis, GatewayModelSourc
 
     private void Heard(string message)
     {
-        if (Read(message) is { } entry)
+        SemanticEntryMessage? read;
+        try
+        {
+            read = JsonSerializer.Deserialize(message, SemanticEntryJson.Default.SemanticEntryMessage);
+        }
+        catch (JsonException)
+        {
+            // Written by another version.
+            return;
+        }
+        if (Read(read) is { } entry)
         {
             Deliver(entry);
         }
@@ -146,18 +177,9 @@ internal sealed class ClusterSemanticCache(ClusterRedis redis, GatewayModelSourc
         }
     }
 
-    /// <summary>The entry in <paramref name="json"/>; null for this node's own, or one that does not read back (another version).</summary>
-    private SharedSemanticEntry? Read(string json)
+    /// <summary>The entry <paramref name="message"/> carries; null for this node's own, or one with a field missing (another version).</summary>
+    private SharedSemanticEntry? Read(SemanticEntryMessage? message)
     {
-        SemanticEntryMessage? message;
-        try
-        {
-            message = JsonSerializer.Deserialize(json, SemanticEntryJson.Default.SemanticEntryMessage);
-        }
-        catch (JsonException)
-        {
-            return null;
-        }
         if (message is null || message.Node == _node || message.Vector is not { Length: > 0 } bytes || bytes.Length % sizeof(float) != 0
             || message.Scope is null || message.Prompt is null || message.Embeddings is null || message.AnswerKey is null)
         {
@@ -166,6 +188,9 @@ internal sealed class ClusterSemanticCache(ClusterRedis redis, GatewayModelSourc
         return new SharedSemanticEntry(message.Scope, message.Prompt, MemoryMarshal.Cast<byte, float>(bytes).ToArray(), message.Embeddings, message.AnswerKey,
             DateTimeOffset.FromUnixTimeMilliseconds(message.ExpiresMs));
     }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Loaded {Count} shared semantic cache entries in {Milliseconds:F0} ms")]
+    private static partial void LogLoaded(ILogger logger, int count, double milliseconds);
 }
 
 /// <summary>A <see cref="SharedSemanticEntry"/> on the wire: the vector as little-endian float bytes (base64 in JSON), expiry in Unix milliseconds.</summary>

@@ -158,6 +158,11 @@ public static partial class MarginalServer
             spooled.Logger = app.Services.GetRequiredService<ILogger<SpooledLedgerStore>>();
         }
         cluster?.UseLogging(app.Services.GetRequiredService<ILoggerFactory>());
+        if (cluster is not null)
+        {
+            // Built now rather than at the first request, so the semantic entries loaded at start go straight into the index.
+            app.Services.GetRequiredService<IChatClient>();
+        }
         if (ledger is not null)
         {
             var ledgerLog = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger<LedgerWriter>();

@@ -140,6 +140,8 @@ public sealed class ClusterSemanticCacheTests : IAsyncLifetime
         var (_, answer) = await AskAsync(a, key, Asked);
 
         var c = await NodeAsync();
+        // Published before node C subscribed: it can only have come from the sorted set, loaded in the background.
+        Assert.True(await HoldsAsync(c, 1), "node C loaded the entry");
         var (outcome, replayed) = await AskAsync(c, key, Paraphrase);
 
         Assert.Equal(("hit-semantic", answer), (outcome, replayed));
