@@ -105,11 +105,12 @@ internal sealed partial class ClusterSemanticCache(ClusterRedis redis, GatewayMo
         {
             return;
         }
-        await redis.Cache.SetAsync(entry.AnswerKey, answer, entry.Expires - now, cancellationToken).ConfigureAwait(false);
         var message = JsonSerializer.Serialize(new SemanticEntryMessage(_node, entry.Scope, entry.Prompt,
             MemoryMarshal.AsBytes(entry.Vector.AsSpan()).ToArray(), entry.Embeddings, entry.AnswerKey, entry.Expires.ToUnixTimeMilliseconds()), SemanticEntryJson.Default.SemanticEntryMessage);
         try
         {
+            // The answer first: a node that hears of the entry finds its answer there.
+            await redis.Cache.SetAsync(entry.AnswerKey, answer, entry.Expires - now, cancellationToken).ConfigureAwait(false);
             var database = redis.Connection.GetDatabase();
             var max = models.Current.Config.Cache.Semantic.MaxEntries;
             await Task.WhenAll(

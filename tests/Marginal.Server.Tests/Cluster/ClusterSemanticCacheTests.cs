@@ -149,6 +149,23 @@ public sealed class ClusterSemanticCacheTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Semantic_RedisStopped_AnswersAndHitsThisNodesOwnEntries()
+    {
+        await using var redis = await RedisServer.StartAsync();
+        Environment.SetEnvironmentVariable(_env, redis.Endpoint);
+        var a = await NodeAsync();
+        var key = await KeyAsync(a, "acme");
+
+        redis.Stop();
+        var (first, answer) = await AskAsync(a, key, Asked);
+        var (second, replayed) = await AskAsync(a, key, Paraphrase);
+
+        // Sharing the entry failed quietly; the answer came, and this node's own index still holds the entry.
+        Assert.Equal(("miss", "hit-semantic", answer), (first, second, replayed));
+        Assert.Equal(1, UpstreamChats(a));
+    }
+
+    [Fact]
     public async Task Semantic_EntryExpiredBeforeNodeCStarts_NotLoadedAndAMiss()
     {
         var a = await NodeAsync(ttl: "1s");
