@@ -2,6 +2,8 @@ using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Text.Json.Nodes;
 using Marginal.Core.Ledger;
+using Marginal.Gateway.Embeddings;
+using Marginal.Gateway.Routing.Learning;
 using Marginal.Storage.Postgres;
 using Marginal.Testing;
 using Marginal.Testing.Services;
@@ -11,7 +13,9 @@ namespace Marginal.Cluster.Tests;
 /// <summary>
 /// Three real <c>marginal serve</c> processes sharing one PostgreSQL (ledger, keys) and one Redis (counters, exact
 /// cache, config changes), in front of one <see cref="FakeUpstream"/>. Every test uses keys of a tenant of its own,
-/// so tests share the nodes without sharing budgets, cache entries or ledger rows.
+/// so tests share the nodes without sharing budgets, cache entries or ledger rows. Model <c>gpt-semantic</c> has the
+/// semantic cache on; route <c>learned</c> sends <see cref="EasyPrompt"/> to <c>gpt-weak</c> and <see cref="HardPrompt"/>
+/// to <c>gpt-test</c> (a one-neighbour kNN router over the two, threshold 0.4).
 /// </summary>
 public sealed class ClusterFixture : IAsyncLifetime
 {
@@ -19,6 +23,10 @@ public sealed class ClusterFixture : IAsyncLifetime
 
     /// <summary>The monthly budget of tenant <c>budgeted</c> (USD).</summary>
     public const decimal Budget = 0.0005m;
+
+    public const string EasyPrompt = "What is the capital of France?";
+
+    public const string HardPrompt = "Prove that there are infinitely many primes of the form 4k+3.";
 
     private readonly string _dir = Directory.CreateTempSubdirectory("marginal-cluster-").FullName;
 
@@ -53,6 +61,8 @@ public sealed class ClusterFixture : IAsyncLifetime
             ["MARGINAL_CLUSTER_ADMIN"] = AdminKey,
         };
         RedisEndpoint = redis;
+        var router = Path.Combine(_dir, "router.json");
+        RouterModelFile.Save(router, new KnnScorer(MiniLmEmbeddingGenerator.Shared.Embed([EasyPrompt, HardPrompt]), [0f, 1f], k: 1), new RouterModelFile.Header(0.5, "cluster test"));
         var nodes = new List<NodeProcess>();
         for (var i = 0; i < 3; i++)
         {
@@ -71,6 +81,17 @@ public sealed class ClusterFixture : IAsyncLifetime
                   key_prefix: {Prefix}
                 billing:
                   plans: ../plans.yaml
+                cache:
+                  semantic: {"{"} enabled: true, threshold: 0.85 {"}"}
+                  routes:
+                    gpt-semantic: {"{"} semantic: true {"}"}
+                routes:
+                  learned:
+                    strong: gpt-test
+                    weak: gpt-weak
+                    learned:
+                      model: {router}
+                      threshold: 0.4
                 providers:
                   up:
                     kind: openai
@@ -78,6 +99,14 @@ public sealed class ClusterFixture : IAsyncLifetime
                     timeout: 10s
                 models:
                   gpt-test:
+                    provider: up
+                    upstream: up-model
+                    price: deepseek-chat
+                  gpt-weak:
+                    provider: up
+                    upstream: weak-model
+                    price: deepseek-chat
+                  gpt-semantic:
                     provider: up
                     upstream: up-model
                     price: deepseek-chat

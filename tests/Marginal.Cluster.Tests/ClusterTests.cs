@@ -3,6 +3,7 @@ using System.ClientModel.Primitives;
 using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Http.Headers;
+using System.Net.Http.Json;
 using System.Text;
 using OpenAI;
 using OpenAI.Chat;
@@ -22,11 +23,13 @@ public sealed class ClusterTests(ClusterFixture cluster) : IClassFixture<Cluster
         RetryPolicy = new ClientRetryPolicy(maxRetries: 0),
     }).GetChatClient("gpt-test");
 
-    private static HttpRequestMessage Chat(string key, string prompt, params (string Name, string Value)[] headers)
+    private static HttpRequestMessage Chat(string key, string prompt, params (string Name, string Value)[] headers) => ChatTo("gpt-test", key, prompt, headers);
+
+    private static HttpRequestMessage ChatTo(string model, string key, string prompt, params (string Name, string Value)[] headers)
     {
         var request = new HttpRequestMessage(HttpMethod.Post, "/v1/chat/completions")
         {
-            Content = new StringContent($$"""{"model":"gpt-test","temperature":0,"max_tokens":20,"messages":[{"role":"user","content":"{{prompt}}"}]}""", Encoding.UTF8, "application/json"),
+            Content = new StringContent($$"""{"model":"{{model}}","temperature":0,"max_tokens":20,"messages":[{"role":"user","content":"{{prompt}}"}]}""", Encoding.UTF8, "application/json"),
         };
         request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", key);
         foreach (var (name, value) in headers)
@@ -185,6 +188,89 @@ public sealed class ClusterTests(ClusterFixture cluster) : IClassFixture<Cluster
         Assert.Equal(records.Count, ids.Count);
         // A request cut off after its record was written may be in the ledger unanswered; never more than those in flight.
         Assert.InRange(records.Count - acknowledged.Count, 0, 12);
+    }
+
+    [Fact]
+    public async Task SemanticCache_ParaphraseThroughNodeB_HitsNodeAsAnswerForItsTenantOnly()
+    {
+        var owner = await cluster.KeyAsync("semantic-owner");
+        var other = await cluster.KeyAsync("semantic-other");
+        await using var heard = await HeardAsync("semantic");
+
+        var first = await cluster.Nodes[0].Http.SendAsync(ChatTo("gpt-semantic", owner, "How do I reset my password on the website?"));
+        Assert.True(await heard.WaitAsync(), "node 0 published its semantic entry");
+        var otherTenant = await cluster.Nodes[1].Http.SendAsync(ChatTo("gpt-semantic", other, "How can I reset my password on the website?"));
+        var paraphrase = await cluster.Nodes[2].Http.SendAsync(ChatTo("gpt-semantic", owner, "How can I reset my password on the website?"));
+
+        Assert.Equal(("miss", "miss", "hit-semantic"), (Header(first, "x-marginal-cache"), Header(otherTenant, "x-marginal-cache"), Header(paraphrase, "x-marginal-cache")));
+        Assert.Equal(Answer(await first.Content.ReadAsStringAsync()), Answer(await paraphrase.Content.ReadAsStringAsync()));
+        var records = await cluster.RecordsOfAsync("semantic-owner");
+        Assert.Equal(["hit-semantic", "miss"], records.Select(r => r.CacheOutcome).Order());
+        Assert.Contains(records, r => r.CacheOutcome == "hit-semantic" && r.CostUsd == 0m && r.CacheSimilarity >= 0.85);
+    }
+
+    [Fact]
+    public async Task RouterFeedback_PostedToNodeB_MovesTheDecisionOnEveryNode()
+    {
+        var key = await cluster.KeyAsync("learning");
+        var bypass = ("x-marginal-cache", "bypass");
+        var first = await cluster.Nodes[0].Http.SendAsync(ChatTo("learned", key, ClusterFixture.EasyPrompt, bypass));
+        Assert.Equal(("learned:0", "gpt-weak"), (Header(first, "x-marginal-route"), Header(first, "x-marginal-model")));
+        await using var heard = await HeardAsync("route-feedback");
+
+        using var feedback = new HttpRequestMessage(HttpMethod.Post, "/v1/feedback")
+        {
+            Content = JsonContent.Create(new { request_id = Header(first, "x-marginal-request-id"), score = 0.0 }),
+        };
+        feedback.Headers.Authorization = new AuthenticationHeaderValue("Bearer", key);
+        var stored = await cluster.Nodes[1].Http.SendAsync(feedback);
+        Assert.True(stored.IsSuccessStatusCode, await stored.Content.ReadAsStringAsync());
+        // Node 1 asks; node 0, which holds the prompt's embedding, answers with the label for every node.
+        Assert.True(await heard.WaitAsync(m => m.StartsWith("label ", StringComparison.Ordinal)), "node 0 published the label");
+
+        var decisions = new List<(string, string)>();
+        foreach (var node in cluster.Nodes)
+        {
+            var response = await node.Http.SendAsync(ChatTo("learned", key, ClusterFixture.EasyPrompt, bypass));
+            decisions.Add((Header(response, "x-marginal-route"), Header(response, "x-marginal-model")));
+        }
+
+        // (0 + 1·1) / (1 + 1) = 0.5, above the threshold 0.4.
+        Assert.All(decisions, d => Assert.Equal(("learned:0.5", "gpt-test"), d));
+    }
+
+    /// <summary>Listens on the nodes' Redis channel <paramref name="channel"/>, as every node does.</summary>
+    private async Task<ChannelListener> HeardAsync(string channel)
+    {
+        var redis = await ConnectionMultiplexer.ConnectAsync(cluster.RedisEndpoint);
+        var listener = new ChannelListener(redis);
+        await redis.GetSubscriber().SubscribeAsync(RedisChannel.Literal($"{cluster.Prefix}:{channel}"), (_, message) => listener.Messages.Enqueue(message.ToString()));
+        return listener;
+    }
+
+    private sealed class ChannelListener(ConnectionMultiplexer redis) : IAsyncDisposable
+    {
+        public ConcurrentQueue<string> Messages { get; } = new();
+
+        /// <summary>
+        /// Waits (at most 10 s) for a message (matching <paramref name="match"/>), then a moment more: every node
+        /// heard it at about the same time as this listener.
+        /// </summary>
+        public async Task<bool> WaitAsync(Func<string, bool>? match = null)
+        {
+            for (var i = 0; i < 200; i++)
+            {
+                if (Messages.Any(match ?? (_ => true)))
+                {
+                    await Task.Delay(200);
+                    return true;
+                }
+                await Task.Delay(50);
+            }
+            return false;
+        }
+
+        public async ValueTask DisposeAsync() => await redis.DisposeAsync();
     }
 
     private static string Answer(string body) => System.Text.Json.Nodes.JsonNode.Parse(body)!["choices"]![0]!["message"]!["content"]!.GetValue<string>();

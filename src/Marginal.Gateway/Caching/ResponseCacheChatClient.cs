@@ -28,21 +28,25 @@ public sealed class ResponseCacheChatClient : DelegatingChatClient
     private readonly GatewayModelSource _models;
     private readonly TimeProvider _time;
     private readonly Func<GatewayModel, IEmbeddingGenerator<string, Embedding<float>>>? _embeddings;
+    private readonly ISharedSemanticEntries? _shared;
     private readonly Lock _semanticLock = new();
     private SemanticCache? _semantic;
 
     /// <summary>
     /// <paramref name="store"/> null: an in-process exact cache bounded by the config; <paramref name="embeddings"/> null:
-    /// the embeddings configured under <c>cache.semantic.embeddings</c>.
+    /// the embeddings configured under <c>cache.semantic.embeddings</c>; <paramref name="shared"/> (cluster mode): semantic
+    /// entries shared with the other nodes.
     /// </summary>
     public ResponseCacheChatClient(IChatClient innerClient, GatewayModelSource models, TimeProvider time, IResponseCacheStore? store = null,
-        Func<GatewayModel, IEmbeddingGenerator<string, Embedding<float>>>? embeddings = null) : base(innerClient)
+        Func<GatewayModel, IEmbeddingGenerator<string, Embedding<float>>>? embeddings = null, ISharedSemanticEntries? shared = null) : base(innerClient)
     {
         _models = models;
         _time = time;
         _embeddings = embeddings;
+        _shared = shared;
         var exact = models.Current.Config.Cache.Exact;
         Store = store ?? new MemoryResponseCacheStore(exact.MaxEntries, exact.MaxBytes, time);
+        shared?.Listen(AddShared);
     }
 
     internal IChatClient Inner => InnerClient;
@@ -142,9 +146,10 @@ public sealed class ResponseCacheChatClient : DelegatingChatClient
             plan.Vector = vector;
             var index = SemanticFor(vector.Length);
             var match = index.Find(plan.SemanticScope, prompt, vector, route!.Threshold ?? cache.Semantic.Threshold, cache.Semantic.MinMargin, out var refusedBy);
-            if (match is not null)
+            // An entry from another node has its answer in the shared store; gone from there (expired, evicted): a miss.
+            if (match is not null && (match.Answer ?? await SharedAnswerAsync(match.AnswerKey, cancellationToken)) is { } answer)
             {
-                return Hit(plan, match.Answer, HitSemantic, match.Similarity);
+                return Hit(plan, answer, HitSemantic, match.Similarity);
             }
             if (refusedBy is not null and not "threshold")
             {
@@ -185,8 +190,33 @@ public sealed class ResponseCacheChatClient : DelegatingChatClient
         }
         if (plan.SemanticScope is { } scope)
         {
-            SemanticFor(plan.Vector!.Length).Add(scope, plan.Prompt!, plan.Vector, answer, Ttl(cache.Semantic.Ttl));
+            var expires = _time.GetUtcNow() + Ttl(cache.Semantic.Ttl);
+            SemanticFor(plan.Vector!.Length).Add(scope, plan.Prompt!, plan.Vector, answer, null, expires);
+            if (_shared is not null)
+            {
+                // Finished here whatever the client does now: the other nodes get the entry either way.
+                await _shared.ShareAsync(new SharedSemanticEntry(scope, plan.Prompt!, plan.Vector, cache.Semantic.Embeddings, $"semantic:{Guid.NewGuid():N}", expires),
+                    answer, CancellationToken.None);
+            }
         }
+    }
+
+    private ValueTask<CachedAnswer?> SharedAnswerAsync(string? key, CancellationToken cancellationToken) =>
+        key is not null && _shared is not null ? _shared.AnswerAsync(key, cancellationToken) : ValueTask.FromResult<CachedAnswer?>(null);
+
+    /// <summary>
+    /// An entry another node added: into this node's index, unless it was embedded by other embeddings than this node's
+    /// (its vector could not be compared with this node's queries).
+    /// </summary>
+    private void AddShared(SharedSemanticEntry entry)
+    {
+        var semantic = _models.Current.Config.Cache.Semantic;
+        if (!semantic.Enabled || !string.Equals(entry.Embeddings, semantic.Embeddings, StringComparison.Ordinal)
+            || (_semantic is { } current && current.Dimensions != entry.Vector.Length))
+        {
+            return;
+        }
+        SemanticFor(entry.Vector.Length).Add(entry.Scope, entry.Prompt, entry.Vector, null, entry.AnswerKey, entry.Expires);
     }
 
     // The config was validated on load, so the fallback is never taken.
@@ -267,7 +297,11 @@ public sealed class ResponseCacheChatClient : DelegatingChatClient
 
 public static class ResponseCacheChatClientBuilderExtensions
 {
-    /// <summary>Adds the response cache; <paramref name="store"/> null keeps the exact cache in process.</summary>
-    public static ChatClientBuilder UseResponseCache(this ChatClientBuilder builder, GatewayModelSource models, TimeProvider time, IResponseCacheStore? store = null) =>
-        builder.Use(inner => new ResponseCacheChatClient(inner, models, time, store));
+    /// <summary>
+    /// Adds the response cache; <paramref name="store"/> null keeps the exact cache in process; <paramref name="shared"/>
+    /// shares semantic entries with the other nodes of a cluster.
+    /// </summary>
+    public static ChatClientBuilder UseResponseCache(this ChatClientBuilder builder, GatewayModelSource models, TimeProvider time, IResponseCacheStore? store = null,
+        ISharedSemanticEntries? shared = null) =>
+        builder.Use(inner => new ResponseCacheChatClient(inner, models, time, store, shared: shared));
 }

@@ -59,10 +59,10 @@ public sealed class SemanticCache(int dimensions, int maxEntries, TimeProvider t
                     }
                     if (!string.Equals(rival.Prompt, entry.Prompt, StringComparison.Ordinal))
                     {
-                        return (new SemanticMatch(entry.Prompt, entry.Answer, similarity), secondSimilarity);
+                        return (new SemanticMatch(entry.Prompt, entry.Answer, similarity, entry.AnswerKey), secondSimilarity);
                     }
                 }
-                return (new SemanticMatch(entry.Prompt, entry.Answer, similarity), 0);
+                return (new SemanticMatch(entry.Prompt, entry.Answer, similarity, entry.AnswerKey), 0);
             }
             return null;
         }
@@ -94,9 +94,19 @@ public sealed class SemanticCache(int dimensions, int maxEntries, TimeProvider t
         return refusedBy is null ? match : null;
     }
 
-    public void Add(string scope, string prompt, float[] vector, CachedAnswer answer, TimeSpan ttl)
+    public void Add(string scope, string prompt, float[] vector, CachedAnswer answer, TimeSpan ttl) =>
+        Add(scope, prompt, vector, answer, null, time.GetUtcNow() + ttl);
+
+    /// <summary>
+    /// Adds an entry whose answer is held here (<paramref name="answer"/>) or only in a shared store under
+    /// <paramref name="answerKey"/> (an entry from another node of the cluster), live until <paramref name="expires"/>.
+    /// </summary>
+    public void Add(string scope, string prompt, float[] vector, CachedAnswer? answer, string? answerKey, DateTimeOffset expires)
     {
-        var expires = time.GetUtcNow() + ttl;
+        if (expires <= time.GetUtcNow())
+        {
+            return;
+        }
         lock (_lock)
         {
             var id = _nextId++;
@@ -105,7 +115,7 @@ public sealed class SemanticCache(int dimensions, int maxEntries, TimeProvider t
                 _scopes[scope] = index = new VectorIndex(dimensions);
             }
             index.Add(id, vector);
-            _entries[id] = new Entry(scope, prompt, answer, expires);
+            _entries[id] = new Entry(scope, prompt, answer, answerKey, expires);
             _order.Enqueue(id);
             while (_entries.Count > maxEntries && _order.TryDequeue(out var oldest))
             {
@@ -128,8 +138,11 @@ public sealed class SemanticCache(int dimensions, int maxEntries, TimeProvider t
         }
     }
 
-    private sealed record Entry(string Scope, string Prompt, CachedAnswer Answer, DateTimeOffset Expires);
+    private sealed record Entry(string Scope, string Prompt, CachedAnswer? Answer, string? AnswerKey, DateTimeOffset Expires);
 }
 
-/// <summary>A semantic cache entry found for a prompt: the prompt it answered, its answer, and the cosine similarity.</summary>
-public sealed record SemanticMatch(string Prompt, CachedAnswer Answer, float Similarity);
+/// <summary>
+/// A semantic cache entry found for a prompt: the prompt it answered, its answer, and the cosine similarity. An entry
+/// from another node of the cluster has no <paramref name="Answer"/> here, only the key of it in the shared store.
+/// </summary>
+public sealed record SemanticMatch(string Prompt, CachedAnswer? Answer, float Similarity, string? AnswerKey = null);

@@ -50,14 +50,28 @@ public sealed class RouteFeedback(int capacity = 10_000)
     public bool Learn(string requestId, double? score, string? outcome, out RouteExample? example)
     {
         example = null;
-        if (LabelOf(score, outcome) is not { } label || !_pending.TryRemove(requestId, out var request))
+        return LabelOf(score, outcome) is { } label && Learn(requestId, label, out example);
+    }
+
+    /// <summary>
+    /// Learns <paramref name="label"/> (1: the strong model was needed, 0: the weak one sufficed) for a request this
+    /// router remembers; false with a null example when it does not remember it (another node routed it, or it aged out).
+    /// </summary>
+    public bool Learn(string requestId, float label, out RouteExample? example)
+    {
+        example = null;
+        if (!_pending.TryRemove(requestId, out var request))
         {
             return false;
         }
-        _memories.GetOrAdd(request.Alias, _ => new Memory(capacity)).Add(request.Embedding, label);
+        Add(request.Alias, request.Embedding, label);
         example = new RouteExample(requestId, request.Alias, request.Embedding);
         return true;
     }
+
+    /// <summary>Adds a labelled example learned elsewhere (another node of the cluster) to <paramref name="alias"/>'s memory.</summary>
+    public void Add(string alias, float[] embedding, float label) =>
+        _memories.GetOrAdd(alias, _ => new Memory(capacity)).Add(embedding, label);
 
     /// <summary>
     /// Rebuilds the labels from stored examples and their feedback rows (on start): each example takes the label of
@@ -79,7 +93,7 @@ public sealed class RouteFeedback(int capacity = 10_000)
         {
             if (labels.TryGetValue(example.RequestId, out var label))
             {
-                _memories.GetOrAdd(example.Alias, _ => new Memory(capacity)).Add(example.Embedding, label);
+                Add(example.Alias, example.Embedding, label);
                 restored++;
             }
         }
@@ -87,7 +101,7 @@ public sealed class RouteFeedback(int capacity = 10_000)
     }
 
     /// <summary>1 when the strong model was needed (score &lt; 0.5 or a failure outcome), 0 when the weak one sufficed, else null.</summary>
-    private static float? LabelOf(double? score, string? outcome) =>
+    public static float? LabelOf(double? score, string? outcome) =>
         score is { } s ? (s < 0.5 ? 1f : 0f)
         : outcome is null ? null
         : FailureOutcomes.Contains(outcome, StringComparer.OrdinalIgnoreCase) ? 1f

@@ -4,6 +4,7 @@ using Marginal.Core.Errors;
 using Marginal.Core.Ledger;
 using Marginal.Gateway.Routing;
 using Marginal.Economics.Plans;
+using Marginal.Server.Cluster;
 using Marginal.Server.Hosting;
 using Marginal.Server.Wire;
 using Microsoft.AspNetCore.Builder;
@@ -46,11 +47,26 @@ public static partial class FeedbackApi
             var feedback = new Feedback(requestId, time.GetUtcNow(), tenant, score, outcome);
             await ledger.AppendFeedbackAsync(feedback, CancellationToken.None);
             // A request the router downgraded becomes a labelled example for later decisions on similar prompts.
-            if (http.RequestServices.GetService<RouteFeedback>() is { } routeFeedback && routeFeedback.Learn(requestId, score, outcome, out var example)
-                && ledger is IRouteExampleStore examples)
+            if (http.RequestServices.GetService<RouteFeedback>() is { } routeFeedback && RouteFeedback.LabelOf(score, outcome) is { } label)
             {
-                // Kept with the embedding so the label is rebuilt on the next start (the ledger holds no prompt text).
-                await examples.SaveRouteExampleAsync(example!, CancellationToken.None);
+                var cluster = http.RequestServices.GetService<ClusterRouteFeedback>();
+                if (routeFeedback.Learn(requestId, label, out var example))
+                {
+                    if (ledger is IRouteExampleStore examples)
+                    {
+                        // Kept with the embedding so the label is rebuilt on the next start (the ledger holds no prompt text).
+                        await examples.SaveRouteExampleAsync(example!, CancellationToken.None);
+                    }
+                    if (cluster is not null)
+                    {
+                        await cluster.LearnedAsync(example!, label);
+                    }
+                }
+                else if (cluster is not null)
+                {
+                    // Routed by another node of the cluster, which holds the prompt's embedding.
+                    await cluster.AskOwnerAsync(requestId, label);
+                }
             }
             if (outcome is not null && http.RequestServices.GetService<Admission>() is { } admission && http.RequestServices.GetService<LedgerWriter>() is { } writer)
             {

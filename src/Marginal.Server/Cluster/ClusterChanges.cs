@@ -38,14 +38,7 @@ internal sealed partial class ClusterChanges(ClusterRedis redis, KeyAuthenticati
         }
         if (_subscription is not null)
         {
-            try
-            {
-                await _subscription.DisposeAsync().ConfigureAwait(false);
-            }
-            catch (Exception error) when (RedisBudgets.IsUnavailable(error))
-            {
-                // Shutting down while Redis is away: nothing to unsubscribe from.
-            }
+            await _subscription.DisposeAsync().ConfigureAwait(false);
         }
     }
 

@@ -7,7 +7,9 @@ namespace Marginal.Server.Cluster;
 
 /// <summary>
 /// What a node shares with the other nodes of its cluster through Redis (<c>redis:</c> in marginal.yaml): the budget
-/// and rate-limit counters, the exact response cache and config-change notifications. One connection serves all three.
+/// and rate-limit counters, the exact response cache, config-change notifications, router labels and
+/// semantic cache entries. One connection
+/// serves them all.
 /// </summary>
 internal sealed class ClusterRedis : IAsyncDisposable
 {
@@ -20,6 +22,9 @@ internal sealed class ClusterRedis : IAsyncDisposable
         Counters = new RedisLimitCounters(database, config.KeyPrefix, config.FailOpen);
         Cache = new RedisResponseCacheStore(new RedisByteStore(database, config.KeyPrefix, _cacheReachability));
         Changes = new RedisConfigChanges(connection, config.KeyPrefix);
+        RouteLabels = new RedisConfigChanges(connection, config.KeyPrefix, "route-feedback");
+        SemanticEntries = new RedisConfigChanges(connection, config.KeyPrefix, "semantic");
+        KeyPrefix = config.KeyPrefix;
     }
 
     public ConnectionMultiplexer Connection { get; }
@@ -29,6 +34,15 @@ internal sealed class ClusterRedis : IAsyncDisposable
     public RedisResponseCacheStore Cache { get; }
 
     public RedisConfigChanges Changes { get; }
+
+    /// <summary>Router labels learned from feedback, for every node's <see cref="Marginal.Gateway.Routing.RouteFeedback"/> (<see cref="ClusterRouteFeedback"/>).</summary>
+    public RedisConfigChanges RouteLabels { get; }
+
+    /// <summary>Semantic cache entries added on one node, for every other node's index (<see cref="ClusterSemanticCache"/>).</summary>
+    public RedisConfigChanges SemanticEntries { get; }
+
+    /// <summary>What every key and channel of this cluster starts with (<c>redis.key_prefix</c>).</summary>
+    public string KeyPrefix { get; }
 
     /// <summary>
     /// Connects to the Redis that <paramref name="config"/> names. The connection string comes from the environment or a

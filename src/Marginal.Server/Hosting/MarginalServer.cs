@@ -108,7 +108,8 @@ public static partial class MarginalServer
         {
             builder.Services.AddSingleton(admission);
         }
-        builder.Services.AddSingleton<IChatClient>(sp => GatewayPipeline.Build(models, time, ledger, sp.GetRequiredService<ILoggerFactory>(), routeFeedback, accounts, cluster?.Cache, cluster?.Cache));
+        builder.Services.AddSingleton<IChatClient>(sp => GatewayPipeline.Build(models, time, ledger, sp.GetRequiredService<ILoggerFactory>(), routeFeedback, accounts, cluster?.Cache, cluster?.Cache,
+            sp.GetService<ClusterSemanticCache>()));
         if (store is IJobStore jobStore && config.Deferral.Enabled)
         {
             builder.Services.AddSingleton(_ => jobStore);
@@ -130,6 +131,12 @@ public static partial class MarginalServer
         {
             builder.Services.AddSingleton(sp => new ClusterChanges(cluster, sp.GetService<KeyAuthentication>(), sp.GetService<ConfigWatcher>(), sp.GetRequiredService<ILogger<ClusterChanges>>()));
             builder.Services.AddHostedService(sp => sp.GetRequiredService<ClusterChanges>());
+            // Router labels given on any node reach every node's RouteFeedback.
+            builder.Services.AddSingleton(sp => new ClusterRouteFeedback(cluster, routeFeedback, store as IRouteExampleStore, sp.GetRequiredService<ILogger<ClusterRouteFeedback>>()));
+            builder.Services.AddHostedService(sp => sp.GetRequiredService<ClusterRouteFeedback>());
+            // Semantic cache entries added on any node reach every node's in-process index.
+            builder.Services.AddSingleton(sp => new ClusterSemanticCache(cluster, models, time, sp.GetRequiredService<ILogger<ClusterSemanticCache>>()));
+            builder.Services.AddHostedService(sp => sp.GetRequiredService<ClusterSemanticCache>());
         }
 
         var telemetry = builder.Services.AddOpenTelemetry()
@@ -151,6 +158,11 @@ public static partial class MarginalServer
             spooled.Logger = app.Services.GetRequiredService<ILogger<SpooledLedgerStore>>();
         }
         cluster?.UseLogging(app.Services.GetRequiredService<ILoggerFactory>());
+        if (cluster is not null)
+        {
+            // Built now rather than at the first request, so the semantic entries loaded at start go straight into the index.
+            app.Services.GetRequiredService<IChatClient>();
+        }
         if (ledger is not null)
         {
             var ledgerLog = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger<LedgerWriter>();
