@@ -11,7 +11,7 @@ public sealed class RouterCommandTests
     [InlineData(new[] { "router", "eval", "--data", "x", "--holdout", "2" }, "marginal router eval: --holdout: must be from 0 to 0.9, got 2")]
     [InlineData(new[] { "router", "eval", "--data", "x", "--split", "month" }, "marginal router eval: --split: 'month' is not allowed (allowed: question, domain)")]
     [InlineData(new[] { "router", "train", "--data", "x" }, "marginal router train: --out FILE is required")]
-    [InlineData(new[] { "router", "train", "--data", "x", "--out", "m.json", "--method", "svm" }, "marginal router train: --method: 'svm' is not allowed (allowed: knn, logistic, blend)")]
+    [InlineData(new[] { "router", "train", "--data", "x", "--out", "m.json", "--method", "svm" }, "marginal router train: --method: 'svm' is not allowed (allowed: knn, logistic, blend, mf)")]
     public async Task Router_BadArguments_OneLineAndExitCode2(string[] args, string expected)
     {
         var (exit, _, stderr) = await MarginalProcess.RunAsync(Path.GetTempPath(), args);
