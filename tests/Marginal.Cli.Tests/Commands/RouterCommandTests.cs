@@ -21,6 +21,34 @@ public sealed class RouterCommandTests
     }
 
     [Fact]
+    public async Task RouterEval_MfFileWithShortProjectionRow_OneLineAndExitCode2()
+    {
+        var directory = Directory.CreateTempSubdirectory("marginal-router-cli-");
+        try
+        {
+            var data = Path.Combine(directory.FullName, "toy.csv");
+            await File.WriteAllTextAsync(data, "prompt,weak,strong\n\"What is 2 + 2?\",True,True\n\"Prove Fermat's last theorem.\",False,True\n");
+            var model = Path.Combine(directory.FullName, "mf.json");
+            await File.WriteAllTextAsync(model, """
+                {"format":"marginal-router","version":1,"embedding":"all-MiniLM-L6-v2","dimensions":384,"suggested_threshold":0.5,
+                 "trained_on":"x","kind":"mf","length":{"weight":1,"mean":0,"scale":1},"projection":[[0.5,0.25]],
+                 "projection_bias":[0],"strong":[1],"weak":[-1],"classifier":[1]}
+                """);
+
+            var (exit, stdout, stderr) = await MarginalProcess.RunAsync(directory.FullName, "router", "eval", "--data", data, "--model", model, "--weak", "weak", "--strong", "strong");
+
+            Assert.Equal(2, exit);
+            Assert.Equal("", stdout);
+            Assert.Equal($"marginal router eval: {model}: 'projection' must be an array of 1 arrays of 385 numbers", stderr.Trim().Split('\n')[^1]);
+            Assert.DoesNotContain("   at ", stderr, StringComparison.Ordinal);
+        }
+        finally
+        {
+            directory.Delete(recursive: true);
+        }
+    }
+
+    [Fact]
     public async Task RouterTrainThenEval_SmallDataset_WritesModelAndPrintsMetrics()
     {
         var directory = Directory.CreateTempSubdirectory("marginal-router-cli-");
