@@ -121,7 +121,7 @@ public static class RouterTrainer
     // Matrix factorisation on pairwise outcomes, the length as the 385th input. A tie (both models right, or both wrong)
     // counts as half a win for each, as Bradley–Terry ratings count ties: RouteLLM drops ties from its preference data, but
     // on correctness data they are most of the prompts (77% of MMLU's), and dropping them scored APGR 0.54–0.60 on held-out
-    // MMLU (seed 42, dimension 64, seven noise, rate and L2 settings) against 0.631 with them (docs/benchmarks.md, "Router").
+    // MMLU (seed 42, dimension 64, eight noise, rate, epoch and L2 settings) against 0.631 with them (docs/benchmarks.md, "Router").
     private static MfScorer TrainMf(IReadOnlyList<RoutingExample> examples, IReadOnlyList<float[]> vectors, int dimensions, double l2, int seed)
     {
         var length = LengthTerm.Fit(examples.Select(e => e.Prompt));
