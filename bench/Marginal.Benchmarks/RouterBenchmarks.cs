@@ -14,7 +14,8 @@ namespace Marginal.Benchmarks;
 /// answers at once. <c>Explicit</c>: a configured model named directly (the baseline); <c>Policy</c>: an alias whose third
 /// rule (a regex over the last user message) matches; <c>LearnedKnn</c>/<c>LearnedLogistic</c>: an alias with a learned
 /// router, embedding included. The scorer rows time the score alone on a precomputed embedding, and <c>Embed</c> the
-/// MiniLM embedding alone. The kNN router holds 11,229 examples, the size trained on 80% of MMLU.
+/// MiniLM embedding alone. The kNN router holds 11,229 examples, the size trained on 80% of MMLU; the matrix factorisation
+/// has RouteLLM's dimension, 128.
 /// </summary>
 [MemoryDiagnoser]
 public class RouterBenchmarks
@@ -25,6 +26,7 @@ public class RouterBenchmarks
     private ModelRoutingChatClient _router = null!;
     private KnnScorer _knn = null!;
     private LogisticScorer _logistic = null!;
+    private MfScorer _mf = null!;
     private float[] _embedding = [];
 
     [GlobalSetup]
@@ -44,6 +46,10 @@ public class RouterBenchmarks
         }
         _knn = new KnnScorer([.. Enumerable.Range(0, 11_229).Select(_ => RandomUnit())], [.. Enumerable.Range(0, 11_229).Select(i => (float)(i % 3 - 1))], k: 100);
         _logistic = new LogisticScorer(RandomUnit(), 0);
+        _mf = new MfScorer([.. Enumerable.Range(0, 128).Select(_ => (float[])[.. RandomUnit(), 0.1f])], RandomUnit()[..128], RandomUnit()[..128], RandomUnit()[..128], RandomUnit()[..128])
+        {
+            Length = new LengthTerm(1, 5, 1),
+        };
         RouterModelFile.Save(Path.Combine(_directory, "knn.json"), _knn, new RouterModelFile.Header(0.1, "bench"));
         RouterModelFile.Save(Path.Combine(_directory, "logistic.json"), _logistic, new RouterModelFile.Header(0.5, "bench"));
         var config = ConfigLoader.Parse($$"""
@@ -96,6 +102,9 @@ public class RouterBenchmarks
 
     [Benchmark]
     public double LogisticScoreOnly() => _logistic.Score(_embedding, Prompt.Length);
+
+    [Benchmark]
+    public double MfScoreOnly() => _mf.Score(_embedding, Prompt.Length);
 
     private Task<ChatResponse> RouteAsync(string model) =>
         _router.GetResponseAsync(_messages, new ChatOptions { ModelId = model }.WithGatewayContext(new GatewayContext { RequestId = "bench" }));

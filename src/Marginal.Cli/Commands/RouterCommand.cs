@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Diagnostics;
 using System.Globalization;
 using Marginal.Gateway.Routing.Learning;
 
@@ -40,7 +41,7 @@ internal static class RouterCommand
     {
         var common = CommonOptions();
         var output = new Option<string?>("--out", "-o") { Description = "Model file to write (JSON)." };
-        var method = new Option<string>("--method") { Description = "knn, logistic or blend (docs/benchmarks.md, \"Router\", compares them).", DefaultValueFactory = _ => "logistic" };
+        var method = new Option<string>("--method") { Description = "knn, logistic, blend or mf (docs/benchmarks.md, \"Router\", compares them).", DefaultValueFactory = _ => "logistic" };
         var command = new Command("train", "Train a router on the data (minus the held-out part) and write it to a file.") { output, method };
         Add(command, common);
         command.Action = new ModelCommand.OneLineErrors(async (parse, cancellationToken) =>
@@ -65,7 +66,7 @@ internal static class RouterCommand
                 var trainedOn = $"{parse.GetValue(common.Data)} ({trainExamples.Length} prompts; holdout {holdout.ToString(CultureInfo.InvariantCulture)} by {parse.GetValue(common.SplitBy)}, seed {parse.GetValue(common.Seed)})";
                 // The score at CPT(50%) on the training part: a starting point that keeps about half the strong model's gain.
                 RouterModelFile.Save(parse.GetValue(output)!, scorer, new RouterModelFile.Header(fit.CptPoint(0.5).Threshold, trainedOn));
-                var k = scorer is KnnScorer knn ? $", k {knn.K}" : "";
+                var k = scorer switch { KnnScorer knn => $", k {knn.K}", MfScorer mf => $", dimension {mf.Dimensions}", _ => "" };
                 await Console.Out.WriteLineAsync($"marginal: wrote {parse.GetValue(output)} ({scorer.Kind}{k}, {trainExamples.Length} prompts, {new FileInfo(parse.GetValue(output)!).Length / 1024.0:F0} KiB)");
                 return 0;
             }
@@ -82,7 +83,7 @@ internal static class RouterCommand
         var common = CommonOptions();
         var model = new Option<string?>("--model") { Description = "Evaluate this model file (from router train) instead of training." };
         var trainOn = new Option<string?>("--train") { Description = "Train on all of this data instead of a split of --data (e.g. MMLU, to evaluate on GSM8K)." };
-        var method = new Option<string>("--method") { Description = "knn, logistic, blend or all (compared side by side).", DefaultValueFactory = _ => "all" };
+        var method = new Option<string>("--method") { Description = "knn, logistic, blend, mf or all (compared side by side).", DefaultValueFactory = _ => "all" };
         var command = new Command("eval", "Print CPT(50%), CPT(80%), APGR and the accuracy-vs-strong-share curve of routers on held-out data.") { model, trainOn, method };
         Add(command, common);
         command.Action = new ModelCommand.OneLineErrors(async (parse, cancellationToken) =>
@@ -133,11 +134,14 @@ internal static class RouterCommand
                     }
                     foreach (var each in methods)
                     {
+                        var clock = Stopwatch.StartNew();
                         var scorer = await Task.Run(() => RouterTrainer.Train(each, trainExamples, trainVectors, seed), cancellationToken);
+                        await Console.Error.WriteLineAsync($"marginal: trained {each} in {clock.Elapsed.TotalSeconds.ToString("F1", CultureInfo.InvariantCulture)} s");
                         var label = scorer switch
                         {
                             KnnScorer knn => $"knn (k {knn.K})",
                             BlendScorer blend => $"blend (knn {blend.KnnWeight.ToString("0.##", CultureInfo.InvariantCulture)}, k {blend.Knn.K})",
+                            MfScorer mf => $"mf (dimension {mf.Dimensions})",
                             _ => each,
                         };
                         results.Add((label, RouterTrainer.Evaluate(scorer, testExamples, testVectors)));

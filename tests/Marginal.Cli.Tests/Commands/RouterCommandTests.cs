@@ -11,13 +11,41 @@ public sealed class RouterCommandTests
     [InlineData(new[] { "router", "eval", "--data", "x", "--holdout", "2" }, "marginal router eval: --holdout: must be from 0 to 0.9, got 2")]
     [InlineData(new[] { "router", "eval", "--data", "x", "--split", "month" }, "marginal router eval: --split: 'month' is not allowed (allowed: question, domain)")]
     [InlineData(new[] { "router", "train", "--data", "x" }, "marginal router train: --out FILE is required")]
-    [InlineData(new[] { "router", "train", "--data", "x", "--out", "m.json", "--method", "svm" }, "marginal router train: --method: 'svm' is not allowed (allowed: knn, logistic, blend)")]
+    [InlineData(new[] { "router", "train", "--data", "x", "--out", "m.json", "--method", "svm" }, "marginal router train: --method: 'svm' is not allowed (allowed: knn, logistic, blend, mf)")]
     public async Task Router_BadArguments_OneLineAndExitCode2(string[] args, string expected)
     {
         var (exit, _, stderr) = await MarginalProcess.RunAsync(Path.GetTempPath(), args);
 
         Assert.Equal(2, exit);
         Assert.Equal(expected, stderr.Trim());
+    }
+
+    [Fact]
+    public async Task RouterEval_MfFileWithShortProjectionRow_OneLineAndExitCode2()
+    {
+        var directory = Directory.CreateTempSubdirectory("marginal-router-cli-");
+        try
+        {
+            var data = Path.Combine(directory.FullName, "toy.csv");
+            await File.WriteAllTextAsync(data, "prompt,weak,strong\n\"What is 2 + 2?\",True,True\n\"Prove Fermat's last theorem.\",False,True\n");
+            var model = Path.Combine(directory.FullName, "mf.json");
+            await File.WriteAllTextAsync(model, """
+                {"format":"marginal-router","version":1,"embedding":"all-MiniLM-L6-v2","dimensions":384,"suggested_threshold":0.5,
+                 "trained_on":"x","kind":"mf","length":{"weight":1,"mean":0,"scale":1},"projection":[[0.5,0.25]],
+                 "projection_bias":[0],"strong":[1],"weak":[-1],"classifier":[1]}
+                """);
+
+            var (exit, stdout, stderr) = await MarginalProcess.RunAsync(directory.FullName, "router", "eval", "--data", data, "--model", model, "--weak", "weak", "--strong", "strong");
+
+            Assert.Equal(2, exit);
+            Assert.Equal("", stdout);
+            Assert.Equal($"marginal router eval: {model}: 'projection' must be an array of 1 arrays of 385 numbers", stderr.Trim().Split('\n')[^1]);
+            Assert.DoesNotContain("   at ", stderr, StringComparison.Ordinal);
+        }
+        finally
+        {
+            directory.Delete(recursive: true);
+        }
     }
 
     [Fact]

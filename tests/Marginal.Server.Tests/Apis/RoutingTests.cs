@@ -19,6 +19,7 @@ public sealed class RoutingTests : IAsyncLifetime
     private const string Primes = "Prove that there are infinitely many primes of the form 4k+3.";
 
     private readonly string _routerFile = Path.Combine(Path.GetTempPath(), $"marginal-router-test-{Guid.NewGuid():N}.json");
+    private readonly string _mfFile = Path.Combine(Path.GetTempPath(), $"marginal-router-mf-test-{Guid.NewGuid():N}.json");
     private GatewayHost _host = null!;
 
     public async Task InitializeAsync()
@@ -26,6 +27,10 @@ public sealed class RoutingTests : IAsyncLifetime
         // A one-neighbour kNN router: the France question is fine on the weak model, the primes proof needs the strong one.
         var vectors = MiniLmEmbeddingGenerator.Shared.Embed([France, Primes]);
         RouterModelFile.Save(_routerFile, new KnnScorer(vectors, [0f, 1f], k: 1), new RouterModelFile.Header(0.5, "test"));
+        // A one-dimensional matrix factorisation whose projection is (primes − France): the strong model wins the primes
+        // proof with probability σ(4 (1 − cos)) > ½ and the France question with σ(−4 (1 − cos)) < ½.
+        var row = vectors[1].Zip(vectors[0], (p, f) => p - f).Append(0f).ToArray();
+        RouterModelFile.Save(_mfFile, new MfScorer([row], [0f], [1f], [-1f], [2f]), new RouterModelFile.Header(0.5, "test"));
         _host = await GatewayHost.StartAsync((p, s) => GatewayHost.DefaultYaml(p, s, $"""
             routes:
               auto:
@@ -44,6 +49,11 @@ public sealed class RoutingTests : IAsyncLifetime
                 learned:
                   model: {_routerFile}
                   threshold: 0.4
+              learned-mf:
+                strong: gpt-test
+                weak: gpt-backup
+                learned:
+                  model: {_mfFile}
               careful:
                 strong: gpt-test
                 weak: gpt-backup
@@ -70,6 +80,7 @@ public sealed class RoutingTests : IAsyncLifetime
     {
         await _host.DisposeAsync();
         File.Delete(_routerFile);
+        File.Delete(_mfFile);
     }
 
     private async Task<(ClientResult<ChatCompletion> Result, UsageRecord Record)> ChatAsync(string model, string text, ChatCompletionOptions? options = null)
@@ -147,6 +158,18 @@ public sealed class RoutingTests : IAsyncLifetime
 
         Assert.Equal(("learned:0", "gpt-backup"), (Header(easy, "x-marginal-route"), Header(easy, "x-marginal-model")));
         Assert.Equal(("learned:1", "gpt-test"), (Header(hard, "x-marginal-route"), Header(hard, "x-marginal-model")));
+    }
+
+    [Fact]
+    public async Task Chat_MfRouter_SendsOnlyThePromptTheStrongModelWinsToIt()
+    {
+        var (easy, easyRecord) = await ChatAsync("learned-mf", France);
+        var (hard, hardRecord) = await ChatAsync("learned-mf", Primes);
+
+        Assert.Equal("gpt-backup", Header(easy, "x-marginal-model"));
+        Assert.Equal("gpt-test", Header(hard, "x-marginal-model"));
+        Assert.StartsWith("learned:0.", Header(easy, "x-marginal-route"), StringComparison.Ordinal);
+        Assert.Equal(("learned-mf", "gpt-backup", "learned-mf", "gpt-test"), (easyRecord.RequestedModel, easyRecord.ServedModel, hardRecord.RequestedModel, hardRecord.ServedModel));
     }
 
     [Fact]

@@ -10,7 +10,10 @@ namespace Marginal.Gateway.Routing.Learning;
 /// kind has <c>length</c> <c>{"weight", "mean", "scale"}</c> (<see cref="LengthTerm"/>); <c>logistic</c> adds
 /// <c>weights</c> (384 numbers) and <c>bias</c>; <c>knn</c> adds <c>k</c>, <c>gains</c> and <c>vectors</c> (the examples'
 /// embeddings as base64 of little-endian half floats, 768 bytes each); <c>blend</c> adds <c>knn_weight</c>,
-/// <c>knn_scale</c>, <c>logit_scale</c> and the two parts as objects <c>knn</c> and <c>logistic</c> of the same shape.
+/// <c>knn_scale</c>, <c>logit_scale</c> and the two parts as objects <c>knn</c> and <c>logistic</c> of the same shape;
+/// <c>mf</c> (<see cref="MfScorer"/>) adds <c>projection</c> (d arrays of 385 numbers: 384 for the embedding, then one for
+/// the log length, standardised by <c>length</c>'s mean and scale and multiplied by its weight), <c>projection_bias</c>,
+/// <c>strong</c>, <c>weak</c> (the two models' unit embeddings) and <c>classifier</c>, d numbers each.
 /// A file that does not match is a <see cref="RoutingDataException"/> naming the file and the field.
 /// </summary>
 public static class RouterModelFile
@@ -48,21 +51,11 @@ public static class RouterModelFile
         {
             case LogisticScorer logistic:
                 json.WriteNumber("bias", logistic.Bias);
-                json.WriteStartArray("weights");
-                foreach (var w in logistic.Weights)
-                {
-                    json.WriteNumberValue(w);
-                }
-                json.WriteEndArray();
+                WriteNumbers(json, "weights", logistic.Weights);
                 break;
             case KnnScorer knn:
                 json.WriteNumber("k", knn.K);
-                json.WriteStartArray("gains");
-                foreach (var g in knn.Gains)
-                {
-                    json.WriteNumberValue(g);
-                }
-                json.WriteEndArray();
+                WriteNumbers(json, "gains", knn.Gains);
                 var bytes = new byte[knn.Vectors.Count * MiniLmEmbeddingGenerator.Dimensions * 2];
                 for (var i = 0; i < knn.Vectors.Count; i++)
                 {
@@ -84,7 +77,37 @@ public static class RouterModelFile
                 WriteScorer(json, blend.Logistic);
                 json.WriteEndObject();
                 break;
+            case MfScorer mf:
+                json.WriteStartArray("projection");
+                foreach (var row in mf.Projection)
+                {
+                    WriteNumbers(json, null, row);
+                }
+                json.WriteEndArray();
+                WriteNumbers(json, "projection_bias", mf.Bias);
+                WriteNumbers(json, "strong", mf.Strong);
+                WriteNumbers(json, "weak", mf.Weak);
+                WriteNumbers(json, "classifier", mf.Classifier);
+                break;
         }
+    }
+
+    // An array of numbers, as a property (name given) or as an element of the enclosing array.
+    private static void WriteNumbers(Utf8JsonWriter json, string? name, IEnumerable<float> numbers)
+    {
+        if (name is null)
+        {
+            json.WriteStartArray();
+        }
+        else
+        {
+            json.WriteStartArray(name);
+        }
+        foreach (var x in numbers)
+        {
+            json.WriteNumberValue(x);
+        }
+        json.WriteEndArray();
     }
 
     public static (PromptScorer Scorer, Header Header) Load(string path)
@@ -144,8 +167,14 @@ public static class RouterModelFile
                 return ReadScorer(at.Object("knn")) is KnnScorer knn && ReadScorer(at.Object("logistic")) is LogisticScorer logistic && knnScale > 0 && logitScale > 0
                     ? new BlendScorer(knn, logistic, at.Number("knn_weight"), knnScale, logitScale)
                     : throw at.Fault("knn", "a blend needs a knn and a logistic part and positive scales");
+            case "mf":
+                var classifier = at.Numbers("classifier", null);
+                var d = classifier.Length;
+                return d == 0
+                    ? throw at.Fault("classifier", "must hold at least 1 number")
+                    : new MfScorer(at.Rows("projection", d, MfScorer.EmbeddingDimensions + 1), at.Numbers("projection_bias", d), at.Numbers("strong", d), at.Numbers("weak", d), classifier) { Length = length };
             default:
-                throw at.Fault("kind", $"'{at.Text("kind")}' is not allowed (allowed: logistic, knn, blend)");
+                throw at.Fault("kind", $"'{at.Text("kind")}' is not allowed (allowed: logistic, knn, blend, mf)");
         }
     }
 
@@ -169,8 +198,39 @@ public static class RouterModelFile
             {
                 throw Fault(name, length is { } n ? $"must be an array of {n} numbers" : "must be an array of numbers");
             }
-            var fields = this;
-            return [.. array.EnumerateArray().Select(e => e.ValueKind == JsonValueKind.Number ? e.GetSingle() : throw fields.Fault(name, "holds a non-number"))];
+            return Floats(array) ?? throw Fault(name, "holds a non-number");
+        }
+
+        /// <summary>An array of <paramref name="rows"/> arrays of <paramref name="length"/> numbers each.</summary>
+        public float[][] Rows(string name, int rows, int length)
+        {
+            var what = $"must be an array of {rows} arrays of {length} numbers";
+            if (Get(name) is not { ValueKind: JsonValueKind.Array } array || array.GetArrayLength() != rows)
+            {
+                throw Fault(name, what);
+            }
+            var result = new float[rows][];
+            var i = 0;
+            foreach (var row in array.EnumerateArray())
+            {
+                result[i++] = row.ValueKind == JsonValueKind.Array && row.GetArrayLength() == length && Floats(row) is { } values ? values : throw Fault(name, what);
+            }
+            return result;
+        }
+
+        private static float[]? Floats(JsonElement array)
+        {
+            var result = new float[array.GetArrayLength()];
+            var i = 0;
+            foreach (var e in array.EnumerateArray())
+            {
+                if (e.ValueKind != JsonValueKind.Number)
+                {
+                    return null;
+                }
+                result[i++] = e.GetSingle();
+            }
+            return result;
         }
 
         public byte[] Bytes(string name, int length, string what) =>
