@@ -24,13 +24,14 @@ public sealed class LexicalFeaturesTests
         var jaccard1 = (rare + 2) / (rare + 2 + unseen);
         var jaccard2 = 2 / (rare + 2 + unseen + rare);
         Assert.Equal("open the file", matched);
-        Assert.Equal(12, features.Length);
+        Assert.Equal(13, features.Length);
         Assert.Equal(0.25, features[6], 6);
         Assert.Equal(0.625, features[7], 6);
         Assert.Equal(jaccard1, features[8], 12);
         Assert.Equal(jaccard1 - jaccard2, features[9], 12);
         Assert.Equal(1, features[10]);
         Assert.Equal(0, features[11]);
+        Assert.Equal(0.25, features[12], 6);
     }
 
     [Fact]
