@@ -5,9 +5,18 @@ namespace Marginal.Gateway.Caching;
 /// <summary>One paraphrase pair of the evaluation: the cached prompt and a query that should find it.</summary>
 public sealed record ParaphrasePair(string Origin, string Similar);
 
+/// <summary>
+/// One of a query's nearest cached prompts: its cosine to the query, and its cosines to the other candidates of the
+/// same list (by position; its own is 1).
+/// </summary>
+public sealed record CachedCandidate(string Text, float Similarity, float[] SimilarityToCandidates);
+
 /// <summary>A query with the nearest cached prompt found for it and their similarity.</summary>
 public sealed record EvaluatedQuery(string Query, string Expected, string Matched, float Similarity)
 {
+    /// <summary>The <see cref="CacheEvaluation.Shortlist"/> nearest distinct cached prompts, nearest first (exact cosines), for reranking and lexical features.</summary>
+    public IReadOnlyList<CachedCandidate> Candidates { get; init; } = [];
+
     /// <summary>The similarity of the second-nearest cached prompt; 0 when the cache holds one.</summary>
     public float SecondSimilarity { get; init; }
 
@@ -39,6 +48,9 @@ public static class CacheEvaluation
         ("all checks", PromptChecks.All),
     ];
 
+    /// <summary>Candidates kept per query for the lexical second stage (<see cref="LexicalFeatures"/>).</summary>
+    public const int Shortlist = 5;
+
     /// <summary>Embeds the distinct origins and the queries with <paramref name="embed"/> (normalised vectors) and finds each query's nearest origin.</summary>
     public static List<EvaluatedQuery> Prepare(IReadOnlyList<ParaphrasePair> pairs, Func<IReadOnlyList<string>, float[][]> embed)
     {
@@ -58,9 +70,21 @@ public static class CacheEvaluation
             {
                 SecondSimilarity = second?.Similarity ?? 0,
                 RunnerUpSimilarity = second is var (secondId, _) ? TensorPrimitives.Dot(originVectors[(int)id], originVectors[(int)secondId]) : 0,
+                Candidates = CandidatesOf(queryVectors[i], origins, originVectors),
             });
         }
         return queries;
+    }
+
+    /// <summary>The <see cref="Shortlist"/> nearest origins by exact cosine, with their cosines to each other.</summary>
+    private static CachedCandidate[] CandidatesOf(float[] query, List<string> origins, float[][] originVectors)
+    {
+        var nearest = Enumerable.Range(0, origins.Count)
+            .Select(o => (Origin: o, Similarity: TensorPrimitives.Dot(query, originVectors[o])))
+            .OrderByDescending(c => c.Similarity).ThenBy(c => c.Origin)
+            .Take(Shortlist).ToArray();
+        return [.. nearest.Select(c => new CachedCandidate(origins[c.Origin], c.Similarity,
+            [.. nearest.Select(other => TensorPrimitives.Dot(originVectors[c.Origin], originVectors[other.Origin]))]))];
     }
 
     /// <summary>Distinct origin texts (the cache's entries).</summary>

@@ -104,17 +104,7 @@ public sealed partial class HitClassifier
         var baselineTrain = CacheEvaluation.BestWithin(train, 0.01, PromptChecks.All, "all checks")!;
         var baseline = CacheEvaluation.Score(test, baselineTrain.Threshold, PromptChecks.All, "all checks");
         var model = Train([.. train.Select(q => (FeaturesOf(q, ambiguity), IsCorrect(q)))]);
-        var trainScores = train.Select(q => (model.Probability(FeaturesOf(q, ambiguity)), IsCorrect(q))).ToList();
-        var threshold = 1.0;
-        for (var step = 1000; step >= 0; step--)
-        {
-            var t = step / 1000.0;
-            if (trainScores.Count(s => s.Item1 >= t && !s.Item2) > 0.01 * train.Count)
-            {
-                break;
-            }
-            threshold = t;
-        }
+        var threshold = LowestThreshold([.. train.Select(q => (model.Probability(FeaturesOf(q, ambiguity)), IsCorrect(q)))]);
         int positives = 0, falseHits = 0, misses = 0;
         foreach (var query in test)
         {
@@ -132,6 +122,79 @@ public sealed partial class HitClassifier
             }
         }
         return (baseline, new CacheEvalRow("classifier", threshold, positives, falseHits, misses), baselineTrain.Threshold, threshold);
+    }
+
+    /// <summary>
+    /// The held-out evaluation with every choice made on the training half by inner <paramref name="folds"/>-fold
+    /// cross-validation, so the held-out half is only scored: for each of <paramref name="options"/> (ways to choose a
+    /// query's candidate and describe it, e.g. rerank weights), a model is fitted on all folds but one and scores the
+    /// one left out, which gives every training query an out-of-fold probability; the probability threshold is the
+    /// lowest (0.001 steps) with out-of-fold false hits ≤ 1% of the training half, and the option kept is the one with
+    /// the most out-of-fold positives at its threshold (the first on a tie). The model fitted on the whole training
+    /// half is then scored on the held-out half at that threshold. Out-of-fold probabilities are those of a model that
+    /// has not seen the query, as the held-out half's are, so the threshold is not biased by the model's fit to its own
+    /// training data, which a threshold picked on in-sample probabilities is.
+    /// </summary>
+    public static (CacheEvalRow Test, double Threshold, int Option) EvaluateCrossValidated(
+        IReadOnlyList<EvaluatedQuery> queries, int seed, IReadOnlyList<Func<EvaluatedQuery, (string Matched, double[] Features)>> options, int folds = 5)
+    {
+        var (train, test) = CacheEvaluation.Halves(queries, seed);
+        (double Threshold, int Positives, int Option) chosen = (1, -1, 0);
+        for (var option = 0; option < options.Count; option++)
+        {
+            var examples = train.Select(q => options[option](q) is var (matched, features) ? (features, Correct: matched == q.Expected) : default).ToArray();
+            var outOfFold = new (double Probability, bool Correct)[examples.Length];
+            for (var fold = 0; fold < folds; fold++)
+            {
+                var model = Train([.. examples.Where((_, i) => i % folds != fold)]);
+                for (var i = fold; i < examples.Length; i += folds)
+                {
+                    outOfFold[i] = (model.Probability(examples[i].features), examples[i].Correct);
+                }
+            }
+            var threshold = LowestThreshold(outOfFold);
+            var positives = outOfFold.Count(s => s.Probability >= threshold && s.Correct);
+            if (positives > chosen.Positives)
+            {
+                chosen = (threshold, positives, option);
+            }
+        }
+        var describe = options[chosen.Option];
+        var final = Train([.. train.Select(q => describe(q) is var (matched, features) ? (features, matched == q.Expected) : default)]);
+        int hits = 0, falseHits = 0, misses = 0;
+        foreach (var query in test)
+        {
+            var (matched, features) = describe(query);
+            if (final.Probability(features) < chosen.Threshold)
+            {
+                misses++;
+            }
+            else if (matched == query.Expected)
+            {
+                hits++;
+            }
+            else
+            {
+                falseHits++;
+            }
+        }
+        return (new CacheEvalRow("classifier", chosen.Threshold, hits, falseHits, misses), chosen.Threshold, chosen.Option);
+    }
+
+    /// <summary>The lowest probability threshold (0.001 steps, scanned down from 1) whose false hits stay at most 1% of <paramref name="scores"/>.</summary>
+    private static double LowestThreshold((double Probability, bool Correct)[] scores)
+    {
+        var threshold = 1.0;
+        for (var step = 1000; step >= 0; step--)
+        {
+            var t = step / 1000.0;
+            if (scores.Count(s => s.Probability >= t && !s.Correct) > 0.01 * scores.Length)
+            {
+                break;
+            }
+            threshold = t;
+        }
+        return threshold;
     }
 
     private static bool IsCorrect(EvaluatedQuery query) => string.Equals(query.Matched, query.Expected, StringComparison.Ordinal);
