@@ -37,7 +37,10 @@ public static partial class MarginalServer
         LogLevel minimumLogLevel = LogLevel.Warning, Action<ILoggingBuilder>? logging = null)
     {
         time ??= TimeProvider.System;
-        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
+        // Marginal reads marginal.yaml, not appsettings.json, so the host must not watch its content root for changes:
+        // that watcher covers every file below the working directory, where ./marginal.db lives by default, and woke
+        // up on each ledger commit (6.7% of a node's CPU at one connection; docs/benchmarks.md, section 3).
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = ["--hostBuilder:reloadConfigOnChange=false"] });
         builder.Logging.ClearProviders();
         builder.Logging.AddSimpleConsole(o => o.SingleLine = true);
         builder.Logging.SetMinimumLevel(minimumLogLevel);

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Text;
+using Microsoft.Extensions.Configuration;
 
 namespace Marginal.Server.Tests.Hosting;
 
@@ -23,6 +24,17 @@ public sealed class ConfigReloadTests : IAsyncLifetime
             }
         }
         return status;
+    }
+
+    [Fact]
+    public void Create_AnyConfig_HostWatchesNoFileOfItsContentRoot()
+    {
+        // The host's own JSON settings are optional and unused; watching them means watching every file below the
+        // working directory, the ledger's included. Only marginal.yaml is watched, by ConfigWatcher.
+        var files = ((IConfigurationRoot)_host.App.Configuration).Providers.OfType<FileConfigurationProvider>().ToList();
+
+        Assert.NotEmpty(files);
+        Assert.All(files, provider => Assert.False(provider.Source.ReloadOnChange, provider.Source.Path));
     }
 
     [Fact]
