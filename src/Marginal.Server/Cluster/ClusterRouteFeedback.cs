@@ -56,15 +56,16 @@ internal sealed partial class ClusterRouteFeedback(ClusterRedis redis, RouteFeed
 
     private async void Heard(string message)
     {
-        var parts = message.Split(' ', 5);
+        // The last field is the rest of the message: a request id (a client's Idempotency-Key) may hold spaces.
+        var parts = message.Split(' ', 4);
         if (parts.Length < 4 || parts[1] == _node || !float.TryParse(parts[2], NumberStyles.Float, CultureInfo.InvariantCulture, out var label))
         {
             return;
         }
         switch (parts[0])
         {
-            case "label" when parts.Length == 5 && Decode(parts[3]) is { } embedding:
-                feedback.Add(parts[4], embedding, label);
+            case "label" when parts[3].Split(' ', 2) is [var encoded, var alias] && Decode(encoded) is { } embedding:
+                feedback.Add(alias, embedding, label);
                 break;
             case "ask" when feedback.Learn(parts[3], label, out var example):
                 await LearnedAsync(example!, label).ConfigureAwait(false);

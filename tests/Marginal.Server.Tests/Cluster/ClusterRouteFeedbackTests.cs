@@ -120,6 +120,26 @@ public sealed class ClusterRouteFeedbackTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Feedback_OnNodeBForAnIdempotencyKeyWithSpaces_ReachesTheRoutingNode()
+    {
+        var a = await NodeAsync();
+        var b = await NodeAsync();
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/chat/completions")
+        {
+            Content = JsonContent.Create(new { model = "learned", messages = new[] { new { role = "user", content = France } } }),
+        };
+        request.Headers.Add("Idempotency-Key", "order 42 attempt 1");
+        using var answer = await a.Http.SendAsync(request);
+        answer.EnsureSuccessStatusCode();
+        var requestId = answer.Headers.GetValues("x-marginal-request-id").Single();
+        Assert.Contains(" ", requestId, StringComparison.Ordinal);
+
+        (await b.Http.PostAsJsonAsync("/v1/feedback", new { request_id = requestId, score = 0.0 })).EnsureSuccessStatusCode();
+
+        Assert.True(await LabelledAsync(a, b), "the label reached both nodes");
+    }
+
+    [Fact]
     public async Task Feedback_OnTheRoutingNode_ReachesTheOtherNode()
     {
         var a = await NodeAsync();
