@@ -12,7 +12,9 @@
 #   marginal-nopgo  Marginal with tiered PGO off (DOTNET_TieredPGO=0): no instrumented tier on the way to tier 1
 #   marginal-alt2   the same with BENCH_ALT2_ENV, to compare two settings against plain `marginal` in one run
 #   marginal-alt    Marginal with the environment in BENCH_ALT_ENV (space-separated NAME=VALUE), for A/B runs of
-#                   runtime settings against plain `marginal` in the same run, e.g. BENCH_ALT_ENV="DOTNET_gcServer=1"
+#                   runtime settings against plain `marginal` in the same run, e.g. BENCH_ALT_ENV="DOTNET_gcServer=1";
+#                   with BENCH_ALT_DLL (a marginal.dll built from another commit, e.g. in a git worktree) it runs that
+#                   build instead, for A/B runs of code changes
 #   proxy           bench/Marginal.Bench.Proxy: Kestrel in, HttpClient out, bytes relayed unparsed (the floor)
 #   marginal-nometer  Marginal with storage.record_usage false: requests are priced but not written to the ledger,
 #                   to measure what durable metering costs against plain `marginal` (which records every request)
@@ -214,7 +216,7 @@ fi
 if has_path marginal-alt; then
     # shellcheck disable=SC2086 # BENCH_ALT_ENV is a list of NAME=VALUE words on purpose
     start marginal-alt "$ALT_PORT" env ${BENCH_ALT_ENV:-} "${SERVER_PIN[@]}" \
-        dotnet "$MARGINAL_DLL" serve --config "$CONFIG" --urls "http://127.0.0.1:$ALT_PORT"
+        dotnet "${BENCH_ALT_DLL:-$MARGINAL_DLL}" serve --config "$CONFIG" --urls "http://127.0.0.1:$ALT_PORT"
 fi
 if has_path marginal-alt2; then
     # shellcheck disable=SC2086 # BENCH_ALT2_ENV is a list of NAME=VALUE words on purpose

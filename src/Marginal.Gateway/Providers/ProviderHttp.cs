@@ -22,6 +22,8 @@ internal static class ProviderHttp
             ConnectTimeout = TimeSpan.FromSeconds(10),
             AutomaticDecompression = DecompressionMethods.None,
             UseCookies = false,
+            // An API gateway answers with the upstream's status; it does not follow a 3xx to another host.
+            AllowAutoRedirect = false,
         };
         var headers = new ProviderHeadersHandler(config.Headers, config.ApiKeyHeader, apiKey) { InnerHandler = sockets };
         var pipeline = new ResiliencePipelineBuilder<HttpResponseMessage> { TimeProvider = time }

@@ -47,7 +47,7 @@ public static class ChatCompletionsApi
             }
             context = new GatewayContext
             {
-                RequestId = RequestIds.Of(http, tenant),
+                RequestId = RequestIds.Of(http, tenant, time),
                 IdempotencyKeyGiven = RequestIds.HasIdempotencyKey(http),
                 Tenant = tenant,
                 KeyId = key?.Id ?? "none",

@@ -40,7 +40,7 @@ public static class EmbeddingsApi
                 throw new GatewayException(GatewayErrorKind.PermissionDenied, $"The API key {key.Id} may not use model '{route.Name}' (allowed: {string.Join(", ", key.Models)}).", "model_not_allowed", "model");
             }
             var tenant = key?.Tenant ?? "default";
-            var id = RequestIds.Of(http, tenant);
+            var id = RequestIds.Of(http, tenant, time);
             http.Response.Headers["x-marginal-request-id"] = id;
             // Budgets and rate limits hold for embeddings as for chat: the inputs are the prompt, nothing is generated.
             var admission = http.RequestServices.GetService<Admission>();

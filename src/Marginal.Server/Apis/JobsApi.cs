@@ -100,7 +100,7 @@ public static class JobsApi
         }
         var job = new DeferredJob(
             Id: "job_" + Guid.CreateVersion7().ToString("N"),
-            RequestId: RequestIds.Of(http, tenant),
+            RequestId: RequestIds.Of(http, tenant, time),
             Tenant: tenant,
             KeyId: keyId,
             Model: request.Model!,

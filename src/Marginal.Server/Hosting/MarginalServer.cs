@@ -46,6 +46,11 @@ public static partial class MarginalServer
         builder.Logging.SetMinimumLevel(minimumLogLevel);
         // ASP.NET Core logs two lines per request at Information; on a gateway that is most of the request's CPU.
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
+        // While this category is enabled at any level, hosting starts an Activity per request for its log scopes, and
+        // HttpClient then starts a child and sends `traceparent` upstream: 3% of a request's CPU (docs/benchmarks.md,
+        // section 3). It only logs request start and finish; traces, when configured (server.otlp_endpoint), still get
+        // their activities from their own listener.
+        builder.Logging.AddFilter("Microsoft.AspNetCore.Hosting.Diagnostics", LogLevel.None);
         logging?.Invoke(builder.Logging);
         builder.WebHost.UseUrls(urls ?? config.Server.Urls);
         var certificate = ServerCertificate.Load(config.Server.Tls, urls ?? config.Server.Urls);
@@ -145,7 +150,9 @@ public static partial class MarginalServer
         var telemetry = builder.Services.AddOpenTelemetry()
             .WithMetrics(metrics => metrics
                 .AddMeter(GatewayMetrics.MeterName)
-                .AddAspNetCoreInstrumentation()
+                // ASP.NET Core's request, connection and error instruments; not its memory-pool meter, which counts
+                // every buffer rented and returned (several per request).
+                .AddMeter("Microsoft.AspNetCore.Hosting", "Microsoft.AspNetCore.Server.Kestrel", "Microsoft.AspNetCore.Diagnostics")
                 .AddPrometheusExporter());
         if (config.Server.OtlpEndpoint is { } otlp)
         {

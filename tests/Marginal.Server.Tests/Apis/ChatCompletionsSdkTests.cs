@@ -29,6 +29,17 @@ public sealed class ChatCompletionsSdkTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task CompleteChat_NoTracingConfigured_SendsNoTraceContextUpstream()
+    {
+        // Without server.otlp_endpoint no activity is started for a request, so none is propagated to the provider.
+        await _host.OpenAI.GetChatClient("gpt-test").CompleteChatAsync([new UserChatMessage("untraced")]);
+
+        var headers = _host.Primary.Requests.Last().Headers;
+        Assert.False(headers.ContainsKey("traceparent"), "traceparent: " + headers.GetValueOrDefault("traceparent"));
+        Assert.False(headers.ContainsKey("request-id"));
+    }
+
+    [Fact]
     public async Task CompleteChatStreaming_PlainRequest_StreamsSameTextAndUsage()
     {
         var chat = _host.OpenAI.GetChatClient("gpt-test");

@@ -107,6 +107,9 @@ public sealed class ModelsEmbeddingsHealthTests : IAsyncLifetime
         Assert.Contains("marginal_gateway_request_duration_seconds_bucket", text, StringComparison.Ordinal);
         Assert.Contains("marginal_gateway_time_to_first_token_seconds_bucket", text, StringComparison.Ordinal);
         Assert.Contains("marginal_gateway_tokens_total{", text, StringComparison.Ordinal);
+        // ASP.NET Core's request instruments stay; its memory-pool meter (counted per buffer) is not collected.
+        Assert.Contains("http_server_request_duration_seconds_bucket", text, StringComparison.Ordinal);
+        Assert.DoesNotContain("aspnetcore_memory_pool", text, StringComparison.Ordinal);
     }
 
     [Fact]
