@@ -39,6 +39,22 @@ public abstract class LedgerStoreConformance
     }
 
     [Fact]
+    public async Task AppendAsync_NonAsciiLongAndEmptyText_IsFoundExactly()
+    {
+        var (ledger, _) = await OpenEmptyAsync();
+        await using var _ledger = ledger;
+        var record = Record("req_ü東") with
+        {
+            Tenant = "café-東京-😀", Tags = string.Concat(Enumerable.Repeat("équipe:東京,", 120)), RouteReason = "", Levers = "",
+            CostUsd = -79228162514264.337593543950335m, RevenueUsd = 79228162514264.337593543950335m, SavingsUsd = 0m,
+        };
+
+        await ledger.AppendAsync([record]);
+
+        Assert.Equal(record, await ledger.FindAsync("req_ü東"));
+    }
+
+    [Fact]
     public async Task AppendAsync_UnpricedRecord_KeepsNullCost()
     {
         var (ledger, _) = await OpenEmptyAsync();

@@ -1,5 +1,7 @@
+using System.Buffers;
 using System.Globalization;
 using System.Runtime.CompilerServices;
+using System.Text;
 using Marginal.Core.Billing;
 using Marginal.Core.Ledger;
 using Marginal.Core.Tenancy;
@@ -149,22 +151,22 @@ public sealed partial class SqliteStore : IMarginalStore, IUsageRollups
     // Parameter positions are 1-based, in the order of Columns.
     private static void Bind(sqlite3_stmt s, UsageRecord r)
     {
-        raw.sqlite3_bind_text(s, 1, r.Id);
+        BindText(s, 1, r.Id);
         raw.sqlite3_bind_int64(s, 2, ToMicros(r.Time));
-        raw.sqlite3_bind_text(s, 3, r.Tenant);
-        raw.sqlite3_bind_text(s, 4, r.KeyId);
-        raw.sqlite3_bind_text(s, 5, r.RequestedModel);
+        BindText(s, 3, r.Tenant);
+        BindText(s, 4, r.KeyId);
+        BindText(s, 5, r.RequestedModel);
         BindText(s, 6, r.ServedModel);
         BindText(s, 7, r.Provider);
         BindText(s, 8, r.CapacitySource);
-        raw.sqlite3_bind_text(s, 9, r.Status);
+        BindText(s, 9, r.Status);
         raw.sqlite3_bind_int64(s, 10, r.Streamed ? 1 : 0);
         raw.sqlite3_bind_int64(s, 11, r.InputTokens);
         raw.sqlite3_bind_int64(s, 12, r.CachedInputTokens);
         raw.sqlite3_bind_int64(s, 13, r.CacheWriteTokens);
         raw.sqlite3_bind_int64(s, 14, r.OutputTokens);
         raw.sqlite3_bind_int64(s, 15, r.ReasoningTokens);
-        raw.sqlite3_bind_text(s, 16, r.UsageSource);
+        BindText(s, 16, r.UsageSource);
         raw.sqlite3_bind_double(s, 17, r.LatencyMs);
         if (r.TimeToFirstTokenMs is { } ttft)
         {
@@ -174,15 +176,15 @@ public sealed partial class SqliteStore : IMarginalStore, IUsageRollups
         {
             raw.sqlite3_bind_null(s, 18);
         }
-        BindText(s, 19, Money(r.CostUsd));
-        BindText(s, 20, Money(r.MarginalCostUsd));
-        BindText(s, 21, Money(r.RevenueUsd));
+        BindMoney(s, 19, r.CostUsd);
+        BindMoney(s, 20, r.MarginalCostUsd);
+        BindMoney(s, 21, r.RevenueUsd);
         BindText(s, 22, r.CacheOutcome);
         BindText(s, 23, r.RouteReason);
-        raw.sqlite3_bind_text(s, 24, r.Levers);
-        BindText(s, 25, Money(r.SavingsUsd));
+        BindText(s, 24, r.Levers);
+        BindMoney(s, 25, r.SavingsUsd);
         raw.sqlite3_bind_int64(s, 26, r.Attempts);
-        raw.sqlite3_bind_text(s, 27, r.Kind);
+        BindText(s, 27, r.Kind);
         BindText(s, 28, r.Adjusts);
         if (r.CacheSimilarity is { } similarity)
         {
@@ -192,19 +194,48 @@ public sealed partial class SqliteStore : IMarginalStore, IUsageRollups
         {
             raw.sqlite3_bind_null(s, 29);
         }
-        raw.sqlite3_bind_text(s, 30, r.Tags);
+        BindText(s, 30, r.Tags);
     }
 
+    /// <summary>
+    /// Binds text through a stack buffer: SQLite copies the bytes (SQLITE_TRANSIENT) and the string overload would
+    /// allocate a UTF-8 array per column, 20 per record.
+    /// </summary>
     private static void BindText(sqlite3_stmt statement, int index, string? value)
     {
         if (value is null)
         {
             raw.sqlite3_bind_null(statement, index);
+            return;
         }
-        else
+        if (value.Length == 0)
         {
+            // An empty span has no address, which SQLite would take for NULL.
             raw.sqlite3_bind_text(statement, index, value);
+            return;
         }
+        var most = Encoding.UTF8.GetMaxByteCount(value.Length);
+        byte[]? rented = null;
+        Span<byte> buffer = most <= 512 ? stackalloc byte[512] : (rented = ArrayPool<byte>.Shared.Rent(most));
+        var length = Encoding.UTF8.GetBytes(value, buffer);
+        raw.sqlite3_bind_text(statement, index, buffer[..length]);
+        if (rented is not null)
+        {
+            ArrayPool<byte>.Shared.Return(rented);
+        }
+    }
+
+    /// <summary>Binds an amount as invariant decimal text, as <see cref="Money(decimal?)"/> writes it, without a string.</summary>
+    private static void BindMoney(sqlite3_stmt statement, int index, decimal? value)
+    {
+        if (value is not { } amount)
+        {
+            raw.sqlite3_bind_null(statement, index);
+            return;
+        }
+        Span<byte> buffer = stackalloc byte[64];
+        amount.TryFormat(buffer, out var length, default, CultureInfo.InvariantCulture);
+        raw.sqlite3_bind_text(statement, index, buffer[..length]);
     }
 
     private static string? Money(decimal? value) => value?.ToString(CultureInfo.InvariantCulture);
