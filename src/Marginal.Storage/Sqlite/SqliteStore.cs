@@ -1,7 +1,5 @@
-using System.Buffers;
 using System.Globalization;
 using System.Runtime.CompilerServices;
-using System.Text;
 using Marginal.Core.Billing;
 using Marginal.Core.Ledger;
 using Marginal.Core.Tenancy;
@@ -197,31 +195,15 @@ public sealed partial class SqliteStore : IMarginalStore, IUsageRollups
         BindText(s, 30, r.Tags);
     }
 
-    /// <summary>
-    /// Binds text through a stack buffer: SQLite copies the bytes (SQLITE_TRANSIENT) and the string overload would
-    /// allocate a UTF-8 array per column, 20 per record.
-    /// </summary>
     private static void BindText(sqlite3_stmt statement, int index, string? value)
     {
         if (value is null)
         {
             raw.sqlite3_bind_null(statement, index);
-            return;
         }
-        if (value.Length == 0)
+        else
         {
-            // An empty span has no address, which SQLite would take for NULL.
             raw.sqlite3_bind_text(statement, index, value);
-            return;
-        }
-        var most = Encoding.UTF8.GetMaxByteCount(value.Length);
-        byte[]? rented = null;
-        Span<byte> buffer = most <= 512 ? stackalloc byte[512] : (rented = ArrayPool<byte>.Shared.Rent(most));
-        var length = Encoding.UTF8.GetBytes(value, buffer);
-        raw.sqlite3_bind_text(statement, index, buffer[..length]);
-        if (rented is not null)
-        {
-            ArrayPool<byte>.Shared.Return(rented);
         }
     }
 
