@@ -45,7 +45,7 @@ internal static class CacheCommand
             }
             if (section is not null and not "alignment")
             {
-                return await BadInputAsync($"{name}: --only: allowed is alignment, got '{section}'");
+                return await BadInputAsync($"{name}: --only: '{section}' is not allowed (allowed: alignment)");
             }
             List<ParaphrasePair>? pairs;
             try
