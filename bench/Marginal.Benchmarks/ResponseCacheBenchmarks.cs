@@ -16,7 +16,8 @@ namespace Marginal.Benchmarks;
 /// <see cref="VectorIndex"/> over <see cref="Entries"/> random unit vectors of 384 dimensions, without embedding;
 /// <c>SemanticWithEmbedding</c>: the same after embedding the prompt with MiniLM. <c>Embed*</c>: the embedding alone
 /// with each in-process model the semantic cache can use (<c>cache.semantic.embeddings</c>); they do not depend on
-/// <see cref="Entries"/>.
+/// <see cref="Entries"/>. <c>EmbedTokensMiniLm</c>: MiniLM's token vectors of the prompt (<see cref="MiniLmTokenEncoder"/>);
+/// <c>AlignPair</c>: the token alignment of the prompt with a cached paraphrase (<see cref="TokenAlignment"/>).
 /// </summary>
 [Config(typeof(PercentileConfig))]
 public class ResponseCacheBenchmarks
@@ -25,6 +26,8 @@ public class ResponseCacheBenchmarks
     private ResponseCacheChatClient _cache = null!;
     private VectorIndex _index = null!;
     private float[] _query = [];
+    private TokenVectors _promptTokens = null!;
+    private TokenVectors _cachedTokens = null!;
 
     [Params(10_000, 100_000)]
     public int Entries { get; set; }
@@ -49,6 +52,8 @@ public class ResponseCacheBenchmarks
             _index.Add(i, vector);
         }
         _query = MiniLmEmbeddingGenerator.Shared.Embed("What does a token cost on the margin?");
+        var tokens = MiniLmTokenEncoder.Shared.Encode([Prompt, CachedPrompt]);
+        (_promptTokens, _cachedTokens) = (tokens[0], tokens[1]);
     }
 
     private static ChatOptions Options() => new ChatOptions { ModelId = "m", Temperature = 0 }.WithGatewayContext(new GatewayContext { Tenant = "bench" });
@@ -64,6 +69,9 @@ public class ResponseCacheBenchmarks
 
     private const string Prompt = "What does a token cost on the margin?";
 
+    /// <summary>A cached paraphrase of <see cref="Prompt"/> for <c>AlignPair</c>.</summary>
+    private const string CachedPrompt = "How much does one more token cost to serve?";
+
     [Benchmark]
     public float[] EmbedMiniLm() => MiniLmEmbeddingGenerator.Shared.Embed(Prompt);
 
@@ -72,6 +80,12 @@ public class ResponseCacheBenchmarks
 
     [Benchmark]
     public float[] EmbedEnsemble() => EnsembleEmbeddingGenerator.Shared.Embed(Prompt);
+
+    [Benchmark]
+    public TokenVectors EmbedTokensMiniLm() => MiniLmTokenEncoder.Shared.Encode([Prompt])[0];
+
+    [Benchmark]
+    public AlignmentScore AlignPair() => TokenAlignment.Score(_promptTokens, _cachedTokens);
 
     private sealed class AnsweringClient : IChatClient
     {

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.CommandLine.Invocation;
 using System.Globalization;
+using System.Numerics.Tensors;
 using System.Text.Json;
 using Marginal.Gateway.Caching;
 using Marginal.Gateway.Configuration;
@@ -26,12 +27,14 @@ internal static class CacheCommand
     {
         var data = new Option<string?>("--data") { Description = "JSON array of {origin, similar} pairs (GPTCache's mock_data.json)." };
         var threshold = new Option<double?>("--threshold") { Description = "Also report this cosine threshold." };
-        var command = new Command("eval", "Positives, false hits and misses of the semantic cache (MiniLM embeddings, exact search) at a sweep of thresholds.") { data, threshold };
+        var only = new Option<string?>("--only") { Description = "Print one section only: alignment (token alignment with MiniLM, about 2 minutes instead of 5)." };
+        var command = new Command("eval", "Positives, false hits and misses of the semantic cache (MiniLM embeddings, exact search) at a sweep of thresholds.") { data, threshold, only };
         command.Action = new Evaluate(async (parse, cancellationToken) =>
         {
             const string name = "marginal cache eval";
             var path = parse.GetValue(data);
             var extra = parse.GetValue(threshold);
+            var section = parse.GetValue(only);
             if (string.IsNullOrWhiteSpace(path))
             {
                 return await BadInputAsync($"{name}: --data FILE is required");
@@ -39,6 +42,10 @@ internal static class CacheCommand
             if (extra is not null and not (> 0 and <= 1))
             {
                 return await BadInputAsync($"{name}: --threshold: must be above 0 and at most 1, got {extra}");
+            }
+            if (section is not null and not "alignment")
+            {
+                return await BadInputAsync($"{name}: --only: '{section}' is not allowed (allowed: alignment)");
             }
             List<ParaphrasePair>? pairs;
             try
@@ -59,6 +66,11 @@ internal static class CacheCommand
             }
             var minilm = new Memo(MiniLmEmbeddingGenerator.Shared);
             var queries = await Task.Run(() => CacheEvaluation.Prepare(pairs, texts => minilm.Embed(texts, cancellationToken)), cancellationToken);
+            if (section == "alignment")
+            {
+                await Console.Out.WriteAsync(await Task.Run(() => AlignmentReport(pairs, [("minilm", queries)], minilm, cancellationToken), cancellationToken));
+                return 0;
+            }
             await Console.Out.WriteAsync(Report(pairs, queries, extra));
             await Console.Out.WriteAsync(await Task.Run(() => ModelsReport(pairs, queries, minilm, cancellationToken), cancellationToken));
             return 0;
@@ -181,6 +193,7 @@ internal static class CacheCommand
             w.WriteLine();
         }
         w.Write(LexicalReport(pairs, [models[0], models[3]]));
+        w.Write(AlignmentReport(pairs, [models[0], models[3]], minilm, cancellationToken));
         return w.ToString();
     }
 
@@ -219,25 +232,14 @@ internal static class CacheCommand
         foreach (var (name, queries) in models)
         {
             var cached = new Dictionary<(EvaluatedQuery, double), (string, double[])>();
-            Func<EvaluatedQuery, (string, double[])> Lexical(double weight) => q =>
-            {
-                if (!cached.TryGetValue((q, weight), out var value))
-                {
-                    cached[(q, weight)] = value = LexicalFeatures.Of(q, terms, weight);
-                }
-                return value;
-            };
+            Func<EvaluatedQuery, (string, double[])> Lexical(double weight) => q => Memoised(cached, (q, weight), () => LexicalFeatures.Of(q, terms, weight));
             foreach (var seed in new[] { 42, 1, 2 })
             {
                 var (ambiguity, ambiguityThreshold, _) = HitClassifier.EvaluateCrossValidated(queries, seed, [q => (q.Matched, HitClassifier.FeaturesOf(q, ambiguity: true))]);
                 var (lexical, lexicalThreshold, _) = HitClassifier.EvaluateCrossValidated(queries, seed, [Lexical(0)]);
                 var (rerank, rerankThreshold, option) = HitClassifier.EvaluateCrossValidated(queries, seed, [.. RerankWeights.Select(Lexical)]);
                 w.WriteLine($"| {name} | {seed} | {Share(ambiguity)} at {ambiguityThreshold:0.000} | {Share(lexical)} at {lexicalThreshold:0.000} | {Share(rerank)} at {rerankThreshold:0.000}, w {RerankWeights[option]:0.00} |");
-                foreach (var (rule, row) in new[] { ("ambiguity", ambiguity), ("lexical", lexical), ("rerank", rerank) })
-                {
-                    var t = totals.GetValueOrDefault((name, rule));
-                    totals[(name, rule)] = (t.Positives + row.Positives, t.FalseHits + row.FalseHits, t.Count + row.Positives + row.FalseHits + row.Misses);
-                }
+                Tally(totals, name, [("ambiguity", ambiguity), ("lexical", lexical), ("rerank", rerank)]);
             }
         }
         w.WriteLine();
@@ -245,17 +247,142 @@ internal static class CacheCommand
         w.WriteLine();
         w.WriteLine("| embeddings | classifier + ambiguity (CV threshold) | + lexical | + lexical, rerank |");
         w.WriteLine("| --- | --- | --- | --- |");
+        WritePooled(w, models, ["ambiguity", "lexical", "rerank"], totals);
+        return w.ToString();
+    }
+
+    /// <summary>Alignment rerank weights (w_a) and lexical rerank weights (w_l) combined in the alignment rerank; the pair kept is chosen by inner cross-validation on each training half.</summary>
+    private static readonly double[] AlignmentWeights = [0.1, 0.3, 1.0];
+
+    private static readonly double[] AlignmentLexicalWeights = [0, 0.1, 0.3];
+
+    /// <summary>
+    /// Token alignment (<see cref="TokenAlignment"/>, MiniLM's token vectors): the check that the token output read is
+    /// the one the package pools, what the vectors would cost a cache entry, how often the alignment rerank chooses the
+    /// right candidate, and the classifier with the lexical and alignment features held out on the same seeded halves,
+    /// every choice (word weights, rerank weights, threshold) made by inner cross-validation on the training half.
+    /// </summary>
+    private static string AlignmentReport(List<ParaphrasePair> pairs, (string Name, List<EvaluatedQuery> Queries)[] models, Memo minilm, CancellationToken cancellationToken)
+    {
+        var terms = LexicalFeatures.TermsOf(pairs.Select(p => p.Origin));
+        var texts = pairs.SelectMany(p => new[] { p.Origin, p.Similar }).Distinct(StringComparer.Ordinal).ToArray();
+        var tokens = new Dictionary<string, TokenVectors>(StringComparer.Ordinal);
+        foreach (var chunk in texts.Chunk(32))
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var vectors = MiniLmTokenEncoder.Shared.Encode(chunk);
+            for (var i = 0; i < chunk.Length; i++)
+            {
+                tokens[chunk[i]] = vectors[i];
+            }
+        }
+        var sentences = minilm.Embed(texts, cancellationToken);
+        var agreement = texts.Select((t, i) => (double)TensorPrimitives.Dot(tokens[t].SentenceVector, sentences[i])).ToArray();
+        var origins = pairs.Select(p => p.Origin).Distinct(StringComparer.Ordinal).Select(o => tokens[o]).ToArray();
+        var meanTokens = origins.Average(o => o.Count);
+        var idf = TokenAlignment.IdfWeights(terms);
+        var scores = new Dictionary<(string, string, bool), AlignmentScore>();
+        Func<string, string, AlignmentScore> Align(bool weighted) =>
+            (query, candidate) => Memoised(scores, (query, candidate, weighted), () => TokenAlignment.Score(tokens[query], tokens[candidate], weighted ? idf : null));
+        var w = new StringWriter(CultureInfo.InvariantCulture);
+        w.WriteLine();
+        w.WriteLine($"Token alignment (BERTScore: greedy best cosine per token of MiniLM's last_hidden_state, [CLS]/[SEP] left out). Check: mean-pooling those outputs against the package's sentence vector over the {texts.Length} distinct texts: cosine min {agreement.Min():0.000000}, mean {agreement.Average():0.000000}. Cached prompts have {meanTokens:0.0} tokens on average (max {origins.Max(o => o.Count)}): {meanTokens * MiniLmEmbeddingGenerator.Dimensions * sizeof(float):0} bytes per entry as float32 token vectors ({meanTokens * MiniLmEmbeddingGenerator.Dimensions:0} as int8), against {MiniLmEmbeddingGenerator.Dimensions * sizeof(float)} for the sentence vector.");
+        w.WriteLine();
+        w.WriteLine($"Alignment rerank of the {CacheEvaluation.Shortlist} nearest cached prompts by cosine + w x F1: how often the chosen candidate is the right one, all queries (plain: every token weighs 1; idf: tokens weighted by their word's IDF over the {terms.Count} cached prompts):");
+        w.WriteLine();
+        double[] shown = [0, 0.1, 0.2, 0.3, 0.5, 1.0];
+        w.WriteLine($"| embeddings | weights | {string.Join(" | ", shown.Select(x => $"w = {x:0.00}"))} |");
+        w.WriteLine($"| --- | --- | {string.Join(" | ", shown.Select(_ => "---"))} |");
+        foreach (var (name, queries) in models)
+        {
+            foreach (var weighted in new[] { false, true })
+            {
+                w.WriteLine($"| {name} | {(weighted ? "idf" : "plain")} | {string.Join(" | ", shown.Select(x => $"{queries.Count(q => AlignmentFeatures.Of(q, terms, Align(weighted), 0, x).Matched == q.Expected)} of {queries.Count}"))} |");
+            }
+        }
+        w.WriteLine();
+        w.WriteLine("Held out, thresholds and every choice by 5-fold cross-validation inside the training half, as in the lexical table (the + lexical columns repeat it for comparison). + alignment adds F1(q, c1), F1(q, c1) - F1(q, c2), and the lowest content-word match of the query in c1 and of c1 in the query; plain or idf token weights chosen inside the training half. Rerank: c1, c2 = the best two of the 5 by cosine + w_l x weighted Jaccard + w_a x F1, w_l from " + string.Join(", ", AlignmentLexicalWeights.Select(x => x.ToString("0.0", CultureInfo.InvariantCulture))) + ", w_a from 0, " + string.Join(", ", AlignmentWeights.Select(x => x.ToString("0.0", CultureInfo.InvariantCulture))) + " (not both 0), chosen the same way. Every candidate scored: one classifier over all 5 candidates of a query (per candidate: the classifier's features, its lead over the best other candidate in cosine, weighted Jaccard, special-token coverage and F1, its highest cosine to another candidate, the lowest word matches and its position), the candidate of highest probability answers if that probability reaches the threshold:");
+        w.WriteLine();
+        w.WriteLine("| embeddings | seed | + lexical | + lexical, rerank | + lexical + alignment | + lexical + alignment, rerank | every candidate scored |");
+        w.WriteLine("| --- | --- | --- | --- | --- | --- | --- |");
+        var settings = new List<(bool Weighted, double Lexical, double Alignment)>();
+        foreach (var weighted in new[] { false, true })
+        {
+            foreach (var lexical in AlignmentLexicalWeights)
+            {
+                foreach (var alignment in AlignmentWeights.Prepend(0))
+                {
+                    if (lexical != 0 || alignment != 0)
+                    {
+                        settings.Add((weighted, lexical, alignment));
+                    }
+                }
+            }
+        }
+        var totals = new Dictionary<(string, string), (int Positives, int FalseHits, int Count)>();
+        foreach (var (name, queries) in models)
+        {
+            var lexicalMemo = new Dictionary<(EvaluatedQuery, double), (string, double[])>();
+            var alignedMemo = new Dictionary<(EvaluatedQuery, bool, double, double), (string, double[])>();
+            Func<EvaluatedQuery, (string, double[])> Lexical(double weight) => q => Memoised(lexicalMemo, (q, weight), () => LexicalFeatures.Of(q, terms, weight));
+            Func<EvaluatedQuery, (string, double[])> Aligned((bool Weighted, double Lexical, double Alignment) s) =>
+                q => Memoised(alignedMemo, (q, s.Weighted, s.Lexical, s.Alignment), () => AlignmentFeatures.Of(q, terms, Align(s.Weighted), s.Lexical, s.Alignment));
+            foreach (var seed in new[] { 42, 1, 2 })
+            {
+                var (lexical, lexicalThreshold, _) = HitClassifier.EvaluateCrossValidated(queries, seed, [Lexical(0)]);
+                var (rerank, rerankThreshold, rerankOption) = HitClassifier.EvaluateCrossValidated(queries, seed, [.. RerankWeights.Select(Lexical)]);
+                var (aligned, alignedThreshold, alignedOption) = HitClassifier.EvaluateCrossValidated(queries, seed, [Aligned((false, 0, 0)), Aligned((true, 0, 0))]);
+                var (both, bothThreshold, bothOption) = HitClassifier.EvaluateCrossValidated(queries, seed, [.. settings.Select(Aligned)]);
+                var (each, eachThreshold, eachOption) = HitClassifier.EvaluateCandidatesCrossValidated(queries, seed,
+                    [q => AlignmentFeatures.OfCandidates(q, terms, Align(false)), q => AlignmentFeatures.OfCandidates(q, terms, Align(true))]);
+                var chosen = settings[bothOption];
+                w.WriteLine($"| {name} | {seed} | {Share(lexical)} at {lexicalThreshold:0.000} | {Share(rerank)} at {rerankThreshold:0.000}, w {RerankWeights[rerankOption]:0.00} | {Share(aligned)} at {alignedThreshold:0.000}, {Weights(alignedOption == 1)} | {Share(both)} at {bothThreshold:0.000}, {Weights(chosen.Weighted)}, w_l {chosen.Lexical:0.0}, w_a {chosen.Alignment:0.0} | {Share(each)} at {eachThreshold:0.000}, {Weights(eachOption == 1)} |");
+                Tally(totals, name, [("lexical", lexical), ("rerank", rerank), ("aligned", aligned), ("both", both), ("each", each)]);
+            }
+        }
+        w.WriteLine();
+        w.WriteLine("The same, the three seeds pooled (1,500 held-out queries): positives % / false hits % (counts):");
+        w.WriteLine();
+        w.WriteLine("| embeddings | + lexical | + lexical, rerank | + lexical + alignment | + lexical + alignment, rerank | every candidate scored |");
+        w.WriteLine("| --- | --- | --- | --- | --- | --- |");
+        WritePooled(w, models, ["lexical", "rerank", "aligned", "both", "each"], totals);
+        return w.ToString();
+    }
+
+    /// <summary>Adds each rule's held-out row of one seed to the pooled counts of model <paramref name="name"/>.</summary>
+    private static void Tally(Dictionary<(string, string), (int Positives, int FalseHits, int Count)> totals, string name, (string Rule, CacheEvalRow Row)[] rows)
+    {
+        foreach (var (rule, row) in rows)
+        {
+            var t = totals.GetValueOrDefault((name, rule));
+            totals[(name, rule)] = (t.Positives + row.Positives, t.FalseHits + row.FalseHits, t.Count + row.Positives + row.FalseHits + row.Misses);
+        }
+    }
+
+    /// <summary>One table row per model: each rule's pooled positives % / false hits % and counts.</summary>
+    private static void WritePooled(StringWriter w, (string Name, List<EvaluatedQuery> Queries)[] models, string[] rules, Dictionary<(string, string), (int Positives, int FalseHits, int Count)> totals)
+    {
         foreach (var (name, _) in models)
         {
             w.Write($"| {name} |");
-            foreach (var rule in new[] { "ambiguity", "lexical", "rerank" })
+            foreach (var rule in rules)
             {
                 var (p, f, n) = totals[(name, rule)];
                 w.Write($" {100.0 * p / n:0.0}% / {100.0 * f / n:0.0}% ({p} / {f} of {n}) |");
             }
             w.WriteLine();
         }
-        return w.ToString();
+    }
+
+    private static string Weights(bool idf) => idf ? "idf" : "plain";
+
+    private static TValue Memoised<TKey, TValue>(Dictionary<TKey, TValue> memo, TKey key, Func<TValue> compute) where TKey : notnull
+    {
+        if (!memo.TryGetValue(key, out var value))
+        {
+            memo[key] = value = compute();
+        }
+        return value;
     }
 
     private static string Point((CacheEvalRow Row, double MinMargin)? point, int count, bool margin) => point is not var (row, m)

@@ -181,6 +181,79 @@ public sealed partial class HitClassifier
         return (new CacheEvalRow("classifier", chosen.Threshold, hits, falseHits, misses), chosen.Threshold, chosen.Option);
     }
 
+    /// <summary>
+    /// <see cref="EvaluateCrossValidated"/> with one model over every candidate of a query instead of the chosen one:
+    /// each option describes all of a query's candidates (one feature vector each, in candidate order); the model learns
+    /// whether a candidate is the query's own cached prompt from every (query, candidate) pair of the training folds, a
+    /// query is answered by its candidate of highest probability, and a hit needs that probability at or above the
+    /// threshold. Folds are split by query, so a query's candidates are never on both sides. The threshold (≤ 1%
+    /// out-of-fold false hits among the training queries) and the option are chosen as there; the held-out half is
+    /// only scored.
+    /// </summary>
+    public static (CacheEvalRow Test, double Threshold, int Option) EvaluateCandidatesCrossValidated(
+        IReadOnlyList<EvaluatedQuery> queries, int seed, IReadOnlyList<Func<EvaluatedQuery, double[][]>> options, int folds = 5)
+    {
+        var (train, test) = CacheEvaluation.Halves(queries, seed);
+        (double Threshold, int Positives, int Option) chosen = (1, -1, 0);
+        for (var option = 0; option < options.Count; option++)
+        {
+            var described = train.Select(q => options[option](q)).ToArray();
+            var outOfFold = new (double Probability, bool Correct)[train.Count];
+            for (var fold = 0; fold < folds; fold++)
+            {
+                var model = Train([.. PairsOf(train, described, i => i % folds != fold)]);
+                for (var i = fold; i < train.Count; i += folds)
+                {
+                    outOfFold[i] = model.Choose(train[i], described[i]);
+                }
+            }
+            var threshold = LowestThreshold(outOfFold);
+            var positives = outOfFold.Count(s => s.Probability >= threshold && s.Correct);
+            if (positives > chosen.Positives)
+            {
+                chosen = (threshold, positives, option);
+            }
+        }
+        var describe = options[chosen.Option];
+        var final = Train([.. PairsOf(train, [.. train.Select(describe)], _ => true)]);
+        int hits = 0, falseHits = 0, misses = 0;
+        foreach (var query in test)
+        {
+            var (probability, correct) = final.Choose(query, describe(query));
+            _ = probability < chosen.Threshold ? misses++ : correct ? hits++ : falseHits++;
+        }
+        return (new CacheEvalRow("candidate classifier", chosen.Threshold, hits, falseHits, misses), chosen.Threshold, chosen.Option);
+    }
+
+    /// <summary>The query's candidate of highest probability (the first on a tie): its probability and whether it is the query's own cached prompt.</summary>
+    private (double Probability, bool Correct) Choose(EvaluatedQuery query, double[][] candidates)
+    {
+        var (best, probability) = (0, double.NegativeInfinity);
+        for (var c = 0; c < candidates.Length; c++)
+        {
+            var p = Probability(candidates[c]);
+            if (p > probability)
+            {
+                (best, probability) = (c, p);
+            }
+        }
+        return (probability, query.Candidates[best].Text == query.Expected);
+    }
+
+    private static IEnumerable<(double[] Features, bool Correct)> PairsOf(List<EvaluatedQuery> queries, double[][][] described, Func<int, bool> include)
+    {
+        for (var i = 0; i < queries.Count; i++)
+        {
+            if (include(i))
+            {
+                for (var c = 0; c < described[i].Length; c++)
+                {
+                    yield return (described[i][c], queries[i].Candidates[c].Text == queries[i].Expected);
+                }
+            }
+        }
+    }
+
     /// <summary>The lowest probability threshold (0.001 steps, scanned down from 1) whose false hits stay at most 1% of <paramref name="scores"/>.</summary>
     private static double LowestThreshold((double Probability, bool Correct)[] scores)
     {

@@ -29,4 +29,24 @@ public sealed class HitClassifierTests
         Assert.True(model.Probability([0.85, 0.5, 1, 1, 1, 1]) > 0.9);
         Assert.True(model.Probability([0.55, 0.5, 1, 1, 1, 1]) < 0.1);
     }
+
+    [Fact]
+    public void EvaluateCandidatesCrossValidated_RightCandidateSecondByCosine_ScoresEveryCandidateAndPicksIt()
+    {
+        // 200 queries with two candidates; the right one is always second by cosine, and only a feature marks it. A model
+        // that scores the nearest alone would answer every query wrongly; one that scores every candidate finds it, and an
+        // option whose features say nothing (every candidate alike: the first, wrong one is chosen) is not kept.
+        var queries = Enumerable.Range(0, 200).Select(i => new EvaluatedQuery($"q{i}", $"right{i}", $"wrong{i}", 0.9f)
+        {
+            Candidates = [new CachedCandidate($"wrong{i}", 0.9f, [1, 0.8f]), new CachedCandidate($"right{i}", 0.85f, [0.8f, 1])],
+        }).ToList();
+        Func<EvaluatedQuery, double[][]> marked = q => [.. q.Candidates.Select(c => new double[] { c.Similarity, c.Text == q.Expected ? 1 : 0 })];
+        Func<EvaluatedQuery, double[][]> uninformative = q => [.. q.Candidates.Select(_ => new double[] { 0.5, 0 })];
+
+        var (test, _, option) = HitClassifier.EvaluateCandidatesCrossValidated(queries, 42, [uninformative, marked]);
+
+        Assert.Equal(1, option);
+        Assert.Equal(0, test.FalseHits);
+        Assert.Equal(100, test.Positives);
+    }
 }
