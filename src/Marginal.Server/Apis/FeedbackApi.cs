@@ -65,7 +65,7 @@ public static partial class FeedbackApi
                 else if (cluster is not null)
                 {
                     // Routed by another node of the cluster, which holds the prompt's embedding.
-                    await cluster.AskOwnerAsync(requestId, label);
+                    await cluster.LearnAsync(requestId, label);
                 }
             }
             if (outcome is not null && http.RequestServices.GetService<Admission>() is { } admission && http.RequestServices.GetService<LedgerWriter>() is { } writer)

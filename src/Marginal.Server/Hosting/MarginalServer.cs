@@ -135,7 +135,8 @@ public static partial class MarginalServer
             builder.Services.AddSingleton(sp => new ClusterChanges(cluster, sp.GetService<KeyAuthentication>(), sp.GetService<ConfigWatcher>(), sp.GetRequiredService<ILogger<ClusterChanges>>()));
             builder.Services.AddHostedService(sp => sp.GetRequiredService<ClusterChanges>());
             // Router labels given on any node reach every node's RouteFeedback.
-            builder.Services.AddSingleton(sp => new ClusterRouteFeedback(cluster, routeFeedback, store as IRouteExampleStore, sp.GetRequiredService<ILogger<ClusterRouteFeedback>>()));
+            builder.Services.AddSingleton(sp => new ClusterRouteFeedback(cluster, routeFeedback, store, store as IRouteExampleStore, time,
+                sp.GetRequiredService<ILogger<ClusterRouteFeedback>>()));
             builder.Services.AddHostedService(sp => sp.GetRequiredService<ClusterRouteFeedback>());
             // Semantic cache entries added on any node reach every node's in-process index.
             builder.Services.AddSingleton(sp => new ClusterSemanticCache(cluster, models, time, sp.GetRequiredService<ILogger<ClusterSemanticCache>>()));
