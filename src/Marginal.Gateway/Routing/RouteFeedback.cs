@@ -13,9 +13,10 @@ namespace Marginal.Gateway.Routing;
 /// <c>(score + Σ sim·label) / (1 + Σ sim)</c> over the nearest <see cref="Neighbours"/>. Feedback on a request the strong
 /// model served says nothing about the weak one and is ignored. Labels live per route alias and survive config reloads;
 /// with a store that keeps <see cref="RouteExample"/>s they survive restarts too (<see cref="Restore"/>). A label is held
-/// once per request, however often it is heard (a cluster may hear it live and again when it resyncs). Thread-safe.
+/// once per request, however often it is heard (a cluster may hear it live and again when it resyncs). With
+/// <paramref name="shared"/> (a cluster), a remembered request is also kept where the other nodes find it. Thread-safe.
 /// </summary>
-public sealed class RouteFeedback(int capacity = 10_000)
+public sealed class RouteFeedback(int capacity = 10_000, ISharedRoutePending? shared = null)
 {
     public const double MinSimilarity = 0.85;
     public const int Neighbours = 5;
@@ -35,6 +36,7 @@ public sealed class RouteFeedback(int capacity = 10_000)
             return;
         }
         _pendingOrder.Enqueue(requestId);
+        shared?.Keep(new RouteExample(requestId, alias, embedding));
         while (_pendingOrder.Count > capacity && _pendingOrder.TryDequeue(out var oldest))
         {
             _pending.TryRemove(oldest, out _);

@@ -64,7 +64,8 @@ public static partial class FeedbackApi
                 }
                 else if (cluster is not null)
                 {
-                    // Routed by another node of the cluster, which holds the prompt's embedding.
+                    // Routed by another node of the cluster, or by this one before it restarted: the embedding is in
+                    // Redis for the feedback window, or in the routing node's memory.
                     await cluster.LearnAsync(requestId, label);
                 }
             }

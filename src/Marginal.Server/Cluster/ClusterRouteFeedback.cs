@@ -11,11 +11,12 @@ namespace Marginal.Server.Cluster;
 
 /// <summary>
 /// Router feedback across the cluster, over <see cref="ClusterRedis.RouteLabels"/>. <c>POST /v1/feedback</c> may reach
-/// any node, and the prompt embedding a label needs is in the routing node's memory. The node that takes the feedback
-/// and holds the embedding learns the label, stores the example in the shared store (so restarts rebuild it)
+/// any node, and the prompt embedding a label needs is in the routing node's memory and, for
+/// <c>redis.route_feedback_window</c>, in Redis (<see cref="ClusterRoutePending"/>). The node that takes the feedback
+/// learns the label from its own memory or from Redis, stores the example in the shared store (so restarts rebuild it)
 /// and announces <c>label &lt;node&gt; &lt;label&gt; &lt;embedding&gt; &lt;request id&gt; &lt;alias&gt;</c> (the embedding as
 /// base64 little-endian floats, the request id as base64 UTF-8); every other node adds it to its own
-/// <see cref="RouteFeedback"/>, once per request. When it does not hold the embedding it announces
+/// <see cref="RouteFeedback"/>, once per request. When neither holds the embedding it announces
 /// <c>ask &lt;node&gt; &lt;label&gt; &lt;request id&gt;</c>, and the node that routed the request learns, stores and
 /// announces it as above. A node ignores its own messages.
 /// <para>
@@ -23,7 +24,7 @@ namespace Marginal.Server.Cluster;
 /// shared store, the source of truth: once it hears itself on the channel again, it reads the feedback rows given since
 /// it was cut off (less <see cref="Overlap"/>, for clock skew between nodes and a late-noticed cut), adds the stored
 /// examples of those it holds no label for, and learns the rest as if the feedback had just landed here (its memory,
-/// else an <c>ask</c>). Feedback that landed anywhere while Redis was down is learned this way once it is back.
+/// Redis, else an <c>ask</c>). Feedback that landed anywhere while Redis was down is learned this way once it is back.
 /// </para>
 /// </summary>
 internal sealed partial class ClusterRouteFeedback(ClusterRedis redis, RouteFeedback feedback, ILedgerStore? ledger, IRouteExampleStore? examples,
@@ -70,13 +71,17 @@ internal sealed partial class ClusterRouteFeedback(ClusterRedis redis, RouteFeed
     public void Dispose() => _stopping.Dispose();
 
     /// <summary>Tells the other nodes of <paramref name="label"/> on <paramref name="example"/>, learned (and stored) here.</summary>
-    public Task LearnedAsync(RouteExample example, float label) =>
-        PublishAsync(string.Create(CultureInfo.InvariantCulture,
+    public Task LearnedAsync(RouteExample example, float label)
+    {
+        redis.RoutePending?.Forget(example.RequestId);
+        return PublishAsync(string.Create(CultureInfo.InvariantCulture,
             $"label {_node} {label} {Convert.ToBase64String(MemoryMarshal.AsBytes(example.Embedding.AsSpan()))} {Convert.ToBase64String(Encoding.UTF8.GetBytes(example.RequestId))} {example.Alias}"));
+    }
 
     /// <summary>
-    /// Learns <paramref name="label"/> on <paramref name="requestId"/> from this node's memory, stored and announced;
-    /// when this node did not route it, hands it to the node that did. Nothing when a label for the request is held already.
+    /// Learns <paramref name="label"/> on <paramref name="requestId"/>, which this node's memory does not hold (another
+    /// node routed it, or this one before a restart): from the embedding kept in Redis, stored and announced; without
+    /// one, handed to the node that routed it. Nothing when a label for the request is held already.
     /// </summary>
     public async Task LearnAsync(string requestId, float label)
     {
@@ -88,6 +93,10 @@ internal sealed partial class ClusterRouteFeedback(ClusterRedis redis, RouteFeed
         if (feedback.Learn(requestId, label, out var remembered))
         {
             example = remembered;
+        }
+        else if (redis.RoutePending is { } pending && await pending.TakeAsync(requestId).ConfigureAwait(false) is { } kept && feedback.Add(kept, label))
+        {
+            example = kept;
         }
         if (example is null)
         {

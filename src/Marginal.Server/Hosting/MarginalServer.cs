@@ -91,7 +91,7 @@ public static partial class MarginalServer
             }
         }
         // One memory for routing decisions and POST /v1/feedback, so feedback moves later decisions.
-        var routeFeedback = new RouteFeedback();
+        var routeFeedback = new RouteFeedback(shared: cluster?.RoutePending);
         if (store is IRouteExampleStore examples)
         {
             // Labels given before a restart: stored embeddings joined to their feedback rows.

@@ -93,4 +93,25 @@ public sealed class RouteFeedbackTests
         Assert.False(feedback.Learn("req_1", score: 0.9, outcome: null));
         Assert.Equal(1, feedback.Count("auto"));
     }
+
+    [Fact]
+    public void Remember_WithSharedPending_KeepsTheRequestThere()
+    {
+        var shared = new KeptRequests();
+        var feedback = new RouteFeedback(shared: shared);
+
+        feedback.Remember("req_1", "auto", TestVectors.Unit(0));
+        feedback.Remember("req_1", "auto", TestVectors.Unit(1));
+
+        var kept = Assert.Single(shared.Kept);
+        Assert.Equal(("req_1", "auto"), (kept.RequestId, kept.Alias));
+        Assert.Equal(TestVectors.Unit(0), kept.Embedding);
+    }
+
+    private sealed class KeptRequests : ISharedRoutePending
+    {
+        public List<RouteExample> Kept { get; } = [];
+
+        public void Keep(RouteExample request) => Kept.Add(request);
+    }
 }

@@ -158,4 +158,21 @@ public sealed class ClusterResyncTests : IAsyncLifetime
         Assert.Equal(("learned:0.5", "gpt-test"), await DecisionAsync(b));
         Assert.Equal(1, Labels(b));
     }
+
+    [Fact]
+    public async Task Feedback_RoutingNodeRestartedBeforeFeedbackOnNodeB_BothNodesLearnIt()
+    {
+        var a = await NodeAsync(_redis.Endpoint);
+        var b = await NodeAsync(_redis.Endpoint);
+        var (_, model, requestId) = await ChatAsync(a, France);
+        Assert.Equal("gpt-backup", model);
+
+        // The embedding was only in node A's memory and in Redis; the restart drops the memory.
+        await a.RestartAsync();
+        (await b.Http.PostAsJsonAsync("/v1/feedback", new { request_id = requestId, score = 0.0 })).EnsureSuccessStatusCode();
+
+        Assert.True(await EventuallyAsync(() => Labels(a) >= 1 && Labels(b) >= 1), "the label reached both nodes");
+        Assert.Equal(("learned:0.5", "gpt-test"), await DecisionAsync(a));
+        Assert.Equal(("learned:0.5", "gpt-test"), await DecisionAsync(b));
+    }
 }
