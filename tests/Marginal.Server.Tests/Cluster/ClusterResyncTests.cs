@@ -175,4 +175,24 @@ public sealed class ClusterResyncTests : IAsyncLifetime
         Assert.Equal(("learned:0.5", "gpt-test"), await DecisionAsync(a));
         Assert.Equal(("learned:0.5", "gpt-test"), await DecisionAsync(b));
     }
+
+    [Fact]
+    public async Task Feedback_OnNodeBWhileRedisDown_LearnedByBothNodesOnceRedisIsBack()
+    {
+        var a = await NodeAsync(_redis.Endpoint);
+        var b = await NodeAsync(_redis.Endpoint);
+        var (_, model, requestId) = await ChatAsync(a, France);
+        Assert.Equal("gpt-backup", model);
+
+        // A Redis without persistence comes back empty: the embedding survives only in node A's memory.
+        _redis.Stop();
+        var feedback = await b.Http.PostAsJsonAsync("/v1/feedback", new { request_id = requestId, outcome = "failed" });
+        feedback.EnsureSuccessStatusCode();
+        Assert.Equal((0, 0), (Labels(a), Labels(b)));
+        await _redis.StartAgainAsync();
+
+        Assert.True(await EventuallyAsync(() => Labels(a) >= 1 && Labels(b) >= 1), "the label reached both nodes once Redis was back");
+        Assert.Equal(("learned:0.5", "gpt-test"), await DecisionAsync(a));
+        Assert.Equal(("learned:0.5", "gpt-test"), await DecisionAsync(b));
+    }
 }
