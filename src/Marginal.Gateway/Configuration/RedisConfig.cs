@@ -27,7 +27,7 @@ public sealed class RedisConfig
     /// <summary>
     /// How long the prompt embedding of a request the learned router sent to the weak model stays in Redis, so feedback
     /// on any node (also after the routing node restarted) can still teach the router: a duration from <c>1m</c> to
-    /// <c>7d</c>, or <c>off</c>. Default <c>1h</c>: about 1.7 KB of Redis memory per such request for the window
+    /// <c>7d</c>, or <c>off</c>. Default <c>1h</c>: about 2 KB of Redis memory per such request for the window
     /// (docs/operations.md, "Running a cluster").
     /// </summary>
     public string RouteFeedbackWindow { get; set; } = "1h";
