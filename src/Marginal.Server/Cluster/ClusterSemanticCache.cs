@@ -47,11 +47,15 @@ internal sealed partial class ClusterSemanticCache(ClusterRedis redis, GatewayMo
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         _subscription = await redis.SemanticEntries.SubscribeAsync(Heard).ConfigureAwait(false);
-        redis.Connection.ConnectionRestored += Restored;
         if (models.Current.Config.Cache.Semantic.Enabled)
         {
-            _loading = Task.Run(() => LoadAsync(_stopping.Token), CancellationToken.None);
+            lock (_lock)
+            {
+                _loading = Task.Run(() => LoadAsync(_stopping.Token), CancellationToken.None);
+            }
         }
+        // After the first load is under way, so a reload on reconnect queues behind it.
+        redis.Connection.ConnectionRestored += Restored;
     }
 
     private void Restored(object? sender, ConnectionFailedEventArgs e)
