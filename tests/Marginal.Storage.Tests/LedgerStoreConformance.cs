@@ -267,4 +267,22 @@ public abstract class LedgerStoreConformance
         Assert.Equal("auto", only.Alias);
         Assert.Equal([1f, 0f], only.Embedding);
     }
+
+    [Fact]
+    public async Task ReadRouteExamplesAsync_ByRequestIds_ReturnsOnlyThoseStored()
+    {
+        var (ledger, _) = await OpenEmptyAsync();
+        await using var _ledger = ledger;
+        var examples = Assert.IsAssignableFrom<IRouteExampleStore>(ledger);
+        await examples.SaveRouteExampleAsync(new RouteExample("req_1", "auto", [1f, 0f]));
+        await examples.SaveRouteExampleAsync(new RouteExample("req 2 with spaces", "auto", [0f, 1f]));
+        await examples.SaveRouteExampleAsync(new RouteExample("req_3", "quality", [0.5f, 0.5f]));
+
+        var read = await examples.ReadRouteExamplesAsync(["req 2 with spaces", "req_3", "req_unknown"]);
+        var none = await examples.ReadRouteExamplesAsync([]);
+
+        Assert.Equal(["req 2 with spaces", "req_3"], read.Select(e => e.RequestId).Order(StringComparer.Ordinal));
+        Assert.Equal([0f, 1f], read.Single(e => e.RequestId == "req 2 with spaces").Embedding);
+        Assert.Empty(none);
+    }
 }

@@ -19,4 +19,7 @@ public interface IRouteExampleStore
 
     /// <summary>Every stored example, oldest first.</summary>
     Task<IReadOnlyList<RouteExample>> ReadRouteExamplesAsync(CancellationToken cancellationToken = default);
+
+    /// <summary>The stored examples of <paramref name="requestIds"/> (those that have one), in no set order.</summary>
+    Task<IReadOnlyList<RouteExample>> ReadRouteExamplesAsync(IReadOnlyCollection<string> requestIds, CancellationToken cancellationToken = default);
 }

@@ -24,7 +24,19 @@ public sealed class RedisConfig
     /// <summary>Prefix of every key and channel, so several deployments can share one Redis.</summary>
     public string KeyPrefix { get; set; } = "marginal";
 
+    /// <summary>
+    /// How long the prompt embedding of a request the learned router sent to the weak model stays in Redis, so feedback
+    /// on any node (also after the routing node restarted) can still teach the router: a duration from <c>1m</c> to
+    /// <c>7d</c>, or <c>off</c>. Default <c>1h</c>: about 2 KB of Redis memory per such request for the window
+    /// (docs/operations.md, "Running a cluster").
+    /// </summary>
+    public string RouteFeedbackWindow { get; set; } = "1h";
+
     public bool FailOpen => BudgetsFail == "open";
+
+    /// <summary>The parsed <see cref="RouteFeedbackWindow"/>; null when <c>off</c>.</summary>
+    public TimeSpan? FeedbackWindow => RouteFeedbackWindow == "off" ? null
+        : CacheConfigValidation.TryParseTtl(RouteFeedbackWindow, out var window) ? window : TimeSpan.FromHours(1);
 
     /// <summary>Checks the section; every failure is one line naming the key.</summary>
     internal static void Validate(MarginalConfig config, string file)
@@ -45,6 +57,11 @@ public sealed class RedisConfig
         if (string.IsNullOrWhiteSpace(redis.KeyPrefix) || redis.KeyPrefix.Any(c => char.IsWhiteSpace(c) || c is '{' or '}'))
         {
             throw new ConfigException($"{at}.key_prefix: '{redis.KeyPrefix}' is not allowed (letters, digits and punctuation without spaces or braces, e.g. marginal)");
+        }
+        if (redis.RouteFeedbackWindow != "off"
+            && (!CacheConfigValidation.TryParseTtl(redis.RouteFeedbackWindow, out var window) || window < TimeSpan.FromMinutes(1) || window > TimeSpan.FromDays(7)))
+        {
+            throw new ConfigException($"{at}.route_feedback_window: '{redis.RouteFeedbackWindow}' is not allowed (a duration from 1m to 7d, e.g. 1h, or off)");
         }
     }
 }

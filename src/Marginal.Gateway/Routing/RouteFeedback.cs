@@ -12,9 +12,11 @@ namespace Marginal.Gateway.Routing;
 /// <see cref="MinSimilarity"/> of labelled examples gets its model score blended with theirs:
 /// <c>(score + Σ sim·label) / (1 + Σ sim)</c> over the nearest <see cref="Neighbours"/>. Feedback on a request the strong
 /// model served says nothing about the weak one and is ignored. Labels live per route alias and survive config reloads;
-/// with a store that keeps <see cref="RouteExample"/>s they survive restarts too (<see cref="Restore"/>). Thread-safe.
+/// with a store that keeps <see cref="RouteExample"/>s they survive restarts too (<see cref="Restore"/>). A label is held
+/// once per request, however often it is heard (a cluster may hear it live and again when it resyncs). With
+/// <paramref name="shared"/> (a cluster), a remembered request is also kept where the other nodes find it. Thread-safe.
 /// </summary>
-public sealed class RouteFeedback(int capacity = 10_000)
+public sealed class RouteFeedback(int capacity = 10_000, ISharedRoutePending? shared = null)
 {
     public const double MinSimilarity = 0.85;
     public const int Neighbours = 5;
@@ -34,6 +36,7 @@ public sealed class RouteFeedback(int capacity = 10_000)
             return;
         }
         _pendingOrder.Enqueue(requestId);
+        shared?.Keep(new RouteExample(requestId, alias, embedding));
         while (_pendingOrder.Count > capacity && _pendingOrder.TryDequeue(out var oldest))
         {
             _pending.TryRemove(oldest, out _);
@@ -60,18 +63,41 @@ public sealed class RouteFeedback(int capacity = 10_000)
     public bool Learn(string requestId, float label, out RouteExample? example)
     {
         example = null;
-        if (!_pending.TryRemove(requestId, out var request))
+        if (!_pending.TryGetValue(requestId, out var request))
         {
             return false;
         }
-        Add(request.Alias, request.Embedding, label);
         example = new RouteExample(requestId, request.Alias, request.Embedding);
-        return true;
+        return Add(example, label);
     }
 
     /// <summary>Adds a labelled example learned elsewhere (another node of the cluster) to <paramref name="alias"/>'s memory.</summary>
     public void Add(string alias, float[] embedding, float label) =>
-        _memories.GetOrAdd(alias, _ => new Memory(capacity)).Add(embedding, label);
+        _memories.GetOrAdd(alias, _ => new Memory(capacity)).Add(null, embedding, label);
+
+    /// <summary>
+    /// Adds <paramref name="example"/> with <paramref name="label"/> (learned here, by another node, or read from the
+    /// store) and forgets the request as pending; false when a label for its request is held already.
+    /// </summary>
+    public bool Add(RouteExample example, float label)
+    {
+        ArgumentNullException.ThrowIfNull(example);
+        _pending.TryRemove(example.RequestId, out _);
+        return _memories.GetOrAdd(example.Alias, _ => new Memory(capacity)).Add(example.RequestId, example.Embedding, label);
+    }
+
+    /// <summary>Whether a label for <paramref name="requestId"/> is held (on any alias).</summary>
+    public bool Holds(string requestId)
+    {
+        foreach (var memory in _memories.Values)
+        {
+            if (memory.Holds(requestId))
+            {
+                return true;
+            }
+        }
+        return false;
+    }
 
     /// <summary>
     /// Rebuilds the labels from stored examples and their feedback rows (on start): each example takes the label of
@@ -91,9 +117,8 @@ public sealed class RouteFeedback(int capacity = 10_000)
         var restored = 0;
         foreach (var example in examples)
         {
-            if (labels.TryGetValue(example.RequestId, out var label))
+            if (labels.TryGetValue(example.RequestId, out var label) && Add(example, label))
             {
-                Add(example.Alias, example.Embedding, label);
                 restored++;
             }
         }
@@ -118,7 +143,8 @@ public sealed class RouteFeedback(int capacity = 10_000)
     private sealed class Memory(int capacity)
     {
         private readonly Lock _lock = new();
-        private readonly List<(float[] Vector, float Label)> _examples = [];
+        private readonly List<(string? RequestId, float[] Vector, float Label)> _examples = [];
+        private readonly HashSet<string> _requests = new(StringComparer.Ordinal);
 
         public int Count
         {
@@ -131,15 +157,33 @@ public sealed class RouteFeedback(int capacity = 10_000)
             }
         }
 
-        public void Add(float[] vector, float label)
+        public bool Holds(string requestId)
         {
             lock (_lock)
             {
+                return _requests.Contains(requestId);
+            }
+        }
+
+        /// <summary>False (nothing added) when <paramref name="requestId"/> is held already; a null id is never deduplicated.</summary>
+        public bool Add(string? requestId, float[] vector, float label)
+        {
+            lock (_lock)
+            {
+                if (requestId is not null && !_requests.Add(requestId))
+                {
+                    return false;
+                }
                 if (_examples.Count >= capacity)
                 {
+                    if (_examples[0].RequestId is { } oldest)
+                    {
+                        _requests.Remove(oldest);
+                    }
                     _examples.RemoveAt(0);
                 }
-                _examples.Add((vector, label));
+                _examples.Add((requestId, vector, label));
+                return true;
             }
         }
 
@@ -149,7 +193,7 @@ public sealed class RouteFeedback(int capacity = 10_000)
             var found = 0;
             lock (_lock)
             {
-                foreach (var (vector, label) in _examples)
+                foreach (var (_, vector, label) in _examples)
                 {
                     var similarity = TensorPrimitives.Dot(embedding, vector);
                     if (similarity < MinSimilarity || (found == Neighbours && similarity <= best[found - 1].Similarity))

@@ -64,8 +64,9 @@ public static partial class FeedbackApi
                 }
                 else if (cluster is not null)
                 {
-                    // Routed by another node of the cluster, which holds the prompt's embedding.
-                    await cluster.AskOwnerAsync(requestId, label);
+                    // Routed by another node of the cluster, or by this one before it restarted: the embedding is in
+                    // Redis for the feedback window, or in the routing node's memory.
+                    await cluster.LearnAsync(requestId, label);
                 }
             }
             if (outcome is not null && http.RequestServices.GetService<Admission>() is { } admission && http.RequestServices.GetService<LedgerWriter>() is { } writer)

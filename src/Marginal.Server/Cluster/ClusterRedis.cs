@@ -7,13 +7,14 @@ namespace Marginal.Server.Cluster;
 
 /// <summary>
 /// What a node shares with the other nodes of its cluster through Redis (<c>redis:</c> in marginal.yaml): the budget
-/// and rate-limit counters, the exact response cache, config-change notifications, router labels and
-/// semantic cache entries. One connection
+/// and rate-limit counters, the exact response cache, config-change notifications, router labels, the embeddings
+/// of routed requests awaiting feedback and semantic cache entries. One connection
 /// serves them all.
 /// </summary>
 internal sealed class ClusterRedis : IAsyncDisposable
 {
     private readonly RedisReachability _cacheReachability = new(null, "exact response cache");
+    private readonly RedisReachability _pendingReachability = new(null, "router's pending feedback");
 
     private ClusterRedis(ConnectionMultiplexer connection, RedisConfig config)
     {
@@ -25,6 +26,7 @@ internal sealed class ClusterRedis : IAsyncDisposable
         RouteLabels = new RedisConfigChanges(connection, config.KeyPrefix, "route-feedback");
         SemanticEntries = new RedisConfigChanges(connection, config.KeyPrefix, "semantic");
         KeyPrefix = config.KeyPrefix;
+        RoutePending = config.FeedbackWindow is { } window ? new ClusterRoutePending(database, config.KeyPrefix, window, _pendingReachability) : null;
     }
 
     public ConnectionMultiplexer Connection { get; }
@@ -40,6 +42,9 @@ internal sealed class ClusterRedis : IAsyncDisposable
 
     /// <summary>Semantic cache entries added on one node, for every other node's index (<see cref="ClusterSemanticCache"/>).</summary>
     public RedisConfigChanges SemanticEntries { get; }
+
+    /// <summary>The prompt embeddings of requests routed to the weak model, for feedback on any node; null with <c>route_feedback_window: off</c>.</summary>
+    public ClusterRoutePending? RoutePending { get; }
 
     /// <summary>What every key and channel of this cluster starts with (<c>redis.key_prefix</c>).</summary>
     public string KeyPrefix { get; }
@@ -86,6 +91,7 @@ internal sealed class ClusterRedis : IAsyncDisposable
     {
         Counters.Reachability.Logger = loggers.CreateLogger<RedisLimitCounters>();
         _cacheReachability.Logger = loggers.CreateLogger<RedisResponseCacheStore>();
+        _pendingReachability.Logger = loggers.CreateLogger<ClusterRoutePending>();
     }
 
     private static string ReadConnectionString(RedisConfig config)

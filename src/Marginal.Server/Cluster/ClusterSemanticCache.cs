@@ -19,8 +19,9 @@ namespace Marginal.Server.Cluster;
 /// index. The set is trimmed on each add to the live entries and at most <c>cache.semantic.max_entries</c> of them, so
 /// a node that starts later loads those once, in the background (it is ready at once; until an entry is loaded, a
 /// query it would have answered misses). The scope carries the tenant, so an entry is found only by its tenant's
-/// requests on any node. Redis unreachable: the entry stays on this node only (logged once per outage); entries
-/// published while a node was cut off reach it at its next start. Thread-safe.
+/// requests on any node. Redis unreachable: the entry stays on this node only (logged once per outage). A node whose
+/// subscription comes back loads the live entries again once it hears itself on the channel, skipping those it holds
+/// (by answer key), so the entries published while it was cut off reach it without a restart. Thread-safe.
 /// </summary>
 internal sealed partial class ClusterSemanticCache(ClusterRedis redis, GatewayModelSource models, TimeProvider time, ILogger<ClusterSemanticCache> logger)
     : ISharedSemanticEntries, IHostedService, IDisposable
@@ -30,6 +31,10 @@ internal sealed partial class ClusterSemanticCache(ClusterRedis redis, GatewayMo
     private readonly string _node = Guid.NewGuid().ToString("N")[..12];
     private readonly Lock _lock = new();
     private readonly Queue<SharedSemanticEntry> _early = new();
+    // Answer keys of the entries from other nodes handed on (at most max_entries, oldest forgotten first): an entry heard
+    // live and loaded again on a reconnect is indexed once.
+    private readonly HashSet<string> _known = new(StringComparer.Ordinal);
+    private readonly Queue<string> _knownOrder = new();
     private readonly RedisReachability _reachability = new(logger, "shared semantic cache");
     private Action<SharedSemanticEntry>? _listener;
     private readonly CancellationTokenSource _stopping = new();
@@ -44,8 +49,40 @@ internal sealed partial class ClusterSemanticCache(ClusterRedis redis, GatewayMo
         _subscription = await redis.SemanticEntries.SubscribeAsync(Heard).ConfigureAwait(false);
         if (models.Current.Config.Cache.Semantic.Enabled)
         {
-            _loading = Task.Run(() => LoadAsync(_stopping.Token), CancellationToken.None);
+            lock (_lock)
+            {
+                _loading = Task.Run(() => LoadAsync(_stopping.Token), CancellationToken.None);
+            }
         }
+        // After the first load is under way, so a reload on reconnect queues behind it.
+        redis.Connection.ConnectionRestored += Restored;
+    }
+
+    private void Restored(object? sender, ConnectionFailedEventArgs e)
+    {
+        if (e.ConnectionType != ConnectionType.Subscription || !models.Current.Config.Cache.Semantic.Enabled)
+        {
+            return;
+        }
+        lock (_lock)
+        {
+            _loading = ReloadAsync(_loading, _stopping.Token);
+        }
+    }
+
+    /// <summary>After <paramref name="previous"/>: listening again first, so an entry published from now on is heard and one published before is in the set.</summary>
+    private async Task ReloadAsync(Task previous, CancellationToken cancellationToken)
+    {
+        await previous.ConfigureAwait(false);
+        try
+        {
+            await redis.SemanticEntries.ListeningAsync(TimeSpan.FromSeconds(5), cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            return;
+        }
+        await LoadAsync(cancellationToken).ConfigureAwait(false);
     }
 
     private async Task LoadAsync(CancellationToken cancellationToken)
@@ -65,9 +102,8 @@ internal sealed partial class ClusterSemanticCache(ClusterRedis redis, GatewayMo
                 var page = await database.SortedSetRangeByRankAsync(Entries, start, Math.Min(start + LoadPage, 0) - 1).ConfigureAwait(false);
                 foreach (var member in page)
                 {
-                    if (Read(JsonSerializer.Deserialize(((byte[])member!).AsSpan(), SemanticEntryJson.Default.SemanticEntryMessage)) is { } entry)
+                    if (Read(JsonSerializer.Deserialize(((byte[])member!).AsSpan(), SemanticEntryJson.Default.SemanticEntryMessage)) is { } entry && Deliver(entry))
                     {
-                        Deliver(entry);
                         loaded++;
                     }
                 }
@@ -88,8 +124,14 @@ internal sealed partial class ClusterSemanticCache(ClusterRedis redis, GatewayMo
 
     public async Task StopAsync(CancellationToken cancellationToken)
     {
+        redis.Connection.ConnectionRestored -= Restored;
         await _stopping.CancelAsync().ConfigureAwait(false);
-        await _loading.ConfigureAwait(false);
+        Task loading;
+        lock (_lock)
+        {
+            loading = _loading;
+        }
+        await loading.ConfigureAwait(false);
         if (_subscription is not null)
         {
             await _subscription.DisposeAsync().ConfigureAwait(false);
@@ -156,25 +198,36 @@ internal sealed partial class ClusterSemanticCache(ClusterRedis redis, GatewayMo
         }
         if (Read(read) is { } entry)
         {
-            Deliver(entry);
+            _ = Deliver(entry);
         }
     }
 
-    /// <summary>To the cache, or held (at most <c>max_entries</c>, newest kept) until the cache is built.</summary>
-    private void Deliver(SharedSemanticEntry entry)
+    /// <summary>To the cache, or held (at most <c>max_entries</c>, newest kept) until the cache is built; false for an entry handed on before.</summary>
+    private bool Deliver(SharedSemanticEntry entry)
     {
         lock (_lock)
         {
+            var max = models.Current.Config.Cache.Semantic.MaxEntries;
+            if (!_known.Add(entry.AnswerKey))
+            {
+                return false;
+            }
+            _knownOrder.Enqueue(entry.AnswerKey);
+            while (_knownOrder.Count > max)
+            {
+                _known.Remove(_knownOrder.Dequeue());
+            }
             if (_listener is { } listener)
             {
                 listener(entry);
-                return;
+                return true;
             }
             _early.Enqueue(entry);
-            while (_early.Count > models.Current.Config.Cache.Semantic.MaxEntries)
+            while (_early.Count > max)
             {
                 _early.Dequeue();
             }
+            return true;
         }
     }
 

@@ -96,7 +96,7 @@ public static partial class MarginalServer
             }
         }
         // One memory for routing decisions and POST /v1/feedback, so feedback moves later decisions.
-        var routeFeedback = new RouteFeedback();
+        var routeFeedback = new RouteFeedback(shared: cluster?.RoutePending);
         if (store is IRouteExampleStore examples)
         {
             // Labels given before a restart: stored embeddings joined to their feedback rows.
@@ -140,7 +140,8 @@ public static partial class MarginalServer
             builder.Services.AddSingleton(sp => new ClusterChanges(cluster, sp.GetService<KeyAuthentication>(), sp.GetService<ConfigWatcher>(), sp.GetRequiredService<ILogger<ClusterChanges>>()));
             builder.Services.AddHostedService(sp => sp.GetRequiredService<ClusterChanges>());
             // Router labels given on any node reach every node's RouteFeedback.
-            builder.Services.AddSingleton(sp => new ClusterRouteFeedback(cluster, routeFeedback, store as IRouteExampleStore, sp.GetRequiredService<ILogger<ClusterRouteFeedback>>()));
+            builder.Services.AddSingleton(sp => new ClusterRouteFeedback(cluster, routeFeedback, store, store as IRouteExampleStore, time,
+                sp.GetRequiredService<ILogger<ClusterRouteFeedback>>()));
             builder.Services.AddHostedService(sp => sp.GetRequiredService<ClusterRouteFeedback>());
             // Semantic cache entries added on any node reach every node's in-process index.
             builder.Services.AddSingleton(sp => new ClusterSemanticCache(cluster, models, time, sp.GetRequiredService<ILogger<ClusterSemanticCache>>()));

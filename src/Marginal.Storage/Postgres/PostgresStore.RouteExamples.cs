@@ -31,4 +31,18 @@ public sealed partial class PostgresStore : IRouteExampleStore
         }
         return examples;
     }
+
+    public async Task<IReadOnlyList<RouteExample>> ReadRouteExamplesAsync(IReadOnlyCollection<string> requestIds, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(requestIds);
+        await using var command = _dataSource.CreateCommand("SELECT request_id, alias, embedding FROM route_examples WHERE request_id = ANY($1)");
+        command.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = [.. requestIds] });
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        var examples = new List<RouteExample>();
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            examples.Add(new RouteExample(reader.GetString(0), reader.GetString(1), reader.GetFieldValue<float[]>(2)));
+        }
+        return examples;
+    }
 }

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using StackExchange.Redis;
 
 namespace Marginal.Storage.Redis;
@@ -10,6 +11,12 @@ namespace Marginal.Storage.Redis;
 /// </summary>
 public sealed class RedisConfigChanges(IConnectionMultiplexer connection, string prefix = "marginal", string channel = "config")
 {
+    // A probe is a message this process sends itself to learn that its subscription is live again (ListeningAsync);
+    // subscribers never see probes, their own or other nodes'.
+    private const string ProbePrefix = "probe ";
+
+    private readonly ConcurrentDictionary<string, TaskCompletionSource> _probes = new(StringComparer.Ordinal);
+
     private RedisChannel Channel => RedisChannel.Literal($"{prefix}:{channel}");
 
     /// <summary>Announces a change of <paramref name="what"/> (e.g. <c>keys</c>); returns how many nodes heard it.</summary>
@@ -23,8 +30,45 @@ public sealed class RedisConfigChanges(IConnectionMultiplexer connection, string
     {
         ArgumentNullException.ThrowIfNull(changed);
         var queue = await connection.GetSubscriber().SubscribeAsync(Channel).ConfigureAwait(false);
-        queue.OnMessage(message => changed(message.Message.ToString()));
+        queue.OnMessage(message =>
+        {
+            var text = message.Message.ToString();
+            if (!text.StartsWith(ProbePrefix, StringComparison.Ordinal))
+            {
+                changed(text);
+            }
+            else if (_probes.TryRemove(text, out var heard))
+            {
+                heard.TrySetResult();
+            }
+        });
         return new Subscription(queue);
+    }
+
+    /// <summary>
+    /// Publishes a probe on the channel and waits until this process's own subscription hears it: true then, so any
+    /// message published from now on reaches this node, and state read from Redis or the shared store afterwards misses
+    /// nothing announced meanwhile. False when the probe was not heard within <paramref name="timeout"/> or Redis is unreachable.
+    /// </summary>
+    public async Task<bool> ListeningAsync(TimeSpan timeout, CancellationToken cancellationToken = default)
+    {
+        var probe = ProbePrefix + Guid.NewGuid().ToString("N");
+        var heard = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        _probes[probe] = heard;
+        try
+        {
+            await PublishAsync(probe).ConfigureAwait(false);
+            await heard.Task.WaitAsync(timeout, cancellationToken).ConfigureAwait(false);
+            return true;
+        }
+        catch (Exception error) when (error is RedisException or TimeoutException)
+        {
+            return false;
+        }
+        finally
+        {
+            _probes.TryRemove(probe, out _);
+        }
     }
 
     private sealed class Subscription(ChannelMessageQueue queue) : IAsyncDisposable

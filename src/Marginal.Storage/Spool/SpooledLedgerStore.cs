@@ -244,6 +244,9 @@ public sealed partial class SpooledLedgerStore : IMarginalStore, IUsageRollups, 
 
     public Task<IReadOnlyList<RouteExample>> ReadRouteExamplesAsync(CancellationToken cancellationToken = default) => RouteExamples.ReadRouteExamplesAsync(cancellationToken);
 
+    public Task<IReadOnlyList<RouteExample>> ReadRouteExamplesAsync(IReadOnlyCollection<string> requestIds, CancellationToken cancellationToken = default) =>
+        RouteExamples.ReadRouteExamplesAsync(requestIds, cancellationToken);
+
     public Task AppendFeedbackAsync(Feedback feedback, CancellationToken cancellationToken = default) => _primary.AppendFeedbackAsync(feedback, cancellationToken);
 
     public IAsyncEnumerable<Feedback> ReadFeedbackAsync(DateTimeOffset? since = null, DateTimeOffset? until = null, CancellationToken cancellationToken = default) =>

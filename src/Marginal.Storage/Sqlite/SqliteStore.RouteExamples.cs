@@ -20,16 +20,38 @@ public sealed partial class SqliteStore : IRouteExampleStore
 
     public async Task<IReadOnlyList<RouteExample>> ReadRouteExamplesAsync(CancellationToken cancellationToken = default)
     {
+        var examples = new List<RouteExample>();
+        await ReadAsync("SELECT request_id, alias, embedding FROM route_examples ORDER BY seq", [], examples, cancellationToken).ConfigureAwait(false);
+        return examples;
+    }
+
+    public async Task<IReadOnlyList<RouteExample>> ReadRouteExamplesAsync(IReadOnlyCollection<string> requestIds, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(requestIds);
+        var examples = new List<RouteExample>();
+        // In chunks, within SQLite's limit on the parameters of one statement.
+        foreach (var chunk in requestIds.Chunk(500))
+        {
+            var names = string.Join(", ", chunk.Select((_, i) => $"$id{i}"));
+            await ReadAsync($"SELECT request_id, alias, embedding FROM route_examples WHERE request_id IN ({names})", chunk, examples, cancellationToken).ConfigureAwait(false);
+        }
+        return examples;
+    }
+
+    private async Task ReadAsync(string sql, string[] ids, List<RouteExample> examples, CancellationToken cancellationToken)
+    {
         await using var connection = Open();
         await using var command = connection.CreateCommand();
-        command.CommandText = "SELECT request_id, alias, embedding FROM route_examples ORDER BY seq";
+        command.CommandText = sql;
+        for (var i = 0; i < ids.Length; i++)
+        {
+            command.Parameters.AddWithValue($"$id{i}", ids[i]);
+        }
         await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-        var examples = new List<RouteExample>();
         while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
         {
             var bytes = (byte[])reader.GetValue(2);
             examples.Add(new RouteExample(reader.GetString(0), reader.GetString(1), MemoryMarshal.Cast<byte, float>(bytes).ToArray()));
         }
-        return examples;
     }
 }

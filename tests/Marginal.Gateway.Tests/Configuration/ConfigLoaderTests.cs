@@ -63,6 +63,8 @@ public sealed class ConfigLoaderTests
     [InlineData("redis:\n  connection_string: 127.0.0.1:6379\n", "marginal.yaml:2:3: unknown key 'connection_string' in 'redis' (allowed: connection_string_env, connection_string_file")]
     [InlineData("redis:\n  connection_string_env: R\n  budgets_fail: maybe\n", "marginal.yaml: redis.budgets_fail: 'maybe' is not allowed (allowed: closed, open)")]
     [InlineData("redis:\n  connection_string_env: R\n  key_prefix: a b\n", "marginal.yaml: redis.key_prefix: 'a b' is not allowed")]
+    [InlineData("redis:\n  connection_string_env: R\n  route_feedback_window: 10s\n", "marginal.yaml: redis.route_feedback_window: '10s' is not allowed (a duration from 1m to 7d, e.g. 1h, or off)")]
+    [InlineData("redis:\n  connection_string_env: R\n  route_feedback_window: forever\n", "marginal.yaml: redis.route_feedback_window: 'forever' is not allowed")]
     [InlineData("providers:\n  a:\n    kind: anthropic\nmodels:\n  m:\n    provider: a\n    type: embedding\n", "marginal.yaml: models.m.type: embedding models need an openai-kind provider; 'a' is anthropic")]
     [InlineData("server:\n  max_request_body_bytes: lots\n", "marginal.yaml:2:27: invalid value: ")]
     [InlineData("server:\n  urls: not a url\n", "marginal.yaml: server.urls: 'not a url' is not a URL (e.g. http://127.0.0.1:8080)")]
@@ -85,6 +87,16 @@ public sealed class ConfigLoaderTests
 
         Assert.Equal(("MARGINAL_REDIS", "closed", false, "marginal"), (config.Redis!.ConnectionStringEnv, config.Redis.BudgetsFail, config.Redis.FailOpen, config.Redis.KeyPrefix));
         Assert.Null(ConfigLoader.Parse("server:\n  auth: none\n", "marginal.yaml").Redis);
+    }
+
+    [Fact]
+    public void Parse_RedisRouteFeedbackWindow_DefaultsToOneHourAndTakesOff()
+    {
+        var defaults = ConfigLoader.Parse("redis:\n  connection_string_env: R\n", "marginal.yaml").Redis!;
+        var off = ConfigLoader.Parse("redis:\n  connection_string_env: R\n  route_feedback_window: off\n", "marginal.yaml").Redis!;
+        var day = ConfigLoader.Parse("redis:\n  connection_string_env: R\n  route_feedback_window: 1d\n", "marginal.yaml").Redis!;
+
+        Assert.Equal((TimeSpan.FromHours(1), null, TimeSpan.FromDays(1)), (defaults.FeedbackWindow, off.FeedbackWindow, day.FeedbackWindow));
     }
 
     [Fact]

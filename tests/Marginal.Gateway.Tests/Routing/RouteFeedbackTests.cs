@@ -65,4 +65,53 @@ public sealed class RouteFeedbackTests
         Assert.False(feedback.Learn("a", 0, null));
         Assert.True(feedback.Learn("c", 0, null));
     }
+
+    [Fact]
+    public void Add_SameRequestHeardTwice_HeldOnce()
+    {
+        var feedback = new RouteFeedback();
+        var example = new RouteExample("req_1", "auto", TestVectors.Unit(0));
+
+        Assert.True(feedback.Add(example, 1f));
+        Assert.False(feedback.Add(example with { Embedding = TestVectors.Unit(0) }, 1f));
+
+        // One neighbour, not two: (0.2 + 1) / 2.
+        Assert.Equal(1, feedback.Count("auto"));
+        Assert.Equal(0.6, feedback.Adjust("auto", TestVectors.Unit(0), 0.2), 6);
+        Assert.True(feedback.Holds("req_1"));
+        Assert.False(feedback.Holds("req_2"));
+    }
+
+    [Fact]
+    public void Add_LabelFromElsewhereForARememberedRequest_LaterFeedbackHereLearnsNothingMore()
+    {
+        var feedback = new RouteFeedback();
+        feedback.Remember("req_1", "auto", TestVectors.Unit(0));
+
+        Assert.True(feedback.Add(new RouteExample("req_1", "auto", TestVectors.Unit(0)), 1f));
+
+        Assert.False(feedback.Learn("req_1", score: 0.9, outcome: null));
+        Assert.Equal(1, feedback.Count("auto"));
+    }
+
+    [Fact]
+    public void Remember_WithSharedPending_KeepsTheRequestThere()
+    {
+        var shared = new KeptRequests();
+        var feedback = new RouteFeedback(shared: shared);
+
+        feedback.Remember("req_1", "auto", TestVectors.Unit(0));
+        feedback.Remember("req_1", "auto", TestVectors.Unit(1));
+
+        var kept = Assert.Single(shared.Kept);
+        Assert.Equal(("req_1", "auto"), (kept.RequestId, kept.Alias));
+        Assert.Equal(TestVectors.Unit(0), kept.Embedding);
+    }
+
+    private sealed class KeptRequests : ISharedRoutePending
+    {
+        public List<RouteExample> Kept { get; } = [];
+
+        public void Keep(RouteExample request) => Kept.Add(request);
+    }
 }

@@ -1,11 +1,6 @@
-using System.ClientModel;
 using System.Net.Http.Json;
-using Marginal.Gateway.Embeddings;
-using Marginal.Gateway.Routing;
-using Marginal.Gateway.Routing.Learning;
 using Marginal.Testing.Services;
-using Microsoft.Extensions.DependencyInjection;
-using OpenAI.Chat;
+using static Marginal.Server.Tests.Cluster.LearnedRoute;
 
 namespace Marginal.Server.Tests.Cluster;
 
@@ -16,9 +11,6 @@ namespace Marginal.Server.Tests.Cluster;
 /// </summary>
 public sealed class ClusterRouteFeedbackTests : IAsyncLifetime
 {
-    private const string France = "What is the capital of France?";
-    private const string Primes = "Prove that there are infinitely many primes of the form 4k+3.";
-
     private readonly string _env = $"MARGINAL_TEST_REDIS_{Guid.NewGuid():N}";
     private readonly string _ledgerEnv = $"MARGINAL_TEST_LEDGER_{Guid.NewGuid():N}";
     private readonly string _prefix = $"t{Guid.NewGuid():N}";
@@ -31,8 +23,7 @@ public sealed class ClusterRouteFeedbackTests : IAsyncLifetime
         Environment.SetEnvironmentVariable(_env, (await RedisServer.Shared).Endpoint);
         Environment.SetEnvironmentVariable(_ledgerEnv, await (await PostgresServer.Shared).CreateDatabaseAsync());
         _routerFile = Path.Combine(_shared, "router.json");
-        var vectors = MiniLmEmbeddingGenerator.Shared.Embed([France, Primes]);
-        RouterModelFile.Save(_routerFile, new KnnScorer(vectors, [0f, 1f], k: 1), new RouterModelFile.Header(0.5, "test"));
+        LearnedRoute.SaveRouter(_routerFile);
     }
 
     public async Task DisposeAsync()
@@ -60,40 +51,18 @@ public sealed class ClusterRouteFeedbackTests : IAsyncLifetime
             cache:
               exact:
                 enabled: false
-            routes:
-              learned:
-                strong: gpt-test
-                weak: gpt-backup
-                learned:
-                  model: {_routerFile}
-                  threshold: 0.4
+            {LearnedRoute.Yaml(_routerFile)}
             """));
         _hosts.Add(host);
         return host;
     }
-
-    private static async Task<(string Route, string Model, string RequestId)> ChatAsync(GatewayHost node, string text)
-    {
-        var result = await node.OpenAI.GetChatClient("learned").CompleteChatAsync([new UserChatMessage(text)]);
-        return (Header(result, "x-marginal-route"), Header(result, "x-marginal-model"), Header(result, "x-marginal-request-id"));
-    }
-
-    /// <summary>Where <paramref name="node"/> sends the France question now: the route reason and the model.</summary>
-    private static async Task<(string Route, string Model)> DecisionAsync(GatewayHost node)
-    {
-        var (route, model, _) = await ChatAsync(node, France);
-        return (route, model);
-    }
-
-    private static string Header<T>(ClientResult<T> result, string name) =>
-        result.GetRawResponse().Headers.TryGetValue(name, out var value) ? value! : "";
 
     /// <summary>Waits (at most 10 s) until every one of <paramref name="nodes"/> holds a label for route <c>learned</c>.</summary>
     private static async Task<bool> LabelledAsync(params GatewayHost[] nodes)
     {
         for (var i = 0; i < 200; i++)
         {
-            if (nodes.All(n => n.App.Services.GetRequiredService<RouteFeedback>().Count("learned") > 0))
+            if (nodes.All(n => Labels(n) > 0))
             {
                 return true;
             }
