@@ -65,6 +65,8 @@ public sealed class LogRedactionTests : IAsyncLifetime
             // The server quietens ASP.NET Core's per-request lines; here everything speaks.
             l.AddFilter("Microsoft", LogLevel.Trace);
             l.AddFilter("Microsoft.AspNetCore", LogLevel.Trace);
+            // Off by default (it costs an Activity per request); its "Request starting" lines carry the URL.
+            l.AddFilter("Microsoft.AspNetCore.Hosting.Diagnostics", LogLevel.Trace);
             l.AddFilter("System", LogLevel.Trace);
         });
         await _app.StartAsync();
