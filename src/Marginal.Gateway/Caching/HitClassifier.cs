@@ -192,14 +192,21 @@ public sealed partial class HitClassifier : IHitModel
     /// </summary>
     public static int[] Folds(int count, int folds, int seed)
     {
-        var order = Enumerable.Range(0, count).ToArray();
-        new Random(seed).Shuffle(order);
+        var order = Shuffled(count, seed);
         var fold = new int[count];
         for (var k = 0; k < count; k++)
         {
             fold[order[k]] = k % folds;
         }
         return fold;
+    }
+
+    /// <summary>0 .. count − 1 shuffled by <c>new Random(seed)</c>; the inner folds of a k-fold training set follow this order.</summary>
+    private static int[] Shuffled(int count, int seed)
+    {
+        var order = Enumerable.Range(0, count).ToArray();
+        new Random(seed).Shuffle(order);
+        return order;
     }
 
     /// <summary>A query described for a model: one feature vector per candidate it may answer with, and whether each is right.</summary>
@@ -224,9 +231,8 @@ public sealed partial class HitClassifier : IHitModel
     {
         // Described once per query and option, then shared by every fold (read-only, so the folds run in parallel).
         var described = options.Select(o => queries.Select(o).ToArray()).ToArray();
+        var order = Shuffled(queries.Count, seed);
         var fold = Folds(queries.Count, folds, seed);
-        var order = Enumerable.Range(0, queries.Count).ToArray();
-        new Random(seed).Shuffle(order);
         var rows = new (CacheEvalRow Row, double Threshold)[folds];
         Parallel.For(0, folds, k =>
         {
