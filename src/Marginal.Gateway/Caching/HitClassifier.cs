@@ -9,7 +9,7 @@ namespace Marginal.Gateway.Caching;
 /// query. Trained on a seeded half of the queries, its acceptance threshold chosen on that half for at most 1% false
 /// hits, and scored on the other half beside the cosine-plus-checks rule tuned the same way.
 /// </summary>
-public sealed partial class HitClassifier
+public sealed partial class HitClassifier : IHitModel
 {
     private readonly int _features;
     private readonly double[] _weights;
@@ -61,16 +61,32 @@ public sealed partial class HitClassifier
             var sd = Math.Sqrt(examples.Average(e => (e.Features[f] - mean) * (e.Features[f] - mean)));
             (model._mean[f], model._scale[f]) = (mean, sd > 1e-9 ? sd : 1);
         }
+        // The centred features are computed once; every step then does the same arithmetic, in the same order, as
+        // Probability(features) and (features[f] - mean) / scale would, so the fit is the same to the last bit.
+        var centred = new double[examples.Count * count];
+        for (var i = 0; i < examples.Count; i++)
+        {
+            for (var f = 0; f < count; f++)
+            {
+                centred[(i * count) + f] = examples[i].Features[f] - model._mean[f];
+            }
+        }
         var gradient = new double[count + 1];
         for (var step = 0; step < 3000; step++)
         {
             Array.Clear(gradient);
-            foreach (var (features, correct) in examples)
+            for (var i = 0; i < examples.Count; i++)
             {
-                var error = model.Probability(features) - (correct ? 1 : 0);
+                var row = centred.AsSpan(i * count, count);
+                var z = model._weights[count];
                 for (var f = 0; f < count; f++)
                 {
-                    gradient[f] += error * (features[f] - model._mean[f]) / model._scale[f];
+                    z += model._weights[f] * row[f] / model._scale[f];
+                }
+                var error = (1 / (1 + Math.Exp(-z))) - (examples[i].Correct ? 1 : 0);
+                for (var f = 0; f < count; f++)
+                {
+                    gradient[f] += error * row[f] / model._scale[f];
                 }
                 gradient[count] += error;
             }
@@ -133,53 +149,12 @@ public sealed partial class HitClassifier
     /// the most out-of-fold positives at its threshold (the first on a tie). The model fitted on the whole training
     /// half is then scored on the held-out half at that threshold. Out-of-fold probabilities are those of a model that
     /// has not seen the query, as the held-out half's are, so the threshold is not biased by the model's fit to its own
-    /// training data, which a threshold picked on in-sample probabilities is.
+    /// training data, which a threshold picked on in-sample probabilities is. <paramref name="trainer"/> fits the model
+    /// (default: this logistic regression, <see cref="Train"/>).
     /// </summary>
     public static (CacheEvalRow Test, double Threshold, int Option) EvaluateCrossValidated(
-        IReadOnlyList<EvaluatedQuery> queries, int seed, IReadOnlyList<Func<EvaluatedQuery, (string Matched, double[] Features)>> options, int folds = 5)
-    {
-        var (train, test) = CacheEvaluation.Halves(queries, seed);
-        (double Threshold, int Positives, int Option) chosen = (1, -1, 0);
-        for (var option = 0; option < options.Count; option++)
-        {
-            var examples = train.Select(q => options[option](q) is var (matched, features) ? (features, Correct: matched == q.Expected) : default).ToArray();
-            var outOfFold = new (double Probability, bool Correct)[examples.Length];
-            for (var fold = 0; fold < folds; fold++)
-            {
-                var model = Train([.. examples.Where((_, i) => i % folds != fold)]);
-                for (var i = fold; i < examples.Length; i += folds)
-                {
-                    outOfFold[i] = (model.Probability(examples[i].features), examples[i].Correct);
-                }
-            }
-            var threshold = LowestThreshold(outOfFold);
-            var positives = outOfFold.Count(s => s.Probability >= threshold && s.Correct);
-            if (positives > chosen.Positives)
-            {
-                chosen = (threshold, positives, option);
-            }
-        }
-        var describe = options[chosen.Option];
-        var final = Train([.. train.Select(q => describe(q) is var (matched, features) ? (features, matched == q.Expected) : default)]);
-        int hits = 0, falseHits = 0, misses = 0;
-        foreach (var query in test)
-        {
-            var (matched, features) = describe(query);
-            if (final.Probability(features) < chosen.Threshold)
-            {
-                misses++;
-            }
-            else if (matched == query.Expected)
-            {
-                hits++;
-            }
-            else
-            {
-                falseHits++;
-            }
-        }
-        return (new CacheEvalRow("classifier", chosen.Threshold, hits, falseHits, misses), chosen.Threshold, chosen.Option);
-    }
+        IReadOnlyList<EvaluatedQuery> queries, int seed, IReadOnlyList<Func<EvaluatedQuery, (string Matched, double[] Features)>> options, int folds = 5, HitTrainer? trainer = null) =>
+        HeldOutHalf(queries, seed, [.. options.Select(Chosen)], folds, trainer ?? Train, "classifier");
 
     /// <summary>
     /// <see cref="EvaluateCrossValidated"/> with one model over every candidate of a query instead of the chosen one:
@@ -191,20 +166,101 @@ public sealed partial class HitClassifier
     /// only scored.
     /// </summary>
     public static (CacheEvalRow Test, double Threshold, int Option) EvaluateCandidatesCrossValidated(
-        IReadOnlyList<EvaluatedQuery> queries, int seed, IReadOnlyList<Func<EvaluatedQuery, double[][]>> options, int folds = 5)
+        IReadOnlyList<EvaluatedQuery> queries, int seed, IReadOnlyList<Func<EvaluatedQuery, double[][]>> options, int folds = 5, HitTrainer? trainer = null) =>
+        HeldOutHalf(queries, seed, [.. options.Select(Every)], folds, trainer ?? Train, "candidate classifier");
+
+    /// <summary>
+    /// The k-fold protocol over all queries (<see cref="EvaluateCrossValidated"/>'s model, options and inner choice):
+    /// the queries are dealt into <paramref name="folds"/> folds by a seeded shuffle (<see cref="Folds"/>); each fold is
+    /// scored by a model fitted on the other folds, with the option and threshold chosen inside those by inner
+    /// <paramref name="innerFolds"/>-fold cross-validation (≤ 1% out-of-fold false hits among them). Every query is
+    /// scored exactly once, by a model and threshold that never saw it. Returns the pooled row and the lowest and highest
+    /// of the folds' thresholds.
+    /// </summary>
+    public static (CacheEvalRow Row, double LowestThreshold, double HighestThreshold) EvaluateKFold(
+        IReadOnlyList<EvaluatedQuery> queries, int seed, IReadOnlyList<Func<EvaluatedQuery, (string Matched, double[] Features)>> options, HitTrainer? trainer = null, int folds = 10, int innerFolds = 5) =>
+        KFold(queries, seed, [.. options.Select(Chosen)], trainer ?? Train, folds, innerFolds, "classifier, k-fold");
+
+    /// <summary><see cref="EvaluateKFold"/> with every candidate scored (<see cref="EvaluateCandidatesCrossValidated"/>'s model).</summary>
+    public static (CacheEvalRow Row, double LowestThreshold, double HighestThreshold) EvaluateCandidatesKFold(
+        IReadOnlyList<EvaluatedQuery> queries, int seed, IReadOnlyList<Func<EvaluatedQuery, double[][]>> options, HitTrainer? trainer = null, int folds = 10, int innerFolds = 5) =>
+        KFold(queries, seed, [.. options.Select(Every)], trainer ?? Train, folds, innerFolds, "candidate classifier, k-fold");
+
+    /// <summary>
+    /// The fold of each of <paramref name="count"/> queries: positions shuffled by <c>new Random(seed)</c>, then dealt
+    /// round-robin, so every query is in exactly one fold and the fold sizes differ by at most one.
+    /// </summary>
+    public static int[] Folds(int count, int folds, int seed)
+    {
+        var order = Shuffled(count, seed);
+        var fold = new int[count];
+        for (var k = 0; k < count; k++)
+        {
+            fold[order[k]] = k % folds;
+        }
+        return fold;
+    }
+
+    /// <summary>0 .. count − 1 shuffled by <c>new Random(seed)</c>; the inner folds of a k-fold training set follow this order.</summary>
+    private static int[] Shuffled(int count, int seed)
+    {
+        var order = Enumerable.Range(0, count).ToArray();
+        new Random(seed).Shuffle(order);
+        return order;
+    }
+
+    /// <summary>A query described for a model: one feature vector per candidate it may answer with, and whether each is right.</summary>
+    private readonly record struct Described(double[][] Features, bool[] Correct);
+
+    private static Func<EvaluatedQuery, Described> Chosen(Func<EvaluatedQuery, (string Matched, double[] Features)> option) =>
+        q => option(q) is var (matched, features) ? new([features], [matched == q.Expected]) : default;
+
+    private static Func<EvaluatedQuery, Described> Every(Func<EvaluatedQuery, double[][]> option) =>
+        q => new(option(q), [.. q.Candidates.Select(c => c.Text == q.Expected)]);
+
+    private static (CacheEvalRow Test, double Threshold, int Option) HeldOutHalf(
+        IReadOnlyList<EvaluatedQuery> queries, int seed, Func<EvaluatedQuery, Described>[] options, int folds, HitTrainer trainer, string variant)
     {
         var (train, test) = CacheEvaluation.Halves(queries, seed);
-        (double Threshold, int Positives, int Option) chosen = (1, -1, 0);
-        for (var option = 0; option < options.Count; option++)
+        var (model, threshold, option) = Fit([.. options.Select(o => train.Select(o).ToArray())], folds, trainer);
+        return (Score(variant, model, threshold, test.Select(options[option])), threshold, option);
+    }
+
+    private static (CacheEvalRow Row, double LowestThreshold, double HighestThreshold) KFold(
+        IReadOnlyList<EvaluatedQuery> queries, int seed, Func<EvaluatedQuery, Described>[] options, HitTrainer trainer, int folds, int innerFolds, string variant)
+    {
+        // Described once per query and option, then shared by every fold (read-only, so the folds run in parallel).
+        var described = options.Select(o => queries.Select(o).ToArray()).ToArray();
+        var order = Shuffled(queries.Count, seed);
+        var fold = Folds(queries.Count, folds, seed);
+        var rows = new (CacheEvalRow Row, double Threshold)[folds];
+        Parallel.For(0, folds, k =>
         {
-            var described = train.Select(q => options[option](q)).ToArray();
-            var outOfFold = new (double Probability, bool Correct)[train.Count];
+            var train = order.Where(i => fold[i] != k).ToArray();
+            var (model, threshold, option) = Fit([.. described.Select(d => train.Select(i => d[i]).ToArray())], innerFolds, trainer);
+            rows[k] = (Score(variant, model, threshold, Enumerable.Range(0, queries.Count).Where(i => fold[i] == k).Select(i => described[option][i])), threshold);
+        });
+        return (new CacheEvalRow(variant, rows.Average(r => r.Threshold), rows.Sum(r => r.Row.Positives), rows.Sum(r => r.Row.FalseHits), rows.Sum(r => r.Row.Misses)),
+            rows.Min(r => r.Threshold), rows.Max(r => r.Threshold));
+    }
+
+    /// <summary>
+    /// Chooses the option and threshold by inner cross-validation over <paramref name="train"/> (indexed [option][query]:
+    /// query i is in inner fold i mod <paramref name="folds"/>) and fits the model of the chosen option on all of it.
+    /// </summary>
+    private static (IHitModel Model, double Threshold, int Option) Fit(Described[][] train, int folds, HitTrainer trainer)
+    {
+        (double Threshold, int Positives, int Option) chosen = (1, -1, 0);
+        for (var option = 0; option < train.Length; option++)
+        {
+            var described = train[option];
+            var outOfFold = new (double Probability, bool Correct)[described.Length];
             for (var fold = 0; fold < folds; fold++)
             {
-                var model = Train([.. PairsOf(train, described, i => i % folds != fold)]);
-                for (var i = fold; i < train.Count; i += folds)
+                var model = trainer([.. PairsOf(described, i => i % folds != fold)]);
+                for (var i = fold; i < described.Length; i += folds)
                 {
-                    outOfFold[i] = model.Choose(train[i], described[i]);
+                    outOfFold[i] = Choose(model, described[i]);
                 }
             }
             var threshold = LowestThreshold(outOfFold);
@@ -214,41 +270,44 @@ public sealed partial class HitClassifier
                 chosen = (threshold, positives, option);
             }
         }
-        var describe = options[chosen.Option];
-        var final = Train([.. PairsOf(train, [.. train.Select(describe)], _ => true)]);
+        return (trainer([.. PairsOf(train[chosen.Option], _ => true)]), chosen.Threshold, chosen.Option);
+    }
+
+    private static CacheEvalRow Score(string variant, IHitModel model, double threshold, IEnumerable<Described> test)
+    {
         int hits = 0, falseHits = 0, misses = 0;
         foreach (var query in test)
         {
-            var (probability, correct) = final.Choose(query, describe(query));
-            _ = probability < chosen.Threshold ? misses++ : correct ? hits++ : falseHits++;
+            var (probability, correct) = Choose(model, query);
+            _ = probability < threshold ? misses++ : correct ? hits++ : falseHits++;
         }
-        return (new CacheEvalRow("candidate classifier", chosen.Threshold, hits, falseHits, misses), chosen.Threshold, chosen.Option);
+        return new CacheEvalRow(variant, threshold, hits, falseHits, misses);
     }
 
     /// <summary>The query's candidate of highest probability (the first on a tie): its probability and whether it is the query's own cached prompt.</summary>
-    private (double Probability, bool Correct) Choose(EvaluatedQuery query, double[][] candidates)
+    private static (double Probability, bool Correct) Choose(IHitModel model, Described query)
     {
         var (best, probability) = (0, double.NegativeInfinity);
-        for (var c = 0; c < candidates.Length; c++)
+        for (var c = 0; c < query.Features.Length; c++)
         {
-            var p = Probability(candidates[c]);
+            var p = model.Probability(query.Features[c]);
             if (p > probability)
             {
                 (best, probability) = (c, p);
             }
         }
-        return (probability, query.Candidates[best].Text == query.Expected);
+        return (probability, query.Correct[best]);
     }
 
-    private static IEnumerable<(double[] Features, bool Correct)> PairsOf(List<EvaluatedQuery> queries, double[][][] described, Func<int, bool> include)
+    private static IEnumerable<(double[] Features, bool Correct)> PairsOf(Described[] queries, Func<int, bool> include)
     {
-        for (var i = 0; i < queries.Count; i++)
+        for (var i = 0; i < queries.Length; i++)
         {
             if (include(i))
             {
-                for (var c = 0; c < described[i].Length; c++)
+                for (var c = 0; c < queries[i].Features.Length; c++)
                 {
-                    yield return (described[i][c], queries[i].Candidates[c].Text == queries[i].Expected);
+                    yield return (queries[i].Features[c], queries[i].Correct[c]);
                 }
             }
         }

@@ -49,4 +49,60 @@ public sealed class HitClassifierTests
         Assert.Equal(0, test.FalseHits);
         Assert.Equal(100, test.Positives);
     }
+
+    [Fact]
+    public void Folds_NineHundredNinetyNineQueries_EveryQueryInOneFoldOfNinetyNineOrHundred()
+    {
+        var folds = HitClassifier.Folds(999, 10, 42);
+
+        Assert.Equal(999, folds.Length);
+        Assert.All(folds, f => Assert.InRange(f, 0, 9));
+        Assert.Equal([100, 100, 100, 100, 100, 100, 100, 100, 100, 99], folds.GroupBy(f => f).OrderBy(g => g.Key).Select(g => g.Count()));
+    }
+
+    [Fact]
+    public void Folds_SameAndOtherSeed_SameAssignmentOnlyForTheSameSeed()
+    {
+        Assert.Equal(HitClassifier.Folds(999, 10, 42), HitClassifier.Folds(999, 10, 42));
+        Assert.NotEqual(HitClassifier.Folds(999, 10, 42), HitClassifier.Folds(999, 10, 1));
+        // Shuffled, not dealt in order: the first ten queries are not folds 0..9.
+        Assert.NotEqual(Enumerable.Range(0, 10), HitClassifier.Folds(999, 10, 42).Take(10));
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void EvaluateCandidatesKFold_RightCandidateSecondByCosine_ScoresEveryQueryOnceAndPicksIt(bool network)
+    {
+        var queries = SecondIsRight(200);
+        Func<EvaluatedQuery, double[][]> marked = q => [.. q.Candidates.Select(c => new double[] { c.Similarity, c.Text == q.Expected ? 1 : 0 })];
+        Func<EvaluatedQuery, double[][]> uninformative = q => [.. q.Candidates.Select(_ => new double[] { 0.5, 0 })];
+
+        var (row, lowest, highest) = HitClassifier.EvaluateCandidatesKFold(queries, 42, [uninformative, marked], network ? HitNetwork.Train : null);
+
+        Assert.Equal(200, row.Positives + row.FalseHits + row.Misses);
+        Assert.Equal(200, row.Positives);
+        Assert.InRange(lowest, 0, highest);
+    }
+
+    [Fact]
+    public void EvaluateKFold_NearestOnlyAndItIsAlwaysWrong_NoPositivesAndAtMostOnePercentFalseHits()
+    {
+        // Scoring the nearest candidate alone (wrong for every query), nothing can be a positive; the threshold, chosen
+        // inside each training set for at most 1% out-of-fold false hits, must refuse nearly all of them held out.
+        var queries = SecondIsRight(200);
+        Func<EvaluatedQuery, (string, double[])> nearest = q => (q.Matched, [q.Similarity]);
+
+        var (row, _, _) = HitClassifier.EvaluateKFold(queries, 1, [nearest]);
+
+        Assert.Equal(200, row.Positives + row.FalseHits + row.Misses);
+        Assert.Equal(0, row.Positives);
+        Assert.InRange(row.FalseHits, 0, 2);
+    }
+
+    /// <summary>Queries with two candidates whose right one is always second by cosine (the nearest, matched, is wrong).</summary>
+    private static List<EvaluatedQuery> SecondIsRight(int count) => [.. Enumerable.Range(0, count).Select(i => new EvaluatedQuery($"q{i}", $"right{i}", $"wrong{i}", 0.9f)
+    {
+        Candidates = [new CachedCandidate($"wrong{i}", 0.9f, [1, 0.8f]), new CachedCandidate($"right{i}", 0.85f, [0.8f, 1])],
+    })];
 }
