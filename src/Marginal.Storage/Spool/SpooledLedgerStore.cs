@@ -190,6 +190,21 @@ public sealed partial class SpooledLedgerStore : IMarginalStore, IUsageRollups, 
     /// <summary>How many records wait in the spool (closed and current files).</summary>
     public async Task<long> SpooledCountAsync(CancellationToken cancellationToken = default)
     {
+        // A replay deletes the files it has sent: counting alongside it could open a file just unlinked, which SQLite
+        // would take for a new, empty database. The gates are taken in the replay's order.
+        await _replayGate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            return await CountSpoolFilesAsync(cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            _replayGate.Release();
+        }
+    }
+
+    private async Task<long> CountSpoolFilesAsync(CancellationToken cancellationToken)
+    {
         await _spoolGate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
