@@ -71,10 +71,6 @@ public sealed class RouteFeedback(int capacity = 10_000, ISharedRoutePending? sh
         return Add(example, label);
     }
 
-    /// <summary>Adds a labelled example learned elsewhere (another node of the cluster) to <paramref name="alias"/>'s memory.</summary>
-    public void Add(string alias, float[] embedding, float label) =>
-        _memories.GetOrAdd(alias, _ => new Memory(capacity)).Add(null, embedding, label);
-
     /// <summary>
     /// Adds <paramref name="example"/> with <paramref name="label"/> (learned here, by another node, or read from the
     /// store) and forgets the request as pending; false when a label for its request is held already.
@@ -143,7 +139,7 @@ public sealed class RouteFeedback(int capacity = 10_000, ISharedRoutePending? sh
     private sealed class Memory(int capacity)
     {
         private readonly Lock _lock = new();
-        private readonly List<(string? RequestId, float[] Vector, float Label)> _examples = [];
+        private readonly List<(string RequestId, float[] Vector, float Label)> _examples = [];
         private readonly HashSet<string> _requests = new(StringComparer.Ordinal);
 
         public int Count
@@ -165,21 +161,18 @@ public sealed class RouteFeedback(int capacity = 10_000, ISharedRoutePending? sh
             }
         }
 
-        /// <summary>False (nothing added) when <paramref name="requestId"/> is held already; a null id is never deduplicated.</summary>
-        public bool Add(string? requestId, float[] vector, float label)
+        /// <summary>False (nothing added) when <paramref name="requestId"/> is held already.</summary>
+        public bool Add(string requestId, float[] vector, float label)
         {
             lock (_lock)
             {
-                if (requestId is not null && !_requests.Add(requestId))
+                if (!_requests.Add(requestId))
                 {
                     return false;
                 }
                 if (_examples.Count >= capacity)
                 {
-                    if (_examples[0].RequestId is { } oldest)
-                    {
-                        _requests.Remove(oldest);
-                    }
+                    _requests.Remove(_examples[0].RequestId);
                     _examples.RemoveAt(0);
                 }
                 _examples.Add((requestId, vector, label));

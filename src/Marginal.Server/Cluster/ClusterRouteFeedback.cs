@@ -33,7 +33,6 @@ internal sealed partial class ClusterRouteFeedback(ClusterRedis redis, RouteFeed
     /// <summary>How far before the cut a resync reads feedback rows (clock skew between nodes, a cut noticed late).</summary>
     public static readonly TimeSpan Overlap = TimeSpan.FromMinutes(5);
 
-    private static readonly TimeSpan ProbeTimeout = TimeSpan.FromSeconds(5);
 
     private readonly string _node = Guid.NewGuid().ToString("N")[..12];
     private readonly Lock _lock = new();
@@ -182,7 +181,7 @@ internal sealed partial class ClusterRouteFeedback(ClusterRedis redis, RouteFeed
         try
         {
             // Listening again first: a label announced from now on is heard, one announced before is in the store.
-            await redis.RouteLabels.ListeningAsync(ProbeTimeout, cancellationToken).ConfigureAwait(false);
+            await redis.RouteLabels.ListeningAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
             if (ledger is null)
             {
                 return;

@@ -76,7 +76,7 @@ internal sealed partial class ClusterSemanticCache(ClusterRedis redis, GatewayMo
         await previous.ConfigureAwait(false);
         try
         {
-            await redis.SemanticEntries.ListeningAsync(TimeSpan.FromSeconds(5), cancellationToken).ConfigureAwait(false);
+            await redis.SemanticEntries.ListeningAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
         }
         catch (OperationCanceledException)
         {

@@ -15,6 +15,9 @@ public sealed class RedisConfigChanges(IConnectionMultiplexer connection, string
     // subscribers never see probes, their own or other nodes'.
     private const string ProbePrefix = "probe ";
 
+    /// <summary>How long <see cref="ListeningAsync"/> waits for its probe unless told otherwise.</summary>
+    public static readonly TimeSpan ProbeTimeout = TimeSpan.FromSeconds(5);
+
     private readonly ConcurrentDictionary<string, TaskCompletionSource> _probes = new(StringComparer.Ordinal);
 
     private RedisChannel Channel => RedisChannel.Literal($"{prefix}:{channel}");
@@ -50,7 +53,7 @@ public sealed class RedisConfigChanges(IConnectionMultiplexer connection, string
     /// message published from now on reaches this node, and state read from Redis or the shared store afterwards misses
     /// nothing announced meanwhile. False when the probe was not heard within <paramref name="timeout"/> or Redis is unreachable.
     /// </summary>
-    public async Task<bool> ListeningAsync(TimeSpan timeout, CancellationToken cancellationToken = default)
+    public async Task<bool> ListeningAsync(TimeSpan? timeout = null, CancellationToken cancellationToken = default)
     {
         var probe = ProbePrefix + Guid.NewGuid().ToString("N");
         var heard = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -58,7 +61,7 @@ public sealed class RedisConfigChanges(IConnectionMultiplexer connection, string
         try
         {
             await PublishAsync(probe).ConfigureAwait(false);
-            await heard.Task.WaitAsync(timeout, cancellationToken).ConfigureAwait(false);
+            await heard.Task.WaitAsync(timeout ?? ProbeTimeout, cancellationToken).ConfigureAwait(false);
             return true;
         }
         catch (Exception error) when (error is RedisException or TimeoutException)
