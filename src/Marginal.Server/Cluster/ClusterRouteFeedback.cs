@@ -168,7 +168,7 @@ internal sealed partial class ClusterRouteFeedback(ClusterRedis redis, RouteFeed
         await ResyncAsync(_stopping.Token).ConfigureAwait(false);
     }
 
-    /// <summary>Learns the labels given since the subscription was cut; never throws.</summary>
+    /// <summary>Learns the labels given since the subscription was cut, once listening again, tried until it succeeds; never throws.</summary>
     private async Task ResyncAsync(CancellationToken cancellationToken)
     {
         DateTimeOffset cut;
@@ -177,15 +177,19 @@ internal sealed partial class ClusterRouteFeedback(ClusterRedis redis, RouteFeed
             cut = _cutSince ?? _started;
             _cutSince = null;
         }
-        var since = cut - Overlap;
+        // Listening again first: a label announced from now on is heard, one announced before is in the store.
+        await redis.RouteLabels.CatchUpAsync(c => LearnSinceAsync(cut - Overlap, c), cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Learns the labels of the feedback rows given since <paramref name="since"/> that this node lacks; false when the store or Redis failed mid-way (learning is idempotent per request, so a retry reads the same rows again).</summary>
+    private async Task<bool> LearnSinceAsync(DateTimeOffset since, CancellationToken cancellationToken)
+    {
+        if (ledger is null)
+        {
+            return true;
+        }
         try
         {
-            // Listening again first: a label announced from now on is heard, one announced before is in the store.
-            await redis.RouteLabels.ListeningAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
-            if (ledger is null)
-            {
-                return;
-            }
             var labels = new Dictionary<string, float>(StringComparer.Ordinal);
             await foreach (var row in ledger.ReadFeedbackAsync(since, null, cancellationToken).ConfigureAwait(false))
             {
@@ -215,19 +219,16 @@ internal sealed partial class ClusterRouteFeedback(ClusterRedis redis, RouteFeed
                 }
             }
             LogResynced(logger, labels.Count, restored, unresolved);
+            return true;
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
-            // Stopping.
+            throw;
         }
         catch (Exception error) when (error is not OutOfMemoryException)
         {
-            // The store or Redis failed mid-way: the next reconnect reads the same rows again (learning is idempotent per request).
-            lock (_lock)
-            {
-                _cutSince = cut;
-            }
             LogResyncFailed(logger, error.Message);
+            return false;
         }
     }
 
@@ -273,6 +274,6 @@ internal sealed partial class ClusterRouteFeedback(ClusterRedis redis, RouteFeed
     [LoggerMessage(Level = LogLevel.Information, Message = "Router labels resynced after a Redis reconnect: {Rows} labelled feedback rows read, {Restored} labels restored from the store, {Learned} learned or asked for")]
     private static partial void LogResynced(ILogger logger, int rows, int restored, int learned);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Could not resync router labels after a Redis reconnect ({Reason}); the next reconnect tries again")]
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Could not resync router labels after a Redis reconnect ({Reason}); trying again shortly")]
     private static partial void LogResyncFailed(ILogger logger, string reason);
 }

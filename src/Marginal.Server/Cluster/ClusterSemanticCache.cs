@@ -70,22 +70,15 @@ internal sealed partial class ClusterSemanticCache(ClusterRedis redis, GatewayMo
         }
     }
 
-    /// <summary>After <paramref name="previous"/>: listening again first, so an entry published from now on is heard and one published before is in the set.</summary>
+    /// <summary>After <paramref name="previous"/>: listening again first, so an entry published from now on is heard and one published before is in the set; tried until it succeeds.</summary>
     private async Task ReloadAsync(Task previous, CancellationToken cancellationToken)
     {
         await previous.ConfigureAwait(false);
-        try
-        {
-            await redis.SemanticEntries.ListeningAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
-        }
-        catch (OperationCanceledException)
-        {
-            return;
-        }
-        await LoadAsync(cancellationToken).ConfigureAwait(false);
+        await redis.SemanticEntries.CatchUpAsync(LoadAsync, cancellationToken).ConfigureAwait(false);
     }
 
-    private async Task LoadAsync(CancellationToken cancellationToken)
+    /// <summary>Hands on the live entries this node does not hold; false when Redis failed mid-way.</summary>
+    private async Task<bool> LoadAsync(CancellationToken cancellationToken)
     {
         var started = time.GetTimestamp();
         var loaded = 0;
@@ -110,15 +103,18 @@ internal sealed partial class ClusterSemanticCache(ClusterRedis redis, GatewayMo
             }
             var took = time.GetElapsedTime(started);
             LogLoaded(logger, loaded, took.TotalMilliseconds);
+            return true;
         }
         catch (Exception error) when (error is RedisException or TimeoutException or ObjectDisposedException)
         {
             // Unreachable or shutting down: this node starts with what it has; the entries are misses, never errors.
             _reachability.Failed(error);
+            return false;
         }
         catch (JsonException)
         {
             // Written by another version: what was read before it stays.
+            return true;
         }
     }
 

@@ -18,6 +18,9 @@ public sealed class RedisConfigChanges(IConnectionMultiplexer connection, string
     /// <summary>How long <see cref="ListeningAsync"/> waits for its probe unless told otherwise.</summary>
     public static readonly TimeSpan ProbeTimeout = TimeSpan.FromSeconds(5);
 
+    // The longest wait between two tries of CatchUpAsync.
+    private static readonly TimeSpan MaxCatchUpWait = TimeSpan.FromSeconds(5);
+
     private readonly ConcurrentDictionary<string, TaskCompletionSource> _probes = new(StringComparer.Ordinal);
 
     private RedisChannel Channel => RedisChannel.Literal($"{prefix}:{channel}");
@@ -71,6 +74,31 @@ public sealed class RedisConfigChanges(IConnectionMultiplexer connection, string
         finally
         {
             _probes.TryRemove(probe, out _);
+        }
+    }
+
+    /// <summary>
+    /// Runs <paramref name="catchUp"/> (reading from Redis or the shared store what was announced while this process was
+    /// cut off; false when that failed) once <see cref="ListeningAsync"/> is true, and again until both succeed, waiting
+    /// 0.5 s, doubling to 5 s, between tries. After a reconnect the subscription connection can come back before the
+    /// one that carries commands, and commands fail at once until that one does too; a single try would then miss.
+    /// Ends when <paramref name="cancellationToken"/> is cancelled; never throws.
+    /// </summary>
+    public async Task CatchUpAsync(Func<CancellationToken, Task<bool>> catchUp, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(catchUp);
+        var wait = TimeSpan.FromMilliseconds(500);
+        try
+        {
+            while (!(await ListeningAsync(cancellationToken: cancellationToken).ConfigureAwait(false) && await catchUp(cancellationToken).ConfigureAwait(false)))
+            {
+                await Task.Delay(wait, cancellationToken).ConfigureAwait(false);
+                wait = TimeSpan.FromTicks(Math.Min(wait.Ticks * 2, MaxCatchUpWait.Ticks));
+            }
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // Stopping.
         }
     }
 

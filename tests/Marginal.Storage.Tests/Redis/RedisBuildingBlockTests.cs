@@ -128,6 +128,31 @@ public sealed class RedisBuildingBlockTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task CatchUpAsync_ReadFailsTwice_TriedAgainUntilItSucceeds()
+    {
+        var changes = new RedisConfigChanges(_redis, _prefix);
+        await using var subscription = await changes.SubscribeAsync(_ => { });
+        var tries = 0;
+
+        await changes.CatchUpAsync(_ => Task.FromResult(++tries == 3), CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(30));
+
+        Assert.Equal(3, tries);
+    }
+
+    [Fact]
+    public async Task CatchUpAsync_NotSubscribed_NeverReadsUntilStopped()
+    {
+        // Without a subscription the probe is never heard: reading the store then could miss what is announced meanwhile.
+        var changes = new RedisConfigChanges(_redis, _prefix);
+        using var stopping = new CancellationTokenSource(TimeSpan.FromSeconds(7));
+        var tries = 0;
+
+        await changes.CatchUpAsync(_ => Task.FromResult(++tries > 0), stopping.Token).WaitAsync(TimeSpan.FromSeconds(30));
+
+        Assert.Equal(0, tries);
+    }
+
+    [Fact]
     public async Task RedisDown_BudgetsFailClosedByDefault_OpenWhenConfigured_CacheMisses()
     {
         await using var server = await RedisServer.StartAsync();
