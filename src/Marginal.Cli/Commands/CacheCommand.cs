@@ -483,6 +483,8 @@ internal static class CacheCommand
         return pairs;
     }
 
+    private static readonly double[] NearDuplicateCuts = [0.90, 0.95, 0.97, 0.99];
+
     private static string Report(List<ParaphrasePair> pairs, List<EvaluatedQuery> queries, double? extra)
     {
         var all = CacheEvaluation.Variants[^1];
@@ -540,6 +542,16 @@ internal static class CacheCommand
             var (baseline, classifier, cosine, probability) = HitClassifier.Evaluate(queries, seed);
             var total = baseline.Positives + baseline.FalseHits + baseline.Misses;
             w.WriteLine($"| {seed} | {total} | {Counts(baseline)} at {cosine:0.000} ({100.0 * baseline.Positives / total:0.0}% / {100.0 * baseline.FalseHits / total:0.0}%) | {Counts(classifier)} at {probability:0.000} ({100.0 * classifier.Positives / total:0.0}% / {100.0 * classifier.FalseHits / total:0.0}%) |");
+        }
+        w.WriteLine();
+        w.WriteLine("Near-duplicate cached prompts (two cached prompts whose cosine to each other is at least the cut), where a second stage must tell them apart from a few words:");
+        w.WriteLine();
+        w.WriteLine("| cut | nearest wrong: its cached prompt a near-duplicate of the right one (letter case the only difference) | queries whose two nearest are near-duplicates: nearest right |");
+        w.WriteLine("| --- | --- | --- |");
+        foreach (var cut in NearDuplicateCuts)
+        {
+            var counts = CacheEvaluation.NearDuplicates(queries, cut);
+            w.WriteLine($"| {cut:0.00} | {counts.NearestWrongNearDuplicate} of {counts.NearestWrong} ({counts.NearestWrongCaseOnly}) | {counts.TopTwoNearDuplicates}: {counts.TopTwoNearestRight} |");
         }
         return w.ToString();
     }

@@ -27,6 +27,9 @@ public sealed record EvaluatedQuery(string Query, string Expected, string Matche
     public float Margin => Similarity - SecondSimilarity;
 }
 
+/// <summary>What <see cref="CacheEvaluation.NearDuplicates"/> counts at one cut.</summary>
+public sealed record NearDuplicateCounts(int NearestWrong, int NearestWrongNearDuplicate, int NearestWrongCaseOnly, int TopTwoNearDuplicates, int TopTwoNearestRight);
+
 /// <summary>Counts at one threshold: a hit on the query's own origin is a positive, on another a false hit, no hit a miss.</summary>
 public sealed record CacheEvalRow(string Variant, double Threshold, int Positives, int FalseHits, int Misses);
 
@@ -188,6 +191,35 @@ public static class CacheEvaluation
         var (train, test) = Halves(queries, seed);
         var (row, margin) = BestWithMargin(train, 0.01, checks, variant, margins)!.Value;
         return (Score(test, row.Threshold, checks, variant, margin), margin);
+    }
+
+    /// <summary>
+    /// Where the nearest cached prompt is a near-duplicate of another (cosine between the two cached prompts at or above
+    /// <paramref name="cut"/>), the cases a second stage must tell apart from a few words: of the queries whose nearest
+    /// is wrong, how many found a near-duplicate of their own cached prompt, and how many of those differ from it in
+    /// letter case only; of all queries, how many have near-duplicates as their two nearest, and how many of those the
+    /// nearest answers rightly.
+    /// </summary>
+    public static NearDuplicateCounts NearDuplicates(IReadOnlyList<EvaluatedQuery> queries, double cut)
+    {
+        var wrong = queries.Where(q => q.Matched != q.Expected).ToList();
+        var wrongNear = wrong.Where(q => IndexOf(q, q.Matched) is var m and >= 0 && IndexOf(q, q.Expected) is var e and >= 0
+            && q.Candidates[m].SimilarityToCandidates[e] >= cut).ToList();
+        var topTwo = queries.Where(q => q.Candidates.Count > 1 && q.Candidates[0].SimilarityToCandidates[1] >= cut).ToList();
+        return new(wrong.Count, wrongNear.Count, wrongNear.Count(q => string.Equals(q.Matched, q.Expected, StringComparison.OrdinalIgnoreCase)),
+            topTwo.Count, topTwo.Count(q => q.Matched == q.Expected));
+    }
+
+    private static int IndexOf(EvaluatedQuery query, string text)
+    {
+        for (var i = 0; i < query.Candidates.Count; i++)
+        {
+            if (query.Candidates[i].Text == text)
+            {
+                return i;
+            }
+        }
+        return -1;
     }
 
     /// <summary>The seeded split into a training half and a held-out half used by every held-out figure.</summary>

@@ -71,4 +71,30 @@ public sealed class CacheEvaluationTests
 
         Assert.Equal((0.851, 2, 0), (row!.Threshold, row.Positives, row.FalseHits));
     }
+
+    [Fact]
+    public void NearDuplicates_HandComputedCase_CountsWrongNearestAndNearDuplicateTopTwo()
+    {
+        var queries = Queries();
+
+        // qb's nearest (alpha) is wrong; alpha and beta are orthogonal, so not near-duplicates at 0.95 but at 0.
+        // qd 6's two nearest are beta 5 and beta (cosine 0.96 to each other), and beta 5 is its own: nearest right.
+        Assert.Equal(new NearDuplicateCounts(1, 0, 0, 1, 1), CacheEvaluation.NearDuplicates(queries, 0.95));
+        Assert.Equal(new NearDuplicateCounts(1, 1, 0, 4, 3), CacheEvaluation.NearDuplicates(queries, 0));
+        Assert.Equal(new NearDuplicateCounts(1, 0, 0, 0, 0), CacheEvaluation.NearDuplicates(queries, 0.97));
+    }
+
+    [Fact]
+    public void NearDuplicates_CachedPromptsDifferingInLetterCase_CountedAsCaseOnly()
+    {
+        // The query is the second origin's, but the first (same words, other case; cosine 0.99 to it) is nearer.
+        ParaphrasePair[] pairs = [new("Load AudioFolder", "x"), new("Load audiofolder", "q")];
+        var vectors = new Dictionary<string, float[]>
+        {
+            ["Load AudioFolder"] = [1, 0], ["Load audiofolder"] = [0.99f, 0.14106736f], ["x"] = [1, 0], ["q"] = [1, 0],
+        };
+        var queries = CacheEvaluation.Prepare(pairs, texts => [.. texts.Select(t => vectors[t])]);
+
+        Assert.Equal(new NearDuplicateCounts(1, 1, 1, 2, 1), CacheEvaluation.NearDuplicates(queries, 0.95));
+    }
 }
