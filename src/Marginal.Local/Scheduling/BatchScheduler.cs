@@ -5,6 +5,7 @@ using LLama.Common;
 using LLama.Native;
 using LLama.Sampling;
 using Marginal.Core.Errors;
+using Marginal.Local.Grammars;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -36,6 +37,8 @@ public sealed partial class BatchScheduler : IDisposable
     private readonly long _startedAt;
     private readonly Task _loop;
     private BatchedExecutor _executor;
+    // The UTF-8 guard's table for this model, built by the loop at the first constrained sequence.
+    private Utf8Transitions? _utf8;
 
     // Counters: written by the loop (and by Submit/Cancel for the last three) under _gate, read by GetStats.
     private int _active;
@@ -304,22 +307,31 @@ public sealed partial class BatchScheduler : IDisposable
             }
             sequence.AdmittedAt = _time.GetTimestamp();
             sequence.Conversation = _executor.Create();
-            var grammar = sequence.Sampling.Grammar is { } gbnf ? new Grammar(gbnf, "root") : null;
-            sequence.Sampler = sequence.Sampling.Temperature <= 0
-                ? new GreedySamplingPipeline { Grammar = grammar }
-                : new DefaultSamplingPipeline
-                {
-                    Temperature = sequence.Sampling.Temperature,
-                    TopP = sequence.Sampling.TopP,
-                    TopK = 0,
-                    MinP = 0,
-                    Seed = sequence.Sampling.Seed ?? (uint)Random.Shared.Next(),
-                    Grammar = grammar,
-                };
+            sequence.Sampler = SamplerOf(sequence.Sampling);
             sequence.Decoder = new StreamingTokenDecoder(_executor.Context);
             sequence.Conversation.Prompt(sequence.Prompt);
             running.Add(sequence);
         }
+    }
+
+    /// <summary>
+    /// The sampling pipeline of one sequence: greedy at temperature 0, else top-p, temperature and a seeded draw; with an
+    /// output grammar, <see cref="Utf8Guard"/> keeps the answer's bytes valid UTF-8, which llama.cpp's grammar does not check.
+    /// </summary>
+    private ISamplingPipeline SamplerOf(SamplingSettings sampling)
+    {
+        var grammar = sampling.Grammar is { } gbnf ? new Grammar(gbnf, "root") : null;
+        var seed = sampling.Seed ?? (uint)Random.Shared.Next();
+        if (grammar is null)
+        {
+            return sampling.Temperature <= 0
+                ? new GreedySamplingPipeline()
+                : new DefaultSamplingPipeline { Temperature = sampling.Temperature, TopP = sampling.TopP, TopK = 0, MinP = 0, Seed = seed };
+        }
+        var utf8 = _utf8 ??= Utf8Transitions.Of(_weights);
+        return sampling.Temperature <= 0
+            ? new GuardedGreedySamplingPipeline(utf8) { Grammar = grammar }
+            : new GuardedSamplingPipeline(utf8) { Temperature = sampling.Temperature, TopP = sampling.TopP, TopK = 0, MinP = 0, Seed = seed, Grammar = grammar };
     }
 
     /// <summary>Frees the sequence's slot and ends its output: with the end reason, or as cancelled when <paramref name="end"/> is null.</summary>

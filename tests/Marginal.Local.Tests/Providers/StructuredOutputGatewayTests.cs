@@ -165,6 +165,25 @@ public sealed class StructuredOutputGatewayTests(TestModelFiles files) : IAsyncL
         AssertPerson(text.ToString());
     }
 
+    /// <summary>
+    /// A seed whose sampled bytes, before <c>Utf8Guard</c>, were not valid UTF-8 although llama.cpp's grammar counted them
+    /// as characters: it wrote a tag <c>" Neal"</c> plus 4 bytes the grammar counted as one character and .NET decodes as
+    /// four U+FFFD, 9 characters where the schema allows 6. Seeds 1-150 were tried: 4 broke UTF-8, and this one the schema.
+    /// </summary>
+    [Fact]
+    public async Task CompleteChat_JsonSchemaSeedThatBrokeUtf8_AnswerMatchesTheSchema()
+    {
+        var options = Options();
+#pragma warning disable OPENAI001 // Seed is marked experimental in the SDK.
+        options.Seed = 58;
+#pragma warning restore OPENAI001
+        options.ResponseFormat = ChatResponseFormat.CreateJsonSchemaFormat("person", BinaryData.FromString(PersonSchema));
+
+        var completion = (await Chat.CompleteChatAsync([new UserChatMessage("another person")], options)).Value;
+
+        AssertPerson(completion.Content[0].Text);
+    }
+
     [Fact]
     public async Task CompleteChat_JsonObject_AnswerIsAJsonObject()
     {
