@@ -74,6 +74,9 @@ internal sealed class ClusterRedis : IAsyncDisposable
         options.AsyncTimeout = Math.Min(options.AsyncTimeout, 2000);
         options.SyncTimeout = Math.Min(options.SyncTimeout, 2000);
         options.ClientName ??= "marginal";
+        // Reconnect tries 0.5 s apart at first, growing to 5 s at most (the library's default grows to 10 s): after a
+        // Redis restart a node shares its cache and counters again within seconds.
+        options.ReconnectRetryPolicy = new ExponentialRetry(500, 5000);
         ConnectionMultiplexer connection;
         try
         {

@@ -19,7 +19,7 @@ public sealed class RedisConfigChanges(IConnectionMultiplexer connection, string
     public static readonly TimeSpan ProbeTimeout = TimeSpan.FromSeconds(5);
 
     // The longest wait between two tries of CatchUpAsync.
-    private static readonly TimeSpan MaxCatchUpWait = TimeSpan.FromSeconds(5);
+    private static readonly TimeSpan MaxCatchUpWait = TimeSpan.FromSeconds(2);
 
     private readonly ConcurrentDictionary<string, TaskCompletionSource> _probes = new(StringComparer.Ordinal);
 
@@ -79,20 +79,23 @@ public sealed class RedisConfigChanges(IConnectionMultiplexer connection, string
 
     /// <summary>
     /// Runs <paramref name="catchUp"/> (reading from Redis or the shared store what was announced while this process was
-    /// cut off; false when that failed) once <see cref="ListeningAsync"/> is true, and again until both succeed, waiting
-    /// 0.5 s, doubling to 5 s, between tries. After a reconnect the subscription connection can come back before the
-    /// one that carries commands, and commands fail at once until that one does too; a single try would then miss.
-    /// Ends when <paramref name="cancellationToken"/> is cancelled; never throws.
+    /// cut off; false when that failed) once <see cref="ListeningAsync"/> is true, and again until both succeed. After a
+    /// reconnect the subscription connection can come back before the one that carries commands, and commands fail at
+    /// once until that one does too; a single try would then miss. A try's probe waits 1 s, doubling to
+    /// <see cref="ProbeTimeout"/>; tries are 0.25 s apart, doubling to 2 s. Ends when <paramref name="cancellationToken"/>
+    /// is cancelled; never throws.
     /// </summary>
     public async Task CatchUpAsync(Func<CancellationToken, Task<bool>> catchUp, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(catchUp);
-        var wait = TimeSpan.FromMilliseconds(500);
+        var probe = TimeSpan.FromSeconds(1);
+        var wait = TimeSpan.FromMilliseconds(250);
         try
         {
-            while (!(await ListeningAsync(cancellationToken: cancellationToken).ConfigureAwait(false) && await catchUp(cancellationToken).ConfigureAwait(false)))
+            while (!(await ListeningAsync(probe, cancellationToken).ConfigureAwait(false) && await catchUp(cancellationToken).ConfigureAwait(false)))
             {
                 await Task.Delay(wait, cancellationToken).ConfigureAwait(false);
+                probe = TimeSpan.FromTicks(Math.Min(probe.Ticks * 2, ProbeTimeout.Ticks));
                 wait = TimeSpan.FromTicks(Math.Min(wait.Ticks * 2, MaxCatchUpWait.Ticks));
             }
         }
