@@ -78,4 +78,10 @@ public sealed class GatewayException : Exception
 
     public static GatewayException InvalidRequest(string message, string? param = null, string? code = null) =>
         new(GatewayErrorKind.InvalidRequest, message, code, param);
+
+    /// <summary>
+    /// A model this gateway does not serve: 404 <c>model_not_found</c>, as OpenAI answers, so SDKs raise their not-found
+    /// error (openai-python's <c>NotFoundError</c>, the .NET SDK's 404 <c>ClientResultException</c>).
+    /// </summary>
+    public static GatewayException ModelNotFound(string message) => new(GatewayErrorKind.NotFound, message, "model_not_found", "model");
 }

@@ -141,7 +141,7 @@ public sealed partial class CapacityChatClient(GatewayModelSource models, TimePr
         var model = options?.ModelId;
         if (model is null || !models.Current.Models.TryGetValue(model, out var route))
         {
-            throw GatewayException.InvalidRequest($"The model '{model}' does not exist on this gateway.", "model", "model_not_found");
+            throw GatewayException.ModelNotFound($"The model '{model}' does not exist on this gateway.");
         }
         return (route, options.GetGatewayContext());
     }

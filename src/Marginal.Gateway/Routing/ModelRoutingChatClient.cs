@@ -18,7 +18,7 @@ namespace Marginal.Gateway.Routing;
 /// learned choice of the weak model); else the route's default (<c>default</c>). An alias request records the saving
 /// against the strong model as lever <c>routing</c>: the same tokens at the strong model's price minus what was paid.
 /// A cascade runs on whole answers, so a streamed request on a cascade route is answered from the buffered answer in
-/// one chunk. Throws <see cref="GatewayException"/> (invalid request, <c>model_not_found</c>) for an unknown name.
+/// one chunk. Throws <see cref="GatewayException"/> (not found, <c>model_not_found</c>) for an unknown name.
 /// Thread-safe.
 /// </summary>
 public sealed class ModelRoutingChatClient(IChatClient innerClient, GatewayModelSource models, RouteFeedback feedback) : DelegatingChatClient(innerClient)
@@ -124,7 +124,7 @@ public sealed class ModelRoutingChatClient(IChatClient innerClient, GatewayModel
         }
         if (!current.Routes.TryGetValue(requested, out var alias))
         {
-            throw GatewayException.InvalidRequest($"The model '{requested}' does not exist or is not a chat model or route on this gateway.", "model", "model_not_found");
+            throw GatewayException.ModelNotFound($"The model '{requested}' does not exist or is not a chat model or route on this gateway.");
         }
         var decision = Decide(alias, new RouteRequest(prompt, options, context), context);
         var routed = options.Clone();

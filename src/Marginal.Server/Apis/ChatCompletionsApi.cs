@@ -85,6 +85,10 @@ public static class ChatCompletionsApi
             {
                 metrics.Tokens(context.ServedModel, context.Usage?.InputTokenCount, context.Usage?.OutputTokenCount);
             }
+            if (context.Billed && !context.Replayed)
+            {
+                metrics.Cost(context.ServedModel, context.Provider, context.Tenant, context.CostUsd);
+            }
         }
         catch (GatewayException error) when (!http.Response.HasStarted)
         {

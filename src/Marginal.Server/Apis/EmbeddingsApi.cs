@@ -116,7 +116,7 @@ public static class EmbeddingsApi
         }
         if (!model.Models.TryGetValue(request.Model, out var route) || route.Type != "embedding")
         {
-            throw GatewayException.InvalidRequest($"The model '{request.Model}' does not exist or is not an embedding model on this gateway.", "model", "model_not_found");
+            throw GatewayException.ModelNotFound($"The model '{request.Model}' does not exist or is not an embedding model on this gateway.");
         }
         if (request.Input is not { Count: > 0 } || request.Input.Exists(string.IsNullOrEmpty))
         {

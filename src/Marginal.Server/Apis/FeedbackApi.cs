@@ -129,38 +129,50 @@ public static partial class FeedbackApi
         }
         using (body)
         {
-            var root = body.RootElement;
-            if (root.ValueKind != JsonValueKind.Object)
+            try
             {
-                throw GatewayException.InvalidRequest("The request body must be a JSON object.", null, "invalid_body");
+                return Read(body.RootElement);
             }
-            if (!root.TryGetProperty("request_id", out var id) || id.ValueKind != JsonValueKind.String || string.IsNullOrWhiteSpace(id.GetString()))
+            catch (InvalidOperationException)
             {
-                throw GatewayException.InvalidRequest("'request_id' is required: the x-marginal-request-id of the answer.", "request_id", "missing_required_parameter");
+                // JsonDocument keeps strings as raw bytes; decoding text that is not UTF-8 fails here, not at parse.
+                throw GatewayException.InvalidRequest("The body must be JSON in UTF-8; it holds text that is not valid UTF-8.", null, "invalid_encoding");
             }
-            double? score = null;
-            if (root.TryGetProperty("score", out var s) && s.ValueKind != JsonValueKind.Null)
-            {
-                if (s.ValueKind != JsonValueKind.Number || !s.TryGetDouble(out var value) || !(value is >= 0 and <= 1))
-                {
-                    throw GatewayException.InvalidRequest("'score' must be a number from 0 to 1.", "score", "invalid_value");
-                }
-                score = value;
-            }
-            string? outcome = null;
-            if (root.TryGetProperty("outcome", out var o) && o.ValueKind != JsonValueKind.Null)
-            {
-                if (o.ValueKind != JsonValueKind.String || !OutcomePattern().IsMatch(o.GetString()!))
-                {
-                    throw GatewayException.InvalidRequest("'outcome' must be a word of letters, digits, '_', '.' or '-', up to 64 characters.", "outcome", "invalid_value");
-                }
-                outcome = o.GetString();
-            }
-            if (score is null && outcome is null)
-            {
-                throw GatewayException.InvalidRequest("Give 'score', 'outcome' or both.", "score", "missing_required_parameter");
-            }
-            return (id.GetString()!, score, outcome);
         }
+    }
+
+    private static (string RequestId, double? Score, string? Outcome) Read(JsonElement root)
+    {
+        if (root.ValueKind != JsonValueKind.Object)
+        {
+            throw GatewayException.InvalidRequest("The request body must be a JSON object.", null, "invalid_body");
+        }
+        if (!root.TryGetProperty("request_id", out var id) || id.ValueKind != JsonValueKind.String || string.IsNullOrWhiteSpace(id.GetString()))
+        {
+            throw GatewayException.InvalidRequest("'request_id' is required: the x-marginal-request-id of the answer.", "request_id", "missing_required_parameter");
+        }
+        double? score = null;
+        if (root.TryGetProperty("score", out var s) && s.ValueKind != JsonValueKind.Null)
+        {
+            if (s.ValueKind != JsonValueKind.Number || !s.TryGetDouble(out var value) || !(value is >= 0 and <= 1))
+            {
+                throw GatewayException.InvalidRequest("'score' must be a number from 0 to 1.", "score", "invalid_value");
+            }
+            score = value;
+        }
+        string? outcome = null;
+        if (root.TryGetProperty("outcome", out var o) && o.ValueKind != JsonValueKind.Null)
+        {
+            if (o.ValueKind != JsonValueKind.String || !OutcomePattern().IsMatch(o.GetString()!))
+            {
+                throw GatewayException.InvalidRequest("'outcome' must be a word of letters, digits, '_', '.' or '-', up to 64 characters.", "outcome", "invalid_value");
+            }
+            outcome = o.GetString();
+        }
+        if (score is null && outcome is null)
+        {
+            throw GatewayException.InvalidRequest("Give 'score', 'outcome' or both.", "score", "missing_required_parameter");
+        }
+        return (id.GetString()!, score, outcome);
     }
 }

@@ -96,7 +96,7 @@ public static class JobsApi
         }
         if (!config.Models.ContainsKey(request.Model!))
         {
-            throw new GatewayException(GatewayErrorKind.InvalidRequest, $"The model '{request.Model}' does not exist.", "model_not_found", "model");
+            throw GatewayException.ModelNotFound($"The model '{request.Model}' does not exist.");
         }
         var job = new DeferredJob(
             Id: "job_" + Guid.CreateVersion7().ToString("N"),

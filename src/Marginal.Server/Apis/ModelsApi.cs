@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Marginal.Gateway.Pipeline;
 using Marginal.Gateway.Routing;
+using Marginal.Server.Hosting;
 using Marginal.Server.Wire;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
@@ -8,7 +9,10 @@ using Microsoft.AspNetCore.Routing;
 
 namespace Marginal.Server.Apis;
 
-/// <summary><c>GET /v1/models</c> and <c>GET /v1/models/{id}</c>: the configured models, in OpenAI's shape.</summary>
+/// <summary>
+/// <c>GET /v1/models</c> and <c>GET /v1/models/{id}</c>: the configured models the caller's key may use, in OpenAI's
+/// shape. A model outside the key's list is absent from the list and 404 by id, as a model that does not exist.
+/// </summary>
 public static class ModelsApi
 {
     public static IEndpointRouteBuilder MapModelsApi(this IEndpointRouteBuilder app)
@@ -21,13 +25,20 @@ public static class ModelsApi
             json.WriteStartObject();
             json.WriteString("object", "list");
             json.WriteStartArray("data");
+            var key = KeyAuthentication.KeyOf(http);
             foreach (var route in models.Current.Models.Values.OrderBy(m => m.Name, StringComparer.Ordinal))
             {
-                WriteModel(json, route);
+                if (key is null || key.Allows(route.Name))
+                {
+                    WriteModel(json, route);
+                }
             }
             foreach (var alias in models.Current.Routes.Values.OrderBy(r => r.Name, StringComparer.Ordinal))
             {
-                WriteAlias(json, alias);
+                if (key is null || key.Allows(alias.Name))
+                {
+                    WriteAlias(json, alias);
+                }
             }
             json.WriteEndArray();
             json.WriteEndObject();
@@ -35,6 +46,11 @@ public static class ModelsApi
         });
         app.MapGet("/v1/models/{id}", async (HttpContext http, string id, GatewayModelSource models) =>
         {
+            if (KeyAuthentication.KeyOf(http) is { } key && !key.Allows(id))
+            {
+                await WriteNotFoundAsync(http, id);
+                return;
+            }
             if (models.Current.Routes.TryGetValue(id, out var alias))
             {
                 http.Response.ContentType = "application/json";
@@ -45,7 +61,7 @@ public static class ModelsApi
             }
             if (!models.Current.Models.TryGetValue(id, out var route))
             {
-                await OpenAIErrors.WriteAsync(http, StatusCodes.Status404NotFound, $"The model '{id}' does not exist.", "invalid_request_error", "model_not_found", "model");
+                await WriteNotFoundAsync(http, id);
                 return;
             }
             http.Response.ContentType = "application/json";
@@ -55,6 +71,10 @@ public static class ModelsApi
         });
         return app;
     }
+
+    private static Task WriteNotFoundAsync(HttpContext http, string id) =>
+        OpenAIErrors.WriteAsync(http, StatusCodes.Status404NotFound, $"The model '{(id.Length <= 256 ? id : id[..256] + "…")}' does not exist.",
+            "invalid_request_error", "model_not_found", "model");
 
     /// <summary>A route alias: type <c>route</c>, owned by the gateway, with the models it chooses between.</summary>
     private static void WriteAlias(Utf8JsonWriter json, RouteAlias alias)

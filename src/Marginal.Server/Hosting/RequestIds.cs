@@ -21,6 +21,14 @@ internal static class RequestIds
         {
             throw new GatewayException(GatewayErrorKind.InvalidRequest, "The Idempotency-Key header must be at most 255 characters.", "invalid_idempotency_key", "Idempotency-Key");
         }
+        // The key is echoed in headers and logs: printable ASCII only, as Stripe's and OpenAI's keys are.
+        foreach (var c in idempotencyKey)
+        {
+            if (c is < ' ' or > '~')
+            {
+                throw new GatewayException(GatewayErrorKind.InvalidRequest, "The Idempotency-Key header may hold printable ASCII characters only (no control or non-ASCII characters).", "invalid_idempotency_key", "Idempotency-Key");
+            }
+        }
         return $"{tenant}:{idempotencyKey}";
     }
 

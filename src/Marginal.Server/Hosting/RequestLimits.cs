@@ -4,7 +4,10 @@ using Microsoft.AspNetCore.Http;
 
 namespace Marginal.Server.Hosting;
 
-/// <summary>Refuses a body larger than the limit from its Content-Length, before reading a byte of it.</summary>
+/// <summary>
+/// Refuses a body larger than the limit from its Content-Length, before reading a byte of it, and a body to a JSON API
+/// that says it is something else (415). A body without a Content-Type is read as JSON: some clients send none.
+/// </summary>
 internal sealed class RequestLimits(RequestDelegate next, long maxBodyBytes)
 {
     public Task InvokeAsync(HttpContext http)
@@ -15,8 +18,20 @@ internal sealed class RequestLimits(RequestDelegate next, long maxBodyBytes)
             http.Response.Headers.Connection = "close";
             return WriteTooLargeAsync(http, maxBodyBytes);
         }
+        if (HttpMethods.IsPost(http.Request.Method) && IsJsonApi(http.Request.Path) && http.Request.ContentType is { Length: > 0 } type
+            && !http.Request.HasJsonContentType())
+        {
+            return OpenAIErrors.WriteAsync(http, StatusCodes.Status415UnsupportedMediaType,
+                $"The request body must be JSON (Content-Type: application/json); it was sent as '{Bounded(type)}'.", "invalid_request_error", "unsupported_media_type");
+        }
         return next(http);
     }
+
+    private static bool IsJsonApi(PathString path) =>
+        path.StartsWithSegments("/v1", StringComparison.Ordinal) || path.StartsWithSegments("/admin/v1", StringComparison.Ordinal);
+
+    /// <summary>The client's header is echoed in the message: at most 100 characters of it.</summary>
+    private static string Bounded(string value) => value.Length <= 100 ? value : value[..100] + "…";
 
     public static Task WriteTooLargeAsync(HttpContext http, long? maxBodyBytes = null) =>
         OpenAIErrors.WriteAsync(http, StatusCodes.Status413PayloadTooLarge,

@@ -100,7 +100,7 @@ public static class ChatRequestReader
         var messages = new List<ChatMessage>(wireMessages.Count);
         for (var i = 0; i < wireMessages.Count; i++)
         {
-            messages.Add(ToMessage(wireMessages[i], i));
+            messages.Add(ToMessage(wireMessages[i] ?? throw NullItem($"messages[{i}]", "a message object"), i));
         }
 
         var options = new ChatOptions
@@ -150,6 +150,10 @@ public static class ChatRequestReader
         _ => throw GatewayException.InvalidRequest($"Invalid value: '{effort}'. Supported values are: 'none', 'minimal', 'low', 'medium', 'high' and 'xhigh'.", "reasoning_effort", "invalid_value"),
     };
 
+    /// <summary>A <c>null</c> where the array needs an object (the serializer lets it through as a null element).</summary>
+    private static GatewayException NullItem(string param, string expected) =>
+        GatewayException.InvalidRequest($"Invalid type for '{param}': expected {expected}, but got null instead.", param, "invalid_type");
+
     private static void Range(double? value, double min, double max, string param)
     {
         if (value is { } v && (v < min || v > max || double.IsNaN(v)))
@@ -190,7 +194,8 @@ public static class ChatRequestReader
             }
             for (var j = 0; j < calls.Count; j++)
             {
-                contents.Add(ToFunctionCall(calls[j], $"{at}.tool_calls[{j}]"));
+                var callAt = $"{at}.tool_calls[{j}]";
+                contents.Add(ToFunctionCall(calls[j] ?? throw NullItem(callAt, "a tool call object"), callAt));
             }
         }
         if (contents.Count == 0 && role != ChatRole.Assistant)
@@ -338,6 +343,10 @@ public static class ChatRequestReader
         for (var i = 0; i < tools.Count; i++)
         {
             var at = $"tools[{i}]";
+            if (tools[i] is null)
+            {
+                throw NullItem(at, "a tool object");
+            }
             if (tools[i].Type != "function")
             {
                 throw GatewayException.InvalidRequest($"Invalid value: '{tools[i].Type}'. Supported values are: 'function'.", $"{at}.type", "invalid_value");
@@ -351,12 +360,59 @@ public static class ChatRequestReader
             {
                 throw GatewayException.InvalidRequest($"'{at}.function.parameters' must be a JSON Schema object.", $"{at}.function.parameters", "invalid_value");
             }
+            RequireValidText(schema, $"{at}.function.parameters");
             result.Add(AIFunctionFactory.CreateDeclaration(name, function.Description, schema));
         }
         return result;
     }
 
+    private static ChatResponseFormatJson ForJsonSchema(JsonElement schema, JsonSchemaFormat format)
+    {
+        RequireValidText(schema, "response_format.json_schema.schema");
+        return ChatResponseFormat.ForJsonSchema(schema, format.Name, format.Description);
+    }
+
     private static readonly JsonElement EmptyObjectSchema = JsonDocument.Parse("""{"type":"object","properties":{}}""").RootElement;
+
+    /// <summary>
+    /// A schema is kept as raw JSON and only decoded when it is written upstream, so text that is not valid UTF-8 (or an
+    /// escaped lone surrogate) would fail there and be blamed on the provider. Decoding every string and name here
+    /// makes it the client's 400, naming the field, before anything is sent.
+    /// </summary>
+    private static void RequireValidText(JsonElement element, string param)
+    {
+        try
+        {
+            Visit(element);
+        }
+        catch (InvalidOperationException)
+        {
+            throw GatewayException.InvalidRequest($"'{param}' holds text that is not valid UTF-8.", param, "invalid_encoding");
+        }
+
+        static void Visit(JsonElement element)
+        {
+            switch (element.ValueKind)
+            {
+                case JsonValueKind.String:
+                    _ = element.GetString();
+                    break;
+                case JsonValueKind.Object:
+                    foreach (var property in element.EnumerateObject())
+                    {
+                        _ = property.Name;
+                        Visit(property.Value);
+                    }
+                    break;
+                case JsonValueKind.Array:
+                    foreach (var item in element.EnumerateArray())
+                    {
+                        Visit(item);
+                    }
+                    break;
+            }
+        }
+    }
 
     private static ChatResponseFormat? ToResponseFormat(ResponseFormat? format) => format?.Type switch
     {
@@ -364,7 +420,7 @@ public static class ChatRequestReader
         "text" => ChatResponseFormat.Text,
         "json_object" => ChatResponseFormat.Json,
         "json_schema" when format.JsonSchema is { Schema: { ValueKind: JsonValueKind.Object } schema } js =>
-            ChatResponseFormat.ForJsonSchema(schema, js.Name, js.Description),
+            ForJsonSchema(schema, js),
         "json_schema" => throw GatewayException.InvalidRequest("'response_format.json_schema.schema' must be a JSON Schema object.", "response_format.json_schema", "invalid_value"),
         _ => throw GatewayException.InvalidRequest($"Invalid value: '{format.Type}'. Supported values are: 'text', 'json_object' and 'json_schema'.", "response_format.type", "invalid_value"),
     };

@@ -76,7 +76,7 @@ public sealed class GatewayPipelineTests
         var error = await Assert.ThrowsAsync<GatewayException>(() =>
             GatewayPipeline.Build(Models(), TimeProvider.System).GetResponseAsync([new ChatMessage(ChatRole.User, "x")], new ChatOptions { ModelId = model }));
 
-        Assert.Equal(GatewayErrorKind.InvalidRequest, error.Kind);
+        Assert.Equal(GatewayErrorKind.NotFound, error.Kind);
         Assert.Equal("model_not_found", error.Code);
         Assert.Equal("model", error.Param);
     }

@@ -63,8 +63,10 @@ public sealed class ErrorResponseTests : IAsyncLifetime
     [InlineData("""{"model":"gpt-test","messages":[{"role":"user","content":"hi"}],"response_format":{"type":"yaml"}}""", "response_format.type", "invalid_value")]
     [InlineData("""{"model":"gpt-test","messages":[{"role":"user","content":"hi"}],"stop":["a","b","c","d","e"]}""", "stop", "invalid_value")]
     [InlineData("""{"model":"gpt-test","messages":[{"role":"user","content":"hi"}],"stream_options":{"include_usage":true}}""", "stream_options", "invalid_value")]
-    [InlineData("""{"model":"no-such-model","messages":[{"role":"user","content":"hi"}]}""", "model", "model_not_found")]
-    [InlineData("""{"model":"embed-test","messages":[{"role":"user","content":"hi"}]}""", "model", "model_not_found")]
+    [InlineData("""{"model":"gpt-test","messages":[null]}""", "messages[0]", "invalid_type")]
+    [InlineData("""{"model":"gpt-test","messages":[{"role":"user","content":"hi"},null]}""", "messages[1]", "invalid_type")]
+    [InlineData("""{"model":"gpt-test","messages":[{"role":"user","content":"hi"}],"tools":[null]}""", "tools[0]", "invalid_type")]
+    [InlineData("""{"model":"gpt-test","messages":[{"role":"assistant","tool_calls":[null]}]}""", "messages[0].tool_calls[0]", "invalid_type")]
     public async Task ChatCompletions_MalformedRequest_Returns400WithParam(string body, string? param, string code)
     {
         var (status, error, _) = await PostAsync(body);
@@ -74,6 +76,107 @@ public sealed class ErrorResponseTests : IAsyncLifetime
         Assert.Equal("invalid_request_error", error["type"]!.GetValue<string>());
         Assert.Equal(param, error["param"]?.GetValue<string>());
         Assert.Equal(code, error["code"]!.GetValue<string>());
+        Assert.Empty(_host.Primary.Requests);
+    }
+
+    [Theory]
+    [InlineData("""{"model":"no-such-model","messages":[{"role":"user","content":"hi"}]}""")]
+    [InlineData("""{"model":"embed-test","messages":[{"role":"user","content":"hi"}]}""")]
+    public async Task ChatCompletions_UnknownModel_Returns404ModelNotFound(string body)
+    {
+        var (status, error, _) = await PostAsync(body);
+
+        Assert.Equal(HttpStatusCode.NotFound, status);
+        AssertSchema(error);
+        Assert.Equal("invalid_request_error", error["type"]!.GetValue<string>());
+        Assert.Equal("model", error["param"]?.GetValue<string>());
+        Assert.Equal("model_not_found", error["code"]!.GetValue<string>());
+        Assert.Empty(_host.Primary.Requests);
+    }
+
+    [Fact]
+    public async Task ChatCompletions_UnknownModelThroughSdk_RaisesNotFound()
+    {
+        var error = await Assert.ThrowsAsync<System.ClientModel.ClientResultException>(() =>
+            _host.OpenAI.GetChatClient("no-such-model").CompleteChatAsync("hi"));
+
+        Assert.Equal(404, error.Status);
+    }
+
+    [Theory]
+    [InlineData("text/plain")]
+    [InlineData("application/x-www-form-urlencoded")]
+    public async Task ChatCompletions_BodyNotJson_Returns415(string contentType)
+    {
+        var content = new StringContent("""{"model":"gpt-test","messages":[{"role":"user","content":"hi"}]}""", Encoding.UTF8);
+        content.Headers.ContentType = new MediaTypeHeaderValue(contentType);
+
+        var response = await _host.Http.PostAsync("/v1/chat/completions", content);
+
+        Assert.Equal(HttpStatusCode.UnsupportedMediaType, response.StatusCode);
+        var error = JsonNode.Parse(await response.Content.ReadAsStringAsync())!["error"]!;
+        AssertSchema(error);
+        Assert.Equal("unsupported_media_type", error["code"]!.GetValue<string>());
+        Assert.Empty(_host.Primary.Requests);
+    }
+
+    [Fact]
+    public async Task ChatCompletions_ToolSchemaNotUtf8_Returns400AndSendsNothing()
+    {
+        var body = Encoding.UTF8.GetBytes("""{"model":"gpt-test","messages":[{"role":"user","content":"hi"}],"tools":[{"type":"function","function":{"name":"f","parameters":{"type":"object","description":"@@"}}}]}""");
+        var at = Array.IndexOf(body, (byte)'@');
+        body[at] = 0xC3;
+        body[at + 1] = 0x28; // a lead byte followed by a non-continuation byte
+
+        var response = await _host.Http.PostAsync("/v1/chat/completions", new ByteArrayContent(body) { Headers = { ContentType = new MediaTypeHeaderValue("application/json") } });
+
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        var error = JsonNode.Parse(await response.Content.ReadAsStringAsync())!["error"]!;
+        Assert.Equal("tools[0].function.parameters", error["param"]!.GetValue<string>());
+        Assert.Empty(_host.Primary.Requests);
+    }
+
+    [Fact]
+    public async Task ChatCompletions_ToolSchemaWithLoneSurrogateEscape_Returns400()
+    {
+        var (status, error, _) = await PostAsync("""{"model":"gpt-test","messages":[{"role":"user","content":"hi"}],"tools":[{"type":"function","function":{"name":"f","parameters":{"type":"object","description":"\udc00"}}}]}""");
+
+        Assert.Equal(HttpStatusCode.BadRequest, status);
+        Assert.Equal("tools[0].function.parameters", error["param"]!.GetValue<string>());
+        Assert.Empty(_host.Primary.Requests);
+    }
+
+    [Fact]
+    public async Task Feedback_BodyNotUtf8_Returns400()
+    {
+        var body = Encoding.UTF8.GetBytes("""{"request_id":"req_@@","score":1}""");
+        var at = Array.IndexOf(body, (byte)'@');
+        body[at] = 0xFF;
+        body[at + 1] = 0xFE;
+
+        var response = await _host.Http.PostAsync("/v1/feedback", new ByteArrayContent(body) { Headers = { ContentType = new MediaTypeHeaderValue("application/json") } });
+
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        AssertSchema(JsonNode.Parse(await response.Content.ReadAsStringAsync())!["error"]!);
+    }
+
+    [Theory]
+    [InlineData("key\u0001one")]
+    [InlineData("clé")]
+    public async Task ChatCompletions_IdempotencyKeyNotPrintableAscii_Returns400(string escapedKey)
+    {
+        var key = System.Text.RegularExpressions.Regex.Unescape(escapedKey);
+        // HttpClient refuses such header values, so the request is written by hand on a socket.
+        var body = """{"model":"gpt-test","messages":[{"role":"user","content":"hi"}]}""";
+        var head = $"POST /v1/chat/completions HTTP/1.1\r\nHost: {_host.BaseUrl.Authority}\r\nContent-Type: application/json\r\nIdempotency-Key: {key}\r\nContent-Length: {body.Length}\r\nConnection: close\r\n\r\n";
+        using var socket = new System.Net.Sockets.TcpClient();
+        await socket.ConnectAsync(_host.BaseUrl.Host, _host.BaseUrl.Port);
+        var stream = socket.GetStream();
+        await stream.WriteAsync(Encoding.UTF8.GetBytes(head + body));
+        using var reader = new StreamReader(stream, Encoding.UTF8);
+        var answer = await reader.ReadToEndAsync();
+
+        Assert.StartsWith("HTTP/1.1 400", answer, StringComparison.Ordinal);
         Assert.Empty(_host.Primary.Requests);
     }
 

@@ -65,7 +65,6 @@ public sealed class ModelsEmbeddingsHealthTests : IAsyncLifetime
     }
 
     [Theory]
-    [InlineData("""{"model":"gpt-test","input":"x"}""", "model")]
     [InlineData("""{"model":"embed-test"}""", "input")]
     [InlineData("""{"model":"embed-test","input":[]}""", "input")]
     [InlineData("""{"model":"embed-test","input":"x","encoding_format":"hex"}""", "encoding_format")]
@@ -76,6 +75,17 @@ public sealed class ModelsEmbeddingsHealthTests : IAsyncLifetime
 
         Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
         Assert.Equal(param, JsonNode.Parse(await response.Content.ReadAsStringAsync())!["error"]!["param"]!.GetValue<string>());
+    }
+
+    [Theory]
+    [InlineData("gpt-test")]
+    [InlineData("no-such-model")]
+    public async Task Embeddings_ModelNotAnEmbeddingModel_Returns404ModelNotFound(string model)
+    {
+        var response = await _host.Http.PostAsync("/v1/embeddings", new StringContent($$"""{"model":"{{model}}","input":"x"}""", Encoding.UTF8, "application/json"));
+
+        Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
+        Assert.Equal("model_not_found", JsonNode.Parse(await response.Content.ReadAsStringAsync())!["error"]!["code"]!.GetValue<string>());
     }
 
     [Fact]
@@ -111,6 +121,40 @@ public sealed class ModelsEmbeddingsHealthTests : IAsyncLifetime
         Assert.Contains("http_server_request_duration_seconds_bucket", text, StringComparison.Ordinal);
         Assert.DoesNotContain("aspnetcore_memory_pool", text, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task Metrics_LatencyHistograms_HaveSecondScaleBucketsAndCostIsCounted()
+    {
+        var chat = _host.OpenAI.GetChatClient("gpt-test");
+        await chat.CompleteChatAsync([new OpenAI.Chat.UserChatMessage("count my cost")]);
+        await foreach (var _ in chat.CompleteChatStreamingAsync([new OpenAI.Chat.UserChatMessage("and time my first token")]))
+        {
+        }
+
+        var text = "";
+        for (var i = 0; i < 50 && !(text.Contains("marginal_gateway_time_to_first_token", StringComparison.Ordinal) && text.Contains("marginal_gateway_cost", StringComparison.Ordinal)); i++)
+        {
+            text = await _host.Http.GetStringAsync("/metrics");
+            await Task.Delay(100);
+        }
+
+        string[] durationBounds = [.. BucketBounds(text, "marginal_gateway_request_duration_seconds_bucket")];
+        string[] firstTokenBounds = [.. BucketBounds(text, "marginal_gateway_time_to_first_token_seconds_bucket")];
+        Assert.Equal([.. Telemetry.GatewayMetrics.DurationBuckets.Select(Format), "+Inf"], durationBounds);
+        Assert.Equal([.. Telemetry.GatewayMetrics.FirstTokenBuckets.Select(Format), "+Inf"], firstTokenBounds);
+        var cost = text.Split('\n').Single(l => l.StartsWith("marginal_gateway_cost", StringComparison.Ordinal) && l.Contains("model=\"gpt-test\"", StringComparison.Ordinal));
+        Assert.Contains("tenant=\"default\"", cost, StringComparison.Ordinal);
+        Assert.True(double.Parse(cost[(cost.LastIndexOf(' ') + 1)..], System.Globalization.CultureInfo.InvariantCulture) > 0, cost);
+    }
+
+    private static string Format(double bound) => bound.ToString(System.Globalization.CultureInfo.InvariantCulture);
+
+    /// <summary>The distinct <c>le</c> bounds of one histogram's series, in the order exported.</summary>
+    private static IEnumerable<string> BucketBounds(string text, string series) =>
+        text.Split('\n').Where(l => l.StartsWith(series + "{", StringComparison.Ordinal))
+            .Select(l => l[(l.IndexOf("le=\"", StringComparison.Ordinal) + 4)..])
+            .Select(l => l[..l.IndexOf('"', StringComparison.Ordinal)])
+            .Distinct();
 
     [Fact]
     public async Task EveryReadEndpoint_Served_LogsNoError()

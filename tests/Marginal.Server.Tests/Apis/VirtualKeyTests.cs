@@ -188,6 +188,24 @@ public sealed class VirtualKeyTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Models_KeyWithModelList_ListsAndFindsOnlyThoseModels()
+    {
+        var created = await CreateKeyAsync(new { tenant = "acme", models = new[] { "gpt-solo" } });
+        var client = new OpenAIClient(new ApiKeyCredential(created["key"]!.GetValue<string>()), new OpenAIClientOptions
+        {
+            Endpoint = new Uri(_host.BaseUrl, "/v1"),
+            RetryPolicy = new ClientRetryPolicy(maxRetries: 0),
+        }).GetOpenAIModelClient();
+
+        var listed = (await client.GetModelsAsync()).Value.Select(m => m.Id).ToArray();
+        var hidden = await Assert.ThrowsAsync<ClientResultException>(() => client.GetModelAsync("gpt-test"));
+
+        Assert.Equal(["gpt-solo"], listed);
+        Assert.Equal(404, hidden.Status);
+        Assert.Equal("gpt-solo", (await client.GetModelAsync("gpt-solo")).Value.Id);
+    }
+
+    [Fact]
     public async Task Healthz_WithoutKey_StaysOpen()
     {
         var response = await _host.Http.GetAsync("/healthz");
