@@ -81,7 +81,7 @@ public sealed class StreamingTests : IAsyncLifetime
     {
         var response = await PostAsync("""{"model":"nope","stream":true,"messages":[{"role":"user","content":"x"}]}""");
 
-        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
         Assert.Equal("application/json", response.Content.Headers.ContentType!.MediaType);
     }
 }
