@@ -24,6 +24,8 @@ public enum FaultKind
     ResetMidStream,
     /// <summary>Stream <see cref="Fault.AfterChunks"/> chunks, then end the response cleanly but without a finish reason or [DONE].</summary>
     TruncatedStream,
+    /// <summary>A non-streamed answer: headers with the full Content-Length and half the body, then reset the connection.</summary>
+    ResetMidBody,
 }
 
 public sealed record Fault(FaultKind Kind, int Status = 500, string? RetryAfter = null, TimeSpan Delay = default, int AfterChunks = 1, string Message = "The upstream failed on purpose.");
@@ -168,6 +170,15 @@ public sealed partial class FakeUpstream : IAsyncDisposable
         }
         var body = CompletionBody(model, id, reply);
         http.Response.ContentType = "application/json";
+        if (fault is { Kind: FaultKind.ResetMidBody })
+        {
+            var bytes = Encoding.UTF8.GetBytes(body.ToJsonString());
+            http.Response.ContentLength = bytes.Length;
+            await http.Response.Body.WriteAsync(bytes.AsMemory(0, bytes.Length / 2));
+            await http.Response.Body.FlushAsync();
+            http.Abort();
+            return;
+        }
         await http.Response.WriteAsync(body.ToJsonString());
     }
 

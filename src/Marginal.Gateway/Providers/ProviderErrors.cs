@@ -31,6 +31,9 @@ public static class ProviderErrors
         {
             case GatewayException gateway:
                 return gateway;
+            case ClientResultException { Status: 0, InnerException: { } transport }:
+                // System.ClientModel wraps a transport failure (no response at all) in a result exception of status 0.
+                return Classify(transport, provider, time);
             case ClientResultException result:
                 var response = result.GetRawResponse();
                 return FromStatus(provider, result.Status, ReadMessage(response?.Content?.ToString()), RetryAfterOf(response?.Headers, time ?? TimeProvider.System), exception);
@@ -46,8 +49,9 @@ public static class ProviderErrors
             case TimeoutRejectedException:
             case OperationCanceledException:
                 return new GatewayException(GatewayErrorKind.UpstreamTimeout, $"Provider '{provider}' did not answer in time.", "upstream_timeout", innerException: exception);
-            case HttpRequestException { StatusCode: null }:
+            case HttpRequestException { StatusCode: null } http when !ConnectionLost(http):
                 return new GatewayException(GatewayErrorKind.UpstreamUnavailable, $"Provider '{provider}' could not be reached.", "upstream_unreachable", innerException: exception);
+            case HttpRequestException { StatusCode: null }:
             case IOException:
                 return new GatewayException(GatewayErrorKind.UpstreamError, $"The connection to provider '{provider}' was lost.", "upstream_connection_lost", innerException: exception);
             case JsonException or FormatException or InvalidOperationException or KeyNotFoundException:
@@ -56,6 +60,15 @@ public static class ProviderErrors
                 return new GatewayException(GatewayErrorKind.UpstreamError, $"Provider '{provider}' failed.", "upstream_error", innerException: exception);
         }
     }
+
+    /// <summary>
+    /// True when the upstream was reached and the connection then broke: it ended or was reset while the answer was
+    /// being read (SocketsHttpHandler reports <see cref="HttpRequestError.ResponseEnded"/>, or wraps the
+    /// <see cref="IOException"/> of a body read in "Error while copying content"). A failure to connect, resolve or
+    /// shake hands is "could not be reached".
+    /// </summary>
+    private static bool ConnectionLost(HttpRequestException exception) =>
+        exception.HttpRequestError == HttpRequestError.ResponseEnded || exception.InnerException is IOException;
 
     /// <summary>Maps an upstream HTTP status to what the client sees.</summary>
     public static GatewayException FromStatus(string provider, int status, string? upstreamMessage, TimeSpan? retryAfter, Exception? inner = null)

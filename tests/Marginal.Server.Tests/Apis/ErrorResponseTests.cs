@@ -290,6 +290,20 @@ public sealed class ErrorResponseTests : IAsyncLifetime
         Assert.Equal("upstream_malformed_response", error["code"]!.GetValue<string>());
     }
 
+    [Theory]
+    [InlineData("""{"model":"gpt-solo","messages":[{"role":"user","content":"hi"}]}""")]
+    [InlineData("""{"model":"gpt-solo","messages":[{"role":"user","content":"hi"}],"tools":[{"type":"function","function":{"name":"f","parameters":{"type":"object"}}}]}""")]
+    public async Task ChatCompletions_UpstreamResetsMidBody_Returns502ConnectionLost(string body)
+    {
+        _host.Primary.Enqueue(new Fault(FaultKind.ResetMidBody));
+
+        var (status, error, _) = await PostAsync(body);
+
+        Assert.Equal(HttpStatusCode.BadGateway, status);
+        Assert.Equal("upstream_connection_lost", error["code"]!.GetValue<string>());
+        Assert.Contains("was lost", error["message"]!.GetValue<string>(), StringComparison.Ordinal);
+    }
+
     /// <summary>Content without a length: the body arrives chunked, so only reading it can find it too large.</summary>
     private sealed class PushStreamContent(byte[] bytes) : HttpContent
     {
