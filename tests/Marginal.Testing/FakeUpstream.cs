@@ -169,6 +169,10 @@ public sealed partial class FakeUpstream : IAsyncDisposable
             return;
         }
         var body = CompletionBody(model, id, reply);
+        if (reply.Text is { } text && LogprobsOf(request, text) is { } logprobs)
+        {
+            body["choices"]![0]!["logprobs"] = logprobs;
+        }
         http.Response.ContentType = "application/json";
         if (fault is { Kind: FaultKind.ResetMidBody })
         {
@@ -235,7 +239,12 @@ public sealed partial class FakeUpstream : IAsyncDisposable
         {
             foreach (var piece in Pieces(reply.Text!))
             {
-                chunks.Add(Chunk(id, model, new JsonObject { ["content"] = piece }, null));
+                var chunk = Chunk(id, model, new JsonObject { ["content"] = piece }, null);
+                if (LogprobsOf(request, piece) is { } logprobs)
+                {
+                    chunk["choices"]![0]!["logprobs"] = logprobs;
+                }
+                chunks.Add(chunk);
             }
         }
         chunks.Add(Chunk(id, model, new JsonObject(), reply.FinishReason));
@@ -268,6 +277,34 @@ public sealed partial class FakeUpstream : IAsyncDisposable
             }
         }
         await http.Response.WriteAsync("data: [DONE]\n\n");
+    }
+
+    /// <summary>
+    /// OpenAI's <c>logprobs</c> of a choice when the request asked for them: one entry for the whole text, with
+    /// <c>top_logprobs</c> alternatives, log-probabilities made up but well-formed.
+    /// </summary>
+    private static JsonObject? LogprobsOf(JsonNode request, string text)
+    {
+        if (request["logprobs"]?.GetValue<bool>() != true)
+        {
+            return null;
+        }
+        var top = new JsonArray();
+        for (var i = 0; i < (request["top_logprobs"]?.GetValue<int>() ?? 0); i++)
+        {
+            top.Add(new JsonObject { ["token"] = $"alt{i}", ["logprob"] = -1.0 - i, ["bytes"] = new JsonArray([.. "alt"u8.ToArray().Select(b => JsonValue.Create((int)b))]) });
+        }
+        return new JsonObject
+        {
+            ["content"] = new JsonArray(new JsonObject
+            {
+                ["token"] = text,
+                ["logprob"] = -0.25,
+                ["bytes"] = new JsonArray([.. Encoding.UTF8.GetBytes(text).Select(b => JsonValue.Create((int)b))]),
+                ["top_logprobs"] = top,
+            }),
+            ["refusal"] = null,
+        };
     }
 
     private static JsonObject Chunk(string id, string model, JsonObject? delta, string? finishReason) => new()

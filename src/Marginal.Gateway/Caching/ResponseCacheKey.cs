@@ -86,6 +86,10 @@ public static class ResponseCacheKey
                 if (tool is AIFunctionDeclaration function)
                 {
                     writer.WriteStringValue(function.JsonSchema.GetRawText());
+                    if (function.AdditionalProperties.TryGetValue("strict", out var strict) && strict is bool isStrict)
+                    {
+                        writer.WriteBooleanValue(isStrict);
+                    }
                 }
             }
             writer.WriteEndArray();

@@ -30,6 +30,9 @@ public sealed class ChatCompletionRequest
     public ToolChoice? ToolChoice { get; set; }
     public bool? ParallelToolCalls { get; set; }
     public string? ReasoningEffort { get; set; }
+    public bool? Logprobs { get; set; }
+    public int? TopLogprobs { get; set; }
+    public Dictionary<string, int>? LogitBias { get; set; }
 }
 
 public sealed class StreamOptions

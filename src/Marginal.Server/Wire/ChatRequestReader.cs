@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Marginal.Core.Errors;
+using Marginal.Gateway.Providers;
 using Microsoft.Extensions.AI;
 
 namespace Marginal.Server.Wire;
@@ -121,6 +122,7 @@ public static class ChatRequestReader
         {
             options.Tools = ToTools(tools);
         }
+        AddOpenAIOnlyFields(request, options);
         if (request.ToolChoice is { } choice)
         {
             options.ToolMode = choice.Mode switch
@@ -361,7 +363,7 @@ public static class ChatRequestReader
                 throw GatewayException.InvalidRequest($"'{at}.function.parameters' must be a JSON Schema object.", $"{at}.function.parameters", "invalid_value");
             }
             RequireValidText(schema, $"{at}.function.parameters");
-            result.Add(AIFunctionFactory.CreateDeclaration(name, function.Description, schema));
+            result.Add(new ClientFunctionDeclaration(name, function.Description, schema, function.Strict));
         }
         return result;
     }
@@ -370,6 +372,59 @@ public static class ChatRequestReader
     {
         RequireValidText(schema, "response_format.json_schema.schema");
         return ChatResponseFormat.ForJsonSchema(schema, format.Name, format.Description);
+    }
+
+    /// <summary>The largest <c>logit_bias</c> map accepted: a bound of this gateway (each entry is kept with the request).</summary>
+    public const int MaxLogitBiasEntries = 1024;
+
+    /// <summary>
+    /// <c>logprobs</c>, <c>top_logprobs</c>, <c>logit_bias</c> and <c>response_format.json_schema.strict</c>, checked as
+    /// OpenAI checks them, for the provider to forward (<see cref="OpenAIOnlyFields"/>).
+    /// </summary>
+    private static void AddOpenAIOnlyFields(ChatCompletionRequest request, ChatOptions options)
+    {
+        if (request.TopLogprobs is { } top)
+        {
+            if (top is < 0 or > 20)
+            {
+                throw GatewayException.InvalidRequest($"{top} is out of range for 'top_logprobs': allowed from 0 to 20.", "top_logprobs", "invalid_value");
+            }
+            if (request.Logprobs != true)
+            {
+                throw GatewayException.InvalidRequest("'top_logprobs' needs 'logprobs' set to true.", "top_logprobs", "invalid_value");
+            }
+            (options.AdditionalProperties ??= [])[OpenAIOnlyFields.TopLogprobs] = top;
+        }
+        if (request.Logprobs == true)
+        {
+            (options.AdditionalProperties ??= [])[OpenAIOnlyFields.Logprobs] = true;
+        }
+        if (request.LogitBias is { Count: > 0 } bias)
+        {
+            if (bias.Count > MaxLogitBiasEntries)
+            {
+                throw GatewayException.InvalidRequest($"'logit_bias' may hold at most {MaxLogitBiasEntries} tokens.", "logit_bias", "invalid_value");
+            }
+            var pairs = new List<(int Token, int Bias)>(bias.Count);
+            foreach (var (token, value) in bias)
+            {
+                if (!int.TryParse(token, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var id))
+                {
+                    throw GatewayException.InvalidRequest("'logit_bias' keys must be token ids (non-negative integers).", "logit_bias", "invalid_value");
+                }
+                if (value is < -100 or > 100)
+                {
+                    throw GatewayException.InvalidRequest($"{value} is out of range for 'logit_bias': allowed from -100 to 100.", "logit_bias", "invalid_value");
+                }
+                pairs.Add((id, value));
+            }
+            pairs.Sort();
+            (options.AdditionalProperties ??= [])[OpenAIOnlyFields.LogitBias] = string.Join(',', pairs.Select(p => string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{p.Token}:{p.Bias}")));
+        }
+        if (request.ResponseFormat?.JsonSchema?.Strict is { } strict && options.ResponseFormat is ChatResponseFormatJson)
+        {
+            (options.AdditionalProperties ??= [])[OpenAIOnlyFields.Strict] = strict;
+        }
     }
 
     private static readonly JsonElement EmptyObjectSchema = JsonDocument.Parse("""{"type":"object","properties":{}}""").RootElement;

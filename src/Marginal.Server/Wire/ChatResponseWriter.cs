@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Text.Json;
+using Marginal.Gateway.Providers;
 using Microsoft.Extensions.AI;
 
 namespace Marginal.Server.Wire;
@@ -17,6 +18,18 @@ public static class ChatResponseWriter
     private static ReadOnlySpan<byte> Done => "data: [DONE]\n\n"u8;
 
     /// <summary>Writes a complete <c>chat.completion</c> object.</summary>
+    /// <summary>The upstream's <c>logprobs</c> object when the client asked for it and the provider returned one, else null.</summary>
+    private static void WriteLogprobs(Utf8JsonWriter json, AdditionalPropertiesDictionary? properties)
+    {
+        if (properties is not null && properties.TryGetValue(OpenAIOnlyFields.ResponseLogprobs, out var value) && value is JsonElement logprobs)
+        {
+            json.WritePropertyName("logprobs"u8);
+            logprobs.WriteTo(json);
+            return;
+        }
+        json.WriteNull("logprobs"u8);
+    }
+
     public static void WriteCompletion(IBufferWriter<byte> output, ChatResponse response, string fallbackModel, TimeProvider time)
     {
         using var json = new Utf8JsonWriter(output, WriterOptions);
@@ -65,7 +78,7 @@ public static class ChatResponseWriter
             json.WriteEndArray();
         }
         json.WriteEndObject();
-        json.WriteNull("logprobs"u8);
+        WriteLogprobs(json, response.AdditionalProperties);
         json.WriteString("finish_reason"u8, FinishReason(response.FinishReason, toolCalls > 0));
         json.WriteEndObject();
         json.WriteEndArray();
@@ -137,7 +150,7 @@ public static class ChatResponseWriter
                 json.WriteEndArray();
             }
             json.WriteEndObject();
-            json.WriteNull("logprobs"u8);
+            WriteLogprobs(json, update.AdditionalProperties);
             if (finishReason is { } reason)
             {
                 state.FinishSent = true;

@@ -101,6 +101,21 @@ public sealed class AnthropicProviderTests : IAsyncLifetime
 
     private RecordedRequest LastAnthropicRequest => _host.Primary.Requests.Last(r => r.Path == "/v1/messages");
 
+    [Theory]
+    [InlineData("\"logprobs\":true", "logprobs")]
+    [InlineData("\"logit_bias\":{\"42\":-100}", "logit_bias")]
+    public async Task Chat_OpenAIOnlyFieldOnAnthropicModel_Returns400NamingItAndSendsNothing(string field, string param)
+    {
+        var response = await _host.Http.PostAsync("/v1/chat/completions", new StringContent(
+            $$"""{"model":"claude-solo","messages":[{"role":"user","content":"hi"}],{{field}}}""", Encoding.UTF8, "application/json"));
+
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        var error = JsonNode.Parse(await response.Content.ReadAsStringAsync())!["error"]!;
+        Assert.Equal(param, error["param"]!.GetValue<string>());
+        Assert.Equal("unsupported_parameter", error["code"]!.GetValue<string>());
+        Assert.DoesNotContain(_host.Primary.Requests, r => r.Path == "/v1/messages");
+    }
+
     [Fact]
     public async Task CompleteChat_PlainRequest_ReturnsTextStopAndUsageWithCachedTokens()
     {

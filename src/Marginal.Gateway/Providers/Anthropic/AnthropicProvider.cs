@@ -188,6 +188,7 @@ internal static class AnthropicProvider
 
         private static ChatOptions? Shape(ChatOptions? options)
         {
+            OpenAIOnlyFields.RejectOn(options, "anthropic");
             var context = options.GetGatewayContext();
             if (options is null || context is null)
             {
@@ -197,7 +198,7 @@ internal static class AnthropicProvider
             AdditionalPropertiesDictionary? rest = null;
             foreach (var (key, value) in options.AdditionalProperties!)
             {
-                if (key != GatewayContext.PropertyKey)
+                if (key is not (GatewayContext.PropertyKey or OpenAIOnlyFields.Strict))
                 {
                     (rest ??= [])[key] = value;
                 }

@@ -66,6 +66,7 @@ internal static class LocalProvider
     {
         public async Task<ChatResponse> GetResponseAsync(IEnumerable<ChatMessage> messages, ChatOptions? options = null, CancellationToken cancellationToken = default)
         {
+            OpenAIOnlyFields.RejectOn(options, "local");
             var response = await inner.GetResponseAsync(messages, options, cancellationToken);
             Charge(response.Usage, options);
             return response;
@@ -74,6 +75,7 @@ internal static class LocalProvider
         public async IAsyncEnumerable<ChatResponseUpdate> GetStreamingResponseAsync(IEnumerable<ChatMessage> messages, ChatOptions? options = null,
             [EnumeratorCancellation] CancellationToken cancellationToken = default)
         {
+            OpenAIOnlyFields.RejectOn(options, "local");
             await foreach (var update in inner.GetStreamingResponseAsync(messages, options, cancellationToken))
             {
                 foreach (var content in update.Contents)

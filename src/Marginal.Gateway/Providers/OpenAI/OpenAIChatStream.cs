@@ -29,7 +29,10 @@ internal sealed class OpenAIChatStream(HttpClient http, Uri baseUrl, string? api
     {
         if (options is not null && (options.Tools is { Count: > 0 } || options.ToolMode is not null || options.RawRepresentationFactory is not null
             || options.TopK is not null || options.ConversationId is not null || options.Instructions is not null
-            || options.ResponseFormat is ChatResponseFormatJson { Schema: not null }))
+            || options.ResponseFormat is ChatResponseFormatJson { Schema: not null }
+            || options.AdditionalProperties?.ContainsKey(OpenAIOnlyFields.Logprobs) == true
+            || options.AdditionalProperties?.ContainsKey(OpenAIOnlyFields.TopLogprobs) == true
+            || options.AdditionalProperties?.ContainsKey(OpenAIOnlyFields.LogitBias) == true))
         {
             return false;
         }

@@ -1,6 +1,7 @@
 using System.ClientModel;
 using System.ClientModel.Primitives;
 using System.Runtime.CompilerServices;
+using System.Text.Json;
 using Marginal.Core.Requests;
 using Marginal.Gateway.Configuration;
 using Microsoft.Extensions.AI;
@@ -51,9 +52,16 @@ internal static class OpenAIProvider
                 return await stream.CompleteAsync(messages, options, cancellationToken).ConfigureAwait(false);
             }
             var response = await base.GetResponseAsync(messages, Shape(options), cancellationToken).ConfigureAwait(false);
-            if (response.RawRepresentation is ChatCompletion { Usage: { } usage } && response.Usage is { } details)
+            if (response.RawRepresentation is ChatCompletion completion)
             {
-                ReadCompatibleCacheHits(usage, details);
+                if (completion.Usage is { } usage && response.Usage is { } details)
+                {
+                    ReadCompatibleCacheHits(usage, details);
+                }
+                if (Logprobs(completion.ContentTokenLogProbabilities, completion.RefusalTokenLogProbabilities) is { } logprobs)
+                {
+                    (response.AdditionalProperties ??= [])[OpenAIOnlyFields.ResponseLogprobs] = logprobs;
+                }
             }
             return response;
         }
@@ -69,14 +77,21 @@ internal static class OpenAIProvider
         {
             await foreach (var update in base.GetStreamingResponseAsync(messages, Shape(options), cancellationToken).ConfigureAwait(false))
             {
-                if (update.RawRepresentation is StreamingChatCompletionUpdate { Usage: { } usage })
+                if (update.RawRepresentation is StreamingChatCompletionUpdate raw)
                 {
-                    foreach (var content in update.Contents)
+                    if (raw.Usage is { } usage)
                     {
-                        if (content is UsageContent { Details: { } details })
+                        foreach (var content in update.Contents)
                         {
-                            ReadCompatibleCacheHits(usage, details);
+                            if (content is UsageContent { Details: { } details })
+                            {
+                                ReadCompatibleCacheHits(usage, details);
+                            }
                         }
+                    }
+                    if (Logprobs(raw.ContentTokenLogProbabilities, raw.RefusalTokenLogProbabilities) is { } logprobs)
+                    {
+                        (update.AdditionalProperties ??= [])[OpenAIOnlyFields.ResponseLogprobs] = logprobs;
                     }
                 }
                 yield return update;
@@ -97,6 +112,13 @@ internal static class OpenAIProvider
 #pragma warning restore SCME0001
         }
 
+        /// <summary>
+        /// The request as the client sent it, where M.E.AI's own mapping would change it: tools with their schema as
+        /// sent and their <c>strict</c> flag (M.E.AI re-serialises every schema, adding <c>required</c> and
+        /// <c>"additionalProperties": false</c>, and applies its strict transform to every JSON schema format), the
+        /// schema format's <c>strict</c>, <c>user</c>, <c>metadata</c>, <c>logprobs</c>, <c>top_logprobs</c> and
+        /// <c>logit_bias</c>.
+        /// </summary>
         private static ChatOptions? Shape(ChatOptions? options)
         {
             var context = options.GetGatewayContext();
@@ -104,24 +126,140 @@ internal static class OpenAIProvider
             {
                 return options;
             }
+            var extra = options.AdditionalProperties!;
             var shaped = options.Clone();
             shaped.AdditionalProperties = null;
-            if (context.EndUser is not null || context.Metadata is not null)
+            var tools = options.Tools is { Count: > 0 } list && list.All(t => t is AIFunctionDeclaration) ? list : null;
+            if (tools is not null)
             {
-                shaped.RawRepresentationFactory = _ =>
-                {
-                    var raw = new ChatCompletionOptions { EndUserId = context.EndUser };
-                    if (context.Metadata is { } metadata)
-                    {
-                        foreach (var (key, value) in metadata)
-                        {
-                            raw.Metadata[key] = value;
-                        }
-                    }
-                    return raw;
-                };
+                // Declared on the raw options below; left here, M.E.AI would add each tool a second time.
+                shaped.Tools = null;
             }
+            var schemaFormat = options.ResponseFormat as ChatResponseFormatJson;
+            if (context.EndUser is null && context.Metadata is null && tools is null && schemaFormat?.Schema is null
+                && !extra.ContainsKey(OpenAIOnlyFields.Logprobs) && !extra.ContainsKey(OpenAIOnlyFields.TopLogprobs) && !extra.ContainsKey(OpenAIOnlyFields.LogitBias))
+            {
+                return shaped;
+            }
+            shaped.RawRepresentationFactory = _ =>
+            {
+                var raw = new ChatCompletionOptions { EndUserId = context.EndUser };
+                if (context.Metadata is { } metadata)
+                {
+                    foreach (var (key, value) in metadata)
+                    {
+                        raw.Metadata[key] = value;
+                    }
+                }
+                if (tools is not null)
+                {
+                    AddTools(raw, tools, options);
+                }
+                if (schemaFormat is { Schema: { } schema })
+                {
+                    raw.ResponseFormat = global::OpenAI.Chat.ChatResponseFormat.CreateJsonSchemaFormat(schemaFormat.SchemaName ?? "response",
+                        BinaryData.FromString(schema.GetRawText()), schemaFormat.SchemaDescription, extra.TryGetValue(OpenAIOnlyFields.Strict, out var strict) ? strict as bool? : null);
+                }
+                if (extra.TryGetValue(OpenAIOnlyFields.Logprobs, out var logprobs) && logprobs is true)
+                {
+                    raw.IncludeLogProbabilities = true;
+                }
+                if (extra.TryGetValue(OpenAIOnlyFields.TopLogprobs, out var top) && top is int count)
+                {
+                    raw.TopLogProbabilityCount = count;
+                }
+                if (extra.TryGetValue(OpenAIOnlyFields.LogitBias, out var bias) && bias is string canonical)
+                {
+                    foreach (var (token, value) in OpenAIOnlyFields.ParseLogitBias(canonical))
+                    {
+                        raw.LogitBiases[token] = value;
+                    }
+                }
+                return raw;
+            };
             return shaped;
+        }
+
+        private static void AddTools(ChatCompletionOptions raw, IList<AITool> tools, ChatOptions options)
+        {
+            foreach (AIFunctionDeclaration function in tools)
+            {
+                raw.Tools.Add(ChatTool.CreateFunctionTool(function.Name, function.Description is { Length: > 0 } description ? description : null,
+                    BinaryData.FromString(function.JsonSchema.GetRawText()),
+                    function.AdditionalProperties.TryGetValue(OpenAIOnlyFields.Strict, out var strict) ? strict as bool? : null));
+            }
+            raw.AllowParallelToolCalls = options.AllowMultipleToolCalls;
+            raw.ToolChoice = options.ToolMode switch
+            {
+                NoneChatToolMode => ChatToolChoice.CreateNoneChoice(),
+                AutoChatToolMode => ChatToolChoice.CreateAutoChoice(),
+                RequiredChatToolMode { RequiredFunctionName: { } name } => ChatToolChoice.CreateFunctionChoice(name),
+                RequiredChatToolMode => ChatToolChoice.CreateRequiredChoice(),
+                // Not sent by the client: not sent upstream either (the upstream's default applies, as it would directly).
+                _ => null,
+            };
+        }
+
+        /// <summary>The choice's <c>logprobs</c> object in OpenAI's JSON, or null when the upstream sent none.</summary>
+        private static JsonElement? Logprobs(IReadOnlyList<ChatTokenLogProbabilityDetails> content, IReadOnlyList<ChatTokenLogProbabilityDetails> refusal)
+        {
+            if (content.Count == 0 && refusal.Count == 0)
+            {
+                return null;
+            }
+            var buffer = new System.Buffers.ArrayBufferWriter<byte>(256);
+            using (var json = new Utf8JsonWriter(buffer))
+            {
+                json.WriteStartObject();
+                WriteTokens(json, "content", content);
+                WriteTokens(json, "refusal", refusal);
+                json.WriteEndObject();
+            }
+            return JsonElement.Parse(buffer.WrittenSpan);
+        }
+
+        private static void WriteTokens(Utf8JsonWriter json, string name, IReadOnlyList<ChatTokenLogProbabilityDetails> tokens)
+        {
+            if (tokens.Count == 0)
+            {
+                json.WriteNull(name);
+                return;
+            }
+            json.WriteStartArray(name);
+            foreach (var token in tokens)
+            {
+                json.WriteStartObject();
+                WriteToken(json, token.Token, token.LogProbability, token.Utf8Bytes);
+                json.WriteStartArray("top_logprobs");
+                foreach (var top in token.TopLogProbabilities)
+                {
+                    json.WriteStartObject();
+                    WriteToken(json, top.Token, top.LogProbability, top.Utf8Bytes);
+                    json.WriteEndObject();
+                }
+                json.WriteEndArray();
+                json.WriteEndObject();
+            }
+            json.WriteEndArray();
+        }
+
+        private static void WriteToken(Utf8JsonWriter json, string token, float logprob, ReadOnlyMemory<byte>? bytes)
+        {
+            json.WriteString("token", token);
+            json.WriteNumber("logprob", logprob);
+            if (bytes is { } utf8)
+            {
+                json.WriteStartArray("bytes");
+                foreach (var b in utf8.Span)
+                {
+                    json.WriteNumberValue(b);
+                }
+                json.WriteEndArray();
+            }
+            else
+            {
+                json.WriteNull("bytes");
+            }
         }
     }
 }
