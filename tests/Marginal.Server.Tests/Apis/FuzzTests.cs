@@ -27,6 +27,8 @@ public sealed class FuzzTests : IAsyncLifetime
         """{"model":"gpt-test","temperature":0.5,"top_p":0.9,"max_tokens":20,"stop":["x"],"user":"u1","messages":[{"role":"user","content":[{"type":"text","text":"a"}]}]}""",
         """{"model":"gpt-test","tools":[{"type":"function","function":{"name":"f","parameters":{"type":"object"}}}],"tool_choice":"auto","messages":[{"role":"user","content":"x"},{"role":"assistant","tool_calls":[{"id":"c1","type":"function","function":{"name":"f","arguments":"{}"}}]},{"role":"tool","tool_call_id":"c1","content":"r"}]}""",
         """{"model":"gpt-test","response_format":{"type":"json_object"},"seed":1,"n":1,"messages":[{"role":"user","content":"json"}]}""",
+        """{"model":"gpt-test","logprobs":true,"top_logprobs":2,"logit_bias":{"50256":-100},"messages":[{"role":"user","content":"hi"}]}""",
+        """{"model":"gpt-test","response_format":{"type":"json_schema","json_schema":{"name":"n","strict":true,"schema":{"type":"object","properties":{"a":{"type":"string"}}}}},"tools":[{"type":"function","function":{"name":"f","strict":true,"parameters":{"type":"object","description":"\ud83d\ude00"}}}],"messages":[{"role":"assistant","tool_calls":[{"id":"c1","type":"function","function":{"name":"f","arguments":"{}"}}]},{"role":"user","content":"x"}]}""",
         """{"model":"embed-test","input":"hello"}""",
         """{"model":"embed-test","input":["a","b"],"encoding_format":"float","dimensions":8}""",
     ];
@@ -35,7 +37,7 @@ public sealed class FuzzTests : IAsyncLifetime
     [
         "null", "true", "false", "0", "-1", "1e308", "-1e-308", "1.5", "\"\"", "\"x\"", "[]", "{}", "[null]", "{\"a\":1}",
         "\"\\u0000\"", "\"\\ud800\"", "99999999999999999999999", "NaN", "\"gpt-test\"", "\"embed-test\"", "\"stream\"",
-        "{\"role\":\"user\"}", "[{\"role\":\"user\",\"content\":null}]", "\"" + new string('a', 5000) + "\"",
+        "{\"role\":\"user\"}", "[{\"role\":\"user\",\"content\":null}]", "[null,null]", "{\"50256\":-101}", "\"\\udc00\"", "\"no-such-model\"", "\"" + new string('a', 5000) + "\"",
     ];
 
     private static readonly string[] ContentTypes =
@@ -45,6 +47,11 @@ public sealed class FuzzTests : IAsyncLifetime
     {
         var seed = Seeds[random.Next(Seeds.Length)];
         var path = seed.Contains("embed-test", StringComparison.Ordinal) ^ random.Next(10) == 0 ? "/v1/embeddings" : "/v1/chat/completions";
+        if (random.Next(25) == 0)
+        {
+            // Feedback reads its own shape; any of these bodies is wrong for it, in every way the mutations make.
+            path = "/v1/feedback";
+        }
         var text = seed;
         for (var m = random.Next(1, 4); m > 0; m--)
         {
