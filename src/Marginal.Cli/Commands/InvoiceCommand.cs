@@ -35,7 +35,8 @@ internal static class InvoiceCommand
                 throw new ConfigException($"marginal invoice: --month: '{monthText}' is not a month (allowed: YYYY-MM, e.g. 2026-11)");
             }
             var name = parse.GetValue(tenant)!;
-            var plan = PlansLoader.Load(loaded).PlanOf(name);
+            var billing = PlansLoader.Load(loaded);
+            var plan = billing.PlanOf(name);
             var grants = (await store.ReadCreditsAsync(cancellationToken)).Where(g => g.Tenant == name).ToList();
             var start = new DateTimeOffset(first.Year, first.Month, 1, 0, 0, 0, TimeSpan.Zero);
             var since = grants.Count > 0 && grants.Min(g => g.Granted) < start ? grants.Min(g => g.Granted) : start;
@@ -46,6 +47,11 @@ internal static class InvoiceCommand
                 {
                     records.Add(record);
                 }
+            }
+            if (records.Count == 0 && grants.Count == 0 && !billing.Names(name) && !await IsKnownAsync(store, name, cancellationToken))
+            {
+                // A mistyped name would otherwise print a valid-looking $0 invoice.
+                throw new ConfigException($"marginal invoice: --tenant: '{name}' is not a known tenant (no key, no entry in the plans file, no credit and no ledger record)");
             }
             var invoice = InvoiceBuilder.Build(plan, name, first, records, grants);
             Console.Out.Write(InvoiceFormats.Write(invoice, output));
@@ -64,5 +70,22 @@ internal static class InvoiceCommand
             }
         }));
         return command;
+    }
+
+    /// <summary>A tenant some key was made for, or one with a record in the ledger at any time.</summary>
+    private static async Task<bool> IsKnownAsync(Marginal.Storage.IMarginalStore store, string tenant, CancellationToken cancellationToken)
+    {
+        if ((await store.ListKeysAsync(cancellationToken)).Any(k => k.Tenant == tenant))
+        {
+            return true;
+        }
+        await foreach (var record in store.ReadAsync(null, null, cancellationToken))
+        {
+            if (record.Tenant == tenant)
+            {
+                return true;
+            }
+        }
+        return false;
     }
 }

@@ -42,9 +42,19 @@ public sealed record OwnedPoolCost(
     public OwnedRequestCost Charge(TimeSpan busyShare, bool queued)
     {
         var hours = (decimal)busyShare.Ticks / TimeSpan.TicksPerHour;
-        var full = CostPerHour * hours;
-        return new OwnedRequestCost(full, queued ? full : EnergyPerHour * hours, busyShare);
+        var full = Round(CostPerHour * hours);
+        return new OwnedRequestCost(full, queued ? full : Round(EnergyPerHour * hours), busyShare);
     }
+
+    /// <summary>
+    /// Digits kept of a request's owned cost: 10 decimal places, a ten-billionth of a dollar. A share of a pool hour is
+    /// a quotient that does not terminate (purchase ÷ (months × 730) × ticks ÷ ticks per hour), and unrounded it would
+    /// reach the ledger and the cost header with 28 digits. The requests of a window then add up to pool/h × busy time
+    /// within 5 × 10⁻¹¹ USD each (docs/economics.md, "Owned capacity").
+    /// </summary>
+    public const int CostDecimals = 10;
+
+    private static decimal Round(decimal usd) => Math.Round(usd, CostDecimals, MidpointRounding.ToEven);
 }
 
 /// <summary>One request's cost on owned capacity, both ways, and the busy time it was charged for.</summary>

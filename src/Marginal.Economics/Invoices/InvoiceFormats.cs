@@ -17,7 +17,13 @@ public static class InvoiceFormats
     };
 
     // Six decimals: exact to a millionth of a dollar, stable across runs and machines.
-    private static string Usd(decimal value) => Math.Round(value, 6, MidpointRounding.ToEven).ToString("0.000000", CultureInfo.InvariantCulture);
+    // A value that rounds to zero is written as 0.000000, never -0.000000 (decimal keeps the sign of a zero).
+    private static string Usd(decimal value) => Math.Round(value, 6, MidpointRounding.ToEven) is var rounded && rounded == 0m
+        ? "0.000000"
+        : rounded.ToString("0.000000", CultureInfo.InvariantCulture);
+
+    /// <summary>A deduction, written with its minus sign unless it is zero.</summary>
+    private static string Minus(decimal value) => Usd(-value);
 
     private static string N(long value) => value.ToString(CultureInfo.InvariantCulture);
 
@@ -28,7 +34,7 @@ public static class InvoiceFormats
         s.Append("| model | requests | input | cached | output | list USD | free USD | tiers USD | usage USD |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
         foreach (var m in i.Models)
         {
-            s.Append(CultureInfo.InvariantCulture, $"| {m.Model} | {N(m.Requests)} | {N(m.InputTokens)} | {N(m.CachedInputTokens)} | {N(m.OutputTokens)} | {Usd(m.ListUsd)} | -{Usd(m.FreeUsd)} | -{Usd(m.TierUsd)} | {Usd(m.UsageUsd)} |\n");
+            s.Append(CultureInfo.InvariantCulture, $"| {m.Model} | {N(m.Requests)} | {N(m.InputTokens)} | {N(m.CachedInputTokens)} | {N(m.OutputTokens)} | {Usd(m.ListUsd)} | {Minus(m.FreeUsd)} | {Minus(m.TierUsd)} | {Usd(m.UsageUsd)} |\n");
         }
         if (i.TierSummary is { } tiers)
         {
@@ -39,7 +45,7 @@ public static class InvoiceFormats
         Items(s, "Outcomes", i.Outcomes);
         s.Append("\n| line | USD |\n| --- | ---: |\n");
         s.Append(CultureInfo.InvariantCulture, $"| subtotal | {Usd(i.SubtotalUsd)} |\n");
-        s.Append(CultureInfo.InvariantCulture, $"| discount {Math.Round(i.DiscountRate * 100, 4).ToString("0.####", CultureInfo.InvariantCulture)}% | -{Usd(i.DiscountUsd)} |\n");
+        s.Append(CultureInfo.InvariantCulture, $"| discount {Math.Round(i.DiscountRate * 100, 4).ToString("0.####", CultureInfo.InvariantCulture)}% | {Minus(i.DiscountUsd)} |\n");
         if (i.CommitmentUsd > 0)
         {
             s.Append(CultureInfo.InvariantCulture, $"| commitment {Usd(i.CommitmentUsd)}: true-up | {Usd(i.TrueUpUsd)} |\n");
@@ -49,7 +55,7 @@ public static class InvoiceFormats
             s.Append(CultureInfo.InvariantCulture, $"| adjustment {a.Id} ({a.Adjusts}): {a.Reason} | {Usd(a.Usd)} |\n");
         }
         s.Append(CultureInfo.InvariantCulture, $"| **total** | **{Usd(i.TotalUsd)}** |\n");
-        s.Append(CultureInfo.InvariantCulture, $"| credits applied | -{Usd(i.CreditsAppliedUsd)} |\n");
+        s.Append(CultureInfo.InvariantCulture, $"| credits applied | {Minus(i.CreditsAppliedUsd)} |\n");
         s.Append(CultureInfo.InvariantCulture, $"| **amount due** | **{Usd(i.AmountDueUsd)}** |\n");
         s.Append(CultureInfo.InvariantCulture, $"\nCost to serve: {Usd(i.CostUsd)} USD; margin: {Usd(i.MarginUsd)} USD.\n");
         return s.ToString();
@@ -91,14 +97,14 @@ public static class InvoiceFormats
             Row("outcome", l.Name, l.Count, Usd(l.Usd));
         }
         Row("subtotal", "", 0, Usd(i.SubtotalUsd));
-        Row("discount", "", 0, Usd(-i.DiscountUsd));
+        Row("discount", "", 0, Minus(i.DiscountUsd));
         Row("true_up", "", 0, Usd(i.TrueUpUsd));
         foreach (var a in i.Adjustments)
         {
             Row("adjustment", $"{a.Id} {a.Reason}", 1, Usd(a.Usd));
         }
         Row("total", "", 0, Usd(i.TotalUsd));
-        Row("credits", "", 0, Usd(-i.CreditsAppliedUsd));
+        Row("credits", "", 0, Minus(i.CreditsAppliedUsd));
         Row("amount_due", "", 0, Usd(i.AmountDueUsd));
         return s.ToString();
     }

@@ -31,6 +31,9 @@ public sealed class BillingModel(
     public PricingPlan PlanOf(string tenant) =>
         tenants.TryGetValue(tenant, out var t) && t.Plan is { } plan ? plan : defaultPlan ?? PricingPlan.AtCost;
 
+    /// <summary>True when the plans file names <paramref name="tenant"/>.</summary>
+    public bool Names(string tenant) => tenants.ContainsKey(tenant);
+
     public Allowance TenantAllowance(string tenant) => tenants.TryGetValue(tenant, out var t) ? t.Allowance : Allowance.None;
 
     public Allowance KeyAllowance(string keyId) => keys.TryGetValue(keyId, out var a) ? a : Allowance.None;

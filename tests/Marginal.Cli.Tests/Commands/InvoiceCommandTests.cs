@@ -76,9 +76,32 @@ public sealed class InvoiceCommandTests : IDisposable
         Assert.Equal(close.Stdout, again.Stdout);
     }
 
+    [Fact]
+    public async Task Invoice_KnownTenantWithoutUsage_IsZeroWithNoNegativeZero()
+    {
+        File.WriteAllText(Path.Combine(_dir, "plans.yaml"), """
+            plans:
+              pro:
+                prices: { m: { input: 1, output: 1 } }
+                discount: 0.1
+            tenants:
+              acme: { plan: pro }
+            """);
+
+        var md = await RunAsync("invoice", "--tenant", "acme", "--month", Month);
+        var csv = await RunAsync("invoice", "--tenant", "acme", "--month", Month, "--format", "csv");
+
+        Assert.Equal(0, md.ExitCode);
+        Assert.Contains("| discount 10% | 0.000000 |", md.Stdout, StringComparison.Ordinal);
+        Assert.Contains("| credits applied | 0.000000 |", md.Stdout, StringComparison.Ordinal);
+        Assert.DoesNotContain("-0.000000", md.Stdout, StringComparison.Ordinal);
+        Assert.DoesNotContain("-0.000000", csv.Stdout, StringComparison.Ordinal);
+    }
+
     [Theory]
     [InlineData("invoice", "--tenant", "acme", "--month", "2026-13", "marginal invoice: --month: '2026-13' is not a month")]
     [InlineData("invoice", "--tenant", "acme", "--month", "2026-11", "--format", "pdf", "marginal invoice: --format: 'pdf' is not allowed (allowed: md, json, csv)")]
+    [InlineData("invoice", "--tenant", "acmee", "--month", "2026-11", "marginal invoice: --tenant: 'acmee' is not a known tenant")]
     [InlineData("credits", "add", "--tenant", "acme", "--usd", "-5", "marginal credits add: --usd: '-5' is not a positive amount in USD")]
     [InlineData("adjust", "--request", "req_none", "--usd", "1", "--reason", "x", "marginal adjust: --request: no record 'req_none'")]
     public async Task BadInput_ExitsWith2AndOneLine(params string[] argsAndMessage)

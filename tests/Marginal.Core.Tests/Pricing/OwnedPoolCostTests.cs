@@ -53,4 +53,18 @@ public sealed class OwnedPoolCostTests
         Assert.Equal(0m, empty.CostPerHour);
         Assert.Equal(0m, empty.Charge(TimeSpan.FromHours(1), queued: false).FullyLoadedUsd);
     }
+
+    [Fact]
+    public void Charge_ShareOfANonTerminatingHourlyCost_KeepsTenDecimals()
+    {
+        // $25,000 over 36 months: 25,000 ÷ 26,280 h = $0.95129375951… an hour, a quotient that never ends.
+        var pool = new OwnedPoolCost(25_000m, 36, 0.7m, 0.12m, 1.3m, 0m, 0m);
+
+        var cost = pool.Charge(TimeSpan.FromMilliseconds(1234), queued: false);
+
+        // 1.234 s = 0.000342777… h; × (0.951293759512937… + 0.1092) = 0.000363513… USD, kept to 10 places.
+        Assert.Equal(Math.Round(pool.CostPerHour * 1.234m / 3600m, 10), cost.FullyLoadedUsd);
+        Assert.True(cost.FullyLoadedUsd.Scale <= 10, cost.FullyLoadedUsd.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        Assert.True(cost.MarginalUsd.Scale <= 10, cost.MarginalUsd.ToString(System.Globalization.CultureInfo.InvariantCulture));
+    }
 }

@@ -139,7 +139,8 @@ public sealed class OwnedPoolGatewayTests(TestModelFiles files) : IAsyncLifetime
         var owned = (await LedgerAsync()).Where(r => r.Provider == "pool").ToList();
         Assert.Equal(10, owned.Count);
         Assert.All(owned, r => Assert.Equal("owned", r.CapacitySource));
-        // The identity: Σ fully loaded = pool $/h × busy hours of the window (each share is rounded to a tick, 100 ns).
+        // The identity: Σ fully loaded = pool $/h × busy hours of the window (each share is rounded to a tick, 100 ns, and its
+        // cost to 10 decimal places).
         var sum = owned.Sum(r => r.CostUsd!.Value);
         var expected = Cost.CostPerHour * busy.Ticks / TimeSpan.TicksPerHour;
         var tolerance = Cost.CostPerHour * owned.Count / TimeSpan.TicksPerHour;
