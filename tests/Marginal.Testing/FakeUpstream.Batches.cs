@@ -29,6 +29,14 @@ public sealed partial class FakeUpstream
     /// <summary>A batch line whose last user message contains this text fails with a 400 line in the error file.</summary>
     public string FailBatchLinesContaining { get; set; } = "FAIL-THIS-LINE";
 
+    /// <summary>
+    /// A batch line whose last user message contains this text is left out of the batch's files the first time its
+    /// custom id is seen (as a provider does for lines it had not reached when the batch expired); answered after.
+    /// </summary>
+    public string SkipBatchLinesOnceContaining { get; set; } = "SKIP-THIS-LINE-ONCE";
+
+    private readonly ConcurrentDictionary<string, bool> _skipped = new();
+
     private void MapBatchApi(WebApplication app)
     {
         app.MapPost("/v1/files", (Delegate)UploadFileAsync);
@@ -166,6 +174,11 @@ public sealed partial class FakeUpstream
             var requestId = "req_fake" + Interlocked.Increment(ref _ids).ToString(CultureInfo.InvariantCulture);
             var lineId = "batch_req_fake" + Interlocked.Increment(ref _ids).ToString(CultureInfo.InvariantCulture);
             var messages = request["messages"]!.AsArray();
+            if (ContentText(messages[^1]?["content"]).Contains(SkipBatchLinesOnceContaining, StringComparison.Ordinal)
+                && _skipped.TryAdd(line["custom_id"]!.GetValue<string>(), true))
+            {
+                continue;
+            }
             if (ContentText(messages[^1]?["content"]).Contains(FailBatchLinesContaining, StringComparison.Ordinal))
             {
                 failed++;

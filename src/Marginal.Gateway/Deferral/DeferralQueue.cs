@@ -212,8 +212,17 @@ public sealed partial class DeferralQueue(
         {
             if (!lines.TryGetValue(job.Id, out var line))
             {
-                // Not processed before the batch ended (it expired at the provider or was cancelled).
-                await FinishAsync(job, JobStatus.Expired, null, ExpiredError(job), cancellationToken);
+                // The batch ended (expired at the provider, was cancelled, or left the line out) without answering this
+                // job. While its deadline allows, it goes in the next batch; after, it expires saying what happened.
+                if (job.Deadline > time.GetUtcNow())
+                {
+                    await store.SaveAsync(job with { Status = JobStatus.Queued, BatchId = null }, cancellationToken);
+                    LogResent(logger, job.Id, job.BatchId ?? "", batchStatus);
+                    continue;
+                }
+                await FinishAsync(job, JobStatus.Expired, null, Error(
+                    $"The provider's batch ended ({batchStatus}) without answering this job, and its deadline ({job.Deadline:O}) has passed.",
+                    "invalid_request_error", "deadline_exceeded"), cancellationToken);
                 continue;
             }
             var response = line["response"];
@@ -329,6 +338,9 @@ public sealed partial class DeferralQueue(
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Deferral: could not submit {Count} jobs to {Provider}'s batch API: {Reason}")]
     private static partial void LogSubmitFailed(ILogger logger, string provider, int count, string reason);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Deferral: batch {Batch} ended ({Status}) without answering job {Job}; it goes in the next batch")]
+    private static partial void LogResent(ILogger logger, string job, string batch, string status);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Deferral: could not poll batch {Batch}: {Reason}")]
     private static partial void LogPollFailed(ILogger logger, string batch, string reason);

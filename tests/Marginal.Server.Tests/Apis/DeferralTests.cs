@@ -151,6 +151,19 @@ public sealed class DeferralTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Submit_BatchEndsWithoutTheJobBeforeItsDeadline_SentAgainAndCompletesBilledOnce()
+    {
+        var id = (await JsonOf(await SubmitAsync(_host.Http, "SKIP-THIS-LINE-ONCE please")))["id"]!.GetValue<string>();
+
+        var done = await WaitForAsync(() => _host.Http, id, "completed", "failed", "expired");
+
+        Assert.Equal("completed", done["status"]!.GetValue<string>());
+        Assert.Equal(2, _host.Primary.Batches.Count);
+        var record = Assert.Single(await _host.Ledger.ReadAsync().ToListAsync());
+        Assert.Equal(done["request_id"]!.GetValue<string>(), record.Id);
+    }
+
+    [Fact]
     public async Task Submit_GatewayRestartsWhileBatchRuns_JobSurvivesAndCompletes()
     {
         _host.Primary.HoldBatches = true;
