@@ -15,6 +15,7 @@ public static class MarginalCommand
         ReportCommand.Create(),
         PlanCommand.Create(),
         ModelCommand.Create(),
+        ModelsCommand.Create(),
         DemoCommand.Create(),
         RouterCommand.Create(),
         InvoiceCommand.Create(),

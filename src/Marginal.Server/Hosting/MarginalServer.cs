@@ -11,6 +11,7 @@ using Marginal.Storage.Spool;
 using Marginal.Storage.Sqlite;
 using Microsoft.Data.Sqlite;
 using Marginal.Gateway.Pipeline;
+using Marginal.Gateway.Pricing;
 using Marginal.Gateway.Routing;
 using Marginal.Server.Apis;
 using Marginal.Server.Cluster;
@@ -181,6 +182,12 @@ public static partial class MarginalServer
         }
         // Created now rather than at the first request, so the owned pools' gauges are at /metrics from the start.
         app.Services.GetRequiredService<GatewayMetrics>();
+        // A model nothing prices is recorded without a cost and no budget bounds it: say so once per model at start.
+        var pricingLog = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Marginal.Pricing");
+        foreach (var unpriced in PricingCoverage.Of(config, PriceBookLoader.LoadWithOverride(config.Pricing.Book)).Where(m => m.Unpriced))
+        {
+            LogUnpriced(pricingLog, unpriced.Model, unpriced.Upstream);
+        }
         app.UseMiddleware<ErrorGuard>();
         app.UseMiddleware<SecurityHeaders>();
         app.UseMiddleware<RequestLimits>(config.Server.MaxRequestBodyBytes);
@@ -301,6 +308,9 @@ public static partial class MarginalServer
         }
         return new SpooledLedgerStore(postgres, storage.Spool, PostgresStore.IsUnavailable, TimeSpan.FromSeconds(1));
     }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Model {Model} (upstream {Upstream}) has no price-book entry and no owned pool: its requests are recorded unpriced and no budget bounds them (docs/economics.md, \"Price book\")")]
+    private static partial void LogUnpriced(ILogger logger, string model, string upstream);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "{Count} answered requests could not be recorded after every retry (storage.acknowledge: queued); they are not in the ledger: {Reason}")]
     private static partial void LogAnsweredRecordsLost(ILogger logger, int count, string reason);

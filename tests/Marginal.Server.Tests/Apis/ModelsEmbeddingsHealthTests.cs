@@ -89,6 +89,16 @@ public sealed class ModelsEmbeddingsHealthTests : IAsyncLifetime
     }
 
     [Fact]
+    public void Start_ModelWithoutPrice_WarnsOnceForThatModelOnly()
+    {
+        var warnings = _host.Logs.Entries.Where(e => e.Message.Contains("has no price-book entry", StringComparison.Ordinal)).ToList();
+
+        var warning = Assert.Single(warnings);
+        Assert.Equal(Microsoft.Extensions.Logging.LogLevel.Warning, warning.Level);
+        Assert.StartsWith("Model gpt-solo (upstream solo-model)", warning.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task HealthAndReadiness_WithModels_AreOk()
     {
         Assert.Equal(HttpStatusCode.OK, (await _host.Http.GetAsync("/healthz")).StatusCode);
