@@ -15,8 +15,8 @@ namespace Marginal.Gateway.Deferral;
 /// per request. Translated to and from OpenAI's shapes (<see cref="IBatchApi"/>): the chat request becomes exactly the
 /// Messages params the live Anthropic provider would send (<see cref="AnthropicRequestCapture"/>: system prompt, tools
 /// and tool choice, tool calls and results, images as base64 or URL sources, stop sequences, <c>max_tokens</c>
-/// defaulted as the live provider does, the end user as <c>metadata.user_id</c>), plus <c>temperature</c> and
-/// <c>top_p</c>, which the Messages API takes but the SDK's request type has no field for; a message becomes a
+/// defaulted as the live provider does, the end user as <c>metadata.user_id</c>, <c>temperature</c> and <c>top_p</c>);
+/// a message becomes a
 /// <c>chat.completion</c> with its text, its <c>tool_use</c> blocks as <c>tool_calls</c>, and usage in OpenAI's terms
 /// (prompt tokens include cache reads and writes; cache reads are <c>cached_tokens</c>).
 /// </summary>
@@ -113,19 +113,8 @@ public sealed class AnthropicBatchApi : IBatchApi
             throw GatewayException.InvalidRequest($"This request cannot be sent to Anthropic: {error.Message}", "messages", "unsupported_parameter");
         }
         parameters.Remove("stream");
-        foreach (var name in SamplingFields)
-        {
-            if (chatRequest[name] is { } value && parameters[name] is null)
-            {
-                parameters[name] = value.DeepClone();
-            }
-        }
         return parameters;
     }
-
-    // The Messages API takes these, but the SDK's request type (13.14) has no field for them, so the live call cannot
-    // send them; a batch line is plain JSON and carries them.
-    private static readonly string[] SamplingFields = ["temperature", "top_p"];
 
     /// <summary>An Anthropic result line as an OpenAI batch output line; null for canceled and expired lines (never processed).</summary>
     private static JsonObject? ResultLine(string customId, JsonNode? result)

@@ -250,8 +250,10 @@ public sealed class AnthropicDeferralTests : IAsyncLifetime
         var sentLive = _host.Primary.Requests.Last(r => r.Path == "/v1/messages").Json!.AsObject();
         var batched = BatchParams();
 
-        // One mapping: the batch line is the live request, plus the sampling fields the SDK cannot send and without streaming.
-        foreach (var name in new[] { "stream", "temperature", "top_p" })
+        // One mapping: the batch line is the live request (sampling fields included), without streaming.
+        Assert.Equal(0.2, sentLive["temperature"]!.GetValue<double>());
+        Assert.Equal(0.9, sentLive["top_p"]!.GetValue<double>());
+        foreach (var name in new[] { "stream" })
         {
             sentLive.Remove(name);
             batched.Remove(name);

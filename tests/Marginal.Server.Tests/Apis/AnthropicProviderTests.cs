@@ -101,6 +101,17 @@ public sealed class AnthropicProviderTests : IAsyncLifetime
 
     private RecordedRequest LastAnthropicRequest => _host.Primary.Requests.Last(r => r.Path == "/v1/messages");
 
+    [Fact]
+    public async Task Chat_TemperatureAndTopP_SentToAnthropicLive()
+    {
+        var response = await _host.Http.PostAsync("/v1/chat/completions", new StringContent(
+            """{"model":"claude-solo","temperature":0.3,"top_p":0.8,"messages":[{"role":"user","content":"hi"}]}""", Encoding.UTF8, "application/json"));
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal(0.3, LastAnthropicRequest.Json!["temperature"]!.GetValue<double>());
+        Assert.Equal(0.8, LastAnthropicRequest.Json!["top_p"]!.GetValue<double>());
+    }
+
     [Theory]
     [InlineData("\"logprobs\":true", "logprobs")]
     [InlineData("\"logit_bias\":{\"42\":-100}", "logit_bias")]

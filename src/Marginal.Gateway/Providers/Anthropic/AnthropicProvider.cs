@@ -49,7 +49,7 @@ internal static class AnthropicProvider
             ApiKey = apiKey,
             AuthToken = null,
             HttpClient = http,
-            Handlers = [new FailureHeadersHandler()],
+            Handlers = [new FailureHeadersHandler(), new SamplingFieldsHandler()],
             // Fallback across providers is the gateway's job; the SDK must not retry behind its back.
             MaxRetries = 0,
             // The HttpClient already limits the time to the response headers. Setting the SDK's limit too keeps it from
@@ -128,6 +128,7 @@ internal static class AnthropicProvider
         public override async Task<ChatResponse> GetResponseAsync(IEnumerable<AIChatMessage> messages, ChatOptions? options = null, CancellationToken cancellationToken = default)
         {
             var failure = FailureHeadersHandler.BeginRequest();
+            SamplingFieldsHandler.BeginRequest(options);
             ChatResponse response;
             try
             {
@@ -146,6 +147,7 @@ internal static class AnthropicProvider
         public override async IAsyncEnumerable<ChatResponseUpdate> GetStreamingResponseAsync(IEnumerable<AIChatMessage> messages, ChatOptions? options = null, [EnumeratorCancellation] CancellationToken cancellationToken = default)
         {
             var failure = FailureHeadersHandler.BeginRequest();
+            SamplingFieldsHandler.BeginRequest(options);
             var finished = false;
             // The 1-hour share of cache writes comes in message_start; the usage the adapter reports comes later.
             long oneHourWrites = 0;
@@ -258,6 +260,40 @@ internal static class AnthropicProvider
 
         private static string? Header(HttpResponseMessage response, string name) =>
             response.Headers.TryGetValues(name, out var values) ? values.FirstOrDefault() : null;
+    }
+
+    /// <summary>
+    /// Adds <c>temperature</c> and <c>top_p</c> to the Messages request body. The Messages API takes both, but the SDK's
+    /// request type (13.14) has no field for them, so without this a live call sampled at Anthropic's defaults while the
+    /// same request sent in a Message Batch (whose params are this very body, captured) did not. Only a request that set
+    /// one of them has its body rewritten.
+    /// </summary>
+    private sealed class SamplingFieldsHandler : DelegatingHandler
+    {
+        private static readonly AsyncLocal<(float? Temperature, float? TopP)> Current = new();
+
+        public static void BeginRequest(ChatOptions? options) => Current.Value = (options?.Temperature, options?.TopP);
+
+        protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        {
+            var (temperature, topP) = Current.Value;
+            if ((temperature is not null || topP is not null) && request.Content is { } content
+                && request.RequestUri?.AbsolutePath.EndsWith("/v1/messages", StringComparison.Ordinal) == true)
+            {
+                var body = System.Text.Json.Nodes.JsonNode.Parse(await content.ReadAsStringAsync(cancellationToken))!.AsObject();
+                // A float as the client wrote it (0.2, not 0.200000003): through decimal's shortest round-trip form.
+                if (temperature is { } t)
+                {
+                    body["temperature"] = (decimal)t;
+                }
+                if (topP is { } p)
+                {
+                    body["top_p"] = (decimal)p;
+                }
+                request.Content = new StringContent(body.ToJsonString(), System.Text.Encoding.UTF8, "application/json");
+            }
+            return await base.SendAsync(request, cancellationToken);
+        }
     }
 
     private sealed class FailureHeaders
