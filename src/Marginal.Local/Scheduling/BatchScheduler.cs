@@ -341,6 +341,9 @@ public sealed partial class BatchScheduler : IDisposable
         var seconds = _time.GetElapsedTime(sequence.AdmittedAt).TotalSeconds;
         lock (_gate)
         {
+            // The slot is free from now, not from the end of the step: a client that sends its next request as soon as
+            // this answer ends must find the slot free, or it is flagged queued and charged full cost as marginal.
+            _active = Math.Max(0, _active - 1);
             if (end is null)
             {
                 _cancelled++;

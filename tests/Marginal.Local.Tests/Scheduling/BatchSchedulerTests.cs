@@ -80,6 +80,31 @@ public sealed class BatchSchedulerTests(TestModelFiles files)
     }
 
     [Fact]
+    public async Task GetResponse_NextRequestSentAsTheLastEnds_NeverMarkedQueued()
+    {
+        // One slot, one client: each request is sent the moment the previous answer's last update arrives, so it never
+        // waits for anything; none may be flagged queued (a queued request is charged its full cost as marginal).
+        using var client = Load(maxBatch: 1);
+        var options = new ChatOptions { Temperature = 0, MaxOutputTokens = 2 };
+        var queued = 0;
+        for (var i = 0; i < 60; i++)
+        {
+            await foreach (var update in client.GetStreamingResponseAsync(Ask($"next {i}"), options))
+            {
+                foreach (var content in update.Contents)
+                {
+                    if (content is UsageContent { Details.AdditionalCounts: { } counts } && counts[LocalChatClient.QueuedKey] != 0)
+                    {
+                        queued++;
+                    }
+                }
+            }
+        }
+
+        Assert.Equal(0, queued);
+    }
+
+    [Fact]
     public async Task GetResponse_Usage_ExactFromModelTokenizer()
     {
         using var client = Load(maxBatch: 2);
