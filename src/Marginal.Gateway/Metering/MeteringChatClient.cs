@@ -4,6 +4,7 @@ using Marginal.Core.Errors;
 using Marginal.Core.Ledger;
 using Marginal.Core.Pricing;
 using Marginal.Core.Requests;
+using Marginal.Economics.Invoices;
 using Marginal.Gateway.Billing;
 using Marginal.Gateway.Caching;
 using Marginal.Gateway.Pipeline;
@@ -208,11 +209,8 @@ public sealed class MeteringChatClient(IChatClient innerClient, GatewayModelSour
         Kind = UsageRecordKinds.Adjustment,
         Adjusts = requestId,
         RevenueUsd = null,
-        Tags = record.Tags.Length == 0 ? RepeatReason : record.Tags + "," + RepeatReason,
+        Tags = record.Tags.Length == 0 ? InvoiceBuilder.RepeatReason : record.Tags + "," + InvoiceBuilder.RepeatReason,
     };
-
-    /// <summary>The reason tag of a repeated call's adjustment (invoices show it as the adjustment's reason).</summary>
-    public const string RepeatReason = "reason:repeat";
 
     /// <summary>
     /// Without a price-book entry only an owned provider's capacity is known for sure (a local model is owned); an
