@@ -65,7 +65,7 @@ public sealed class PostgresStoreTests : LedgerStoreConformance
         await using var reader = await command.ExecuteReaderAsync();
         await reader.ReadAsync();
         Assert.Equal(1L, reader.GetInt64(0));
-        Assert.Equal(6, reader.GetInt32(1));
+        Assert.Equal(7, reader.GetInt32(1));
         foreach (var store in stores)
         {
             await store.DisposeAsync();
