@@ -76,6 +76,33 @@ public sealed class AdminKeyInputTests : IAsyncLifetime
     public async Task Create_MegabyteTenant_Is400NamingTenant() =>
         await AssertRefusedAsync($$"""{"tenant":"{{new string('a', 1_000_000)}}"}""", "tenant");
 
+    /// <summary>
+    /// Seeded random tenants (separators, control, bidirectional and non-ASCII characters among valid ones) and
+    /// <c>models</c> values: a key is created exactly when both are valid, anything else is 400, never a 5xx.
+    /// </summary>
+    [Theory]
+    [InlineData(7)]
+    [InlineData(11)]
+    public async Task Create_RandomTenantsAndModels_CreatedOnlyWhenBothValid(int seed)
+    {
+        var random = new Random(seed);
+        const string pool = "aZ09._-:% \0\u202E\u200Bé東=+@\t\n\"\\";
+        string[] models = ["[]", "[\"gpt-test\"]", "[\"a\",\"b\"]", "\"gpt-test\"", "true", "0", "{}", "null", "[null]", "[\"\"]", "[\" \"]", "[[]]"];
+        for (var i = 0; i < 60; i++)
+        {
+            var tenant = new string([.. Enumerable.Range(0, random.Next(0, 12)).Select(_ => pool[random.Next(pool.Length)])]);
+            var modelsJson = models[random.Next(models.Length)];
+            var body = new JsonObject { ["tenant"] = tenant, ["models"] = JsonNode.Parse(modelsJson) }.ToJsonString();
+
+            using var response = await CreateAsync(body);
+
+            var valid = Core.Tenancy.TenantNames.IsValid(tenant) && modelsJson.StartsWith('[') && !modelsJson.Contains("null", StringComparison.Ordinal)
+                && !modelsJson.Contains("\"\"", StringComparison.Ordinal) && !modelsJson.Contains("\" \"", StringComparison.Ordinal) && modelsJson != "[[]]";
+            Assert.True(response.StatusCode == (valid ? HttpStatusCode.Created : HttpStatusCode.BadRequest),
+                $"tenant {JsonValue.Create(tenant).ToJsonString()}, models {modelsJson}: {(int)response.StatusCode}");
+        }
+    }
+
     [Fact]
     public async Task Create_ListedModelsAndFutureExpiry_IsCreated()
     {
