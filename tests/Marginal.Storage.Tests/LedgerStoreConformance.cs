@@ -55,6 +55,19 @@ public abstract class LedgerStoreConformance
     }
 
     [Fact]
+    public async Task AppendAsync_RequestHash_IsKeptWithTheRecordAndNullWhenNone()
+    {
+        var (ledger, _) = await OpenEmptyAsync();
+        await using var _ledger = ledger;
+        var keyed = Record("acme:order-1") with { RequestHash = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08:stream+usage" };
+
+        await ledger.AppendAsync([keyed, Record("req_2")]);
+
+        Assert.Equal(keyed.RequestHash, (await ledger.FindAsync("acme:order-1"))!.RequestHash);
+        Assert.Null((await ledger.FindAsync("req_2"))!.RequestHash);
+    }
+
+    [Fact]
     public async Task AppendAsync_UnpricedRecord_KeepsNullCost()
     {
         var (ledger, _) = await OpenEmptyAsync();

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
+using Marginal.Core.Formats;
 using Marginal.Economics.UnitEconomics;
 using Marginal.Gateway.Configuration;
 using Marginal.Server.Apis;
@@ -139,8 +140,7 @@ internal static class EconomicsReportCommand
         Console.WriteLine($"{r.By.ToString().ToLowerInvariant()},requests,errors,input_tokens,output_tokens,cost_usd,marginal_cost_usd,revenue_usd,unpriced_requests,unplanned_requests,cost_per_million_tokens_usd,gross_margin,cost_share_of_revenue,fixed_cost_usd,variable_cost_usd,cache_hit_rate");
         foreach (var x in r.Rows.Append(r.Total))
         {
-            var group = x.Group.Contains(',', StringComparison.Ordinal) || x.Group.Contains('"', StringComparison.Ordinal) ? $"\"{x.Group.Replace("\"", "\"\"", StringComparison.Ordinal)}\"" : x.Group;
-            Console.WriteLine(string.Join(',', group, x.Requests, x.Errors, x.InputTokens, x.OutputTokens, D(x.CostUsd), D(x.MarginalCostUsd), D(x.RevenueUsd),
+            Console.WriteLine(string.Join(',', Csv.Text(x.Group), x.Requests, x.Errors, x.InputTokens, x.OutputTokens, D(x.CostUsd), D(x.MarginalCostUsd), D(x.RevenueUsd),
                 x.UnpricedRequests, x.UnplannedRequests, D(x.CostPerMillionTokensUsd), D(x.GrossMargin), D(x.CostShareOfRevenue), D(x.FixedCostUsd), D(x.VariableCostUsd), D(x.CacheHitRate)));
         }
     }

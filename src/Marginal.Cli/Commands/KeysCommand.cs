@@ -20,6 +20,12 @@ internal static class KeysCommand
         create.SetAction((parse, cancellationToken) => RunAsync(parse.GetValue(config), async (store, _) =>
         {
             var now = TimeProvider.System.GetUtcNow();
+            var name = parse.GetValue(tenant)!;
+            if (!TenantNames.IsValid(name))
+            {
+                // The name is not echoed: it may hold control or bidirectional characters, or be very long.
+                throw new ConfigException($"marginal keys create: --tenant: not a tenant name (allowed: {TenantNames.Rule})");
+            }
             DateTimeOffset? until = null;
             if (parse.GetValue(expires) is { } text)
             {
@@ -27,9 +33,18 @@ internal static class KeysCommand
                 until = CliTime.TryParseAge(text, out var span) ? now + span
                     : CliTime.TryParse(text, now, out var at) ? at
                     : throw new ConfigException($"marginal keys create: --expires: '{text}' is not a time (allowed: {CliTime.Allowed})");
+                if (until <= now)
+                {
+                    throw new ConfigException($"marginal keys create: --expires: '{text}' is not in the future (a key created expired could never be used)");
+                }
             }
             var allowed = parse.GetValue(models)?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries) ?? [];
-            var (key, keyText) = KeyIssuer.Issue(parse.GetValue(tenant)!, now, until, allowed);
+            if (parse.GetValue(models) is not null && allowed.Length == 0)
+            {
+                // Fail closed: an empty list is a mistake, never "every model" (leave --models out for that).
+                throw new ConfigException("marginal keys create: --models: give at least one model name, comma-separated (leave --models out for every model)");
+            }
+            var (key, keyText) = KeyIssuer.Issue(name, now, until, allowed);
             await store.AddKeyAsync(key, cancellationToken);
             Console.WriteLine(keyText);
             await Console.Error.WriteLineAsync($"key {key.Id} for tenant {key.Tenant}; store the text above now, it is not shown again");

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
+using Marginal.Core.Formats;
 using Marginal.Core.Ledger;
 using Marginal.Economics.Reports;
 using Marginal.Gateway.Configuration;
@@ -93,8 +94,7 @@ internal static class ReportCommand
         Console.WriteLine($"{grouping},requests,errors,input_tokens,cached_input_tokens,cache_write_tokens,output_tokens,reasoning_tokens,cost_usd,unpriced_requests,cost_per_million_tokens_usd,latency_p50_ms,latency_p95_ms");
         foreach (var r in rows)
         {
-            var group = r.Group.Contains(',', StringComparison.Ordinal) || r.Group.Contains('"', StringComparison.Ordinal) ? $"\"{r.Group.Replace("\"", "\"\"", StringComparison.Ordinal)}\"" : r.Group;
-            Console.WriteLine(string.Join(',', group, r.Requests, r.Errors, r.InputTokens, r.CachedInputTokens, r.CacheWriteTokens, r.OutputTokens, r.ReasoningTokens,
+            Console.WriteLine(string.Join(',', Csv.Text(r.Group), r.Requests, r.Errors, r.InputTokens, r.CachedInputTokens, r.CacheWriteTokens, r.OutputTokens, r.ReasoningTokens,
                 r.CostUsd.ToString(CultureInfo.InvariantCulture), r.UnpricedRequests, r.CostPerMillionTokensUsd?.ToString(CultureInfo.InvariantCulture) ?? "", Ms(r.LatencyP50Ms), Ms(r.LatencyP95Ms)));
         }
     }

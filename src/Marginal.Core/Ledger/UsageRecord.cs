@@ -4,7 +4,8 @@ namespace Marginal.Core.Ledger;
 /// One request as the ledger keeps it: who asked, what served it, what it used and what it cost. Append-only: a
 /// correction is a new record, never an edit. Money is USD in <see cref="decimal"/>, never rounded here.
 /// </summary>
-/// <param name="Id">The request id: <c>{tenant}:{Idempotency-Key}</c> when the client sent one, else a generated <c>req_…</c>. Unique in the ledger.</param>
+/// <param name="Id">The request id: <c>{tenant}:{Idempotency-Key}</c> when the client sent one (the tenant escaped, see
+/// <see cref="Tenancy.TenantNames.IdPrefix"/>), else a generated <c>req_…</c>. Unique in the ledger.</param>
 /// <param name="Time">When the request arrived.</param>
 /// <param name="Tenant">The tenant the key belongs to (<c>default</c> when the server runs without keys).</param>
 /// <param name="KeyId">The virtual key's public id (<c>none</c> without keys).</param>
@@ -36,6 +37,9 @@ namespace Marginal.Core.Ledger;
 /// <param name="Adjusts">For an adjustment or outcome: the id of the request it belongs to; null for a request.</param>
 /// <param name="CacheSimilarity">The similarity of a semantic cache hit (cosine, 0–1); null otherwise.</param>
 /// <param name="Tags">Comma-separated request tags and premium features (e.g. <c>route:auto:quality</c>); empty when none.</param>
+/// <param name="RequestHash">For a request with an <c>Idempotency-Key</c>: the hash of its body (model, messages,
+/// output-changing options, JSON or stream), so a later request with the same key and another body is refused even when
+/// its answer is no longer kept for replay; null otherwise.</param>
 public sealed record UsageRecord(
     string Id,
     DateTimeOffset Time,
@@ -66,7 +70,8 @@ public sealed record UsageRecord(
     string Kind = UsageRecordKinds.Usage,
     string? Adjusts = null,
     double? CacheSimilarity = null,
-    string Tags = "");
+    string Tags = "",
+    string? RequestHash = null);
 
 /// <summary>The values of <see cref="UsageRecord.Kind"/>.</summary>
 public static class UsageRecordKinds

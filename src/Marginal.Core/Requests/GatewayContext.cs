@@ -40,6 +40,20 @@ public sealed class GatewayContext
     /// <summary>True when the client sent an <c>Idempotency-Key</c>: its finished answer is kept and replayed to retries.</summary>
     public bool IdempotencyKeyGiven { get; set; }
 
+    /// <summary>
+    /// For a request with an Idempotency-Key: the hash of its body, kept with its ledger record so the key cannot be
+    /// reused for another body (<see cref="Ledger.UsageRecord.RequestHash"/>).
+    /// </summary>
+    public string? RequestHash { get; set; }
+
+    /// <summary>
+    /// True when the ledger already holds <see cref="RequestId"/> for this body but its answer is no longer kept for
+    /// replay (a restart, an eviction, replay off): the model is called again, and that call is recorded as an
+    /// adjustment of the request (cost and tokens, no revenue), so every upstream call has its record and the client is
+    /// billed once.
+    /// </summary>
+    public bool AnswerGone { get; set; }
+
     /// <summary>True when the answer is the stored answer of an earlier request with the same Idempotency-Key: no model was called.</summary>
     public bool Replayed { get; set; }
 

@@ -52,6 +52,9 @@ public static class InvoiceBuilder
     /// <summary>The <c>Adjusts</c> prefix of the record that books a month's invoice-minus-ledger difference; never on an invoice.</summary>
     public const string MonthClosePrefix = "month:";
 
+    /// <summary>The reason tag of an upstream call repeated for an idempotent retry (recorded for its cost, billed once).</summary>
+    public const string RepeatReason = "reason:repeat";
+
     /// <summary>The id a month-close adjustment is booked under (one per tenant and month, so closing twice books once).</summary>
     public static string MonthCloseId(string tenant, string month) => $"{MonthClosePrefix}{tenant}:{month}";
 
@@ -115,16 +118,22 @@ public static class InvoiceBuilder
                 }
             }
         }
+        // One request's outcome counts once: an outcome record for an outcome its request was already billed for as a
+        // tag (booked before feedback checked for that) is not counted again.
+        var requests = all.Where(r => r.Kind == UsageRecordKinds.Usage).DistinctBy(r => r.Id, StringComparer.Ordinal).ToDictionary(r => r.Id, StringComparer.Ordinal);
         foreach (var r in inMonth.Where(r => r.Kind == UsageRecordKinds.Outcome))
         {
             var name = r.Tags;
-            if (plan.Outcomes.TryGetValue(name, out var price))
+            var billedAsTag = r.Adjusts is { } id && requests.TryGetValue(id, out var request) && PlanPricer.BilledAsTag(request, name);
+            if (!billedAsTag && plan.Outcomes.TryGetValue(name, out var price))
             {
                 Count(outcomes, name, price);
             }
         }
+        // A call repeated for an idempotent retry is on the books for its cost only: nothing to show the customer.
         var adjustments = inMonth
-            .Where(r => r.Kind == UsageRecordKinds.Adjustment && !(r.Adjusts ?? "").StartsWith(MonthClosePrefix, StringComparison.Ordinal))
+            .Where(r => r.Kind == UsageRecordKinds.Adjustment && !(r.Adjusts ?? "").StartsWith(MonthClosePrefix, StringComparison.Ordinal)
+                && !PlanPricer.Tags(r.Tags).Contains(RepeatReason, StringComparer.Ordinal))
             .Select(r => new InvoiceAdjustmentLine(r.Id, r.Adjusts, ReasonOf(r), r.RevenueUsd ?? 0))
             .ToList();
 

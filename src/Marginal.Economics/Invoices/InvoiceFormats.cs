@@ -79,7 +79,7 @@ public static class InvoiceFormats
         // One row per line item: section, name, count, amount. Money as invariant decimals.
         var s = new StringBuilder("section,item,count,input_tokens,cached_input_tokens,output_tokens,usd\n");
         void Row(string section, string item, long count, string usd, long input = 0, long cached = 0, long output = 0) =>
-            s.Append(CultureInfo.InvariantCulture, $"{section},{Quote(item)},{N(count)},{N(input)},{N(cached)},{N(output)},{usd}\n");
+            s.Append(CultureInfo.InvariantCulture, $"{section},{Core.Formats.Csv.Text(item)},{N(count)},{N(input)},{N(cached)},{N(output)},{usd}\n");
         foreach (var m in i.Models)
         {
             Row("usage", m.Model, m.Requests, Usd(m.UsageUsd), m.InputTokens, m.CachedInputTokens, m.OutputTokens);
@@ -108,9 +108,6 @@ public static class InvoiceFormats
         Row("amount_due", "", 0, Usd(i.AmountDueUsd));
         return s.ToString();
     }
-
-    private static string Quote(string value) =>
-        value.AsSpan().IndexOfAny(",\"\n") >= 0 ? $"\"{value.Replace("\"", "\"\"", StringComparison.Ordinal)}\"" : value;
 
     private static string Json(Invoice i)
     {

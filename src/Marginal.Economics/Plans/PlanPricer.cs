@@ -79,6 +79,13 @@ public static class PlanPricer
         return new RecordCharge(list, free, tier, usage, package, surcharge, outcome, discount);
     }
 
+    /// <summary>
+    /// True when <paramref name="request"/> was billed for <paramref name="outcome"/> through its own tags (a successful
+    /// request carrying the outcome as a tag, <see cref="Price"/>): the same outcome reported later is not billed again.
+    /// </summary>
+    public static bool BilledAsTag(UsageRecord request, string outcome) =>
+        request.Kind == UsageRecordKinds.Usage && request.Status == "ok" && Tags(request.Tags).Contains(outcome, StringComparer.Ordinal);
+
     /// <summary>The revenue of one reported outcome: its price less the plan's discount; null when the plan does not price it.</summary>
     public static decimal? OutcomeRevenue(PricingPlan plan, string outcome) =>
         plan.Outcomes.TryGetValue(outcome, out var price) ? price * (1m - plan.Discount) : null;

@@ -17,16 +17,20 @@ public static class ResponseCacheKey
 
     /// <summary>The exact-cache key of a request.</summary>
     public static string Exact(string tenant, IReadOnlyList<ChatMessage> messages, ChatOptions options) =>
-        Hash(tenant, "exact", messages, messages.Count, options);
+        string.Concat(tenant, ":", Body(messages, options));
+
+    /// <summary>The exact key's hash alone (what a request asks, without its tenant), as 64 hex digits.</summary>
+    public static string Body(IReadOnlyList<ChatMessage> messages, ChatOptions options) =>
+        Hash("exact", messages, messages.Count, options);
 
     /// <summary>
     /// The semantic cache's scope: the same tenant, model, options and every message before the last user turn
     /// (system prompt included). Only the last turn is then compared by similarity.
     /// </summary>
     public static string SemanticScope(string tenant, IReadOnlyList<ChatMessage> messages, ChatOptions options) =>
-        Hash(tenant, "semantic", messages, messages.Count - 1, options);
+        string.Concat(tenant, ":", Hash("semantic", messages, messages.Count - 1, options));
 
-    private static string Hash(string tenant, string kind, IReadOnlyList<ChatMessage> messages, int count, ChatOptions options)
+    private static string Hash(string kind, IReadOnlyList<ChatMessage> messages, int count, ChatOptions options)
     {
         var buffer = new ArrayBufferWriter<byte>(1024);
         using (var writer = new Utf8JsonWriter(buffer))
@@ -44,7 +48,7 @@ public static class ResponseCacheKey
             writer.WriteEndArray();
             writer.WriteEndObject();
         }
-        return string.Concat(tenant, ":", Convert.ToHexStringLower(SHA256.HashData(buffer.WrittenSpan)));
+        return Convert.ToHexStringLower(SHA256.HashData(buffer.WrittenSpan));
     }
 
     private static void WriteOptions(Utf8JsonWriter writer, ChatOptions options)

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Runtime.CompilerServices;
 using Marginal.Core.Errors;
+using Marginal.Core.Ledger;
 using Marginal.Core.Requests;
 using Marginal.Gateway.Caching;
 using Marginal.Gateway.Pipeline;
@@ -25,8 +26,16 @@ namespace Marginal.Gateway.Idempotency;
 /// properties are read back whether the store keeps them as strings or serialises them to JSON (Redis); a store that
 /// loses <see cref="ChatResponse.AdditionalProperties"/> makes every entry read as unknown: retries then go upstream,
 /// never replay the wrong answer.
+/// <para>
+/// The replay store forgets (a restart, an eviction, the ttl, <c>idempotency.replay: false</c>); the ledger does not. So
+/// when the store holds nothing for a key, the ledger record that holds the key's id is read: a record of another body
+/// (<see cref="UsageRecord.RequestHash"/>) is 422 as above, and a record of the same body means the answer is gone: the
+/// request goes upstream again and that call is recorded as an adjustment of the key's record (cost, tokens, no revenue:
+/// <see cref="GatewayContext.AnswerGone"/>), never dropped as a duplicate. Every upstream call made for a client request
+/// thus ends in a ledger record, and the key is still billed once.
+/// </para>
 /// </remarks>
-public sealed class IdempotentReplayChatClient(IChatClient innerClient, GatewayModelSource models, IResponseCacheStore store, TimeProvider time) : DelegatingChatClient(innerClient)
+public sealed class IdempotentReplayChatClient(IChatClient innerClient, GatewayModelSource models, IResponseCacheStore store, TimeProvider time, ILedgerStore? ledger = null) : DelegatingChatClient(innerClient)
 {
     /// <summary>Where the stored entry says which request body it belongs to.</summary>
     public const string FingerprintProperty = "marginal.idempotency.fingerprint";
@@ -52,9 +61,14 @@ public sealed class IdempotentReplayChatClient(IChatClient innerClient, GatewayM
             return await base.GetResponseAsync(messages, options, cancellationToken);
         }
         var list = messages as IReadOnlyList<ChatMessage> ?? [.. messages];
+        var fingerprint = Fingerprint(context, list, options!, "json");
+        if (!Replaying)
+        {
+            await CheckLedgerAsync(context, cancellationToken);
+            return await base.GetResponseAsync(list, options, cancellationToken);
+        }
         var key = StoreKey(context.RequestId);
-        var fingerprint = ResponseCacheKey.Exact(context.Tenant, list, options!) + ":json";
-        if (await BeginAsync(key, fingerprint, cancellationToken) is { } stored)
+        if (await BeginAsync(context, key, fingerprint, cancellationToken) is { } stored)
         {
             Replay(context, stored);
             return stored.Response;
@@ -82,9 +96,18 @@ public sealed class IdempotentReplayChatClient(IChatClient innerClient, GatewayM
     private async IAsyncEnumerable<ChatResponseUpdate> KeyedStreamAsync(GatewayContext context, IEnumerable<ChatMessage> messages, ChatOptions? options, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         var list = messages as IReadOnlyList<ChatMessage> ?? [.. messages];
+        var fingerprint = Fingerprint(context, list, options!, context.IncludeStreamUsage ? "stream+usage" : "stream");
+        if (!Replaying)
+        {
+            await CheckLedgerAsync(context, cancellationToken);
+            await foreach (var update in base.GetStreamingResponseAsync(list, options, cancellationToken))
+            {
+                yield return update;
+            }
+            yield break;
+        }
         var key = StoreKey(context.RequestId);
-        var fingerprint = ResponseCacheKey.Exact(context.Tenant, list, options!) + (context.IncludeStreamUsage ? ":stream+usage" : ":stream");
-        if (await BeginAsync(key, fingerprint, cancellationToken) is { } stored)
+        if (await BeginAsync(context, key, fingerprint, cancellationToken) is { } stored)
         {
             Replay(context, stored);
             foreach (var update in stored.Updates ?? stored.Response.ToChatResponseUpdates())
@@ -116,10 +139,29 @@ public sealed class IdempotentReplayChatClient(IChatClient innerClient, GatewayM
         }
     }
 
-    private GatewayContext? Keyed(ChatOptions? options) =>
-        options.GetGatewayContext() is { IdempotencyKeyGiven: true, RequestId.Length: > 0 } context && models.Current.Config.Idempotency.Replay
-            ? context
-            : null;
+    private static GatewayContext? Keyed(ChatOptions? options) =>
+        options.GetGatewayContext() is { IdempotencyKeyGiven: true, RequestId.Length: > 0 } context ? context : null;
+
+    private bool Replaying => models.Current.Config.Idempotency.Replay;
+
+    /// <summary>
+    /// Which body holds the key: the exact cache's hash of model, messages and output-changing options, then how the
+    /// answer was asked for (<paramref name="mode"/>). Also set as the context's <see cref="GatewayContext.RequestHash"/>,
+    /// which the ledger keeps without the tenant (the record has its own).
+    /// </summary>
+    private static string Fingerprint(GatewayContext context, IReadOnlyList<ChatMessage> messages, ChatOptions options, string mode)
+    {
+        var hash = ResponseCacheKey.Body(messages, options) + ":" + mode;
+        context.RequestHash = hash;
+        return context.Tenant + ":" + hash;
+    }
+
+    /// <summary>
+    /// The replay store holds nothing for the key: the ledger decides. A record of another body is 422; a record of the
+    /// same body means its answer is gone, so this call is recorded beside it.
+    /// </summary>
+    private async Task CheckLedgerAsync(GatewayContext context, CancellationToken cancellationToken) =>
+        context.AnswerGone = await IdempotencyLedger.HeldAsync(ledger, context.RequestId, context.RequestHash!, cancellationToken);
 
     private TimeSpan Ttl => models.Current.Config.Idempotency.TtlSpan;
 
@@ -127,7 +169,7 @@ public sealed class IdempotentReplayChatClient(IChatClient innerClient, GatewayM
     /// Claims <paramref name="key"/> for this request, or returns the stored answer to replay. Throws 409 while another
     /// request holds the key and 422 when the key belongs to another body.
     /// </summary>
-    private async Task<CachedAnswer?> BeginAsync(string key, string fingerprint, CancellationToken cancellationToken)
+    private async Task<CachedAnswer?> BeginAsync(GatewayContext context, string key, string fingerprint, CancellationToken cancellationToken)
     {
         if (!_inFlight.TryAdd(key, fingerprint))
         {
@@ -148,6 +190,7 @@ public sealed class IdempotentReplayChatClient(IChatClient innerClient, GatewayM
                 return found;
             }
             // Absent, released after a failure, or unreadable: this request answers, and holds the key meanwhile.
+            await CheckLedgerAsync(context, cancellationToken);
             await store.SetAsync(key, Marker(InFlight, fingerprint), models.Current.Config.Idempotency.InFlightTtlSpan, cancellationToken);
             return null;
         }
@@ -177,9 +220,7 @@ public sealed class IdempotentReplayChatClient(IChatClient innerClient, GatewayM
 
     /// <summary>422 when the key belongs to another body, else 409: the same request is still being answered.</summary>
     private static GatewayException Refusal(string owner, string fingerprint) => owner != fingerprint
-        ? new GatewayException(GatewayErrorKind.Unprocessable,
-            "This Idempotency-Key was already used with a different request body (model, messages or options). Send the identical request to retry it, or use a new key for a new request.",
-            "idempotency_key_reuse", "Idempotency-Key")
+        ? IdempotencyLedger.KeyReused()
         : new GatewayException(GatewayErrorKind.Conflict,
             "A request with this Idempotency-Key is still being answered. Retry after it has finished to receive its answer.",
             "idempotency_key_in_use", "Idempotency-Key");
@@ -248,7 +289,10 @@ public sealed class IdempotentReplayChatClient(IChatClient innerClient, GatewayM
 
 public static class IdempotentReplayChatClientBuilderExtensions
 {
-    /// <summary>Adds idempotent replay over <paramref name="store"/> (answers kept under <c>idempotency/{ledger id}</c>).</summary>
-    public static ChatClientBuilder UseIdempotentReplay(this ChatClientBuilder builder, GatewayModelSource models, IResponseCacheStore store, TimeProvider time) =>
-        builder.Use(inner => new IdempotentReplayChatClient(inner, models, store, time));
+    /// <summary>
+    /// Adds idempotent replay over <paramref name="store"/> (answers kept under <c>idempotency/{ledger id}</c>);
+    /// <paramref name="ledger"/>, when given, is read for keys the store no longer holds.
+    /// </summary>
+    public static ChatClientBuilder UseIdempotentReplay(this ChatClientBuilder builder, GatewayModelSource models, IResponseCacheStore store, TimeProvider time, ILedgerStore? ledger = null) =>
+        builder.Use(inner => new IdempotentReplayChatClient(inner, models, store, time, ledger));
 }

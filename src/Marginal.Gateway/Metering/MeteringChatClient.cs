@@ -4,6 +4,7 @@ using Marginal.Core.Errors;
 using Marginal.Core.Ledger;
 using Marginal.Core.Pricing;
 using Marginal.Core.Requests;
+using Marginal.Economics.Invoices;
 using Marginal.Gateway.Billing;
 using Marginal.Gateway.Caching;
 using Marginal.Gateway.Pipeline;
@@ -128,7 +129,7 @@ public sealed class MeteringChatClient(IChatClient innerClient, GatewayModelSour
         var record = new UsageRecord(
             // Only a successful answer holds the request id, so a client that retries a failure with the same
             // Idempotency-Key is billed for the answer it finally got; failed attempts are kept under ids of their own.
-            Id: status == "ok" || context.RequestId.Length == 0 ? context.RequestId : $"{context.RequestId}~{status}~{Guid.CreateVersion7():N}",
+            Id: status == "ok" || context.RequestId.Length == 0 ? context.RequestId : OwnId(context.RequestId, status),
             Time: meter.Arrived,
             Tenant: context.Tenant,
             KeyId: context.KeyId,
@@ -156,8 +157,15 @@ public sealed class MeteringChatClient(IChatClient innerClient, GatewayModelSour
             SavingsUsd: context.Savings.Count == 0 ? null : context.Savings.Sum(s => s.Value),
             Attempts: context.Attempts.Count,
             CacheSimilarity: context.CacheSimilarity,
-            Tags: context.Tags.Count == 0 ? "" : string.Join(',', context.Tags));
-        if (accounts is not null)
+            Tags: context.Tags.Count == 0 ? "" : string.Join(',', context.Tags),
+            RequestHash: context.RequestHash);
+        var repeat = status == "ok" && context.AnswerGone;
+        if (repeat)
+        {
+            // The key's request is billed already and its answer was no longer kept: this call is recorded, not billed again.
+            record = Repeated(record, context.RequestId);
+        }
+        else if (accounts is not null)
         {
             // Revenue under the tenant's plan, from its running month (docs/economics.md, "Revenue per request").
             context.RevenueUsd = accounts.Price(record);
@@ -170,7 +178,14 @@ public sealed class MeteringChatClient(IChatClient innerClient, GatewayModelSour
         try
         {
             // Never cancelled: the tokens are spent whether or not the client is still there.
-            context.Billed = await ledger.RecordAsync(record);
+            var stored = await ledger.RecordAsync(record);
+            context.Billed = stored && !repeat;
+            if (!stored && context.Attempts.Count > 0)
+            {
+                // The id was taken while this request ran (the same key sent concurrently with replay off, or on two
+                // nodes at once): the model was still called, so the call is recorded beside the request that holds it.
+                await ledger.RecordAsync(Repeated(record, context.RequestId));
+            }
         }
         catch (Exception error) when (error is not GatewayException)
         {
@@ -179,6 +194,23 @@ public sealed class MeteringChatClient(IChatClient innerClient, GatewayModelSour
                 code: "ledger_unavailable", innerException: error);
         }
     }
+
+    /// <summary>An id of its own for a record that must not take the request's id: <c>{id}~{why}~{unique}</c>.</summary>
+    private static string OwnId(string requestId, string why) => $"{requestId}~{why}~{Guid.CreateVersion7():N}";
+
+    /// <summary>
+    /// A successful call made again for a request the ledger already holds (same Idempotency-Key, same body, answer
+    /// no longer kept for replay): an adjustment of that request with this call's tokens, cost and attempts and no
+    /// revenue, so the call is on the books (cost, reports) while the client is billed once.
+    /// </summary>
+    internal static UsageRecord Repeated(UsageRecord record, string requestId) => record with
+    {
+        Id = OwnId(requestId, "repeat"),
+        Kind = UsageRecordKinds.Adjustment,
+        Adjusts = requestId,
+        RevenueUsd = null,
+        Tags = record.Tags.Length == 0 ? InvoiceBuilder.RepeatReason : record.Tags + "," + InvoiceBuilder.RepeatReason,
+    };
 
     /// <summary>
     /// Without a price-book entry only an owned provider's capacity is known for sure (a local model is owned); an

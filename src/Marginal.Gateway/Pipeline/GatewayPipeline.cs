@@ -25,14 +25,15 @@ public static class GatewayPipeline
     /// holds the exact cache (null: in process; a cluster shares one in Redis). <paramref name="replayAnswers"/>
     /// keeps the answers of requests with an Idempotency-Key for their retries (null: an in-process store bounded by
     /// <c>idempotency.max_entries</c> and <c>max_bytes</c>; a cluster shares one in Redis, so a retry on another node
-    /// replays too). Idempotent replay sits outside metering: a replay is no new usage. <paramref name="sharedSemantic"/>
+    /// replays too); a key the store no longer holds is checked against <paramref name="ledger"/>'s record. Idempotent replay
+    /// sits outside metering: a replay is no new usage. <paramref name="sharedSemantic"/>
     /// (cluster mode) shares semantic cache entries with the other nodes.
     /// </summary>
     public static IChatClient Build(GatewayModelSource models, TimeProvider time, LedgerWriter? ledger = null, ILoggerFactory? loggers = null,
         RouteFeedback? routeFeedback = null, TenantAccounts? accounts = null, IResponseCacheStore? cacheStore = null, IResponseCacheStore? replayAnswers = null,
         ISharedSemanticEntries? sharedSemantic = null) =>
         new ChatClientBuilder(new CapacityChatClient(models, time, loggers?.CreateLogger<CapacityChatClient>()))
-            .UseIdempotentReplay(models, replayAnswers ?? ReplayStore(models, time), time)
+            .UseIdempotentReplay(models, replayAnswers ?? ReplayStore(models, time), time, ledger?.Store)
             .UseMetering(models, ledger, time, accounts)
             .UseResponseCache(models, time, cacheStore, sharedSemantic)
             .UseRouting(models, routeFeedback)

@@ -17,7 +17,9 @@ namespace Marginal.Server.Apis;
 /// <c>/admin/v1/keys</c>: create, list and revoke virtual keys, behind the admin key (<c>server.admin_key_env</c>), which
 /// is separate from every client key. While the admin key is unset, every admin call is refused.
 /// <list type="bullet">
-/// <item><c>POST /admin/v1/keys</c> <c>{"tenant":"acme","expires":"2027-01-01T00:00:00Z","models":["gpt-4o-mini"]}</c> → 201 with the key text, shown once.</item>
+/// <item><c>POST /admin/v1/keys</c> <c>{"tenant":"acme","expires":"2027-01-01T00:00:00Z","models":["gpt-4o-mini"]}</c> → 201 with the key text, shown once;
+/// 400 for a tenant name outside <see cref="TenantNames.Rule"/>, an <c>expires</c> not in the future, or a <c>models</c>
+/// value that is not an array of non-empty names (left out: every model).</item>
 /// <item><c>GET /admin/v1/keys</c> → every key without its secret.</item>
 /// <item><c>DELETE /admin/v1/keys/{id}</c> → 200 once revoked, 404 when unknown.</item>
 /// </list>
@@ -38,6 +40,7 @@ public static class AdminKeysApi
         string? tenant = null;
         DateTimeOffset? expires = null;
         var models = new List<string>();
+        var now = time.GetUtcNow();
         try
         {
             using var body = await JsonDocument.ParseAsync(http.Request.Body, cancellationToken: http.RequestAborted);
@@ -54,9 +57,11 @@ public static class AdminKeysApi
                         ? at
                         : throw new FormatException("expires");
                 }
-                if (root.TryGetProperty("models", out var m) && m.ValueKind == JsonValueKind.Array)
+                if (root.TryGetProperty("models", out var m))
                 {
-                    models.AddRange(m.EnumerateArray().Select(x => x.GetString() ?? ""));
+                    // Fail closed: anything but a list of names (a string, true, 0, {}, null, [null], [""]) is refused,
+                    // never read as "every model". Leaving the field out, or [], is every model.
+                    models.AddRange(ModelList(m) ?? throw new ArgumentException("models"));
                 }
             }
         }
@@ -67,12 +72,29 @@ public static class AdminKeysApi
                 error is FormatException ? "expires" : null);
             return;
         }
+        catch (ArgumentException)
+        {
+            await OpenAIErrors.WriteAsync(http, StatusCodes.Status400BadRequest,
+                "'models' must be an array of non-empty model names; leave it out for every model.", "invalid_request_error", "invalid_value", "models");
+            return;
+        }
         if (string.IsNullOrWhiteSpace(tenant))
         {
             await OpenAIErrors.WriteAsync(http, StatusCodes.Status400BadRequest, "'tenant' is required: the name of the tenant the key bills to.", "invalid_request_error", "missing_required_parameter", "tenant");
             return;
         }
-        var (key, text) = KeyIssuer.Issue(tenant, time.GetUtcNow(), expires, models);
+        if (!TenantNames.IsValid(tenant))
+        {
+            // The name is not echoed: it may hold control or bidirectional characters, or be very long.
+            await OpenAIErrors.WriteAsync(http, StatusCodes.Status400BadRequest, $"'tenant' must be {TenantNames.Rule}.", "invalid_request_error", "invalid_value", "tenant");
+            return;
+        }
+        if (expires <= now)
+        {
+            await OpenAIErrors.WriteAsync(http, StatusCodes.Status400BadRequest, "'expires' must be in the future: a key created expired could never be used.", "invalid_request_error", "invalid_value", "expires");
+            return;
+        }
+        var (key, text) = KeyIssuer.Issue(tenant, now, expires, models);
         await keys.AddKeyAsync(key, http.RequestAborted);
         http.Response.StatusCode = StatusCodes.Status201Created;
         await WriteJsonAsync(http, json =>
@@ -80,6 +102,25 @@ public static class AdminKeysApi
             WriteKey(json, key);
             json.WriteString("key", text);
         });
+    }
+
+    /// <summary>The names in a <c>models</c> value, or null when it is not an array of non-empty strings.</summary>
+    private static List<string>? ModelList(JsonElement value)
+    {
+        if (value.ValueKind != JsonValueKind.Array)
+        {
+            return null;
+        }
+        var names = new List<string>();
+        foreach (var item in value.EnumerateArray())
+        {
+            if (item.ValueKind != JsonValueKind.String || string.IsNullOrWhiteSpace(item.GetString()))
+            {
+                return null;
+            }
+            names.Add(item.GetString()!);
+        }
+        return names;
     }
 
     private static async Task ListAsync(HttpContext http, IKeyStore keys)

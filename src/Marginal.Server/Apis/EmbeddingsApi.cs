@@ -4,6 +4,7 @@ using Marginal.Core.Errors;
 using Marginal.Core.Ledger;
 using Marginal.Core.Requests;
 using Marginal.Gateway.Billing;
+using Marginal.Gateway.Idempotency;
 using Marginal.Gateway.Metering;
 using Marginal.Gateway.Pipeline;
 using Marginal.Gateway.Providers;
@@ -42,6 +43,9 @@ public static class EmbeddingsApi
             var tenant = key?.Tenant ?? "default";
             var id = RequestIds.Of(http, tenant, time);
             http.Response.Headers["x-marginal-request-id"] = id;
+            // With an Idempotency-Key the ledger holds the key's body: another body is 422, the same one a repeat (no replay here).
+            var hash = RequestIds.HasIdempotencyKey(http) ? BodyHash(request) : null;
+            var repeat = hash is not null && await IdempotencyLedger.HeldAsync(http.RequestServices.GetService<LedgerWriter>()?.Store, id, hash, http.RequestAborted);
             // Budgets and rate limits hold for embeddings as for chat: the inputs are the prompt, nothing is generated.
             var admission = http.RequestServices.GetService<Admission>();
             var context = new GatewayContext { RequestId = id, Tenant = tenant, KeyId = key?.Id ?? "none" };
@@ -57,7 +61,7 @@ public static class EmbeddingsApi
                 var metering = new EmbeddingMetering(http.RequestServices.GetService<LedgerWriter>(), http.RequestServices.GetService<TenantAccounts>());
                 long tokens;
                 (cost, billed, tokens) = await metering.RecordAsync(
-                    new EmbeddingMetering.Request(id, tenant, key?.Id ?? "none", route.Name, arrived), model, result.Usage, request.Input!, time.GetElapsedTime(started).TotalMilliseconds);
+                    new EmbeddingMetering.Request(id, tenant, key?.Id ?? "none", route.Name, arrived, hash, repeat), model, result.Usage, request.Input!, time.GetElapsedTime(started).TotalMilliseconds);
                 (context.CostUsd, context.Billed, context.Usage) = (cost, billed, new UsageDetails { InputTokenCount = tokens });
             }
             finally
@@ -93,6 +97,19 @@ public static class EmbeddingsApi
         catch (OperationCanceledException) when (http.RequestAborted.IsCancellationRequested)
         {
         }
+    }
+
+    /// <summary>What an embeddings request asks (model, inputs, format, dimensions), hashed for the Idempotency-Key check.</summary>
+    private static string BodyHash(EmbeddingRequest request)
+    {
+        var text = new System.Text.StringBuilder();
+        text.Append(System.Globalization.CultureInfo.InvariantCulture, $"{request.Model}\n{request.EncodingFormat}\n{request.Dimensions}\n");
+        foreach (var input in request.Input!)
+        {
+            // Length-prefixed, so no two input lists hash the same text.
+            text.Append(System.Globalization.CultureInfo.InvariantCulture, $"{input.Length}:{input}");
+        }
+        return Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(text.ToString()))) + ":embeddings";
     }
 
     private static async Task<EmbeddingRequest> ReadAsync(HttpContext http)

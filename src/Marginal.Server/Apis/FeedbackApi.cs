@@ -99,11 +99,13 @@ public static partial class FeedbackApi
 
     /// <summary>
     /// Value-based pricing: an outcome the tenant's plan prices becomes an <c>outcome</c> record carrying its revenue,
-    /// booked once per request and outcome (its id is derived from both, so a repeated report is not billed again).
+    /// booked once per request and outcome (its id is derived from both, so a repeated report is not billed again). A
+    /// request that was tagged with the outcome (<c>x-marginal-tags</c>) was billed for it with its own record, so the
+    /// same outcome reported again here books nothing.
     /// </summary>
     private static async Task BookOutcomeAsync(Admission admission, LedgerWriter writer, UsageRecord request, string outcome, DateTimeOffset at)
     {
-        if (PlanPricer.OutcomeRevenue(admission.Billing.PlanOf(request.Tenant), outcome) is not { } revenue)
+        if (PlanPricer.OutcomeRevenue(admission.Billing.PlanOf(request.Tenant), outcome) is not { } revenue || PlanPricer.BilledAsTag(request, outcome))
         {
             return;
         }

@@ -1,4 +1,5 @@
 using Marginal.Core.Errors;
+using Marginal.Core.Tenancy;
 using Microsoft.AspNetCore.Http;
 
 namespace Marginal.Server.Hosting;
@@ -7,8 +8,9 @@ namespace Marginal.Server.Hosting;
 internal static class RequestIds
 {
     /// <summary>
-    /// The client's <c>Idempotency-Key</c> under its tenant (so a retry is billed once and tenants never collide), else
-    /// a new time-ordered id.
+    /// The client's <c>Idempotency-Key</c> under its tenant (so a retry is billed once and tenants never collide: the
+    /// tenant part is escaped, <see cref="TenantNames.IdPrefix"/>, so the first <c>:</c> always ends it), else a new
+    /// time-ordered id.
     /// </summary>
     public static string Of(HttpContext http, string tenant, TimeProvider time)
     {
@@ -29,7 +31,7 @@ internal static class RequestIds
                 throw new GatewayException(GatewayErrorKind.InvalidRequest, "The Idempotency-Key header may hold printable ASCII characters only (no control or non-ASCII characters).", "invalid_idempotency_key", "Idempotency-Key");
             }
         }
-        return $"{tenant}:{idempotencyKey}";
+        return $"{TenantNames.IdPrefix(tenant)}:{idempotencyKey}";
     }
 
     /// <summary>

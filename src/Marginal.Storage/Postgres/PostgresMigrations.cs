@@ -185,6 +185,10 @@ internal static class PostgresMigrations
             embedding real[] NOT NULL
         );
         """,
+        // 7 (idempotency): the hash of the request body that holds an Idempotency-Key's id, as SQLite's step 7.
+        """
+        ALTER TABLE usage_records ADD COLUMN request_hash text;
+        """,
     ];
 
     // pg_advisory_xact_lock key: "marginal" as ASCII bytes, an arbitrary constant that other applications are unlikely to use.

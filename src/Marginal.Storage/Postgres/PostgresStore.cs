@@ -23,7 +23,7 @@ public sealed partial class PostgresStore : IMarginalStore
         "$1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::boolean[], " +
         "$11::bigint[], $12::bigint[], $13::bigint[], $14::bigint[], $15::bigint[], $16::text[], " +
         "$17::double precision[], $18::double precision[], $19::numeric[], $20::numeric[], $21::numeric[], $22::text[], $23::text[], $24::text[], $25::numeric[], $26::integer[], " +
-        "$27::text[], $28::text[], $29::double precision[], $30::text[]) ON CONFLICT (id) DO NOTHING RETURNING id";
+        "$27::text[], $28::text[], $29::double precision[], $30::text[], $31::text[]) ON CONFLICT (id) DO NOTHING RETURNING id";
 
     private const string KeyColumns = LedgerColumns.VirtualKeys;
 
@@ -138,6 +138,7 @@ public sealed partial class PostgresStore : IMarginalStore
         Add(p, NpgsqlDbType.Text, b.Select(r => r.Adjusts));
         Add(p, NpgsqlDbType.Double, b.Select(r => r.CacheSimilarity));
         Add(p, NpgsqlDbType.Text, b.Select(r => r.Tags));
+        Add(p, NpgsqlDbType.Text, b.Select(r => r.RequestHash));
     }
 
     private static void Add<T>(NpgsqlParameterCollection parameters, NpgsqlDbType type, IEnumerable<T> values) =>
@@ -183,7 +184,8 @@ public sealed partial class PostgresStore : IMarginalStore
         Kind: r.GetString(26),
         Adjusts: Text(r, 27),
         CacheSimilarity: Real(r, 28),
-        Tags: r.GetString(29));
+        Tags: r.GetString(29),
+        RequestHash: Text(r, 30));
 
     public async Task<UsageRecord?> FindAsync(string id, CancellationToken cancellationToken = default)
     {

@@ -139,6 +139,12 @@ internal static class SqliteMigrations
             embedding BLOB NOT NULL
         );
         """,
+        // Step 7 (idempotency): the hash of the request body that holds an Idempotency-Key's id, so the same key sent
+        // with another body is refused even once the first answer has left the replay store. Null for older records
+        // and for requests without a key.
+        """
+        ALTER TABLE usage_records ADD COLUMN request_hash TEXT;
+        """,
     ];
 
     /// <summary>The schema version this build writes.</summary>

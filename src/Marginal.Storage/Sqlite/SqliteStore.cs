@@ -19,7 +19,7 @@ namespace Marginal.Storage.Sqlite;
 public sealed partial class SqliteStore : IMarginalStore, IUsageRollups
 {
     private const string Columns = LedgerColumns.UsageRecords;
-    private const int ColumnCount = 30;
+    private const int ColumnCount = 31;
 
     private readonly string _connectionString;
     private readonly string _synchronous;
@@ -193,6 +193,7 @@ public sealed partial class SqliteStore : IMarginalStore, IUsageRollups
             raw.sqlite3_bind_null(s, 29);
         }
         BindText(s, 30, r.Tags);
+        BindText(s, 31, r.RequestHash);
     }
 
     private static void BindText(sqlite3_stmt statement, int index, string? value)
@@ -261,7 +262,8 @@ public sealed partial class SqliteStore : IMarginalStore, IUsageRollups
         Kind: r.GetString(26),
         Adjusts: Text(r, 27),
         CacheSimilarity: r.IsDBNull(28) ? null : r.GetDouble(28),
-        Tags: r.GetString(29));
+        Tags: r.GetString(29),
+        RequestHash: Text(r, 30));
 
     public async Task<UsageRecord?> FindAsync(string id, CancellationToken cancellationToken = default)
     {

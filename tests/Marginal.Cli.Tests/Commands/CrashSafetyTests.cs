@@ -43,13 +43,17 @@ public sealed class CrashSafetyTests(ITestOutputHelper output) : UpstreamWorkspa
         var (restarted, retryHttp) = await MarginalProcess.ServeAsync(WorkDir, ConfigPath);
         try
         {
-            var retried = acknowledged.Take(20).ToList();
+            // Keys with an even number were sent as JSON: retried the same way, they are answered and not billed again.
+            var retried = acknowledged.Where(key => !Streamed(key)).Take(20).ToList();
             foreach (var key in retried)
             {
                 using var response = await retryHttp.SendAsync(Chat(key, stream: false));
                 Assert.Equal(HttpStatusCode.OK, response.StatusCode);
                 Assert.Equal("true", response.Headers.GetValues("x-marginal-duplicate").Single());
             }
+            // A key first answered as a stream belongs to that body: sent as JSON it is another request.
+            using var asJson = await retryHttp.SendAsync(Chat(acknowledged.First(Streamed), stream: false));
+            Assert.Equal(HttpStatusCode.UnprocessableEntity, asJson.StatusCode);
         }
         finally
         {
@@ -83,6 +87,9 @@ public sealed class CrashSafetyTests(ITestOutputHelper output) : UpstreamWorkspa
         // Ids are unique in the ledger, so nothing is there twice; what is there was sent.
         Assert.InRange(await ledger.CountAsync(), acknowledged.Count - missing, sent);
     }
+
+    /// <summary>Whether the load sent <paramref name="key"/> (<c>c{client}-{i}</c>) as a stream: odd <c>i</c>.</summary>
+    private static bool Streamed(string key) => int.Parse(key[(key.IndexOf('-', StringComparison.Ordinal) + 1)..], System.Globalization.CultureInfo.InvariantCulture) % 2 == 1;
 
     /// <summary>Eight clients load the server with alternately plain and streamed requests; kills it after 200 successes.</summary>
     private async Task<(List<string> Acknowledged, int Sent)> KillMidLoadAsync()

@@ -74,6 +74,30 @@ public sealed class KeysAndReportCommandTests() : UpstreamWorkspace("keys")
         Assert.Equal(message, stderr.Trim());
     }
 
+    [Theory]
+    [InlineData("acme:prod", "", "")]
+    [InlineData("acme\u202Eorp", "", "")]
+    [InlineData("=cmd", "", "")]
+    [InlineData("long", "", "")]
+    [InlineData("acme", "--expires", "2020-01-01")]
+    [InlineData("acme", "--models", ",")]
+    public async Task KeysCreate_BadTenantExpiredOrNoModels_OneLineExit2AndNoKey(string tenant, string option, string value)
+    {
+        string[] args = ["keys", "create", "--tenant", tenant == "long" ? new string('a', 100_000) : tenant, "--config", ConfigPath];
+        if (option.Length > 0)
+        {
+            args = [.. args, option, value];
+        }
+
+        var (exit, stdout, stderr) = await MarginalProcess.RunAsync(WorkDir, args);
+
+        Assert.Equal(2, exit);
+        Assert.Empty(stdout.Trim());
+        var line = Assert.Single(stderr.Trim().Split('\n'));
+        Assert.StartsWith($"marginal keys create: {(option.Length > 0 ? option : "--tenant")}: ", line, StringComparison.Ordinal);
+        Assert.True(line.Length < 300, line);
+    }
+
     [Fact]
     public async Task Report_EmptyLedgerAsCsv_PrintsHeaderAndTotal()
     {

@@ -43,6 +43,38 @@ public sealed class InvoiceBuilderTests
     }
 
     [Fact]
+    public void Build_OutcomeTaggedAndAlsoBookedFromFeedback_CountsOnce()
+    {
+        List<UsageRecord> records =
+        [
+            Usage(1_000_000, id: "req_tagged", tags: "ticket_resolved"),
+            // What feedback booked before it checked the request's tags.
+            new("req_tagged~outcome~ticket_resolved", November.AddDays(1), "acme", "key1", "gpt-test", "gpt-test", null, null, "ok", false, 0, 0, 0, 0, 0, "none", 0, null,
+                null, null, 0.45m, null, null, "", null, 0, Kind: UsageRecordKinds.Outcome, Adjusts: "req_tagged", Tags: "ticket_resolved"),
+        ];
+
+        var invoice = InvoiceBuilder.Build(Enterprise, "acme", Month, records, []);
+
+        Assert.Equal(1, Assert.Single(invoice.Outcomes).Count);
+    }
+
+    [Fact]
+    public void Build_CallRepeatedForAnIdempotentRetry_CostsButShowsNoAdjustmentLine()
+    {
+        List<UsageRecord> records =
+        [
+            Usage(1_000_000, id: "acme:order-1", cost: 1m),
+            Usage(1_000_000, id: "acme:order-1~repeat~1", cost: 1m, tags: InvoiceBuilder.RepeatReason) with { Kind = UsageRecordKinds.Adjustment, Adjusts = "acme:order-1" },
+        ];
+
+        var invoice = InvoiceBuilder.Build(Enterprise, "acme", Month, records, []);
+
+        Assert.Empty(invoice.Adjustments);
+        Assert.Equal(2m, invoice.CostUsd);
+        Assert.Equal(1, Assert.Single(invoice.Models).Requests);
+    }
+
+    [Fact]
     public void Build_CreditsBurnedInTheMonth_AreAppliedAgainstTheTotal()
     {
         var grants = new[] { new CreditGrant("cr_1", "acme", 40m, November.AddDays(-40), null) };
@@ -76,6 +108,25 @@ public sealed class InvoiceBuilderTests
             null, null, "", null, 0, Kind: UsageRecordKinds.Adjustment, Adjusts: closeId));
 
         Assert.Equal(98m, InvoiceBuilder.Build(Enterprise, "acme", Month, records, []).TotalUsd);
+    }
+
+    [Fact]
+    public void WriteCsv_NamesStartingWithFormulaCharacters_AreNeutralisedAndAmountsStayNumbers()
+    {
+        List<UsageRecord> records =
+        [
+            Usage(1_000_000, model: "=cmd|' /C calc'!A0", id: "req_a"),
+            new("@adj", November.AddDays(5), "acme", "key1", "gpt-test", "gpt-test", null, null, "ok", false, 0, 0, 0, 0, 0, "none", 0, null,
+                null, null, -2m, null, null, "", null, 0, Kind: UsageRecordKinds.Adjustment, Adjusts: "req_a", Tags: "reason:-refund"),
+        ];
+
+        var csv = InvoiceFormats.Write(InvoiceBuilder.Build(Enterprise, "acme", Month, records, []), "csv");
+
+        var items = csv.Split('\n', StringSplitOptions.RemoveEmptyEntries).Skip(1).Select(line => line.Split(',')).ToList();
+        Assert.Contains(items, cells => cells[0] == "usage" && cells[1] == "'=cmd|' /C calc'!A0");
+        Assert.Contains(items, cells => cells[0] == "adjustment" && cells[1] == "'@adj -refund" && cells[^1] == "-2.000000");
+        // A negative amount is a number, not a formula: the discount row keeps its minus sign.
+        Assert.Contains(items, cells => cells[0] == "discount" && cells[^1].StartsWith('-'));
     }
 
     [Theory]

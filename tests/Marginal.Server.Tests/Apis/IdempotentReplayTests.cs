@@ -217,7 +217,7 @@ public sealed class IdempotentReplayOffTests : IAsyncLifetime
     public async Task DisposeAsync() => await _host.DisposeAsync();
 
     [Fact]
-    public async Task Chat_ReplayOff_RetryGoesUpstreamAndIsBilledOnce()
+    public async Task Chat_ReplayOff_RetryGoesUpstreamIsRecordedAndBilledOnce()
     {
         for (var i = 0; i < 2; i++)
         {
@@ -231,6 +231,29 @@ public sealed class IdempotentReplayOffTests : IAsyncLifetime
         }
 
         Assert.Equal(2, _host.Primary.Requests.Count(r => r.Path.EndsWith("/chat/completions", StringComparison.Ordinal)));
-        Assert.Equal(1, await _host.Ledger.CountAsync());
+        // Both calls are on the books; the retry as an adjustment of the key's record, which alone is billed.
+        var kinds = new List<string>();
+        await foreach (var record in _host.Ledger.ReadAsync())
+        {
+            kinds.Add(record.Kind);
+        }
+        Assert.Equal(["usage", "adjustment"], kinds.Order(StringComparer.Ordinal).Reverse());
+    }
+
+    [Fact]
+    public async Task Chat_ReplayOff_KeyReusedWithAnotherBody_Is422()
+    {
+        foreach (var (content, expected) in new[] { ("first body", HttpStatusCode.OK), ("second body", HttpStatusCode.UnprocessableEntity) })
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/chat/completions")
+            {
+                Content = new StringContent($$"""{"model":"gpt-test","messages":[{"role":"user","content":"{{content}}"}]}""", Encoding.UTF8, "application/json"),
+            };
+            request.Headers.Add("Idempotency-Key", "off-reused");
+            using var response = await _host.Http.SendAsync(request);
+            Assert.Equal(expected, response.StatusCode);
+        }
+
+        Assert.Equal(1, _host.Primary.Requests.Count(r => r.Path.EndsWith("/chat/completions", StringComparison.Ordinal)));
     }
 }

@@ -34,6 +34,21 @@ public sealed class BillingTests : IAsyncDisposable
     private static Task<HttpResponseMessage> ChatAsync(GatewayHost host, string text = "hello world", int maxTokens = 20) =>
         host.Http.PostAsJsonAsync("/v1/chat/completions", new { model = "gpt-test", max_tokens = maxTokens, messages = new[] { new { role = "user", content = text } } });
 
+    /// <summary>A plan that prices gpt-test per token and the outcome <c>ticket_resolved</c> at 0.5 USD, for the default tenant.</summary>
+    private const string ValuePlanYaml = """
+        plans:
+          value:
+            prices:
+              gpt-test: { input: 1000, output: 2000 }
+            outcomes: { ticket_resolved: 0.5 }
+        tenants:
+          default: { plan: value }
+        """;
+
+    /// <summary>Reports the outcome <c>ticket_resolved</c> for request <paramref name="id"/> through <c>/v1/feedback</c>.</summary>
+    private static Task<HttpResponseMessage> ResolvedAsync(GatewayHost host, string id) =>
+        host.Http.PostAsync("/v1/feedback", new StringContent($$"""{"request_id":"{{id}}","outcome":"ticket_resolved"}""", Encoding.UTF8, "application/json"));
+
     private static async Task<JsonNode> ErrorOf(HttpResponseMessage response) => JsonNode.Parse(await response.Content.ReadAsStringAsync())!["error"]!;
 
     [Fact]
@@ -111,20 +126,12 @@ public sealed class BillingTests : IAsyncDisposable
     [Fact]
     public async Task Revenue_OnEveryRecordAndForAPricedOutcome_IsInTheLedger()
     {
-        var host = await StartAsync("""
-            plans:
-              value:
-                prices:
-                  gpt-test: { input: 1000, output: 2000 }
-                outcomes: { ticket_resolved: 0.5 }
-            tenants:
-              default: { plan: value }
-            """);
+        var host = await StartAsync(ValuePlanYaml);
 
         var response = await ChatAsync(host, "one two three");
         var id = response.Headers.GetValues("x-marginal-request-id").Single();
-        var feedback = await host.Http.PostAsync("/v1/feedback", new StringContent($$"""{"request_id":"{{id}}","outcome":"ticket_resolved"}""", Encoding.UTF8, "application/json"));
-        await host.Http.PostAsync("/v1/feedback", new StringContent($$"""{"request_id":"{{id}}","outcome":"ticket_resolved"}""", Encoding.UTF8, "application/json"));
+        var feedback = await ResolvedAsync(host, id);
+        await ResolvedAsync(host, id);
 
         Assert.Equal(HttpStatusCode.OK, feedback.StatusCode);
         var records = await host.Ledger.ReadAsync().ToListAsync();
@@ -134,6 +141,31 @@ public sealed class BillingTests : IAsyncDisposable
         Assert.True(usage.RevenueUsd > 0);
         var outcome = records.Single(r => r.Kind == UsageRecordKinds.Outcome);
         Assert.Equal((0.5m, id, "ticket_resolved"), (outcome.RevenueUsd, outcome.Adjusts, outcome.Tags));
+    }
+
+    [Fact]
+    public async Task Outcome_TaggedOnTheRequestThenReportedAsFeedback_IsBilledOnce()
+    {
+        var host = await StartAsync(ValuePlanYaml);
+        using var tagged = new HttpRequestMessage(HttpMethod.Post, "/v1/chat/completions")
+        {
+            Content = JsonContent.Create(new { model = "gpt-test", messages = new[] { new { role = "user", content = "resolve it" } } }),
+        };
+        tagged.Headers.Add("x-marginal-tags", "ticket_resolved");
+        var response = await host.Http.SendAsync(tagged);
+        var id = response.Headers.GetValues("x-marginal-request-id").Single();
+
+        var feedback = await ResolvedAsync(host, id);
+
+        Assert.Equal(HttpStatusCode.OK, feedback.StatusCode);
+        var records = await host.Ledger.ReadAsync().ToListAsync();
+        var usage = Assert.Single(records);
+        var plan = new Marginal.Economics.Plans.PricingPlan("value", new Dictionary<string, Marginal.Economics.Plans.TokenPrice> { ["gpt-test"] = new(1000m, null, 2000m) },
+            Outcomes: new Dictionary<string, decimal> { ["ticket_resolved"] = 0.5m });
+        var month = DateOnly.FromDateTime(usage.Time.UtcDateTime);
+        var invoice = Marginal.Economics.Invoices.InvoiceBuilder.Build(plan, "default", new DateOnly(month.Year, month.Month, 1), records, []);
+        var outcome = Assert.Single(invoice.Outcomes);
+        Assert.Equal(1, outcome.Count);
     }
 
     [Fact]

@@ -40,6 +40,31 @@ public sealed partial class RequestIdsTests
         Assert.True(string.CompareOrdinal(first, second) < 0, $"{first} should sort before {second}");
     }
 
+    private static string IdOf(string tenant, string idempotencyKey)
+    {
+        var http = new Microsoft.AspNetCore.Http.DefaultHttpContext();
+        http.Request.Headers["Idempotency-Key"] = idempotencyKey;
+        return RequestIds.Of(http, tenant, TimeProvider.System);
+    }
+
+    [Fact]
+    public void Of_TenantHoldingTheSeparator_NeverSharesAnIdWithAnotherTenant()
+    {
+        var colonTenant = IdOf("acme:prod", "x");
+        var plainTenant = IdOf("acme", "prod:x");
+
+        Assert.NotEqual(colonTenant, plainTenant);
+        Assert.Equal("acme:prod:x", plainTenant);
+        // Everything before the first ':' is the tenant, escaped: the id says whose it is.
+        Assert.Equal("acme%3Aprod", colonTenant[..colonTenant.IndexOf(':', StringComparison.Ordinal)]);
+    }
+
+    [Fact]
+    public void Of_ValidTenant_KeepsTheIdFormStoredBefore()
+    {
+        Assert.Equal("acme.prod_2-x:order-1", IdOf("acme.prod_2-x", "order-1"));
+    }
+
     [Fact]
     public void New_ManyInOneMillisecond_AllDiffer()
     {

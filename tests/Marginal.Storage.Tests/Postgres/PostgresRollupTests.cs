@@ -32,7 +32,7 @@ public sealed class PostgresRollupTests : UsageRollupConformance
         {
             await connection.OpenAsync();
             await using var downgrade = new NpgsqlCommand(
-                "DROP TABLE usage_rollups, usage_rollup_levers, deferred_jobs, route_examples; DELETE FROM marginal_schema; INSERT INTO marginal_schema (version) VALUES (3)", connection);
+                "DROP TABLE usage_rollups, usage_rollup_levers, deferred_jobs, route_examples; ALTER TABLE usage_records DROP COLUMN request_hash; DELETE FROM marginal_schema; INSERT INTO marginal_schema (version) VALUES (3)", connection);
             await downgrade.ExecuteNonQueryAsync();
         }
 

@@ -30,6 +30,29 @@ public sealed class PostgresStoreTests : LedgerStoreConformance
     }
 
     [Fact]
+    public async Task OpenAsync_DatabaseFromBeforeRequestHashes_AddsTheColumnAndKeepsOldRecordsReadable()
+    {
+        var database = await (await PostgresServer.Shared).CreateDatabaseAsync();
+        await using (var current = await PostgresStore.OpenAsync(database))
+        {
+            await current.AppendAsync([Record("acme:old-key")]);
+        }
+        // A database as step 6 left it: no request_hash column.
+        await using (var connection = new NpgsqlConnection(database))
+        {
+            await connection.OpenAsync();
+            await using var command = new NpgsqlCommand("ALTER TABLE usage_records DROP COLUMN request_hash; UPDATE marginal_schema SET version = 6;", connection);
+            await command.ExecuteNonQueryAsync();
+        }
+
+        await using var upgraded = await PostgresStore.OpenAsync(database);
+        await upgraded.AppendAsync([Record("acme:new-key") with { RequestHash = "abc:json" }]);
+
+        Assert.Equal(Record("acme:old-key"), await upgraded.FindAsync("acme:old-key"));
+        Assert.Equal("abc:json", (await upgraded.FindAsync("acme:new-key"))!.RequestHash);
+    }
+
+    [Fact]
     public async Task OpenAsync_ManyNodesAtOnce_MigrateOnceToTheLatestVersion()
     {
         var database = await (await PostgresServer.Shared).CreateDatabaseAsync();
@@ -42,7 +65,7 @@ public sealed class PostgresStoreTests : LedgerStoreConformance
         await using var reader = await command.ExecuteReaderAsync();
         await reader.ReadAsync();
         Assert.Equal(1L, reader.GetInt64(0));
-        Assert.Equal(6, reader.GetInt32(1));
+        Assert.Equal(7, reader.GetInt32(1));
         foreach (var store in stores)
         {
             await store.DisposeAsync();

@@ -31,6 +31,30 @@ public sealed class SqliteStoreTests : LedgerStoreConformance, IDisposable
     }
 
     [Fact]
+    public async Task Open_FileFromBeforeRequestHashes_AddsTheColumnAndKeepsOldRecordsReadable()
+    {
+        var path = Path.Combine(_directory, "step6.db");
+        await using (var current = SqliteStore.Open(path))
+        {
+            await current.AppendAsync([Record("acme:old-key")]);
+        }
+        // A file as step 6 left it: no request_hash column.
+        await using (var connection = new SqliteConnection($"Data Source={path};Pooling=False"))
+        {
+            connection.Open();
+            using var command = connection.CreateCommand();
+            command.CommandText = "ALTER TABLE usage_records DROP COLUMN request_hash; PRAGMA user_version = 6;";
+            command.ExecuteNonQuery();
+        }
+
+        await using var upgraded = SqliteStore.Open(path);
+        await upgraded.AppendAsync([Record("acme:new-key") with { RequestHash = "abc:json" }]);
+
+        Assert.Equal(Record("acme:old-key"), await upgraded.FindAsync("acme:old-key"));
+        Assert.Equal("abc:json", (await upgraded.FindAsync("acme:new-key"))!.RequestHash);
+    }
+
+    [Fact]
     public async Task ReadCredits_AfterReopen_ReturnsGrantsExactlyInGrantOrder()
     {
         var path = Path.Combine(_directory, "credits.db");
