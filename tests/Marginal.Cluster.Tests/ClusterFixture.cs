@@ -17,8 +17,27 @@ namespace Marginal.Cluster.Tests;
 /// semantic cache on; route <c>learned</c> sends <see cref="EasyPrompt"/> to <c>gpt-weak</c> and <see cref="HardPrompt"/>
 /// to <c>gpt-test</c> (a one-neighbour kNN router over the two, threshold 0.4).
 /// </summary>
-public sealed class ClusterFixture : IAsyncLifetime
+public class ClusterFixture : IAsyncLifetime
 {
+    private readonly bool _ownServices;
+    private readonly int _nodeCount;
+    private readonly string _extraYaml;
+
+    public ClusterFixture()
+        : this(ownServices: false, nodeCount: 3, extraYaml: "")
+    {
+    }
+
+    /// <param name="ownServices">Start a PostgreSQL and a Redis of this fixture's own (so a test may stop and restart them).</param>
+    /// <param name="nodeCount">How many nodes.</param>
+    /// <param name="extraYaml">Top-level sections added to every node's config.</param>
+    protected ClusterFixture(bool ownServices, int nodeCount, string extraYaml)
+    {
+        _ownServices = ownServices;
+        _nodeCount = nodeCount;
+        _extraYaml = extraYaml;
+    }
+
     public const string AdminKey = "admin-secret-for-cluster-tests";
 
     /// <summary>The monthly budget of tenant <c>budgeted</c> (USD).</summary>
@@ -39,14 +58,21 @@ public sealed class ClusterFixture : IAsyncLifetime
 
     public string Prefix { get; } = $"c{Guid.NewGuid():N}";
 
+    /// <summary>The PostgreSQL and Redis servers, when the fixture owns them.</summary>
+    public PostgresServer? Postgres { get; private set; }
+
+    public RedisServer? Redis { get; private set; }
+
     /// <summary>The shared ledger, read directly.</summary>
     public PostgresStore Ledger { get; private set; } = null!;
 
     public async Task InitializeAsync()
     {
-        Upstream = await FakeUpstream.StartAsync(record: false);
-        var ledger = await (await PostgresServer.Shared).CreateDatabaseAsync();
-        var redis = (await RedisServer.Shared).Endpoint;
+        Upstream = await FakeUpstream.StartAsync(record: _ownServices);
+        Postgres = _ownServices ? await PostgresServer.StartAsync() : null;
+        Redis = _ownServices ? await RedisServer.StartAsync() : null;
+        var ledger = await (Postgres ?? await PostgresServer.Shared).CreateDatabaseAsync();
+        var redis = (Redis ?? await RedisServer.Shared).Endpoint;
         Ledger = await PostgresStore.OpenAsync(ledger);
         await File.WriteAllTextAsync(Path.Combine(_dir, "plans.yaml"), $"""
             tenants:
@@ -64,7 +90,7 @@ public sealed class ClusterFixture : IAsyncLifetime
         var router = Path.Combine(_dir, "router.json");
         RouterModelFile.Save(router, new KnnScorer(MiniLmEmbeddingGenerator.Shared.Embed([EasyPrompt, HardPrompt]), [0f, 1f], k: 1), new RouterModelFile.Header(0.5, "cluster test"));
         var nodes = new List<NodeProcess>();
-        for (var i = 0; i < 3; i++)
+        for (var i = 0; i < _nodeCount; i++)
         {
             var folder = Directory.CreateDirectory(Path.Combine(_dir, $"node{i}")).FullName;
             var config = Path.Combine(folder, "marginal.yaml");
@@ -110,6 +136,7 @@ public sealed class ClusterFixture : IAsyncLifetime
                     provider: up
                     upstream: up-model
                     price: deepseek-chat
+                {_extraYaml}
                 """);
             nodes.Add(new NodeProcess($"node{i}", config, environment));
         }
@@ -158,6 +185,14 @@ public sealed class ClusterFixture : IAsyncLifetime
         }
         await Ledger.DisposeAsync();
         await Upstream.DisposeAsync();
+        if (Postgres is not null)
+        {
+            await Postgres.DisposeAsync();
+        }
+        if (Redis is not null)
+        {
+            await Redis.DisposeAsync();
+        }
         Directory.Delete(_dir, recursive: true);
     }
 }

@@ -81,6 +81,12 @@ public sealed partial class FakeUpstream : IAsyncDisposable
     /// <summary>When true the fake reports no <c>usage</c> at all, like some OpenAI-compatible servers.</summary>
     public bool OmitUsage { get; set; }
 
+    /// <summary>
+    /// Close the connection once each chat answer has been sent, without a <c>Connection: close</c> header (as an
+    /// HTTP/1.0 server without keep-alive does): the client learns of it only when the FIN arrives.
+    /// </summary>
+    public bool CloseAfterEachAnswer { get; set; }
+
     /// <summary>The next request gets <paramref name="fault"/>; queue several for several requests.</summary>
     public void Enqueue(Fault fault) => _faults.Enqueue(fault);
 
@@ -184,6 +190,11 @@ public sealed partial class FakeUpstream : IAsyncDisposable
             return;
         }
         await http.Response.WriteAsync(body.ToJsonString());
+        if (CloseAfterEachAnswer)
+        {
+            await http.Response.CompleteAsync();
+            http.Features.Get<Microsoft.AspNetCore.Connections.Features.IConnectionLifetimeNotificationFeature>()?.RequestClose();
+        }
     }
 
     private long _ids;

@@ -13,10 +13,12 @@ public sealed class IdempotencyConfig
     public string Ttl { get; set; } = "24h";
 
     /// <summary>
-    /// How long a request in progress holds its key against a retry sent to another node (while the first node is
-    /// still answering). A node that dies mid-request frees the key after this long at the latest.
+    /// How long the marker of a request in progress holds its key against a retry sent to another node unless it is
+    /// renewed; the answering node renews it every third of this while the request runs. A node that dies mid-request
+    /// frees the key after this long at the latest; a retry refused meanwhile (409) is told the marker's time left
+    /// in Retry-After.
     /// </summary>
-    public string InFlightTtl { get; set; } = "10m";
+    public string InFlightTtl { get; set; } = "30s";
 
     /// <summary>Most answers the in-process store holds; the least recently used goes first.</summary>
     public int MaxEntries { get; set; } = 100_000;
@@ -26,7 +28,7 @@ public sealed class IdempotencyConfig
 
     internal TimeSpan TtlSpan => CacheConfigValidation.TryParseTtl(Ttl, out var ttl) ? ttl : TimeSpan.FromHours(24);
 
-    internal TimeSpan InFlightTtlSpan => CacheConfigValidation.TryParseTtl(InFlightTtl, out var ttl) ? ttl : TimeSpan.FromMinutes(10);
+    internal TimeSpan InFlightTtlSpan => CacheConfigValidation.TryParseTtl(InFlightTtl, out var ttl) ? ttl : TimeSpan.FromSeconds(30);
 
     internal static void Validate(MarginalConfig config, string file)
     {

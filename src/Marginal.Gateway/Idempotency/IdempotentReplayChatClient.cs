@@ -43,11 +43,17 @@ public sealed class IdempotentReplayChatClient(IChatClient innerClient, GatewayM
     /// <summary>Where a marker entry says it holds no answer: <see cref="InFlight"/> or <see cref="Released"/>.</summary>
     public const string StateProperty = "marginal.idempotency.state";
 
+    /// <summary>Where an in-flight marker says when it lapses unless renewed (Unix milliseconds).</summary>
+    public const string UntilProperty = "marginal.idempotency.until";
+
     private const string InFlight = "in_flight";
     private const string Released = "released";
 
     // Keys being answered on this node, with the fingerprint of the body that holds them.
     private readonly ConcurrentDictionary<string, string> _inFlight = new(StringComparer.Ordinal);
+
+    // The renewal of each in-flight marker this node wrote, stopped before the key's answer or release is stored.
+    private readonly ConcurrentDictionary<string, (CancellationTokenSource Stop, Task Loop)> _renewals = new(StringComparer.Ordinal);
 
     internal IChatClient Inner => InnerClient;
 
@@ -77,6 +83,7 @@ public sealed class IdempotentReplayChatClient(IChatClient innerClient, GatewayM
         try
         {
             var response = Stamped(await base.GetResponseAsync(list, options, cancellationToken), fingerprint);
+            await StopRenewingAsync(key);
             await store.SetAsync(key, new CachedAnswer(response, null, context.ServedModel, context.Provider, context.CostUsd), Ttl, CancellationToken.None);
             kept = true;
             return response;
@@ -130,6 +137,7 @@ public sealed class IdempotentReplayChatClient(IChatClient innerClient, GatewayM
             // Reached only when the stream ended normally: an error or an abandoned stream leaves before this line.
             var response = updates.ToChatResponse();
             (response.AdditionalProperties ??= [])[FingerprintProperty] = fingerprint;
+            await StopRenewingAsync(key);
             await store.SetAsync(key, new CachedAnswer(response, updates, context.ServedModel, context.Provider, context.CostUsd), Ttl, CancellationToken.None);
             kept = true;
         }
@@ -184,14 +192,18 @@ public sealed class IdempotentReplayChatClient(IChatClient innerClient, GatewayM
             {
                 if (owner != fingerprint || state == InFlight)
                 {
-                    throw Refusal(owner, fingerprint);
+                    throw Refusal(owner, fingerprint, RemainingOf(found!.Response));
                 }
                 _inFlight.TryRemove(key, out _);
                 return found;
             }
-            // Absent, released after a failure, or unreadable: this request answers, and holds the key meanwhile.
+            // Absent, released after a failure, or unreadable: this request answers, and holds the key meanwhile. The
+            // marker is short-lived and renewed while the request runs, so a node that dies frees the key soon after.
             await CheckLedgerAsync(context, cancellationToken);
-            await store.SetAsync(key, Marker(InFlight, fingerprint), models.Current.Config.Idempotency.InFlightTtlSpan, cancellationToken);
+            var lease = models.Current.Config.Idempotency.InFlightTtlSpan;
+            await store.SetAsync(key, InFlightMarker(fingerprint, lease), lease, cancellationToken);
+            var stop = new CancellationTokenSource();
+            _renewals[key] = (stop, RenewAsync(key, fingerprint, lease, stop.Token));
             return null;
         }
         catch
@@ -206,6 +218,7 @@ public sealed class IdempotentReplayChatClient(IChatClient innerClient, GatewayM
     {
         try
         {
+            await StopRenewingAsync(key);
             if (!kept)
             {
                 // The store has no delete: a short-lived "released" marker reads as absent.
@@ -218,12 +231,60 @@ public sealed class IdempotentReplayChatClient(IChatClient innerClient, GatewayM
         }
     }
 
+    /// <summary>Writes the in-flight marker again every third of its lease until stopped.</summary>
+    private async Task RenewAsync(string key, string fingerprint, TimeSpan lease, CancellationToken stop)
+    {
+        try
+        {
+            while (true)
+            {
+                await Task.Delay(lease / 3, time, stop);
+                // Not cancelled midway: a renewal still on its way could land after the answer and hide it.
+                await store.SetAsync(key, InFlightMarker(fingerprint, lease), lease, CancellationToken.None);
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    /// <summary>Ends the renewal of <paramref name="key"/>'s marker; returns once no renewal write can follow.</summary>
+    private async Task StopRenewingAsync(string key)
+    {
+        if (_renewals.TryRemove(key, out var renewal))
+        {
+            await renewal.Stop.CancelAsync();
+            try
+            {
+                await renewal.Loop;
+            }
+            catch (Exception error) when (error is not OperationCanceledException)
+            {
+                // A renewal that failed (store unreachable) leaves the marker to lapse; the answer is stored next.
+            }
+            renewal.Stop.Dispose();
+        }
+    }
+
+    private CachedAnswer InFlightMarker(string fingerprint, TimeSpan lease)
+    {
+        var marker = Marker(InFlight, fingerprint);
+        marker.Response.AdditionalProperties![UntilProperty] = (time.GetUtcNow() + lease).ToUnixTimeMilliseconds().ToString(System.Globalization.CultureInfo.InvariantCulture);
+        return marker;
+    }
+
+    /// <summary>How long an in-flight marker has left: when a retry may find the key free (its node died) or answered.</summary>
+    private TimeSpan RemainingOf(ChatResponse marker) =>
+        long.TryParse(Property(marker, UntilProperty), System.Globalization.CultureInfo.InvariantCulture, out var until)
+            ? TimeSpan.FromMilliseconds(Math.Max(until - time.GetUtcNow().ToUnixTimeMilliseconds(), 0))
+            : models.Current.Config.Idempotency.InFlightTtlSpan;
+
     /// <summary>422 when the key belongs to another body, else 409: the same request is still being answered.</summary>
-    private static GatewayException Refusal(string owner, string fingerprint) => owner != fingerprint
+    private GatewayException Refusal(string owner, string fingerprint, TimeSpan? remaining = null) => owner != fingerprint
         ? IdempotencyLedger.KeyReused()
         : new GatewayException(GatewayErrorKind.Conflict,
             "A request with this Idempotency-Key is still being answered. Retry after it has finished to receive its answer.",
-            "idempotency_key_in_use", "Idempotency-Key");
+            "idempotency_key_in_use", "Idempotency-Key") { RetryAfter = remaining ?? models.Current.Config.Idempotency.InFlightTtlSpan };
 
     private static void Replay(GatewayContext context, CachedAnswer answer)
     {

@@ -5,7 +5,7 @@ using Polly;
 
 namespace Marginal.Gateway.Providers;
 
-/// <summary>The HTTP stack every provider uses: pooled sockets, a Polly timeout to the response headers, extra headers.</summary>
+/// <summary>The HTTP stack every provider uses: pooled sockets (never written to once the upstream closed them), a Polly timeout to the response headers, extra headers.</summary>
 internal static class ProviderHttp
 {
     /// <summary>Default time to the upstream's response headers. A non-streamed completion only sends headers when it is done, so this is generous.</summary>
@@ -16,6 +16,7 @@ internal static class ProviderHttp
 
     public static HttpClient Create(ProviderConfig config, string? apiKey, TimeProvider time)
     {
+        var connections = new StaleConnections();
         var sockets = new SocketsHttpHandler
         {
             PooledConnectionLifetime = TimeSpan.FromMinutes(5),
@@ -24,8 +25,10 @@ internal static class ProviderHttp
             UseCookies = false,
             // An API gateway answers with the upstream's status; it does not follow a 3xx to another host.
             AllowAutoRedirect = false,
+            ConnectCallback = connections.ConnectAsync,
         };
-        var headers = new ProviderHeadersHandler(config.Headers, config.ApiKeyHeader, apiKey) { InnerHandler = sockets };
+        var retry = new StaleConnections.RetryHandler(connections) { InnerHandler = sockets };
+        var headers = new ProviderHeadersHandler(config.Headers, config.ApiKeyHeader, apiKey) { InnerHandler = retry };
         var pipeline = new ResiliencePipelineBuilder<HttpResponseMessage> { TimeProvider = time }
             .AddTimeout(TimeoutOf(config))
             .Build();

@@ -129,7 +129,8 @@ public static partial class MarginalServer
         }
         if (keysOn)
         {
-            builder.Services.AddSingleton(sp => new KeyAuthentication(sp.GetRequiredService<IKeyStore>(), time));
+            builder.Services.AddSingleton(sp => new KeyAuthentication(sp.GetRequiredService<IKeyStore>(), time, sp.GetRequiredService<ILogger<KeyAuthentication>>()));
+            builder.Services.AddHostedService(sp => sp.GetRequiredService<KeyAuthentication>());
         }
         if (configPath is not null)
         {
@@ -244,6 +245,13 @@ public static partial class MarginalServer
                 // would count the month again for every node). See RedisLimitCounters.SeedOnceAsync.
                 var seed = Admission.SeedChargesAsync(store.ReadAsync(monthStart), now).GetAwaiter().GetResult();
                 cluster.Counters.SeedOnceAsync(seed, $"{Environment.MachineName}:{Environment.ProcessId}:{now:O}").GetAwaiter().GetResult();
+                // A Redis that loses its data later (restarted without persistence) is seeded again from the ledger
+                // as it is then, by the first node whose reservation finds the marker gone.
+                cluster.Counters.SeedSource = async ct =>
+                {
+                    var at = time.GetUtcNow();
+                    return await Admission.SeedChargesAsync(store.ReadAsync(new DateTimeOffset(at.Year, at.Month, 1, 0, 0, 0, TimeSpan.Zero), cancellationToken: ct), at, ct);
+                };
             }
         }
         return (accounts, new Admission(models, billing, accounts, counters, time, config.Billing.DefaultMaxOutputTokens, store));

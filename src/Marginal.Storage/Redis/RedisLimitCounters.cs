@@ -2,6 +2,7 @@ using System.Globalization;
 using Marginal.Core.Budgets;
 using Marginal.Core.Errors;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 using StackExchange.Redis;
 
 namespace Marginal.Storage.Redis;
@@ -23,19 +24,22 @@ namespace Marginal.Storage.Redis;
 /// Thread-safe.
 /// </para>
 /// </summary>
-public sealed class RedisLimitCounters(IDatabase database, string prefix = "marginal", bool failOpen = false, ILogger? logger = null) : ILimitCounters
+public sealed partial class RedisLimitCounters(IDatabase database, string prefix = "marginal", bool failOpen = false, ILogger? logger = null) : ILimitCounters
 {
     private const decimal NanosPerUsd = 1_000_000_000m;
 
     /// <summary>How long a counter outlives its window: slack for nodes whose clocks run ahead.</summary>
     private static readonly TimeSpan ExpirySlack = TimeSpan.FromMinutes(1);
 
-    // KEYS: the counters. ARGV: n amounts, n limits, n expiry times (unix ms). Returns {-1 or the 0-based index refused, values…}.
+    // KEYS: the seed marker, then the counters. ARGV: n amounts, n limits, n expiry times (unix ms).
+    // Returns {-2} when the marker is gone (a Redis that lost its data: nothing is counted until it is seeded again),
+    // else {-1 or the 0-based index refused, values…}.
     private const string ReserveScript = """
-        local n = #KEYS
+        if redis.call('EXISTS', KEYS[1]) == 0 then return {-2} end
+        local n = #KEYS - 1
         local result = {-1}
         for i = 1, n do
-          result[i + 1] = tonumber(redis.call('GET', KEYS[i]) or '0')
+          result[i + 1] = tonumber(redis.call('GET', KEYS[i + 1]) or '0')
         end
         for i = 1, n do
           if result[i + 1] + tonumber(ARGV[i]) > tonumber(ARGV[n + i]) then
@@ -44,18 +48,20 @@ public sealed class RedisLimitCounters(IDatabase database, string prefix = "marg
           end
         end
         for i = 1, n do
-          result[i + 1] = redis.call('INCRBY', KEYS[i], ARGV[i])
-          redis.call('PEXPIREAT', KEYS[i], ARGV[2 * n + i])
+          result[i + 1] = redis.call('INCRBY', KEYS[i + 1], ARGV[i])
+          redis.call('PEXPIREAT', KEYS[i + 1], ARGV[2 * n + i])
         end
         return result
         """;
 
-    // KEYS: the counters. ARGV: n amounts, n expiry times.
+    // KEYS: the seed marker, then the counters. ARGV: n amounts, n expiry times. Adds nothing to a Redis that lost
+    // its data: the seed that follows reads the ledger, which already holds what a settlement would add.
     private const string AddScript = """
-        local n = #KEYS
+        if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+        local n = #KEYS - 1
         for i = 1, n do
-          redis.call('INCRBY', KEYS[i], ARGV[i])
-          redis.call('PEXPIREAT', KEYS[i], ARGV[n + i])
+          redis.call('INCRBY', KEYS[i + 1], ARGV[i])
+          redis.call('PEXPIREAT', KEYS[i + 1], ARGV[n + i])
         end
         return n
         """;
@@ -72,6 +78,16 @@ public sealed class RedisLimitCounters(IDatabase database, string prefix = "marg
         """;
 
     private readonly RedisReachability _reachability = new(logger, "budget and rate-limit counters");
+    private readonly Lock _reseedGate = new();
+    private Task? _reseed;
+
+    private ILogger Logger => _reachability.Logger ?? NullLogger.Instance;
+
+    /// <summary>
+    /// The ledger's totals a seed adds (the month's and day's recorded cost per tenant and key), read when a
+    /// reservation finds the seed marker gone; null seeds nothing but the marker.
+    /// </summary>
+    public Func<CancellationToken, Task<IReadOnlyList<CounterCharge>>>? SeedSource { get; set; }
 
     /// <summary>Whether Redis answered the last call; where outages are logged.</summary>
     public RedisReachability Reachability => _reachability;
@@ -85,11 +101,12 @@ public sealed class RedisLimitCounters(IDatabase database, string prefix = "marg
     public async ValueTask<int> TryReserveAsync(IReadOnlyList<CounterCharge> charges, decimal[] used, CancellationToken cancellationToken = default)
     {
         var n = charges.Count;
-        var keys = new RedisKey[n];
+        var keys = new RedisKey[n + 1];
         var args = new RedisValue[3 * n];
+        keys[0] = SeedMarker;
         for (var i = 0; i < n; i++)
         {
-            keys[i] = Key(charges[i].Key);
+            keys[i + 1] = Key(charges[i].Key);
             args[i] = Whole(charges[i].Key, charges[i].Amount, MidpointRounding.ToPositiveInfinity);
             args[n + i] = Limit(charges[i]);
             args[2 * n + i] = ExpiresAt(charges[i]);
@@ -98,6 +115,11 @@ public sealed class RedisLimitCounters(IDatabase database, string prefix = "marg
         try
         {
             result = (RedisResult[])(await database.ScriptEvaluateAsync(ReserveScript, keys, args).ConfigureAwait(false))!;
+            if ((long)result[0] == -2)
+            {
+                await ReseedOnceAsync().ConfigureAwait(false);
+                result = (RedisResult[])(await database.ScriptEvaluateAsync(ReserveScript, keys, args).ConfigureAwait(false))!;
+            }
             _reachability.Succeeded();
         }
         catch (Exception error) when (RedisBudgets.IsUnavailable(error))
@@ -126,6 +148,7 @@ public sealed class RedisLimitCounters(IDatabase database, string prefix = "marg
             return;
         }
         var (keys, args) = Additions(charges, extra: null);
+        keys[0] = SeedMarker;
         try
         {
             await database.ScriptEvaluateAsync(AddScript, keys, args).ConfigureAwait(false);
@@ -152,6 +175,48 @@ public sealed class RedisLimitCounters(IDatabase database, string prefix = "marg
         return seeded;
     }
 
+    /// <summary>
+    /// Seeds a Redis found without its marker (restarted without persistence, flushed): once per Redis, whichever node
+    /// gets there first, from the ledger as it is now. Reservations on every node are refused by the script until
+    /// then, so nothing counted since the restart is in the counters when the ledger's totals go in (no double count).
+    /// </summary>
+    private Task ReseedOnceAsync()
+    {
+        // One seed at a time per node: the reservations that found the marker gone meanwhile wait for the same one.
+        lock (_reseedGate)
+        {
+            if (_reseed is null || _reseed.IsCompleted)
+            {
+                _reseed = ReseedAsync();
+            }
+            return _reseed;
+        }
+    }
+
+    private async Task ReseedAsync()
+    {
+        if (await database.KeyExistsAsync(SeedMarker).ConfigureAwait(false))
+        {
+            return;
+        }
+        IReadOnlyList<CounterCharge> charges;
+        try
+        {
+            charges = SeedSource is null ? [] : await SeedSource(CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (Exception error) when (!RedisBudgets.IsUnavailable(error))
+        {
+            LogReseedFailed(Logger, error.Message);
+            throw new GatewayException(GatewayErrorKind.UpstreamUnavailable,
+                "Budgets and rate limits cannot be checked right now (their shared store, Redis, lost its counters and the ledger cannot be read to restore them), so requests under a budget or limit are refused. Retry shortly.",
+                "limits_unavailable") { RetryAfter = TimeSpan.FromSeconds(5) };
+        }
+        if (await SeedOnceAsync(charges, $"reseed:{Guid.NewGuid():N}").ConfigureAwait(false))
+        {
+            LogReseeded(Logger, charges.Count);
+        }
+    }
+
     public async ValueTask<decimal> ReadAsync(string key, CancellationToken cancellationToken = default)
     {
         try
@@ -167,16 +232,21 @@ public sealed class RedisLimitCounters(IDatabase database, string prefix = "marg
         }
     }
 
-    // With extra: room for the marker at keys[0] and the marker's value as the last argument.
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Redis held no budget counters (restarted without its data, or flushed): seeded them again from the ledger ({Counters} counters)")]
+    private static partial void LogReseeded(ILogger logger, int counters);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Redis lost the budget counters and the ledger cannot be read to restore them ({Reason}); requests under a budget or limit are refused until it can")]
+    private static partial void LogReseedFailed(ILogger logger, string reason);
+
+    // Room for the marker at keys[0]; with extra, the marker's value as the last argument.
     private (RedisKey[] Keys, RedisValue[] Args) Additions(IReadOnlyList<CounterCharge> charges, string? extra)
     {
         var n = charges.Count;
-        var offset = extra is null ? 0 : 1;
-        var keys = new RedisKey[n + offset];
-        var args = new RedisValue[2 * n + offset];
+        var keys = new RedisKey[n + 1];
+        var args = new RedisValue[2 * n + (extra is null ? 0 : 1)];
         for (var i = 0; i < n; i++)
         {
-            keys[offset + i] = Key(charges[i].Key);
+            keys[1 + i] = Key(charges[i].Key);
             args[i] = Whole(charges[i].Key, charges[i].Amount, MidpointRounding.ToEven);
             args[n + i] = ExpiresAt(charges[i]);
         }

@@ -37,6 +37,8 @@ public sealed partial class SpooledLedgerStore : IMarginalStore, IUsageRollups, 
     private SqliteStore? _current;
     private volatile bool _primaryDown;
     private int _disposed;
+    private ILogger _logger = NullLogger.Instance;
+    private long _replayedUnlogged;
 
     /// <param name="primary">The shared store; disposed with this one.</param>
     /// <param name="directory">Where spool files live; created when absent. Files left by a crashed process are replayed.</param>
@@ -58,8 +60,22 @@ public sealed partial class SpooledLedgerStore : IMarginalStore, IUsageRollups, 
         _replayTimer = _time.CreateTimer(_ => _ = ReplayAsync(), null, TimeSpan.Zero, replayEvery);
     }
 
-    /// <summary>Where the outage and its end are logged; a host sets it once its logging is built.</summary>
-    public ILogger Logger { get; set; }
+    /// <summary>
+    /// Where the outage and its end are logged; a host sets it once its logging is built (a replay at start that
+    /// finished before then is logged when it is set).
+    /// </summary>
+    public ILogger Logger
+    {
+        get => _logger;
+        set
+        {
+            _logger = value;
+            if (Interlocked.Exchange(ref _replayedUnlogged, 0) is var replayed and > 0)
+            {
+                LogReplayed(value, replayed, _primary.Path);
+            }
+        }
+    }
 
     /// <summary>The spool directory.</summary>
     public string Directory { get; }
@@ -139,6 +155,15 @@ public sealed partial class SpooledLedgerStore : IMarginalStore, IUsageRollups, 
                 if (_primaryDown)
                 {
                     LogPrimaryBack(Logger, _primary.Path, sent);
+                }
+                else if (sent > 0 && Logger == NullLogger.Instance)
+                {
+                    Interlocked.Add(ref _replayedUnlogged, sent);
+                }
+                else if (sent > 0)
+                {
+                    // Files left by an earlier run of this node (it stopped while PostgreSQL was down) or placed here.
+                    LogReplayed(Logger, sent, _primary.Path);
                 }
                 _primaryDown = false;
             }
@@ -302,6 +327,9 @@ public sealed partial class SpooledLedgerStore : IMarginalStore, IUsageRollups, 
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Ledger store {Store} reachable again; {Records} spooled records replayed")]
     private static partial void LogPrimaryBack(ILogger logger, string store, long records);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Replayed {Records} spooled records into ledger store {Store}")]
+    private static partial void LogReplayed(ILogger logger, long records, string store);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Replaying the ledger spool {Directory} failed ({Reason}); it is kept and retried")]
     private static partial void LogReplayFailed(ILogger logger, string directory, string reason);

@@ -137,6 +137,8 @@ public sealed class IdempotentReplayTests : IAsyncLifetime
 
         Assert.Equal(HttpStatusCode.Conflict, concurrent.StatusCode);
         Assert.Equal("idempotency_key_in_use", (string?)JsonNode.Parse(await concurrent.Content.ReadAsStringAsync())!["error"]!["code"]);
+        // At most the marker's lease (in_flight_ttl, 30 s by default): the key is free or answered by then.
+        Assert.InRange(concurrent.Headers.RetryAfter?.Delta ?? TimeSpan.Zero, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(30));
         Assert.Contains("data: [DONE]", firstRest, StringComparison.Ordinal);
         Assert.Equal(HttpStatusCode.OK, afterwards.StatusCode);
         Assert.Equal("true", afterwards.Headers.GetValues("x-marginal-idempotent-replay").Single());

@@ -100,6 +100,32 @@ public sealed class RedisLimitCountersTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task TryReserveAsync_RedisLostItsData_SeededAgainOnceBeforeAnythingIsCounted()
+    {
+        var reads = 0;
+        var nodes = new[] { _nodeA, _nodeB }.Select(c => new RedisLimitCounters(c.GetDatabase(), _prefix)
+        {
+            SeedSource = _ =>
+            {
+                Interlocked.Increment(ref reads);
+                return Task.FromResult<IReadOnlyList<CounterCharge>>([Usd("acme", 3m, decimal.MaxValue)]);
+            },
+        }).ToArray();
+        await nodes[0].SeedOnceAsync([Usd("acme", 3m, decimal.MaxValue)], "start");
+        await nodes[0].TryReserveAsync([Usd("acme", 1m, 10m)], new decimal[1]);
+        // As a Redis restarted without persistence comes back: neither the marker nor the counter.
+        await _nodeA.GetDatabase().KeyDeleteAsync([nodes[0].SeedMarker, $"{_prefix}:limit:usd:t:acme:m:202611"]);
+
+        await nodes[0].AddAsync([Usd("acme", -0.5m, 10m)]);
+        var refused = await Task.WhenAll(Enumerable.Range(0, 20).Select(i => nodes[i % 2].TryReserveAsync([Usd("acme", 0.25m, 10m)], new decimal[1]).AsTask()));
+
+        Assert.All(refused, r => Assert.Equal(-1, r));
+        // The ledger's 3 USD once, plus the 20 reservations; the settlement sent into the empty Redis is not counted.
+        Assert.Equal(8m, await nodes[1].ReadAsync("usd:t:acme:m:202611"));
+        Assert.InRange(reads, 1, 2);
+    }
+
+    [Fact]
     public async Task TryReserveAsync_RedisStoppedFailClosed_Throws503NamingRedis()
     {
         await using var redis = await RedisServer.StartAsync();

@@ -7,7 +7,9 @@ namespace Marginal.Testing.Services;
 /// A TCP relay on a free port of 127.0.0.1 in front of a real server (e.g. <see cref="RedisServer"/>), so a test can
 /// cut one client off while the server and its other clients carry on: <see cref="Cut"/> closes every connection
 /// through the relay and closes each new one at once, as a network partition between that client and the server
-/// would; <see cref="Restore"/> lets connections through again.
+/// would; <see cref="Restore"/> lets connections through again. With <see cref="CloseIdleAfter"/> it closes every
+/// connection that carried no byte either way for that long, as servers and proxies that drop idle keep-alive
+/// connections do, without telling the client beforehand.
 /// </summary>
 public sealed class TcpRelay : IAsyncDisposable
 {
@@ -48,6 +50,9 @@ public sealed class TcpRelay : IAsyncDisposable
             _open.Clear();
         }
     }
+
+    /// <summary>When set, a connection idle (no byte either way) for this long is closed on both sides.</summary>
+    public TimeSpan? CloseIdleAfter { get; set; }
 
     /// <summary>Lets new connections through again.</summary>
     public void Restore()
@@ -92,9 +97,36 @@ public sealed class TcpRelay : IAsyncDisposable
         try
         {
             await server.ConnectAsync(_targetHost, _targetPort, _stopping.Token).ConfigureAwait(false);
-            var up = client.GetStream().CopyToAsync(server.GetStream(), _stopping.Token);
-            var down = server.GetStream().CopyToAsync(client.GetStream(), _stopping.Token);
-            await Task.WhenAny(up, down).ConfigureAwait(false);
+            var lastByte = Environment.TickCount64;
+            // A request went up and no answer has come down yet: the connection is busy, not idle.
+            var awaitingAnswer = false;
+            var up = PumpAsync(client.GetStream(), server.GetStream(), () =>
+            {
+                Volatile.Write(ref awaitingAnswer, true);
+                Volatile.Write(ref lastByte, Environment.TickCount64);
+            });
+            var down = PumpAsync(server.GetStream(), client.GetStream(), () =>
+            {
+                Volatile.Write(ref awaitingAnswer, false);
+                Volatile.Write(ref lastByte, Environment.TickCount64);
+            });
+            var pumps = Task.WhenAny(up, down);
+            while (CloseIdleAfter is { } idle && !pumps.IsCompleted)
+            {
+                var left = idle.TotalMilliseconds - (Environment.TickCount64 - Volatile.Read(ref lastByte));
+                if (left <= 0 && client.Available == 0 && !Volatile.Read(ref awaitingAnswer))
+                {
+                    break;
+                }
+                if (left <= 0)
+                {
+                    // In use (bytes of a request waiting, or a request being answered), as a server would see it.
+                    Volatile.Write(ref lastByte, Environment.TickCount64);
+                    continue;
+                }
+                await Task.WhenAny(pumps, Task.Delay(TimeSpan.FromMilliseconds(left), _stopping.Token)).ConfigureAwait(false);
+            }
+            await (CloseIdleAfter is null ? pumps : Task.CompletedTask).ConfigureAwait(false);
         }
         catch (Exception error) when (error is IOException or SocketException or ObjectDisposedException or OperationCanceledException or InvalidOperationException)
         {
@@ -109,6 +141,18 @@ public sealed class TcpRelay : IAsyncDisposable
             }
             client.Dispose();
             server.Dispose();
+        }
+    }
+
+    private async Task PumpAsync(NetworkStream from, NetworkStream to, Action moved)
+    {
+        var buffer = new byte[16 * 1024];
+        int read;
+        while ((read = await from.ReadAsync(buffer, _stopping.Token).ConfigureAwait(false)) > 0)
+        {
+            moved();
+            await to.WriteAsync(buffer.AsMemory(0, read), _stopping.Token).ConfigureAwait(false);
+            moved();
         }
     }
 
