@@ -12,6 +12,7 @@ public static class ConfigLoader
     public static readonly string[] LocalBackends = ["cpu", "cuda"];
     public static readonly string[] ModelTypes = ["chat", "embedding"];
     public static readonly string[] AuthModes = ["keys", "none"];
+    public static readonly string[] MetricsAuthModes = ["open", "admin"];
     public static readonly string[] Durabilities = ["normal", "full"];
 
     public static readonly string[] Acknowledgements = ["committed", "queued"];
@@ -101,6 +102,10 @@ public static class ConfigLoader
         if (!AuthModes.Contains(config.Server.Auth))
         {
             throw new ConfigException($"{file}: server.auth: '{config.Server.Auth}' is not allowed (allowed: {string.Join(", ", AuthModes)})");
+        }
+        if (!MetricsAuthModes.Contains(config.Server.MetricsAuth))
+        {
+            throw new ConfigException($"{file}: server.metrics_auth: '{config.Server.MetricsAuth}' is not allowed (allowed: {string.Join(", ", MetricsAuthModes)})");
         }
         if (string.IsNullOrWhiteSpace(config.Storage.Path))
         {

@@ -91,6 +91,12 @@ public sealed class ServerConfig
     /// <summary>Environment variable holding the admin key for <c>/admin</c>; while it is unset the admin API refuses every call.</summary>
     public string AdminKeyEnv { get; set; } = "MARGINAL_ADMIN_KEY";
 
+    /// <summary>
+    /// <c>open</c> (default): <c>/metrics</c> answers whoever reaches the listener (loopback unless <see cref="Urls"/>
+    /// says otherwise). <c>admin</c>: it needs the admin key as <c>Bearer</c>, like the admin API, with the same throttle.
+    /// </summary>
+    public string MetricsAuth { get; set; } = "open";
+
     /// <summary>OTLP endpoint for traces (e.g. http://127.0.0.1:4317); none: traces are not exported.</summary>
     public string? OtlpEndpoint { get; set; }
 

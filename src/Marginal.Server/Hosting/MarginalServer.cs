@@ -37,6 +37,7 @@ public static partial class MarginalServer
         LogLevel minimumLogLevel = LogLevel.Warning, Action<ILoggingBuilder>? logging = null)
     {
         time ??= TimeProvider.System;
+        var adminAccess = new AdminAccess(AdminAccess.ReadKey(config.Server), new AdminThrottle(time));
         // Marginal reads marginal.yaml, not appsettings.json, so the host must not watch its content root for changes:
         // that watcher covers every file below the working directory, where ./marginal.db lives by default, and woke
         // up on each ledger commit (6.7% of a node's CPU at one connection; docs/benchmarks.md, section 3).
@@ -184,6 +185,17 @@ public static partial class MarginalServer
         app.UseMiddleware<ErrorGuard>();
         app.UseMiddleware<SecurityHeaders>();
         app.UseMiddleware<RequestLimits>(config.Server.MaxRequestBodyBytes);
+        if (config.Server.MetricsAuth == "admin")
+        {
+            // Metrics name models, providers and tenants' traffic; behind the admin key when the listener is not private.
+            app.Use(async (http, next) =>
+            {
+                if (!http.Request.Path.StartsWithSegments("/metrics", StringComparison.Ordinal) || await adminAccess.AdmitBearerAsync(http, "/metrics endpoint"))
+                {
+                    await next(http);
+                }
+            });
+        }
         if (keysOn)
         {
             var authentication = app.Services.GetRequiredService<KeyAuthentication>();
@@ -192,9 +204,9 @@ public static partial class MarginalServer
         app.MapChatCompletionsApi();
         if (store is not null)
         {
-            app.MapAdminKeysApi(Environment.GetEnvironmentVariable(config.Server.AdminKeyEnv));
+            app.MapAdminKeysApi(adminAccess);
             app.MapFeedbackApi();
-            app.MapDashboardApi(Environment.GetEnvironmentVariable(config.Server.AdminKeyEnv));
+            app.MapDashboardApi(adminAccess);
             if (config.Deferral.Enabled)
             {
                 app.MapJobsApi();
