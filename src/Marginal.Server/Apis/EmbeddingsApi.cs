@@ -114,6 +114,8 @@ public static class EmbeddingsApi
         {
             throw GatewayException.InvalidRequest("You must provide a model parameter.", "model", "missing_required_parameter");
         }
+        ClientBounds.Check(request.Model, ClientBounds.Model, "model");
+        ClientBounds.Check(request.User, ClientBounds.User, "user");
         if (!model.Models.TryGetValue(request.Model, out var route) || route.Type != "embedding")
         {
             throw GatewayException.InvalidRequest($"The model '{request.Model}' does not exist or is not an embedding model on this gateway.", "model", "model_not_found");
