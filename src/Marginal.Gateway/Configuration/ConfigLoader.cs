@@ -99,6 +99,10 @@ public static class ConfigLoader
         {
             throw new ConfigException($"{file}: server.max_request_body_bytes: must be at least 1024, got {config.Server.MaxRequestBodyBytes}");
         }
+        if (config.Server.MaxBodyBytesInFlight is { } inFlight && inFlight < config.Server.MaxRequestBodyBytes)
+        {
+            throw new ConfigException($"{file}: server.max_body_bytes_in_flight: must be at least server.max_request_body_bytes ({config.Server.MaxRequestBodyBytes}), got {inFlight}");
+        }
         if (!AuthModes.Contains(config.Server.Auth))
         {
             throw new ConfigException($"{file}: server.auth: '{config.Server.Auth}' is not allowed (allowed: {string.Join(", ", AuthModes)})");

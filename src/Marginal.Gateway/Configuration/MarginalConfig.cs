@@ -83,6 +83,15 @@ public sealed class ServerConfig
     public long MaxRequestBodyBytes { get; set; } = 8 * 1024 * 1024;
 
     /// <summary>
+    /// Bytes of large request bodies (64 KiB and more) served at once; a body that does not fit waits its turn (up to
+    /// 30 s, then 503). Bounds the memory that large bodies take. Default: four bodies of <see cref="MaxRequestBodyBytes"/>.
+    /// </summary>
+    public long? MaxBodyBytesInFlight { get; set; }
+
+    /// <summary>The budget in force: <see cref="MaxBodyBytesInFlight"/>, or four of the largest bodies allowed.</summary>
+    public long BodyBytesInFlight => MaxBodyBytesInFlight ?? 4 * MaxRequestBodyBytes;
+
+    /// <summary>
     /// <c>keys</c>: every <c>/v1</c> request needs a virtual key (<c>marginal keys create</c>) and is attributed to its
     /// tenant. <c>none</c>: no check; requests are attributed to tenant <c>default</c>.
     /// </summary>

@@ -150,7 +150,7 @@ public static class EmbeddingsApi
                 var options = new EmbeddingGenerationOptions { Dimensions = request.Dimensions, ModelId = deployment.UpstreamId };
                 return (await generator.GenerateAsync(request.Input!, options, cancellationToken), deployment);
             }
-            catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
+            catch (Exception ex) when (!cancellationToken.IsCancellationRequested && !ProviderErrors.IsOwnFailure(ex))
             {
                 last = ProviderErrors.Classify(ex, deployment.Provider.Name, time);
                 if (!last.IsRetryableElsewhere)

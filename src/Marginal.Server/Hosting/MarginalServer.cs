@@ -74,6 +74,7 @@ public static partial class MarginalServer
         builder.Services.AddSingleton(time);
         builder.Services.AddSingleton(models);
         builder.Services.AddSingleton<GatewayMetrics>();
+        builder.Services.AddSingleton(new BodyBudget(config.Server.BodyBytesInFlight, time));
         // Cluster mode: counters, exact cache and config changes shared through Redis (docs/operations.md).
         var cluster = config.Redis is { } redisConfig ? ClusterRedis.Connect(redisConfig) : null;
         if (cluster is not null)
@@ -201,6 +202,9 @@ public static partial class MarginalServer
             var authentication = app.Services.GetRequiredService<KeyAuthentication>();
             app.Use((http, next) => authentication.InvokeAsync(http, next));
         }
+        // Large bodies hold their bytes of the budget until answered; after authentication, so a refused client never waits.
+        var bodyBudget = app.Services.GetRequiredService<BodyBudget>();
+        app.Use((http, next) => bodyBudget.InvokeAsync(http, next, config.Server.MaxRequestBodyBytes));
         app.MapChatCompletionsApi();
         if (store is not null)
         {
