@@ -1,6 +1,4 @@
-using System.Buffers;
 using System.Globalization;
-using System.Security.Cryptography;
 using System.Text.Json;
 using Marginal.Core.Requests;
 using Marginal.Gateway.Pipeline;
@@ -29,7 +27,8 @@ public static class ResponseCacheKey
 
     private static string Hash(string tenant, string kind, IReadOnlyList<ChatMessage> messages, int count, ChatOptions options)
     {
-        // Hashed as it is written: no copy of the messages is kept (LargeJson).
+        // Hashed as it is written, through one pooled scratch buffer: no copy of the messages is kept. The bytes hashed
+        // are the same as ever, so keys (and idempotency fingerprints) agree across nodes of different versions.
         using var buffer = new HashingBufferWriter();
         using (var writer = new Utf8JsonWriter(buffer))
         {
@@ -38,51 +37,15 @@ public static class ResponseCacheKey
             writer.WriteString("model", options.ModelId);
             WriteOptions(writer, options);
             writer.WriteStartArray("messages");
+            var messageInfo = Json.GetTypeInfo(typeof(ChatMessage));
             for (var i = 0; i < count; i++)
             {
-                WriteMessage(writer, messages[i]);
+                JsonSerializer.Serialize(writer, messages[i], messageInfo);
             }
             writer.WriteEndArray();
             writer.WriteEndObject();
         }
         return string.Concat(tenant, ":", Convert.ToHexStringLower(buffer.Hash()));
-    }
-
-    /// <summary>
-    /// A message as its role, author and contents: a plain text as <c>{"text":…}</c> written in segments (a long text
-    /// never needs one buffer of its size), any other content as M.E.AI serialises it (always with a <c>$type</c>, so
-    /// the two forms never collide).
-    /// </summary>
-    private static void WriteMessage(Utf8JsonWriter writer, ChatMessage message)
-    {
-        writer.WriteStartObject();
-        writer.WriteString("role", message.Role.Value);
-        if (message.AuthorName is { } author)
-        {
-            writer.WriteString("authorName", author);
-        }
-        writer.WriteStartArray("contents");
-        var contentInfo = Json.GetTypeInfo(typeof(AIContent));
-        foreach (var content in message.Contents)
-        {
-            if (content is TextContent { AdditionalProperties: null } text)
-            {
-                writer.WriteStartObject();
-                LargeJson.WriteString(writer, "text"u8, text.Text);
-                writer.WriteEndObject();
-            }
-            else
-            {
-                JsonSerializer.Serialize(writer, content, contentInfo);
-            }
-        }
-        writer.WriteEndArray();
-        if (message.AdditionalProperties is { Count: > 0 } properties)
-        {
-            writer.WritePropertyName("additionalProperties");
-            JsonSerializer.Serialize(writer, properties, Json.GetTypeInfo(typeof(AdditionalPropertiesDictionary)));
-        }
-        writer.WriteEndObject();
     }
 
     private static void WriteOptions(Utf8JsonWriter writer, ChatOptions options)

@@ -94,7 +94,10 @@ public sealed class PooledBufferWriter : IBufferWriter<byte>, IDisposable
     }
 }
 
-/// <summary>An <see cref="IBufferWriter{T}"/> that hashes what is written and keeps nothing but one pooled scratch buffer.</summary>
+/// <summary>
+/// An <see cref="IBufferWriter{T}"/> that hashes what is written and keeps nothing but one pooled scratch buffer (as
+/// large as the largest string written asks for: a long string is then a rented array, not large-object-heap garbage).
+/// </summary>
 public sealed class HashingBufferWriter : IBufferWriter<byte>, IDisposable
 {
     private readonly IncrementalHash _hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
@@ -143,6 +146,11 @@ public sealed class PooledJsonContent : HttpContent
     private static readonly MediaTypeHeaderValue JsonType = new("application/json");
     private readonly PooledBufferWriter _body;
 
+    // The owner's reference plus one per send in progress: the buffer goes back to the pool only when the last of them
+    // ends, so a send the handler still runs after the request was disposed never reads a returned array.
+    private int _users = 1;
+    private int _disposed;
+
     public PooledJsonContent(PooledBufferWriter body)
     {
         _body = body;
@@ -151,11 +159,48 @@ public sealed class PooledJsonContent : HttpContent
 
     protected override Task SerializeToStreamAsync(Stream stream, TransportContext? context) => SerializeToStreamAsync(stream, context, CancellationToken.None);
 
-    protected override async Task SerializeToStreamAsync(Stream stream, TransportContext? context, CancellationToken cancellationToken) =>
-        await stream.WriteAsync(_body.WrittenMemory, cancellationToken).ConfigureAwait(false);
+    protected override async Task SerializeToStreamAsync(Stream stream, TransportContext? context, CancellationToken cancellationToken)
+    {
+        Use();
+        try
+        {
+            await stream.WriteAsync(_body.WrittenMemory, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            Release();
+        }
+    }
 
-    protected override void SerializeToStream(Stream stream, TransportContext? context, CancellationToken cancellationToken) =>
-        stream.Write(_body.WrittenMemory.Span);
+    protected override void SerializeToStream(Stream stream, TransportContext? context, CancellationToken cancellationToken)
+    {
+        Use();
+        try
+        {
+            stream.Write(_body.WrittenMemory.Span);
+        }
+        finally
+        {
+            Release();
+        }
+    }
+
+    private void Use()
+    {
+        if (Interlocked.Increment(ref _users) == 1)
+        {
+            Release();
+            throw new ObjectDisposedException(nameof(PooledJsonContent));
+        }
+    }
+
+    private void Release()
+    {
+        if (Interlocked.Decrement(ref _users) == 0)
+        {
+            _body.Dispose();
+        }
+    }
 
     protected override bool TryComputeLength(out long length)
     {
@@ -165,9 +210,9 @@ public sealed class PooledJsonContent : HttpContent
 
     protected override void Dispose(bool disposing)
     {
-        if (disposing)
+        if (disposing && Interlocked.Exchange(ref _disposed, 1) == 0)
         {
-            _body.Dispose();
+            Release();
         }
         base.Dispose(disposing);
     }
