@@ -22,7 +22,7 @@ namespace Marginal.Benchmarks;
 public class DashboardBenchmarks
 {
     private const string AdminVariable = "MARGINAL_BENCH_ADMIN_KEY";
-    private const string AdminKey = "bench-admin-key";
+    private const string AdminKey = "bench-admin-key-0123456789abcdefghijk";
     private string _directory = "";
     private WebApplication _app = null!;
     private HttpClient _http = null!;

@@ -24,7 +24,7 @@ namespace Marginal.Benchmarks;
 internal static class DashboardLoad
 {
     private const string AdminVariable = "MARGINAL_BENCH_ADMIN_KEY";
-    private const string AdminKey = "bench-admin-key";
+    private const string AdminKey = "bench-admin-key-0123456789abcdefghijk";
 
     public static async Task<int> RunAsync(string[] args)
     {

@@ -38,7 +38,7 @@ public class ClusterFixture : IAsyncLifetime
         _extraYaml = extraYaml;
     }
 
-    public const string AdminKey = "admin-secret-for-cluster-tests";
+    public const string AdminKey = "admin-secret-for-cluster-tests-0123456789";
 
     /// <summary>The monthly budget of tenant <c>budgeted</c> (USD).</summary>
     public const decimal Budget = 0.0005m;

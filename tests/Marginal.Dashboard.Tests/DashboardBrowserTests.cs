@@ -12,7 +12,7 @@ namespace Marginal.Dashboard.Tests;
 public sealed class DashboardBrowserTests : IAsyncLifetime
 {
     private const string AdminVariable = "MARGINAL_TEST_BROWSER_ADMIN_KEY";
-    private const string AdminKey = "browser-test-admin-key";
+    private const string AdminKey = "browser-test-admin-key-0123456789abcdef";
     private static readonly string[] Charts = ["money", "tokens", "cache", "utilisation", "waterfall", "fixed-variable", "routing", "providers", "marginal"];
     private readonly DirectoryInfo _dir = Directory.CreateTempSubdirectory("marginal-dashboard-");
     private WebApplication _app = null!;

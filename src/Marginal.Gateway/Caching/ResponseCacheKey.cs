@@ -1,8 +1,7 @@
-using System.Buffers;
 using System.Globalization;
-using System.Security.Cryptography;
 using System.Text.Json;
 using Marginal.Core.Requests;
+using Marginal.Gateway.Pipeline;
 using Microsoft.Extensions.AI;
 
 namespace Marginal.Gateway.Caching;
@@ -32,7 +31,9 @@ public static class ResponseCacheKey
 
     private static string Hash(string kind, IReadOnlyList<ChatMessage> messages, int count, ChatOptions options)
     {
-        var buffer = new ArrayBufferWriter<byte>(1024);
+        // Hashed as it is written, through one pooled scratch buffer: no copy of the messages is kept. The bytes hashed
+        // are the same as ever, so keys (and idempotency fingerprints) agree across nodes of different versions.
+        using var buffer = new HashingBufferWriter();
         using (var writer = new Utf8JsonWriter(buffer))
         {
             writer.WriteStartObject();
@@ -48,7 +49,7 @@ public static class ResponseCacheKey
             writer.WriteEndArray();
             writer.WriteEndObject();
         }
-        return Convert.ToHexStringLower(SHA256.HashData(buffer.WrittenSpan));
+        return Convert.ToHexStringLower(buffer.Hash());
     }
 
     private static void WriteOptions(Utf8JsonWriter writer, ChatOptions options)

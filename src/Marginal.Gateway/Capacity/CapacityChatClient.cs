@@ -45,7 +45,7 @@ public sealed partial class CapacityChatClient(GatewayModelSource models, TimePr
                 Served(deployment, context);
                 return response;
             }
-            catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
+            catch (Exception ex) when (!cancellationToken.IsCancellationRequested && !ProviderErrors.IsOwnFailure(ex))
             {
                 last = Then(last, Failed(deployment, context, ex));
                 if (!last.IsRetryableElsewhere)
@@ -83,7 +83,7 @@ public sealed partial class CapacityChatClient(GatewayModelSource models, TimePr
                 stream = candidate;
                 serving = deployment;
             }
-            catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
+            catch (Exception ex) when (!cancellationToken.IsCancellationRequested && !ProviderErrors.IsOwnFailure(ex))
             {
                 if (candidate is not null)
                 {
@@ -130,7 +130,7 @@ public sealed partial class CapacityChatClient(GatewayModelSource models, TimePr
         {
             return await stream.MoveNextAsync();
         }
-        catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
+        catch (Exception ex) when (!cancellationToken.IsCancellationRequested && !ProviderErrors.IsOwnFailure(ex))
         {
             throw ProviderErrors.Classify(ex, serving.Provider.Name, time);
         }

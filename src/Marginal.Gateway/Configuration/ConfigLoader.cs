@@ -12,6 +12,7 @@ public static class ConfigLoader
     public static readonly string[] LocalBackends = ["cpu", "cuda"];
     public static readonly string[] ModelTypes = ["chat", "embedding"];
     public static readonly string[] AuthModes = ["keys", "none"];
+    public static readonly string[] MetricsAuthModes = ["open", "admin"];
     public static readonly string[] Durabilities = ["normal", "full"];
 
     public static readonly string[] Acknowledgements = ["committed", "queued"];
@@ -98,9 +99,17 @@ public static class ConfigLoader
         {
             throw new ConfigException($"{file}: server.max_request_body_bytes: must be at least 1024, got {config.Server.MaxRequestBodyBytes}");
         }
+        if (config.Server.MaxBodyBytesInFlight is { } inFlight && inFlight < config.Server.MaxRequestBodyBytes)
+        {
+            throw new ConfigException($"{file}: server.max_body_bytes_in_flight: must be at least server.max_request_body_bytes ({config.Server.MaxRequestBodyBytes}), got {inFlight}");
+        }
         if (!AuthModes.Contains(config.Server.Auth))
         {
             throw new ConfigException($"{file}: server.auth: '{config.Server.Auth}' is not allowed (allowed: {string.Join(", ", AuthModes)})");
+        }
+        if (!MetricsAuthModes.Contains(config.Server.MetricsAuth))
+        {
+            throw new ConfigException($"{file}: server.metrics_auth: '{config.Server.MetricsAuth}' is not allowed (allowed: {string.Join(", ", MetricsAuthModes)})");
         }
         if (string.IsNullOrWhiteSpace(config.Storage.Path))
         {

@@ -83,6 +83,15 @@ public sealed class ServerConfig
     public long MaxRequestBodyBytes { get; set; } = 8 * 1024 * 1024;
 
     /// <summary>
+    /// Bytes of large request bodies (64 KiB and more) served at once; a body that does not fit waits its turn (up to
+    /// 30 s, then 503). Bounds the memory that large bodies take. Default: four bodies of <see cref="MaxRequestBodyBytes"/>.
+    /// </summary>
+    public long? MaxBodyBytesInFlight { get; set; }
+
+    /// <summary>The budget in force: <see cref="MaxBodyBytesInFlight"/>, or four of the largest bodies allowed.</summary>
+    public long BodyBytesInFlight => MaxBodyBytesInFlight ?? 4 * MaxRequestBodyBytes;
+
+    /// <summary>
     /// <c>keys</c>: every <c>/v1</c> request needs a virtual key (<c>marginal keys create</c>) and is attributed to its
     /// tenant. <c>none</c>: no check; requests are attributed to tenant <c>default</c>.
     /// </summary>
@@ -90,6 +99,12 @@ public sealed class ServerConfig
 
     /// <summary>Environment variable holding the admin key for <c>/admin</c>; while it is unset the admin API refuses every call.</summary>
     public string AdminKeyEnv { get; set; } = "MARGINAL_ADMIN_KEY";
+
+    /// <summary>
+    /// <c>open</c> (default): <c>/metrics</c> answers whoever reaches the listener (loopback unless <see cref="Urls"/>
+    /// says otherwise). <c>admin</c>: it needs the admin key as <c>Bearer</c>, like the admin API, with the same throttle.
+    /// </summary>
+    public string MetricsAuth { get; set; } = "open";
 
     /// <summary>OTLP endpoint for traces (e.g. http://127.0.0.1:4317); none: traces are not exported.</summary>
     public string? OtlpEndpoint { get; set; }

@@ -25,6 +25,13 @@ public static class ProviderErrors
     /// <summary>Like <see cref="RetryAfterMsDataKey"/>, for the raw <c>retry-after</c> header (seconds or an HTTP date).</summary>
     public const string RetryAfterDataKey = "marginal.retry-after";
 
+    /// <summary>
+    /// A failure of this process, not of the provider: an allocation that failed while the request was copied or
+    /// serialised. It is not classified (it would read as a 502 blaming the provider) and not failed over (the next
+    /// provider needs the same memory); it reaches the server, which answers 503 (Hosting/ErrorGuard).
+    /// </summary>
+    public static bool IsOwnFailure(Exception exception) => exception is OutOfMemoryException or InsufficientExecutionStackException;
+
     public static GatewayException Classify(Exception exception, string provider, TimeProvider? time = null)
     {
         switch (exception)

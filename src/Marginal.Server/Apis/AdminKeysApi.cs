@@ -1,6 +1,4 @@
 using System.Globalization;
-using System.Security.Cryptography;
-using System.Text;
 using System.Text.Json;
 using Marginal.Core.Tenancy;
 using Marginal.Server.Cluster;
@@ -26,9 +24,9 @@ namespace Marginal.Server.Apis;
 /// </summary>
 public static class AdminKeysApi
 {
-    public static IEndpointRouteBuilder MapAdminKeysApi(this IEndpointRouteBuilder app, string? adminKey)
+    internal static IEndpointRouteBuilder MapAdminKeysApi(this IEndpointRouteBuilder app, AdminAccess access)
     {
-        var group = app.MapGroup("/admin/v1/keys").AddEndpointFilter(new AdminKeyFilter(adminKey));
+        var group = app.MapGroup("/admin/v1/keys").AddEndpointFilter(new AdminKeyFilter(access));
         group.MapPost("", CreateAsync);
         group.MapGet("", ListAsync);
         group.MapDelete("/{id}", RevokeAsync);
@@ -197,30 +195,14 @@ public static class AdminKeysApi
         await json.FlushAsync(http.RequestAborted);
     }
 
-    /// <summary>Admits a call only with the admin key as bearer token, compared as SHA-256 digests in constant time.</summary>
-    private sealed class AdminKeyFilter(string? adminKey) : IEndpointFilter
+    /// <summary>
+    /// Admits a call only with the admin key as bearer token (<see cref="AdminAccess"/>). A refusal, already written,
+    /// returns an empty result: returning null would make the endpoint write that null after the response has started,
+    /// which throws and logs a stack trace on every wrong key.
+    /// </summary>
+    private sealed class AdminKeyFilter(AdminAccess access) : IEndpointFilter
     {
-        private readonly byte[]? _digest = string.IsNullOrEmpty(adminKey) ? null : SHA256.HashData(Encoding.UTF8.GetBytes(adminKey));
-
-        public async ValueTask<object?> InvokeAsync(EndpointFilterInvocationContext context, EndpointFilterDelegate next)
-        {
-            var http = context.HttpContext;
-            if (_digest is null)
-            {
-                await OpenAIErrors.WriteAsync(http, StatusCodes.Status401Unauthorized,
-                    "The admin API is disabled: set the environment variable named by server.admin_key_env (default MARGINAL_ADMIN_KEY) and restart.", "invalid_request_error", "admin_disabled");
-                return null;
-            }
-            var header = http.Request.Headers.Authorization.ToString();
-            var presented = header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase)
-                ? SHA256.HashData(Encoding.UTF8.GetBytes(header.AsSpan(7).Trim().ToString()))
-                : [];
-            if (!CryptographicOperations.FixedTimeEquals(presented, _digest))
-            {
-                await OpenAIErrors.WriteAsync(http, StatusCodes.Status401Unauthorized, "The admin API needs the admin key as 'Bearer ADMIN_KEY'.", "invalid_request_error", "invalid_admin_key");
-                return null;
-            }
-            return await next(context);
-        }
+        public async ValueTask<object?> InvokeAsync(EndpointFilterInvocationContext context, EndpointFilterDelegate next) =>
+            await access.AdmitBearerAsync(context.HttpContext, "admin API") ? await next(context) : Results.Empty;
     }
 }

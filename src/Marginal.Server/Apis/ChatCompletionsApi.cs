@@ -59,7 +59,7 @@ public static class ChatCompletionsApi
             };
             if (http.Request.Headers["x-marginal-tags"].ToString() is { Length: > 0 } tags)
             {
-                context.Tags.AddRange(tags.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+                context.Tags.AddRange(ClientBounds.ParseTags(tags));
             }
             options.WithGatewayContext(context);
             http.Response.Headers["x-marginal-request-id"] = context.RequestId;

@@ -1,12 +1,11 @@
 using System.Globalization;
-using System.Security.Cryptography;
-using System.Text;
 using System.Text.Json;
 using Marginal.Core.Ledger;
 using Marginal.Economics.UnitEconomics;
 using Marginal.Gateway.Pipeline;
 using Marginal.Gateway.Pricing;
 using Marginal.Server.Dashboard;
+using Marginal.Server.Hosting;
 using Marginal.Server.Wire;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
@@ -30,9 +29,9 @@ public static class DashboardApi
 {
     public const string CookieName = "marginal_dashboard";
 
-    public static IEndpointRouteBuilder MapDashboardApi(this IEndpointRouteBuilder app, string? adminKey)
+    internal static IEndpointRouteBuilder MapDashboardApi(this IEndpointRouteBuilder app, AdminAccess adminAccess)
     {
-        var access = new DashboardAccess(adminKey);
+        var access = new DashboardAccess(adminAccess);
         app.MapGet("/dashboard", (HttpContext http) => PageAsync(http, access));
         app.MapPost("/dashboard", (HttpContext http) => SignInAsync(http, access));
         app.MapGet("/dashboard/data", (HttpContext http, ILedgerStore ledger, GatewayModelSource models, TimeProvider time) => DataAsync(http, access, ledger, models, time));
@@ -49,24 +48,33 @@ public static class DashboardApi
         response.Headers.CacheControl = "no-store";
     }
 
-    private static Task PageAsync(HttpContext http, DashboardAccess access)
+    private static async Task PageAsync(HttpContext http, DashboardAccess access)
     {
         Secure(http.Response);
-        return access.Allows(http.Request)
+        if (await access.Admin.RefuseIfThrottledAsync(http))
+        {
+            return;
+        }
+        await (access.Allows(http)
             ? Html(http, StatusCodes.Status200OK, DashboardPage.Served)
-            : Html(http, StatusCodes.Status401Unauthorized, DashboardPage.Login);
+            : Html(http, StatusCodes.Status401Unauthorized, DashboardPage.Login));
     }
 
     private static async Task SignInAsync(HttpContext http, DashboardAccess access)
     {
         Secure(http.Response);
-        var key = http.Request.HasFormContentType ? (await http.Request.ReadFormAsync(http.RequestAborted))["key"].ToString() : "";
-        if (!access.IsKey(key))
+        if (await access.Admin.RefuseIfThrottledAsync(http))
         {
+            return;
+        }
+        var key = http.Request.HasFormContentType ? (await http.Request.ReadFormAsync(http.RequestAborted))["key"].ToString() : "";
+        if (!access.Admin.IsKey(key))
+        {
+            access.Admin.Failed(http);
             await Html(http, StatusCodes.Status401Unauthorized, DashboardPage.Login);
             return;
         }
-        http.Response.Cookies.Append(CookieName, access.CookieValue!, new CookieOptions
+        http.Response.Cookies.Append(CookieName, access.Admin.CookieValue!, new CookieOptions
         {
             HttpOnly = true,
             SameSite = SameSiteMode.Strict,
@@ -94,12 +102,16 @@ public static class DashboardApi
     private static async Task DataAsync(HttpContext http, DashboardAccess access, ILedgerStore ledger, GatewayModelSource models, TimeProvider time)
     {
         Secure(http.Response);
-        if (!access.Allows(http.Request))
+        if (await access.Admin.RefuseIfThrottledAsync(http))
         {
-            await OpenAIErrors.WriteAsync(http, StatusCodes.Status401Unauthorized, access.Enabled
+            return;
+        }
+        if (!access.Allows(http))
+        {
+            await OpenAIErrors.WriteAsync(http, StatusCodes.Status401Unauthorized, access.Admin.Enabled
                 ? "The dashboard needs the admin key: sign in at /dashboard, or send 'Bearer ADMIN_KEY'."
                 : "The dashboard is disabled: set the environment variable named by server.admin_key_env (default MARGINAL_ADMIN_KEY) and restart.",
-                "invalid_request_error", access.Enabled ? "invalid_admin_key" : "admin_disabled");
+                "invalid_request_error", access.Admin.Enabled ? "invalid_admin_key" : "admin_disabled");
             return;
         }
         var query = http.Request.Query;
@@ -144,41 +156,38 @@ public static class DashboardApi
         return EconomicsQueries.Build(rollups, from, to > from ? to : from, by, pools, spillover);
     }
 
-    /// <summary>Who may see the dashboard: the admin key as a Bearer header, or the cookie set from it.</summary>
-    private sealed class DashboardAccess
+    /// <summary>
+    /// Who may see the dashboard: the admin key as a Bearer header, or the cookie set from it. A wrong key or cookie
+    /// counts as a failed admin attempt; a request with neither (the sign-in page) does not.
+    /// </summary>
+    private sealed class DashboardAccess(AdminAccess admin)
     {
-        private readonly byte[]? _digest;
+        public AdminAccess Admin { get; } = admin;
 
-        public DashboardAccess(string? adminKey)
+        public bool Allows(HttpContext http)
         {
-            if (!string.IsNullOrEmpty(adminKey))
-            {
-                _digest = SHA256.HashData(Encoding.UTF8.GetBytes(adminKey));
-                CookieValue = Convert.ToHexStringLower(HMACSHA256.HashData(Encoding.UTF8.GetBytes(adminKey), "marginal-dashboard"u8));
-            }
-        }
-
-        public bool Enabled => _digest is not null;
-
-        /// <summary>The cookie's value: HMAC-SHA256 of a fixed label under the admin key, so the cookie never holds the key.</summary>
-        public string? CookieValue { get; }
-
-        public bool IsKey(string presented) =>
-            _digest is not null && CryptographicOperations.FixedTimeEquals(SHA256.HashData(Encoding.UTF8.GetBytes(presented)), _digest);
-
-        public bool Allows(HttpRequest request)
-        {
-            if (_digest is null)
+            if (!Admin.Enabled)
             {
                 return false;
             }
-            var header = request.Headers.Authorization.ToString();
-            if (header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase))
+            bool allowed;
+            if (AdminAccess.BearerOf(http.Request) is { } bearer)
             {
-                return IsKey(header[7..].Trim());
+                allowed = Admin.IsKey(bearer);
             }
-            return request.Cookies.TryGetValue(CookieName, out var cookie)
-                && CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(cookie), Encoding.UTF8.GetBytes(CookieValue!));
+            else if (http.Request.Cookies.TryGetValue(CookieName, out var cookie))
+            {
+                allowed = Admin.CookieMatches(cookie);
+            }
+            else
+            {
+                return false;
+            }
+            if (!allowed)
+            {
+                Admin.Failed(http);
+            }
+            return allowed;
         }
     }
 }

@@ -131,6 +131,8 @@ public static class EmbeddingsApi
         {
             throw GatewayException.InvalidRequest("You must provide a model parameter.", "model", "missing_required_parameter");
         }
+        ClientBounds.Check(request.Model, ClientBounds.Model, "model");
+        ClientBounds.Check(request.User, ClientBounds.User, "user");
         if (!model.Models.TryGetValue(request.Model, out var route) || route.Type != "embedding")
         {
             throw GatewayException.ModelNotFound($"The model '{request.Model}' does not exist or is not an embedding model on this gateway.");
@@ -165,7 +167,7 @@ public static class EmbeddingsApi
                 var options = new EmbeddingGenerationOptions { Dimensions = request.Dimensions, ModelId = deployment.UpstreamId };
                 return (await generator.GenerateAsync(request.Input!, options, cancellationToken), deployment);
             }
-            catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
+            catch (Exception ex) when (!cancellationToken.IsCancellationRequested && !ProviderErrors.IsOwnFailure(ex))
             {
                 last = ProviderErrors.Classify(ex, deployment.Provider.Name, time);
                 if (!last.IsRetryableElsewhere)

@@ -153,6 +153,7 @@ public static partial class FeedbackApi
         {
             throw GatewayException.InvalidRequest("'request_id' is required: the x-marginal-request-id of the answer.", "request_id", "missing_required_parameter");
         }
+        ClientBounds.Check(id.GetString(), ClientBounds.RequestId, "request_id");
         double? score = null;
         if (root.TryGetProperty("score", out var s) && s.ValueKind != JsonValueKind.Null)
         {

@@ -33,6 +33,21 @@ internal sealed partial class ErrorGuard(RequestDelegate next, ILogger<ErrorGuar
                 bad.StatusCode == StatusCodes.Status413PayloadTooLarge ? "request_too_large" : "bad_request");
             return;
         }
+        catch (Exception ex) when (ex is OutOfMemoryException or InsufficientExecutionStackException)
+        {
+            // The gateway's own shortage (never the provider's): 503 with a server-side type, so the client retries
+            // later and nobody reads it as the upstream's fault. One line, no stack trace: under memory pressure
+            // there may be many.
+            LogOutOfMemory(logger, http.Request.Method, http.Request.Path, ex.GetType().Name);
+            if (!http.Response.HasStarted)
+            {
+                http.Response.Clear();
+                http.Response.Headers.RetryAfter = "1";
+                await OpenAIErrors.WriteAsync(http, StatusCodes.Status503ServiceUnavailable,
+                    "The gateway ran out of memory for this request (its own limit, not the provider's). Retry shortly, or send a smaller body.", "server_error", "gateway_out_of_memory");
+            }
+            return;
+        }
         catch (Exception ex)
         {
             LogUnhandled(logger, http.Request.Method, http.Request.Path, ex);
@@ -58,6 +73,9 @@ internal sealed partial class ErrorGuard(RequestDelegate next, ILogger<ErrorGuar
             }
         }
     }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Out of memory on {Method} {Path} ({Error}); answered 503")]
+    private static partial void LogOutOfMemory(ILogger logger, string method, string path, string error);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Unhandled error on {Method} {Path}")]
     private static partial void LogUnhandled(ILogger logger, string method, string path, Exception exception);

@@ -38,6 +38,7 @@ public static partial class MarginalServer
         LogLevel minimumLogLevel = LogLevel.Warning, Action<ILoggingBuilder>? logging = null)
     {
         time ??= TimeProvider.System;
+        var adminAccess = new AdminAccess(AdminAccess.ReadKey(config.Server), new AdminThrottle(time));
         // Marginal reads marginal.yaml, not appsettings.json, so the host must not watch its content root for changes:
         // that watcher covers every file below the working directory, where ./marginal.db lives by default, and woke
         // up on each ledger commit (6.7% of a node's CPU at one connection; docs/benchmarks.md, section 3).
@@ -74,6 +75,7 @@ public static partial class MarginalServer
         builder.Services.AddSingleton(time);
         builder.Services.AddSingleton(models);
         builder.Services.AddSingleton<GatewayMetrics>();
+        builder.Services.AddSingleton(new BodyBudget(config.Server.BodyBytesInFlight, time));
         // Cluster mode: counters, exact cache and config changes shared through Redis (docs/operations.md).
         var cluster = config.Redis is { } redisConfig ? ClusterRedis.Connect(redisConfig) : null;
         if (cluster is not null)
@@ -192,17 +194,31 @@ public static partial class MarginalServer
         app.UseMiddleware<ErrorGuard>();
         app.UseMiddleware<SecurityHeaders>();
         app.UseMiddleware<RequestLimits>(config.Server.MaxRequestBodyBytes);
+        if (config.Server.MetricsAuth == "admin")
+        {
+            // Metrics name models, providers and tenants' traffic; behind the admin key when the listener is not private.
+            app.Use(async (http, next) =>
+            {
+                if (!http.Request.Path.StartsWithSegments("/metrics", StringComparison.Ordinal) || await adminAccess.AdmitBearerAsync(http, "/metrics endpoint"))
+                {
+                    await next(http);
+                }
+            });
+        }
         if (keysOn)
         {
             var authentication = app.Services.GetRequiredService<KeyAuthentication>();
             app.Use((http, next) => authentication.InvokeAsync(http, next));
         }
+        // Large bodies hold their bytes of the budget until answered; after authentication, so a refused client never waits.
+        var bodyBudget = app.Services.GetRequiredService<BodyBudget>();
+        app.Use((http, next) => bodyBudget.InvokeAsync(http, next, config.Server.MaxRequestBodyBytes));
         app.MapChatCompletionsApi();
         if (store is not null)
         {
-            app.MapAdminKeysApi(Environment.GetEnvironmentVariable(config.Server.AdminKeyEnv));
+            app.MapAdminKeysApi(adminAccess);
             app.MapFeedbackApi();
-            app.MapDashboardApi(Environment.GetEnvironmentVariable(config.Server.AdminKeyEnv));
+            app.MapDashboardApi(adminAccess);
             if (config.Deferral.Enabled)
             {
                 app.MapJobsApi();

@@ -19,9 +19,9 @@ internal static class RequestIds
         {
             return New(time);
         }
-        if (idempotencyKey.Length > 255)
+        if (idempotencyKey.Length > Wire.ClientBounds.IdempotencyKey)
         {
-            throw new GatewayException(GatewayErrorKind.InvalidRequest, "The Idempotency-Key header must be at most 255 characters.", "invalid_idempotency_key", "Idempotency-Key");
+            throw new GatewayException(GatewayErrorKind.InvalidRequest, $"The Idempotency-Key header must be at most {Wire.ClientBounds.IdempotencyKey} characters.", "invalid_idempotency_key", "Idempotency-Key");
         }
         // The key is echoed in headers and logs: printable ASCII only, as Stripe's and OpenAI's keys are.
         foreach (var c in idempotencyKey)

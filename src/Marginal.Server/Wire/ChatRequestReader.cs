@@ -69,6 +69,9 @@ public static class ChatRequestReader
         {
             throw GatewayException.InvalidRequest("You must provide a model parameter.", "model", "missing_required_parameter");
         }
+        ClientBounds.Check(request.Model, ClientBounds.Model, "model");
+        ClientBounds.Check(request.User, ClientBounds.User, "user");
+        ClientBounds.CheckMetadata(request.Metadata);
         if (request.Messages is not { Count: > 0 } wireMessages)
         {
             throw GatewayException.InvalidRequest("'messages' must be a non-empty array of messages.", "messages", "missing_required_parameter");

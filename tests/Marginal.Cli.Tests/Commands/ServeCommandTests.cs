@@ -45,6 +45,27 @@ public sealed class ServeCommandTests : IDisposable
     }
 
     [Fact]
+    public async Task Serve_AdminKeyShorterThan32Characters_OneLineAndExitCode2()
+    {
+        const string variable = "MARGINAL_TEST_SERVE_SHORT_ADMIN_KEY";
+        var path = Path.Combine(_directory, "marginal.yaml");
+        await File.WriteAllTextAsync(path, $"server:\n  auth: none\n  admin_key_env: {variable}\n");
+        // The child process inherits the variable.
+        Environment.SetEnvironmentVariable(variable, "a");
+        try
+        {
+            var (exit, _, stderr) = await MarginalProcess.RunAsync(_directory, "serve", "--config", path);
+
+            Assert.Equal(2, exit);
+            Assert.Equal($"server.admin_key_env: the admin key in ${variable} is 1 characters long; it must be at least 32 (e.g. openssl rand -hex 32)", stderr.Trim());
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable(variable, null);
+        }
+    }
+
+    [Fact]
     public async Task Serve_MissingConfigFile_ExitCode2()
     {
         var (exit, _, stderr) = await MarginalProcess.RunAsync(_directory, "serve", "--config", "/nonexistent/marginal.yaml");

@@ -140,4 +140,41 @@ public sealed class CapacityChatClientTests
         await Task.Yield();
         yield break;
     }
+
+    // An allocation failure while a request is copied or serialised is the gateway's own: never classified as the
+    // provider's (a 502 blaming it), never failed over (the next provider needs the same memory).
+#pragma warning disable CA2201 // The tests throw what the runtime throws when an allocation fails.
+    [Fact]
+    public async Task GetResponse_OutOfMemoryWhileSerialising_ReachesTheServerUnclassified_NoFallback()
+    {
+        _a.GetResponseAsyncCallback = (_, _, _) => throw new OutOfMemoryException();
+        var fallbacks = 0;
+        _b.GetResponseAsyncCallback = (_, _, _) => { fallbacks++; return Task.FromResult(new ChatResponse(new ChatMessage(ChatRole.Assistant, "b"))); };
+        var context = new GatewayContext();
+
+        await Assert.ThrowsAsync<OutOfMemoryException>(() => Create().GetResponseAsync([new ChatMessage(ChatRole.User, "x")], Options(context)));
+
+        Assert.Equal(0, fallbacks);
+        Assert.Empty(context.Attempts);
+    }
+
+    [Fact]
+    public async Task Stream_OutOfMemoryWhileSerialising_ReachesTheServerUnclassified_NoFallback()
+    {
+        _a.GetStreamingResponseAsyncCallback = (_, _, _) => throw new OutOfMemoryException();
+        var fallbacks = 0;
+        _b.GetStreamingResponseAsyncCallback = (_, _, _) => { fallbacks++; return Finished("b"); };
+        var context = new GatewayContext();
+
+        await Assert.ThrowsAsync<OutOfMemoryException>(async () =>
+        {
+            await foreach (var _ in Create().GetStreamingResponseAsync([new ChatMessage(ChatRole.User, "x")], Options(context)))
+            {
+            }
+        });
+
+        Assert.Equal(0, fallbacks);
+        Assert.Empty(context.Attempts);
+    }
+#pragma warning restore CA2201
 }

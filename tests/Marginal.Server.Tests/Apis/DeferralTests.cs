@@ -10,7 +10,7 @@ namespace Marginal.Server.Tests.Apis;
 public sealed class DeferralTests : IAsyncLifetime
 {
     private const string AdminVariable = "MARGINAL_DEFERRAL_TEST_ADMIN_KEY";
-    private const string AdminKey = "admin-secret-for-deferral-tests";
+    private const string AdminKey = "admin-secret-for-deferral-tests-0123456789";
 
     /// <summary>Deferral on, flushed every 50 ms; <c>primary</c> serves deferred jobs through its batch API.</summary>
     public static string Yaml(Testing.FakeUpstream primary, Testing.FakeUpstream secondary) =>

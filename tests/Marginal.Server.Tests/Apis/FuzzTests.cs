@@ -31,6 +31,8 @@ public sealed class FuzzTests : IAsyncLifetime
         """{"model":"gpt-test","response_format":{"type":"json_schema","json_schema":{"name":"n","strict":true,"schema":{"type":"object","properties":{"a":{"type":"string"}}}}},"tools":[{"type":"function","function":{"name":"f","strict":true,"parameters":{"type":"object","description":"\ud83d\ude00"}}}],"messages":[{"role":"assistant","tool_calls":[{"id":"c1","type":"function","function":{"name":"f","arguments":"{}"}}]},{"role":"user","content":"x"}]}""",
         """{"model":"embed-test","input":"hello"}""",
         """{"model":"embed-test","input":["a","b"],"encoding_format":"float","dimensions":8}""",
+        """{"model":"gpt-test","user":"u1","metadata":{"k":"v","team":"a"},"messages":[{"role":"user","content":"meta"}]}""",
+        """{"model":"embed-test","input":"x","user":"u2"}""",
     ];
 
     private static readonly string[] Fragments =
@@ -38,6 +40,11 @@ public sealed class FuzzTests : IAsyncLifetime
         "null", "true", "false", "0", "-1", "1e308", "-1e-308", "1.5", "\"\"", "\"x\"", "[]", "{}", "[null]", "{\"a\":1}",
         "\"\\u0000\"", "\"\\ud800\"", "99999999999999999999999", "NaN", "\"gpt-test\"", "\"embed-test\"", "\"stream\"",
         "{\"role\":\"user\"}", "[{\"role\":\"user\",\"content\":null}]", "[null,null]", "{\"50256\":-101}", "\"\\udc00\"", "\"no-such-model\"", "\"" + new string('a', 5000) + "\"",
+        // Around the client string bounds (Wire/ClientBounds): 256, 512 and 64 characters and one more, metadata of 16 and 17 pairs.
+        "\"" + new string('b', 256) + "\"", "\"" + new string('b', 257) + "\"", "\"" + new string('c', 513) + "\"",
+        "{\"" + new string('k', 65) + "\":\"v\"}", "{\"k\":\"" + new string('v', 513) + "\"}",
+        "{" + string.Join(",", Enumerable.Range(0, 16).Select(i => $"\"k{i}\":\"v\"")) + "}",
+        "{" + string.Join(",", Enumerable.Range(0, 17).Select(i => $"\"k{i}\":\"v\"")) + "}",
     ];
 
     private static readonly string[] ContentTypes =
@@ -94,6 +101,17 @@ public sealed class FuzzTests : IAsyncLifetime
         if (random.Next(6) == 0)
         {
             headers.Add(("x-marginal-cache", random.Next(2) == 0 ? "off" : "\"off;;=="));
+        }
+        if (random.Next(6) == 0)
+        {
+            // Tags around their bounds: 16 and 17 tags, 64 and 65 characters, empty entries.
+            headers.Add(("x-marginal-tags", random.Next(4) switch
+            {
+                0 => string.Join(",", Enumerable.Range(0, random.Next(14, 19)).Select(i => $"t{i}")),
+                1 => new string('t', random.Next(60, 70)),
+                2 => ",, ,a,,",
+                _ => "outcome:x," + new string('u', random.Next(1, 4000)),
+            }));
         }
         if (random.Next(6) == 0)
         {

@@ -12,7 +12,7 @@ namespace Marginal.Server.Tests.Apis;
 public sealed class VirtualKeyTests : IAsyncLifetime
 {
     private const string AdminVariable = "MARGINAL_TEST_ADMIN_KEY";
-    private const string AdminKey = "admin-secret-for-tests";
+    private const string AdminKey = "admin-secret-for-tests-0123456789abcdef";
     private GatewayHost _host = null!;
 
     public async Task InitializeAsync()

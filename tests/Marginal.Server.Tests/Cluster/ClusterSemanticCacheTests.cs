@@ -19,7 +19,7 @@ public sealed class ClusterSemanticCacheTests : IAsyncLifetime
 {
     private const string Asked = "How do I reset my password on the website?";
     private const string Paraphrase = "How can I reset my password on the website?";
-    private const string AdminKey = "admin-secret-for-semantic-tests";
+    private const string AdminKey = "admin-secret-for-semantic-tests-0123456789";
 
     private readonly string _env = $"MARGINAL_TEST_REDIS_{Guid.NewGuid():N}";
     private readonly string _adminEnv = $"MARGINAL_TEST_ADMIN_{Guid.NewGuid():N}";

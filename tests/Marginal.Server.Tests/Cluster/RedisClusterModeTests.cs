@@ -17,7 +17,7 @@ namespace Marginal.Server.Tests.Cluster;
 public sealed partial class RedisClusterModeTests : IAsyncLifetime
 {
     private const string AdminVariable = "MARGINAL_TEST_CLUSTER_ADMIN";
-    private const string AdminKey = "admin-secret-for-cluster-tests";
+    private const string AdminKey = "admin-secret-for-cluster-tests-0123456789";
     private readonly string _env = $"MARGINAL_TEST_REDIS_{Guid.NewGuid():N}";
     private readonly string _prefix = $"t{Guid.NewGuid():N}";
     private readonly string _shared = Directory.CreateTempSubdirectory("marginal-cluster-").FullName;

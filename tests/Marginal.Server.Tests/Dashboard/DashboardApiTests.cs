@@ -8,7 +8,7 @@ namespace Marginal.Server.Tests.Dashboard;
 public sealed class DashboardApiTests : IAsyncLifetime
 {
     private const string AdminVariable = "MARGINAL_TEST_DASHBOARD_KEY";
-    private const string AdminKey = "dashboard-secret-for-tests";
+    private const string AdminKey = "dashboard-secret-for-tests-0123456789";
     private GatewayHost _host = null!;
 
     public async Task InitializeAsync()

@@ -60,13 +60,13 @@ public sealed class ClusterStorageTests : IDisposable
     public async Task DashboardData_OnPostgres_CountsEveryRequestFromTheRollups()
     {
         Environment.SetEnvironmentVariable(_env, await (await PostgresServer.Shared).CreateDatabaseAsync());
-        Environment.SetEnvironmentVariable(AdminVariable, "cluster-dashboard-key");
+        Environment.SetEnvironmentVariable(AdminVariable, "cluster-dashboard-key-0123456789abcdef");
         await using var host = await StartAsync(server: $"\n  admin_key_env: {AdminVariable}");
         var chat = host.OpenAI.GetChatClient("gpt-test");
         await chat.CompleteChatAsync([new UserChatMessage("one")]);
         await chat.CompleteChatAsync([new UserChatMessage("two")]);
         using var request = new HttpRequestMessage(HttpMethod.Get, "/dashboard/data");
-        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", "cluster-dashboard-key");
+        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", "cluster-dashboard-key-0123456789abcdef");
 
         var response = await host.Http.SendAsync(request);
 

@@ -23,7 +23,7 @@ public sealed class LogRedactionTests : IAsyncLifetime
     private const string ProviderVariable = "MARGINAL_TEST_REDACTION_PROVIDER_KEY";
     private const string AdminVariable = "MARGINAL_TEST_REDACTION_ADMIN_KEY";
     private const string ProviderKey = "sk-provider-Zq81mPpW3tLx0";
-    private const string AdminKey = "admin-Yv62nKrB9sQe4";
+    private const string AdminKey = "admin-Yv62nKrB9sQe4-w7Hc2LmQ0pXz5RtK";
 
     private readonly RecordingLoggerProvider _logs = new(LogLevel.Trace);
     private FakeUpstream _upstream = null!;

@@ -4,6 +4,7 @@ using System.Net.Http.Headers;
 using System.Runtime.CompilerServices;
 using System.Text.Json;
 using Marginal.Core.Requests;
+using Marginal.Gateway.Pipeline;
 using Microsoft.Extensions.AI;
 
 namespace Marginal.Gateway.Providers.OpenAI;
@@ -427,9 +428,10 @@ internal sealed class OpenAIChatStream(HttpClient http, Uri baseUrl, string? api
         parent.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.Number && value.TryGetInt64(out var n) ? n : null;
 
     /// <summary>The request body, as the SDK writes it for the same messages and options (streamed unless told).</summary>
-    internal static ReadOnlyMemoryContent Body(IEnumerable<ChatMessage> messages, ChatOptions? options, bool stream = true)
+    /// <summary>The request body, in pooled buffers (returned when the request is disposed) with long texts written in segments (<see cref="LargeJson"/>).</summary>
+    internal static PooledJsonContent Body(IEnumerable<ChatMessage> messages, ChatOptions? options, bool stream = true)
     {
-        var buffer = new ArrayBufferWriter<byte>(1024);
+        var buffer = new PooledBufferWriter();
         using (var json = new Utf8JsonWriter(buffer))
         {
             json.WriteStartObject();
@@ -439,7 +441,7 @@ internal sealed class OpenAIChatStream(HttpClient http, Uri baseUrl, string? api
             {
                 json.WriteStartObject();
                 json.WriteString("role"u8, message.Role.Value);
-                json.WriteString("content"u8, message.Text);
+                LargeJson.WriteString(json, "content"u8, message.Text);
                 if (message.AuthorName is { } name)
                 {
                     json.WriteString("name"u8, name);
@@ -460,9 +462,7 @@ internal sealed class OpenAIChatStream(HttpClient http, Uri baseUrl, string? api
             }
             json.WriteEndObject();
         }
-        var content = new ReadOnlyMemoryContent(buffer.WrittenMemory);
-        content.Headers.ContentType = JsonType;
-        return content;
+        return new PooledJsonContent(buffer);
     }
 
     private static void WriteOptions(Utf8JsonWriter json, ChatOptions options)
