@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test in the solution and ends with one line: "N passed, N failed".
-# PostgreSQL and Redis are installed from Debian's packages when missing, started as throwaway instances on free
+# PostgreSQL, Redis and Chromium (for the dashboard's browser test) are installed from Debian's packages when missing;
+# PostgreSQL and Redis are started as throwaway instances on free
 # ports of 127.0.0.1 (data in a temp dir, removed at exit) and handed to the tests through MARGINAL_TEST_POSTGRES and
 # MARGINAL_TEST_REDIS. Without those variables the tests start their own instances (tests/Marginal.Testing/Services).
 set -uo pipefail
@@ -67,6 +68,11 @@ if [ -z "${MARGINAL_TEST_REDIS:-}" ]; then
     redis_pid=$!
     export MARGINAL_TEST_REDIS="127.0.0.1:$redis_port"
   fi
+fi
+
+# The dashboard's browser test drives Debian's Chromium (no browser is downloaded by Playwright).
+if [ ! -x /usr/bin/chromium ]; then
+  install_packages chromium || echo "test.sh: could not install chromium; the dashboard browser test will fail" >&2
 fi
 
 log=$(mktemp)

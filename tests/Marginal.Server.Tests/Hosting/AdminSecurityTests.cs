@@ -44,6 +44,8 @@ public sealed class AdminSecurityTests : IAsyncLifetime
     [Fact]
     public async Task AdminKeys_WrongKeyOnGetAndDelete_401AndNothingLoggedAboveInformation()
     {
+        // What the start logged (e.g. the warning for the test config's unpriced model) is not the requests' doing.
+        var atStart = _host.Logs.Entries.Count;
         foreach (var method in new[] { HttpMethod.Get, HttpMethod.Delete, HttpMethod.Post })
         {
             using var response = await SendAsync(method, method == HttpMethod.Delete ? "/admin/v1/keys/abc" : "/admin/v1/keys", "wrong-key");
@@ -51,7 +53,7 @@ public sealed class AdminSecurityTests : IAsyncLifetime
             Assert.Equal("invalid_admin_key", await ErrorCodeAsync(response));
         }
 
-        Assert.DoesNotContain(_host.Logs.Entries, e => e.Level > LogLevel.Information);
+        Assert.DoesNotContain(_host.Logs.Entries.Skip(atStart), e => e.Level > LogLevel.Information);
     }
 
     [Fact]
