@@ -235,6 +235,7 @@ internal static class PlanTables
         console.MarkupLine($"[bold]Plan: {Markup.Escape(plan.Scenario)}[/]  ({Markup.Escape(plan.File)})");
         console.MarkupLine($"net present cost {Usd(h.NetPresentCost)} · cost per 1M output tokens {Usd(h.CostPerMillion, 3)} · utilisation {Pct(h.Utilisation)} · fixed share of cost {Pct((double)h.FixedShare)} · NPV {Usd(h.NetPresentValue)}");
         console.MarkupLine($"revenue {Usd(h.Revenue)} · EBITDA {Usd(h.Ebitda)} · capex {Usd(h.Capex)} · lowest cash {Usd(h.MinimumCash)} · capital needed {Usd(h.CapitalNeeded)} · runway at the end {Runway(h.FinalRunwayMonths)}");
+        console.MarkupLine(Markup.Escape(h.BoundsLine()));
 
         var portfolio = Table("Recommended portfolio", "option", "kind", "supplier", "accelerator", "peak GPUs", "GPUs at end", "output tokens (M)", "cost", "per 1M out", "utilisation", "serving");
         foreach (var o in plan.Portfolio)
@@ -290,15 +291,15 @@ internal static class PlanTables
 
         if (compare.Count > 1)
         {
-            var table = Table("Comparison", "scenario", "net present cost", "NPV", "per 1M out", "utilisation", "fixed share", "EBITDA", "capex", "lowest cash", "capital needed", "peak economic debt", "peak balance-sheet debt");
+            var table = Table("Comparison", "scenario", "net present cost", "LP bound", "gap", "NPV", "per 1M out", "utilisation", "fixed share", "EBITDA", "capex", "lowest cash", "capital needed", "peak economic debt", "peak balance-sheet debt");
             foreach (var c in compare)
             {
-                table.AddRow(Markup.Escape(c.Name), Usd(c.NetPresentCost), Usd(c.NetPresentValue), Usd(c.CostPerMillion, 3), Pct(c.Utilisation), Pct((double)c.FixedShare),
+                table.AddRow(Markup.Escape(c.Name), Usd(c.NetPresentCost), Usd(c.LpBound), ReportFormat.Gap(c.LpGap), Usd(c.NetPresentValue), Usd(c.CostPerMillion, 3), Pct(c.Utilisation), Pct((double)c.FixedShare),
                     Usd(c.Ebitda), Usd(c.Capex), Usd(c.MinimumCash), Usd(c.CapitalNeeded), Usd(c.PeakEconomicDebt), Usd(c.PeakBalanceSheetDebt));
             }
             console.Write(table);
         }
-        console.MarkupLine($"solved {plan.Variables:N0} variables, {plan.Constraints:N0} constraints in {plan.SolveSeconds:0.00} s; integer rounding added {Usd(plan.RoundingGap)} to the LP bound");
+        console.MarkupLine($"solved {plan.Variables:N0} variables, {plan.Constraints:N0} constraints in {plan.SolveSeconds:0.00} s");
         if (htmlPath is not null)
         {
             console.MarkupLine($"report: {Markup.Escape(htmlPath)}");

@@ -18,10 +18,21 @@ public sealed record OptionSummary(
 /// </summary>
 public sealed record OptionEconomics(string Name, string Kind, string? Accelerator, string ServedClass, double? OutputTokensPerGpuHour, decimal? UsdPerGpuHour, decimal? CostPerMillionAtFullUse);
 
-/// <summary>The headline figures of a plan, for comparisons.</summary>
+/// <summary>
+/// The headline figures of a plan, for comparisons. <paramref name="LpBound"/> and <paramref name="LpGap"/>: the LP
+/// relaxation's net present cost and the plan's excess over it as a share (nothing can cost less than the bound, so the
+/// plan is within that share of the best possible); <paramref name="BestBound"/> and <paramref name="OptimalityGap"/>:
+/// the same against the mixed-integer solver's proven bound (docs/planner.md, "Optimiser").
+/// </summary>
 public sealed record PlanHeadline(
     string Name, decimal NetPresentCost, decimal NetPresentValue, decimal CostPerMillion, double? Utilisation, decimal FixedShare,
-    decimal Revenue, decimal Ebitda, decimal Capex, decimal MinimumCash, decimal CapitalNeeded, double? FinalRunwayMonths, decimal PeakEconomicDebt, decimal PeakBalanceSheetDebt);
+    decimal Revenue, decimal Ebitda, decimal Capex, decimal MinimumCash, decimal CapitalNeeded, double? FinalRunwayMonths, decimal PeakEconomicDebt, decimal PeakBalanceSheetDebt,
+    decimal LpBound, double? LpGap, decimal BestBound, double? OptimalityGap)
+{
+    /// <summary>The bounds as one line, the same wherever a plan is printed.</summary>
+    public string BoundsLine() =>
+        $"LP bound {ReportFormat.Usd(LpBound)} (plan {ReportFormat.Gap(LpGap)} above it) · integer bound {ReportFormat.Usd(BestBound)} (optimality gap {ReportFormat.Gap(OptimalityGap)})";
+}
 
 /// <summary>Everything the plan reports, in the shape written as JSON and read by the console and HTML reports.</summary>
 public sealed record PlanSummary(
@@ -34,7 +45,6 @@ public sealed record PlanSummary(
     IReadOnlyList<BreakEven> BreakEvens,
     IReadOnlyList<Optimisation.ShadowPrice> ShadowPrices,
     IReadOnlyList<TornadoBar> Tornado,
-    decimal RoundingGap,
     double SolveSeconds,
     int Variables,
     int Constraints)
@@ -66,9 +76,10 @@ public sealed record PlanSummary(
         var headline = new PlanHeadline(
             plan.Scenario.Name, portfolio.NetPresentCost, projection.NetPresentValue, projection.CostPerMillion, projection.Utilisation, projection.FixedShare,
             projection.TotalRevenue, projection.TotalEbitda, projection.TotalCapex, projection.MinimumCash, projection.CapitalNeeded, last.RunwayMonths,
-            projection.Months.Max(m => m.BalanceSheet.EconomicDebt), projection.Months.Max(m => m.BalanceSheet.BalanceSheetDebt));
+            projection.Months.Max(m => m.BalanceSheet.EconomicDebt), projection.Months.Max(m => m.BalanceSheet.BalanceSheetDebt),
+            portfolio.LowerBound, portfolio.LpGap, portfolio.BestBound, portfolio.OptimalityGap);
         return new PlanSummary(plan.Scenario.Name, plan.Scenario.File, headline, options, Economics(plan.Inputs), projection.Months, projection.BreakEvens,
-            plan.ShadowPrices, plan.Tornado, portfolio.RoundingGap, portfolio.SolveTime.TotalSeconds, portfolio.Variables, portfolio.Constraints);
+            plan.ShadowPrices, plan.Tornado, portfolio.SolveTime.TotalSeconds, portfolio.Variables, portfolio.Constraints);
     }
 
     private static List<OptionEconomics> Economics(Optimisation.PlanInputs inputs)
