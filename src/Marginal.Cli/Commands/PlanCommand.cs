@@ -291,13 +291,18 @@ internal static class PlanTables
 
         if (compare.Count > 1)
         {
-            var table = Table("Comparison", "scenario", "net present cost", "LP bound", "gap", "NPV", "per 1M out", "utilisation", "fixed share", "EBITDA", "capex", "lowest cash", "capital needed", "peak economic debt", "peak balance-sheet debt");
+            var table = Table("Comparison", "scenario", "net present cost", "NPV", "per 1M out", "utilisation", "fixed share", "EBITDA", "capex", "lowest cash", "capital needed", "peak economic debt", "peak balance-sheet debt");
             foreach (var c in compare)
             {
-                table.AddRow(Markup.Escape(c.Name), Usd(c.NetPresentCost), Usd(c.LpBound), ReportFormat.Gap(c.LpGap), Usd(c.NetPresentValue), Usd(c.CostPerMillion, 3), Pct(c.Utilisation), Pct((double)c.FixedShare),
+                table.AddRow(Markup.Escape(c.Name), Usd(c.NetPresentCost), Usd(c.NetPresentValue), Usd(c.CostPerMillion, 3), Pct(c.Utilisation), Pct((double)c.FixedShare),
                     Usd(c.Ebitda), Usd(c.Capex), Usd(c.MinimumCash), Usd(c.CapitalNeeded), Usd(c.PeakEconomicDebt), Usd(c.PeakBalanceSheetDebt));
             }
             console.Write(table);
+            // Each compared plan's bounds on a line of its own: the table is already as wide as a terminal.
+            foreach (var c in compare)
+            {
+                console.MarkupLine(Markup.Escape($"{c.Name}: {c.BoundsLine()}"));
+            }
         }
         console.MarkupLine($"solved {plan.Variables:N0} variables, {plan.Constraints:N0} constraints in {plan.SolveSeconds:0.00} s");
         if (htmlPath is not null)
