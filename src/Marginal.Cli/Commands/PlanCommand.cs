@@ -237,10 +237,10 @@ internal static class PlanTables
         console.MarkupLine($"revenue {Usd(h.Revenue)} · EBITDA {Usd(h.Ebitda)} · capex {Usd(h.Capex)} · lowest cash {Usd(h.MinimumCash)} · capital needed {Usd(h.CapitalNeeded)} · runway at the end {Runway(h.FinalRunwayMonths)}");
         console.MarkupLine(Markup.Escape(h.BoundsLine()));
 
-        var portfolio = Table("Recommended portfolio", "option", "kind", "supplier", "accelerator", "peak GPUs", "GPUs at end", "output tokens (M)", "cost", "per 1M out", "utilisation", "serving");
+        var portfolio = Table("Recommended portfolio", "option", "kind", "supplier", "accelerator", "peak GPUs", "mean in use", "GPUs at end", "output tokens (M)", "cost", "per 1M out", "utilisation", "serving");
         foreach (var o in plan.Portfolio)
         {
-            portfolio.AddRow(o.Name, o.Kind, o.Supplier, o.Accelerator ?? "-", N(o.PeakGpus), N(o.FinalGpus), N(o.OutputTokensMillions), Usd(o.Cost),
+            portfolio.AddRow(o.Name, o.Kind, o.Supplier, o.Accelerator ?? "-", N(o.PeakGpus), N(o.AverageGpusInUse), N(o.FinalGpus), N(o.OutputTokensMillions), Usd(o.Cost),
                 o.CostPerMillion is { } c ? Usd(c, 3) : "-", Pct(o.Utilisation), o.GpusPerReplica is { } g ? $"TP{g} × batch {o.Batch}, {o.Bound}-bound" : "-");
         }
         console.Write(portfolio);

@@ -71,11 +71,11 @@ public static class HtmlReport
             <div><h3>Balance-sheet debt vs economic debt</h3><canvas id="debt"></canvas></div>
             <div><h3>Tornado: NPV with one input moved</h3><canvas id="tornado"></canvas></div>
             </div>
-            <h2>Recommended portfolio</h2><table><tr><th>option</th><th>kind</th><th>supplier</th><th>accelerator</th><th>peak GPUs</th><th>output tokens (M)</th><th>cost</th><th>per 1M</th><th>utilisation</th></tr>
+            <h2>Recommended portfolio</h2><table><tr><th>option</th><th>kind</th><th>supplier</th><th>accelerator</th><th>peak GPUs</th><th>mean GPUs in use</th><th>output tokens (M)</th><th>cost</th><th>per 1M</th><th>utilisation</th></tr>
             """);
         foreach (var o in plan.Portfolio)
         {
-            html.Append(CultureInfo.InvariantCulture, $"<tr><td>{E(o.Name)}</td><td>{o.Kind}</td><td>{E(o.Supplier)}</td><td>{E(o.Accelerator ?? "-")}</td><td>{o.PeakGpus:#,0.#}</td><td>{o.OutputTokensMillions:#,0}</td><td>{Usd(o.Cost)}</td><td>{(o.CostPerMillion is { } c ? Usd(c, 3) : "-")}</td><td>{Pct(o.Utilisation)}</td></tr>\n");
+            html.Append(CultureInfo.InvariantCulture, $"<tr><td>{E(o.Name)}</td><td>{o.Kind}</td><td>{E(o.Supplier)}</td><td>{E(o.Accelerator ?? "-")}</td><td>{o.PeakGpus:#,0.#}</td><td>{o.AverageGpusInUse:#,0.#}</td><td>{o.OutputTokensMillions:#,0}</td><td>{Usd(o.Cost)}</td><td>{(o.CostPerMillion is { } c ? Usd(c, 3) : "-")}</td><td>{Pct(o.Utilisation)}</td></tr>\n");
         }
         html.Append("</table><h2>Every option at full use</h2><table><tr><th>option</th><th>kind</th><th>accelerator</th><th>class</th><th>output tokens per GPU-hour</th><th>USD per GPU-hour</th><th>per 1M out</th></tr>\n");
         foreach (var e in plan.Options)

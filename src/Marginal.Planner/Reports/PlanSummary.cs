@@ -6,8 +6,13 @@ using Marginal.Planner.Scenarios;
 namespace Marginal.Planner.Reports;
 
 /// <summary>One option of the recommended portfolio, over the horizon.</summary>
+/// <param name="PeakGpus">Most GPUs in any month: owned, contracted or joint-venture GPUs held; for on-demand and spot, the
+/// most in use in any one period. Batch work may move anywhere within its day, and renting 60 GPUs for one hour costs
+/// what 2.5 for 24 hours do, so a rented peak can be far above what the work needs on average: read it with
+/// <paramref name="AverageGpusInUse"/>.</param>
+/// <param name="AverageGpusInUse">GPU-hours used over the hours of the horizon: the GPUs the dispatch keeps busy on average.</param>
 public sealed record OptionSummary(
-    string Name, string Kind, string Supplier, string? Accelerator, double PeakGpus, double FinalGpus, double OutputTokensMillions,
+    string Name, string Kind, string Supplier, string? Accelerator, double PeakGpus, double AverageGpusInUse, double FinalGpus, double OutputTokensMillions,
     decimal Cost, decimal? CostPerMillion, double? Utilisation, int? GpusPerReplica, int? Batch, string? Bound,
     IReadOnlyList<double> MonthlyOutputTokens, IReadOnlyList<double> MonthlyGpus);
 
@@ -62,13 +67,14 @@ public sealed record PlanSummary(
         var projection = plan.Projection;
         var portfolio = plan.Portfolio;
         var options = new List<OptionSummary>();
+        var hours = Enumerable.Range(0, plan.Scenario.Months).Sum(plan.Scenario.HoursIn);
         for (var o = 0; o < portfolio.Options.Count; o++)
         {
             var option = portfolio.Options[o];
             var serving = plan.Inputs.Serving[o].FirstOrDefault(s => s is not null);
             options.Add(new OptionSummary(
                 option.Option.Name, option.Option.Kind, option.Option.Supplier, option.Option.Config.Accelerator,
-                option.Months.Max(m => m.Gpus), option.Months[^1].Gpus, option.TotalOutputTokens, option.TotalCost, option.CostPerMillion,
+                option.Months.Max(m => m.Gpus), option.Months.Sum(m => m.GpuHoursUsed) / hours, option.Months[^1].Gpus, option.TotalOutputTokens, option.TotalCost, option.CostPerMillion,
                 option.Utilisation, serving?.GpusPerReplica, serving?.Batch, serving?.Bound,
                 option.Months.Select(m => m.OutputTokens).ToList(), option.Months.Select(m => m.Gpus).ToList()));
         }
