@@ -34,12 +34,12 @@ public static class CapacityPlanner
         if (options.FiniteDifferences)
         {
             // Re-solved from scratch with the input moved: the portfolio may change too, which is the point.
-            var cache = Solve(scenario, PlanKnobs.None with { CacheHitDelta = 0.01 }).Portfolio;
+            var cache = Solve(scenario, PlanKnobs.None with { CacheHitDelta = 0.01 }, PortfolioOptimiser.SensitivityMipTimeLimit).Portfolio;
             shadow.Add(new ShadowPrice("cache hit rate: one more point", portfolio.NetPresentCost - cache.NetPresentCost, "USD (NPV) per percentage point",
                 "net present cost saved if one more percent of input tokens hit the prompt cache (re-optimised)"));
             if (scenario.Config.Supply.Values.Any(o => o!.Kind is "own" or "reserved" or "joint_venture"))
             {
-                var lead = Solve(scenario, PlanKnobs.None with { LeadTimeDeltaMonths = 1 }).Portfolio;
+                var lead = Solve(scenario, PlanKnobs.None with { LeadTimeDeltaMonths = 1 }, PortfolioOptimiser.SensitivityMipTimeLimit).Portfolio;
                 shadow.Add(new ShadowPrice("lead time: one more month", portfolio.NetPresentCost - lead.NetPresentCost, "USD (NPV) per month",
                     "net present cost saved (negative: added) if every lead time were one month longer (re-optimised)"));
             }
@@ -48,10 +48,11 @@ public static class CapacityPlanner
         return new PlanResult(scenario, inputs, portfolio, projection, shadow, tornado);
     }
 
-    public static (PlanInputs Inputs, Portfolio Portfolio, Projection Projection) Solve(Scenario scenario, PlanKnobs knobs)
+    /// <param name="mipTimeLimit">Most time the mixed-integer search may take (default <see cref="PortfolioOptimiser.MipTimeLimit"/>).</param>
+    public static (PlanInputs Inputs, Portfolio Portfolio, Projection Projection) Solve(Scenario scenario, PlanKnobs knobs, TimeSpan? mipTimeLimit = null)
     {
         var inputs = PlanInputs.Build(scenario, knobs);
-        var portfolio = PortfolioOptimiser.Optimise(inputs);
+        var portfolio = PortfolioOptimiser.Optimise(inputs, mipTimeLimit);
         return (inputs, portfolio, Projector.Project(inputs, portfolio));
     }
 
@@ -72,8 +73,8 @@ public static class CapacityPlanner
         var bars = new List<TornadoBar>();
         foreach (var (input, low, high, down, up) in swings)
         {
-            var a = Solve(scenario, down).Projection;
-            var b = Solve(scenario, up).Projection;
+            var a = Solve(scenario, down, PortfolioOptimiser.SensitivityMipTimeLimit).Projection;
+            var b = Solve(scenario, up, PortfolioOptimiser.SensitivityMipTimeLimit).Projection;
             bars.Add(new TornadoBar(input, low, high, a.NetPresentValue, b.NetPresentValue, a.CostPerMillion, b.CostPerMillion));
         }
         return bars.OrderByDescending(b => b.Swing).ToList();

@@ -235,11 +235,12 @@ internal static class PlanTables
         console.MarkupLine($"[bold]Plan: {Markup.Escape(plan.Scenario)}[/]  ({Markup.Escape(plan.File)})");
         console.MarkupLine($"net present cost {Usd(h.NetPresentCost)} · cost per 1M output tokens {Usd(h.CostPerMillion, 3)} · utilisation {Pct(h.Utilisation)} · fixed share of cost {Pct((double)h.FixedShare)} · NPV {Usd(h.NetPresentValue)}");
         console.MarkupLine($"revenue {Usd(h.Revenue)} · EBITDA {Usd(h.Ebitda)} · capex {Usd(h.Capex)} · lowest cash {Usd(h.MinimumCash)} · capital needed {Usd(h.CapitalNeeded)} · runway at the end {Runway(h.FinalRunwayMonths)}");
+        console.MarkupLine(Markup.Escape(h.BoundsLine()));
 
-        var portfolio = Table("Recommended portfolio", "option", "kind", "supplier", "accelerator", "peak GPUs", "GPUs at end", "output tokens (M)", "cost", "per 1M out", "utilisation", "serving");
+        var portfolio = Table("Recommended portfolio", "option", "kind", "supplier", "accelerator", "peak GPUs", "mean in use", "GPUs at end", "output tokens (M)", "cost", "per 1M out", "utilisation", "serving");
         foreach (var o in plan.Portfolio)
         {
-            portfolio.AddRow(o.Name, o.Kind, o.Supplier, o.Accelerator ?? "-", N(o.PeakGpus), N(o.FinalGpus), N(o.OutputTokensMillions), Usd(o.Cost),
+            portfolio.AddRow(o.Name, o.Kind, o.Supplier, o.Accelerator ?? "-", N(o.PeakGpus), N(o.AverageGpusInUse), N(o.FinalGpus), N(o.OutputTokensMillions), Usd(o.Cost),
                 o.CostPerMillion is { } c ? Usd(c, 3) : "-", Pct(o.Utilisation), o.GpusPerReplica is { } g ? $"TP{g} × batch {o.Batch}, {o.Bound}-bound" : "-");
         }
         console.Write(portfolio);
@@ -297,8 +298,13 @@ internal static class PlanTables
                     Usd(c.Ebitda), Usd(c.Capex), Usd(c.MinimumCash), Usd(c.CapitalNeeded), Usd(c.PeakEconomicDebt), Usd(c.PeakBalanceSheetDebt));
             }
             console.Write(table);
+            // Each compared plan's bounds on a line of its own: the table is already as wide as a terminal.
+            foreach (var c in compare)
+            {
+                console.MarkupLine(Markup.Escape($"{c.Name}: {c.BoundsLine()}"));
+            }
         }
-        console.MarkupLine($"solved {plan.Variables:N0} variables, {plan.Constraints:N0} constraints in {plan.SolveSeconds:0.00} s; integer rounding added {Usd(plan.RoundingGap)} to the LP bound");
+        console.MarkupLine($"solved {plan.Variables:N0} variables, {plan.Constraints:N0} constraints in {plan.SolveSeconds:0.00} s");
         if (htmlPath is not null)
         {
             console.MarkupLine($"report: {Markup.Escape(htmlPath)}");

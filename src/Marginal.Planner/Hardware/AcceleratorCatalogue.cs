@@ -1,3 +1,4 @@
+using System.Globalization;
 using Marginal.Planner.Scenarios;
 
 namespace Marginal.Planner.Hardware;
@@ -24,12 +25,30 @@ public static class AcceleratorCatalogue
         {
             problem($"{at}.spec_source", "every accelerator needs spec_source (the document its figures come from) and spec_as_of (YYYY, YYYY-MM or YYYY-MM-DD)");
         }
-        if (accelerator.PurchasePrice is { } price && (price <= 0 || string.IsNullOrWhiteSpace(accelerator.PriceSource) || !ScenarioLoader.IsDate(accelerator.PriceAsOf)))
+        if (accelerator.PurchasePrice is { } price)
         {
-            problem($"{at}.purchase_price", "a purchase price must be above 0 and come with price_source and price_as_of");
+            if (price <= 0)
+            {
+                problem($"{at}.purchase_price", $"{price.ToString(CultureInfo.InvariantCulture)} is out of range (allowed: USD per accelerator, above 0)");
+            }
+            else if (string.IsNullOrWhiteSpace(accelerator.PriceSource) || !ScenarioLoader.IsDate(accelerator.PriceAsOf))
+            {
+                problem($"{at}.purchase_price", "a purchase price must come with price_source and price_as_of (allowed: a source and a date, YYYY, YYYY-MM or YYYY-MM-DD)");
+            }
         }
-        ScenarioLoader.Positive(accelerator.LifetimeYears, $"{at}.lifetime_years", "years", problem);
-        ScenarioLoader.Fraction(accelerator.ResidualFraction, $"{at}.residual_fraction", problem, allowZero: true);
+        if (accelerator.PowerKw is { } kw)
+        {
+            ScenarioLoader.Positive(kw, $"{at}.power_kw", "kW", problem);
+        }
+        // A life under a month is refused rather than raised to one (depreciation is monthly).
+        if (!(accelerator.LifetimeYears >= 1.0 / 12 && accelerator.LifetimeYears <= 30))
+        {
+            problem($"{at}.lifetime_years", $"{accelerator.LifetimeYears.ToString(CultureInfo.InvariantCulture)} is out of range (allowed: years, 0.0833 (one month) to 30)");
+        }
+        if (!(accelerator.ResidualFraction >= 0 && accelerator.ResidualFraction < 1))
+        {
+            problem($"{at}.residual_fraction", $"{accelerator.ResidualFraction.ToString(CultureInfo.InvariantCulture)} is out of range (allowed: a share of the purchase price, 0 to below 1)");
+        }
     }
 
     private static Dictionary<string, AcceleratorConfig> LoadShipped()

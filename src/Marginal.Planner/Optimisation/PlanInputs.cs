@@ -223,6 +223,7 @@ public sealed class PlanInputs
                 // Colocation is priced per kW of IT load per month; power per kWh drawn, PUE times the IT load, while in use.
                 var fixedMonth = option.ColocationPerKwMonth * kw + option.OpsPerGpuMonth;
                 var variableHour = option.PowerPricePerKwh * kw * (decimal)option.Pue;
+                // At least a month only for the tornado's "life − 1 year" on a short life: a file's life is validated to be a month or more.
                 var life = Math.Max(1, ((option.LifetimeYears ?? acc.LifetimeYears) + knobs.LifetimeDeltaYears) * 12);
                 return new SupplyOption(name, option, accelerator, supplier, capex, fixedMonth, variableHour, lead, life, option.ResidualFraction ?? acc.ResidualFraction);
             case "joint_venture":

@@ -45,18 +45,27 @@ public sealed record ShadowPrice(string Name, decimal Value, string Unit, string
 
 /// <summary>
 /// The optimiser's answer: the portfolio, its dispatch by month, its net present cost and shadow prices.
-/// <see cref="NetPresentCost"/> is the objective after integer rounding; <see cref="LowerBound"/> the LP relaxation's,
-/// so the rounding costs at most their difference.
+/// <see cref="NetPresentCost"/> is the cost of the integer plan (whole nodes, deals taken or not); <see cref="LowerBound"/>
+/// the LP relaxation's (nothing can cost less); <see cref="BestBound"/> the mixed-integer solver's proven bound on the
+/// best integer plan (at least the LP bound).
 /// </summary>
 public sealed record Portfolio(
     IReadOnlyList<OptionPlan> Options,
     decimal NetPresentCost,
     decimal LowerBound,
+    decimal BestBound,
     IReadOnlyList<ShadowPrice> ShadowPrices,
     IReadOnlyList<decimal> PeakMarginalCostPerMillion,
     TimeSpan SolveTime,
     int Variables,
     int Constraints)
 {
-    public decimal RoundingGap => NetPresentCost - LowerBound;
+    /// <summary>
+    /// (cost − LP bound) / LP bound: the plan costs at most this share more than any plan could, whole nodes or not;
+    /// so cost ≤ LP bound × (1 + gap). Null when the bound is not positive (no cost to measure against).
+    /// </summary>
+    public double? LpGap => LowerBound > 0 ? (double)((NetPresentCost - LowerBound) / LowerBound) : null;
+
+    /// <summary>(cost − best bound) / best bound: how far the plan may be from the best integer plan, as the solver proved it.</summary>
+    public double? OptimalityGap => BestBound > 0 ? (double)(Math.Max(0, NetPresentCost - BestBound) / BestBound) : null;
 }

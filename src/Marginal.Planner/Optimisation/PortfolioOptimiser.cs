@@ -6,24 +6,19 @@ namespace Marginal.Planner.Optimisation;
 
 /// <summary>
 /// Chooses purchases, contract levels, deals and the dispatch of every period that minimise the net present cost of
-/// serving all demand (docs/planner.md, "Optimiser"). One linear programme, solved with OR-Tools' GLOP:
+/// serving all demand (docs/planner.md, "Optimiser"), in three solves over one model:
 /// <list type="number">
-/// <item>the LP relaxation: node purchases, contract levels and deal decisions are continuous; its cost is a lower bound;</item>
-/// <item>rounding: deals (joint ventures, contracts with a minimum size) left fractional are tried taken and not taken
-/// (up to four of them; more are rounded to the nearest); for each, the relaxation is solved again and cumulative owned
-/// nodes and contract levels are rounded up to whole nodes, or down where up breaks the capex budget or a cap;</item>
-/// <item>the same LP with those decisions fixed, warm-started: the dispatch, the cost and the duals; the cheapest
-/// rounding is kept.</item>
+/// <item>the LP relaxation (GLOP): node purchases, contract levels and deals continuous; its cost is the LP bound;</item>
+/// <item>the mixed-integer programme (SCIP through OR-Tools): whole nodes ordered per month, contract levels in whole
+/// nodes, deals taken or not, with a continuous dispatch; SCIP proves its answer within <see cref="RelativeGap"/> of its
+/// own bound, or reports how far it got within <see cref="MipTimeLimit"/>;</item>
+/// <item>the LP again with the integer decisions fixed (GLOP): the dispatch, the cost and the duals (a MIP has none).</item>
 /// </list>
-/// Rounding instead of a MIP solver (SCIP, CP-SAT): the integer decisions are few (options × months), each rounded by at
-/// most one node, and the gap to the relaxation is reported, so the price of rounding is known; a MIP over an hourly
-/// dispatch of a year (≈ 100k continuous variables) would not meet the 5-second target on two cores.
+/// Every plan carries the LP bound and its gap to it, so how far it may be from the best possible plan is printed.
 /// OR-Tools works in double: prices enter the model as double and costs leave it as decimal (USD), converted here only.
 /// </summary>
 public static class PortfolioOptimiser
 {
-    private const double BigGpus = 1e6;
-
     /// <summary>Above this many periods the decisions are taken on a duration-curve model first (see <see cref="Optimise"/>).</summary>
     public const int DirectPeriods = 2000;
 
@@ -31,57 +26,94 @@ public static class PortfolioOptimiser
     public const int BlocksPerMonth = 24;
 
     /// <summary>
-    /// Optimises <paramref name="inputs"/>. Up to <see cref="DirectPeriods"/> periods (a representative day per month)
-    /// the whole LP is solved as described on the class. Above it (an hourly plan), solving the full LP for the decisions
-    /// takes minutes on two cores, so the decisions are taken on each month's load-duration curve cut into
-    /// <see cref="BlocksPerMonth"/> blocks (its peak hour a block of its own), the standard time-slice method of capacity
-    /// planning; then every hour is dispatched exactly on the portfolio so chosen, and the cost, the dispatch and the duals
-    /// are those of the hourly LP. If the hourly dispatch cannot be served on that portfolio, the full LP is solved.
+    /// SCIP stops once its answer is proven within this share of its bound. 1e-6: a millionth of the plan's cost, far
+    /// below any figure a plan prints, so the plan is never measurably worse than an alternative it was offered; OR-Tools'
+    /// default (1e-4) would allow $100 on a $1M plan.
     /// </summary>
-    public static Portfolio Optimise(PlanInputs inputs)
+    public const double RelativeGap = 1e-6;
+
+    /// <summary>
+    /// Most time SCIP may search for a plan. Past it the best plan found is kept and its gap to the bound is printed as it
+    /// stands: a plan with a stated gap beats no plan. 60 s is four times what the slowest sample scenario needs
+    /// (own-base-burst-cloud: about 15 s on two cores, docs/benchmarks.md, "Planner").
+    /// </summary>
+    public static readonly TimeSpan MipTimeLimit = TimeSpan.FromSeconds(60);
+
+    /// <summary>
+    /// The same limit for the re-solves of the tornado and the finite differences (12 of them per plan): 10 s each, so a
+    /// plan with sensitivity finishes within a few minutes; SCIP usually has its best plan early and spends the rest
+    /// proving it (own-base-burst-cloud: the optimum found at 6 s, proven at 15 s).
+    /// </summary>
+    public static readonly TimeSpan SensitivityMipTimeLimit = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// Optimises <paramref name="inputs"/>. Up to <see cref="DirectPeriods"/> periods (a representative day per month)
+    /// the three solves of the class run on the plan itself. Above it (an hourly plan) the relaxation and the MIP run on
+    /// each month's load-duration curve cut into <see cref="BlocksPerMonth"/> blocks (its peak hour a block of its own),
+    /// the standard time-slice method of capacity planning: integers only on the capacity decisions, which are few, and
+    /// continuous dispatch; then every hour is dispatched exactly on the portfolio so chosen. The duration-curve model sums
+    /// hours into blocks and lets batch work move within the month, so it is a relaxation of the hourly model and its bounds
+    /// are bounds on the hourly plan too. If the hourly dispatch cannot be served on that portfolio, the hourly MIP is solved.
+    /// </summary>
+    public static Portfolio Optimise(PlanInputs inputs, TimeSpan? mipTimeLimit = null)
     {
         var watch = Stopwatch.StartNew();
-        if (inputs.Periods.Count > DirectPeriods)
+        var limit = mipTimeLimit ?? MipTimeLimit;
+        if (inputs.Periods.Count > DirectPeriods && Solve(inputs, inputs.DurationCurve(BlocksPerMonth), limit, watch) is { } hourly)
         {
-            var coarse = inputs.DurationCurve(BlocksPerMonth);
-            using var coarseSolver = CreateSolver();
-            var decisionModel = new Model(coarse, coarseSolver);
-            decisionModel.Build();
-            if (coarseSolver.Solve() == Solver.ResultStatus.OPTIMAL)
-            {
-                var lower = coarseSolver.Objective().Value();
-                var budget = decisionModel.BudgetRow?.DualValue() ?? 0;
-                if (decisionModel.RoundAndFix() == Solver.ResultStatus.OPTIMAL)
-                {
-                    var decisions = decisionModel.Decisions();
-                    using var hourlySolver = CreateSolver();
-                    var hourly = new Model(inputs, hourlySolver);
-                    hourly.Build();
-                    hourly.Fix(decisions);
-                    if (hourlySolver.Solve() == Solver.ResultStatus.OPTIMAL)
-                    {
-                        return hourly.Extract(lower, budget, watch.Elapsed) with { SolveTime = watch.Elapsed };
-                    }
-                }
-            }
+            return hourly;
         }
-        using var solver = CreateSolver();
-        var model = new Model(inputs, solver);
-        model.Build();
-        if (solver.Solve() != Solver.ResultStatus.OPTIMAL)
-        {
-            throw Infeasible(inputs);
-        }
-        var lowerBound = solver.Objective().Value();
-        var budgetValue = model.BudgetRow?.DualValue() ?? 0;
-        if (model.RoundAndFix() != Solver.ResultStatus.OPTIMAL)
-        {
-            throw Infeasible(inputs);
-        }
-        return model.Extract(lowerBound, budgetValue, watch.Elapsed) with { SolveTime = watch.Elapsed };
+        return Solve(inputs, inputs, limit, watch) ?? throw Infeasible(inputs);
     }
 
-    private static Solver CreateSolver() => Solver.CreateSolver("GLOP") ?? throw new InvalidOperationException("OR-Tools GLOP is not available");
+    /// <summary>
+    /// Takes the decisions on <paramref name="decisionInputs"/> (relaxation, then MIP) and dispatches <paramref name="inputs"/>
+    /// on them; null when the dispatch cannot be served on those decisions.
+    /// </summary>
+    private static Portfolio? Solve(PlanInputs inputs, PlanInputs decisionInputs, TimeSpan mipTimeLimit, Stopwatch watch)
+    {
+        using var lpSolver = CreateSolver("GLOP");
+        var relaxation = new Model(decisionInputs, lpSolver, integer: false);
+        relaxation.Build();
+        if (lpSolver.Solve() != Solver.ResultStatus.OPTIMAL)
+        {
+            throw Infeasible(inputs);
+        }
+        var lpBound = lpSolver.Objective().Value();
+        var budgetDual = relaxation.BudgetRow?.DualValue() ?? 0;
+
+        using var mipSolver = CreateSolver("SCIP");
+        var mip = new Model(decisionInputs, mipSolver, integer: true);
+        mip.Build();
+        mipSolver.SetTimeLimit((long)mipTimeLimit.TotalMilliseconds);
+        // No cutting-plane rounds at the root: with a few integers over a large continuous dispatch, SCIP's root cuts
+        // took 0.1 s a round and up to 9 s on 800-variable scenarios while closing little of the gap; branching closes it
+        // (200 seeded test scenarios: 71 s with cuts, 14 s without; own-base-burst-cloud about 15 s either way).
+        mipSolver.SetSolverSpecificParametersAsString("separating/maxroundsroot = 0");
+        using var parameters = new MPSolverParameters();
+        parameters.SetDoubleParam(MPSolverParameters.DoubleParam.RELATIVE_MIP_GAP, RelativeGap);
+        var status = mipSolver.Solve(parameters);
+        if (status is not (Solver.ResultStatus.OPTIMAL or Solver.ResultStatus.FEASIBLE))
+        {
+            // The relaxation could be served but no whole number of nodes can (a budget or cap below one node).
+            throw Infeasible(inputs);
+        }
+        var decisions = mip.Decisions();
+        // A bound on the integer optimum: SCIP's, never below the LP's (both are valid, the larger is tighter).
+        var bestBound = Math.Max(lpBound, mipSolver.Objective().BestBound());
+
+        using var dispatchSolver = CreateSolver("GLOP");
+        var dispatch = new Model(inputs, dispatchSolver, integer: false);
+        dispatch.Build();
+        dispatch.Fix(decisions);
+        if (dispatchSolver.Solve() != Solver.ResultStatus.OPTIMAL)
+        {
+            return null;
+        }
+        return dispatch.Extract(lpBound, bestBound, budgetDual, watch.Elapsed);
+    }
+
+    private static Solver CreateSolver(string id) => Solver.CreateSolver(id) ?? throw new InvalidOperationException($"OR-Tools {id} is not available");
 
     private static ScenarioException Infeasible(PlanInputs inputs) => new(
         $"{inputs.Scenario.File}: supply: the options cannot serve the demand in every period (surges included) within max_gpus, supplier_caps and capex_budget (allowed: add an on_demand or api option without max_gpus, or raise those limits)");
@@ -89,8 +121,12 @@ public static class PortfolioOptimiser
     /// <summary>Integer decisions by option index: nodes ordered per month (own), contracted GPUs (reserved), deals taken (0 or 1).</summary>
     private sealed record Decisions(Dictionary<int, double[]> Nodes, Dictionary<int, double> Levels, Dictionary<int, double> Deals);
 
-    /// <summary>The LP's variables and rows, kept so the rounding step can fix decisions and read duals.</summary>
-    private sealed class Model(PlanInputs inputs, Solver solver)
+    /// <summary>
+    /// The model's variables and rows, kept so decisions can be read, fixed and duals read. <paramref name="integer"/>:
+    /// nodes, contract levels (in whole nodes) and deals are integer variables (for SCIP); else continuous (the relaxation,
+    /// or the dispatch once they are fixed).
+    /// </summary>
+    private sealed class Model(PlanInputs inputs, Solver solver, bool integer)
     {
         private readonly Scenario _scenario = inputs.Scenario;
         private readonly IReadOnlyList<SupplyOption> _options = inputs.Options;
@@ -101,6 +137,8 @@ public static class PortfolioOptimiser
         // Own: nodes ordered per month; reserved: contracted GPUs; deals: taken (0..1).
         private readonly Dictionary<int, Variable[]> _nodes = [];
         private readonly Dictionary<int, Variable> _level = [];
+        // Reserved, integer model only: the contracted level in whole nodes (level = gpus_per_node × this).
+        private readonly Dictionary<int, Variable> _levelNodes = [];
         private readonly Dictionary<int, Variable> _deal = [];
         private readonly Dictionary<int, Variable[]> _pay = [];
         private readonly Dictionary<int, Constraint[]> _capacityRows = [];
@@ -202,6 +240,26 @@ public static class PortfolioOptimiser
                         cost -= (double)option.CapexPerGpu * option.BookFraction(_months - arrival) * horizonDiscount;
                         objective.SetCoefficient(nodes[m], cost * gpn);
                     }
+                    if (integer)
+                    {
+                        // Integer on the nodes owned by each month (cumulative orders), not on each month's order: the
+                        // orders follow as differences of integers. Branching on what is owned, which is what capacity and
+                        // cost depend on, closes the search far sooner than branching on when each node was ordered, among
+                        // which many plans cost nearly the same.
+                        Variable? previous = null;
+                        foreach (var order in nodes)
+                        {
+                            var owned = solver.MakeIntVar(0, double.PositiveInfinity, "");
+                            var row = solver.MakeConstraint(0, 0, "");
+                            row.SetCoefficient(owned, 1);
+                            row.SetCoefficient(order, -1);
+                            if (previous is not null)
+                            {
+                                row.SetCoefficient(previous, -1);
+                            }
+                            previous = owned;
+                        }
+                    }
                     if (config.MaxGpus is { } max)
                     {
                         var cap = solver.MakeConstraint(double.NegativeInfinity, max, "");
@@ -216,16 +274,24 @@ public static class PortfolioOptimiser
                 case "reserved":
                 {
                     var level = _level[o] = solver.MakeNumVar(0, config.MaxGpus ?? double.PositiveInfinity, "");
+                    if (integer)
+                    {
+                        // Contracts are for whole nodes, as owned capacity is bought.
+                        var whole = _levelNodes[o] = solver.MakeIntVar(0, double.PositiveInfinity, "");
+                        var nodesRow = solver.MakeConstraint(0, 0, "");
+                        nodesRow.SetCoefficient(level, 1);
+                        nodesRow.SetCoefficient(whole, -config.GpusPerNode);
+                    }
                     if (config.MinGpus > 0)
                     {
                         // A deal with a minimum size: either not signed, or at least min_gpus.
-                        var deal = _deal[o] = solver.MakeNumVar(0, 1, "");
+                        var deal = _deal[o] = DealVariable();
                         var atLeast = solver.MakeConstraint(0, double.PositiveInfinity, "");
                         atLeast.SetCoefficient(level, 1);
                         atLeast.SetCoefficient(deal, -config.MinGpus);
                         var atMost = solver.MakeConstraint(double.NegativeInfinity, 0, "");
                         atMost.SetCoefficient(level, 1);
-                        atMost.SetCoefficient(deal, -(config.MaxGpus ?? BigGpus));
+                        atMost.SetCoefficient(deal, -(config.MaxGpus ?? UsefulGpus(o)));
                     }
                     // Take-or-pay: each month pays price × max(used, take_or_pay × level × hours). Months of the term past
                     // the horizon are committed too: their floor is in the objective on the level.
@@ -262,7 +328,7 @@ public static class PortfolioOptimiser
                 {
                     // Taken or not: the share of the facility's capex is paid at signing (month 0), its opex share every
                     // month from opening, and the share's book value is left at the horizon.
-                    var deal = _deal[o] = solver.MakeNumVar(0, 1, "");
+                    var deal = _deal[o] = DealVariable();
                     var share = config.Share;
                     var cost = share * (double)config.FacilityCapex;
                     for (var t = option.LeadTimeMonths; t < _months; t++)
@@ -421,57 +487,65 @@ public static class PortfolioOptimiser
         }
 
         /// <summary>
-        /// Rounds the integer decisions, fixes them and re-solves (see the class comment). Deals left fractional by the
-        /// relaxation are tried both ways when there are at most four of them (2⁴ combinations), each with the other
-        /// decisions re-relaxed and rounded; with more, each is rounded to the nearest. The cheapest feasible one stays.
+        /// The integer decisions as solved: nodes ordered per own option and month, contract levels, deals. Rounded to
+        /// the whole numbers they stand for: SCIP accepts values within its integrality tolerance (1e-6) of one.
         /// </summary>
-        public Solver.ResultStatus RoundAndFix()
+        public Decisions Decisions()
         {
-            var relaxed = _deal.ToDictionary(d => d.Key, d => d.Value.SolutionValue());
-            var fractional = relaxed.Where(d => d.Value is > 1e-6 and < 1 - 1e-6).Select(d => d.Key).ToList();
-            var combinations = new List<Dictionary<int, double>>();
-            var rounded = relaxed.ToDictionary(d => d.Key, d => d.Value >= 0.5 ? 1.0 : 0.0);
-            if (fractional.Count is > 0 and <= 4)
+            var deals = _deal.ToDictionary(d => d.Key, d => Math.Round(d.Value.SolutionValue()));
+            var levels = _level.ToDictionary(l => l.Key, l => _levelNodes.TryGetValue(l.Key, out var whole)
+                ? Math.Round(whole.SolutionValue()) * _options[l.Key].Config.GpusPerNode
+                : l.Value.SolutionValue());
+            foreach (var (o, taken) in deals)
             {
-                for (var mask = 0; mask < 1 << fractional.Count; mask++)
+                if (taken == 0 && levels.ContainsKey(o))
                 {
-                    var combination = new Dictionary<int, double>(rounded);
-                    for (var i = 0; i < fractional.Count; i++)
-                    {
-                        combination[fractional[i]] = (mask >> i & 1) == 1 ? 1 : 0;
-                    }
-                    combinations.Add(combination);
+                    levels[o] = 0; // a deal not signed contracts nothing
                 }
             }
-            else
-            {
-                combinations.Add(rounded);
-            }
-            Dictionary<int, double>? best = null;
-            var bestCost = double.PositiveInfinity;
-            var bestUp = true;
-            foreach (var combination in combinations)
-            {
-                foreach (var up in new[] { true, false })
-                {
-                    if (FixAndSolve(combination, up) == Solver.ResultStatus.OPTIMAL)
-                    {
-                        if (solver.Objective().Value() < bestCost)
-                        {
-                            (best, bestCost, bestUp) = (combination, solver.Objective().Value(), up);
-                        }
-                        break; // rounding down only when rounding up breaks the budget or a cap
-                    }
-                }
-            }
-            return best is null ? Solver.ResultStatus.INFEASIBLE : FixAndSolve(best, bestUp);
+            return new(_nodes.ToDictionary(n => n.Key, n => n.Value.Select(v => Math.Round(v.SolutionValue())).ToArray()), levels, deals);
         }
 
-        /// <summary>The integer decisions as solved: nodes ordered per own option and month, contract levels, deals.</summary>
-        public Decisions Decisions() => new(
-            _nodes.ToDictionary(n => n.Key, n => n.Value.Select(v => v.SolutionValue()).ToArray()),
-            _level.ToDictionary(l => l.Key, l => l.Value.SolutionValue()),
-            _deal.ToDictionary(d => d.Key, d => d.Value.SolutionValue()));
+        private Variable DealVariable() => integer ? solver.MakeBoolVar("") : solver.MakeNumVar(0, 1, "");
+
+        /// <summary>
+        /// The most GPUs of option o any period could keep busy: every class it can serve at that period's demand, a batch
+        /// class with its whole day group in that one period; in whole nodes, and at least the deal's minimum. A tighter
+        /// bound than an arbitrary large number for "no GPUs unless the deal is signed": more contracted GPUs than this
+        /// never lower the cost, so no optimal plan is cut off, and the relaxation's bound is the tighter for it.
+        /// </summary>
+        private double UsefulGpus(int o)
+        {
+            var periods = inputs.Periods;
+            var groupDemand = new Dictionary<(int Class, int Group), double>();
+            for (var c = 0; c < inputs.Classes.Count; c++)
+            {
+                for (var p = 0; p < periods.Count; p++)
+                {
+                    if (inputs.Classes[c].Batch)
+                    {
+                        groupDemand[(c, periods[p].Group)] = groupDemand.GetValueOrDefault((c, periods[p].Group)) + inputs.Demand[c][p];
+                    }
+                }
+            }
+            double most = 0;
+            for (var p = 0; p < periods.Count; p++)
+            {
+                double gpus = 0;
+                for (var c = 0; c < inputs.Classes.Count; c++)
+                {
+                    var tp = inputs.Throughput[o][c];
+                    if (tp > 0)
+                    {
+                        var tokens = inputs.Classes[c].Batch ? groupDemand[(c, periods[p].Group)] : inputs.Demand[c][p];
+                        gpus += tokens * 1e6 / tp / periods[p].Hours;
+                    }
+                }
+                most = Math.Max(most, gpus);
+            }
+            var config = _options[o].Config;
+            return Math.Ceiling(Math.Max(config.MinGpus, most) / config.GpusPerNode) * config.GpusPerNode;
+        }
 
         /// <summary>Fixes every integer decision to <paramref name="decisions"/> (taken on another model of the same options).</summary>
         public void Fix(Decisions decisions)
@@ -493,54 +567,7 @@ public static class PortfolioOptimiser
             }
         }
 
-        /// <summary>Fixes the deals, re-solves the relaxation for the rest, rounds nodes and levels and solves again.</summary>
-        private Solver.ResultStatus FixAndSolve(Dictionary<int, double> deals, bool roundNodesUp)
-        {
-            foreach (var (o, deal) in _deal)
-            {
-                deal.SetBounds(deals[o], deals[o]);
-            }
-            foreach (var vars in _nodes.Values)
-            {
-                foreach (var v in vars)
-                {
-                    v.SetBounds(0, double.PositiveInfinity);
-                }
-            }
-            foreach (var (o, level) in _level)
-            {
-                level.SetBounds(0, _options[o].Config.MaxGpus ?? double.PositiveInfinity);
-            }
-            if (solver.Solve() != Solver.ResultStatus.OPTIMAL)
-            {
-                return Solver.ResultStatus.INFEASIBLE;
-            }
-            var nodes = _nodes.ToDictionary(n => n.Key, n => n.Value.Select(v => v.SolutionValue()).ToArray());
-            var levels = _level.ToDictionary(l => l.Key, l => l.Value.SolutionValue());
-            foreach (var (o, vars) in _nodes)
-            {
-                // Round the cumulative count of nodes, so small orders spread over months do not each become a node.
-                double cumulative = 0, rounded = 0;
-                for (var m = 0; m < vars.Length; m++)
-                {
-                    cumulative += nodes[o][m];
-                    var target = Math.Max(rounded, roundNodesUp ? Math.Ceiling(cumulative - 1e-6) : Math.Floor(cumulative + 1e-6));
-                    vars[m].SetBounds(target - rounded, target - rounded);
-                    rounded = target;
-                }
-            }
-            foreach (var (o, level) in _level)
-            {
-                var config = _options[o].Config;
-                var signed = !_deal.TryGetValue(o, out var deal) || deal.Lb() > 0;
-                var value = signed ? Math.Max(Math.Ceiling(levels[o] / config.GpusPerNode - 1e-6) * config.GpusPerNode, config.MinGpus) : 0;
-                value = Math.Min(value, config.MaxGpus ?? value);
-                level.SetBounds(value, value);
-            }
-            return solver.Solve();
-        }
-
-        public Portfolio Extract(double lowerBound, double budgetDual, TimeSpan elapsed)
+        public Portfolio Extract(double lpBound, double bestBound, double budgetDual, TimeSpan elapsed)
         {
             var periods = inputs.Periods;
             var plans = new List<OptionPlan>();
@@ -610,7 +637,7 @@ public static class PortfolioOptimiser
                     peak[month] = Math.Max(peak[month], marginal);
                 }
             }
-            return new Portfolio(plans, (decimal)solver.Objective().Value(), (decimal)lowerBound, shadow, peak, elapsed, solver.NumVariables(), solver.NumConstraints());
+            return new Portfolio(plans, (decimal)solver.Objective().Value(), (decimal)lpBound, (decimal)bestBound, shadow, peak, elapsed, solver.NumVariables(), solver.NumConstraints());
         }
 
         private OptionMonth MonthOf(int o, int m, double used, double tokens, double peakGpus, decimal variable, double[] orders, ref double owned)

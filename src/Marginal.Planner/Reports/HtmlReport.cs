@@ -62,6 +62,7 @@ public static class HtmlReport
             <span>EBITDA<b>{{Usd(h.Ebitda)}}</b></span><span>capex<b>{{Usd(h.Capex)}}</b></span>
             <span>lowest cash<b>{{Usd(h.MinimumCash)}}</b></span><span>capital needed<b>{{Usd(h.CapitalNeeded)}}</b></span>
             </div>
+            <p>{{E(h.BoundsLine())}}</p>
             <div class="grid">
             <div><h3>Revenue, inference cost and EBITDA by month</h3><canvas id="pnl"></canvas></div>
             <div><h3>Cash</h3><canvas id="cash"></canvas></div>
@@ -70,11 +71,11 @@ public static class HtmlReport
             <div><h3>Balance-sheet debt vs economic debt</h3><canvas id="debt"></canvas></div>
             <div><h3>Tornado: NPV with one input moved</h3><canvas id="tornado"></canvas></div>
             </div>
-            <h2>Recommended portfolio</h2><table><tr><th>option</th><th>kind</th><th>supplier</th><th>accelerator</th><th>peak GPUs</th><th>output tokens (M)</th><th>cost</th><th>per 1M</th><th>utilisation</th></tr>
+            <h2>Recommended portfolio</h2><table><tr><th>option</th><th>kind</th><th>supplier</th><th>accelerator</th><th>peak GPUs</th><th>mean GPUs in use</th><th>output tokens (M)</th><th>cost</th><th>per 1M</th><th>utilisation</th></tr>
             """);
         foreach (var o in plan.Portfolio)
         {
-            html.Append(CultureInfo.InvariantCulture, $"<tr><td>{E(o.Name)}</td><td>{o.Kind}</td><td>{E(o.Supplier)}</td><td>{E(o.Accelerator ?? "-")}</td><td>{o.PeakGpus:#,0.#}</td><td>{o.OutputTokensMillions:#,0}</td><td>{Usd(o.Cost)}</td><td>{(o.CostPerMillion is { } c ? Usd(c, 3) : "-")}</td><td>{Pct(o.Utilisation)}</td></tr>\n");
+            html.Append(CultureInfo.InvariantCulture, $"<tr><td>{E(o.Name)}</td><td>{o.Kind}</td><td>{E(o.Supplier)}</td><td>{E(o.Accelerator ?? "-")}</td><td>{o.PeakGpus:#,0.#}</td><td>{o.AverageGpusInUse:#,0.#}</td><td>{o.OutputTokensMillions:#,0}</td><td>{Usd(o.Cost)}</td><td>{(o.CostPerMillion is { } c ? Usd(c, 3) : "-")}</td><td>{Pct(o.Utilisation)}</td></tr>\n");
         }
         html.Append("</table><h2>Every option at full use</h2><table><tr><th>option</th><th>kind</th><th>accelerator</th><th>class</th><th>output tokens per GPU-hour</th><th>USD per GPU-hour</th><th>per 1M out</th></tr>\n");
         foreach (var e in plan.Options)
@@ -94,10 +95,10 @@ public static class HtmlReport
         html.Append("</table>");
         if (compare.Count > 1)
         {
-            html.Append("<h2>Comparison</h2><table><tr><th>scenario</th><th>net present cost</th><th>NPV</th><th>per 1M</th><th>utilisation</th><th>EBITDA</th><th>capex</th><th>lowest cash</th><th>peak economic debt</th></tr>\n");
+            html.Append("<h2>Comparison</h2><table><tr><th>scenario</th><th>net present cost</th><th>LP bound</th><th>gap</th><th>NPV</th><th>per 1M</th><th>utilisation</th><th>EBITDA</th><th>capex</th><th>lowest cash</th><th>peak economic debt</th></tr>\n");
             foreach (var c in compare)
             {
-                html.Append(CultureInfo.InvariantCulture, $"<tr><td>{E(c.Name)}</td><td>{Usd(c.NetPresentCost)}</td><td>{Usd(c.NetPresentValue)}</td><td>{Usd(c.CostPerMillion, 3)}</td><td>{Pct(c.Utilisation)}</td><td>{Usd(c.Ebitda)}</td><td>{Usd(c.Capex)}</td><td>{Usd(c.MinimumCash)}</td><td>{Usd(c.PeakEconomicDebt)}</td></tr>\n");
+                html.Append(CultureInfo.InvariantCulture, $"<tr><td>{E(c.Name)}</td><td>{Usd(c.NetPresentCost)}</td><td>{Usd(c.LpBound)}</td><td>{ReportFormat.Gap(c.LpGap)}</td><td>{Usd(c.NetPresentValue)}</td><td>{Usd(c.CostPerMillion, 3)}</td><td>{Pct(c.Utilisation)}</td><td>{Usd(c.Ebitda)}</td><td>{Usd(c.Capex)}</td><td>{Usd(c.MinimumCash)}</td><td>{Usd(c.PeakEconomicDebt)}</td></tr>\n");
             }
             html.Append("</table>");
         }

@@ -6,8 +6,13 @@ using Marginal.Planner.Scenarios;
 namespace Marginal.Planner.Reports;
 
 /// <summary>One option of the recommended portfolio, over the horizon.</summary>
+/// <param name="PeakGpus">Most GPUs in any month: owned, contracted or joint-venture GPUs held; for on-demand and spot, the
+/// most in use in any one period. Batch work may move anywhere within its day, and renting 60 GPUs for one hour costs
+/// what 2.5 for 24 hours do, so a rented peak can be far above what the work needs on average: read it with
+/// <paramref name="AverageGpusInUse"/>.</param>
+/// <param name="AverageGpusInUse">GPU-hours used over the hours of the horizon: the GPUs the dispatch keeps busy on average.</param>
 public sealed record OptionSummary(
-    string Name, string Kind, string Supplier, string? Accelerator, double PeakGpus, double FinalGpus, double OutputTokensMillions,
+    string Name, string Kind, string Supplier, string? Accelerator, double PeakGpus, double AverageGpusInUse, double FinalGpus, double OutputTokensMillions,
     decimal Cost, decimal? CostPerMillion, double? Utilisation, int? GpusPerReplica, int? Batch, string? Bound,
     IReadOnlyList<double> MonthlyOutputTokens, IReadOnlyList<double> MonthlyGpus);
 
@@ -18,10 +23,21 @@ public sealed record OptionSummary(
 /// </summary>
 public sealed record OptionEconomics(string Name, string Kind, string? Accelerator, string ServedClass, double? OutputTokensPerGpuHour, decimal? UsdPerGpuHour, decimal? CostPerMillionAtFullUse);
 
-/// <summary>The headline figures of a plan, for comparisons.</summary>
+/// <summary>
+/// The headline figures of a plan, for comparisons. <paramref name="LpBound"/> and <paramref name="LpGap"/>: the LP
+/// relaxation's net present cost and the plan's excess over it as a share (nothing can cost less than the bound, so the
+/// plan is within that share of the best possible); <paramref name="BestBound"/> and <paramref name="OptimalityGap"/>:
+/// the same against the mixed-integer solver's proven bound (docs/planner.md, "Optimiser").
+/// </summary>
 public sealed record PlanHeadline(
     string Name, decimal NetPresentCost, decimal NetPresentValue, decimal CostPerMillion, double? Utilisation, decimal FixedShare,
-    decimal Revenue, decimal Ebitda, decimal Capex, decimal MinimumCash, decimal CapitalNeeded, double? FinalRunwayMonths, decimal PeakEconomicDebt, decimal PeakBalanceSheetDebt);
+    decimal Revenue, decimal Ebitda, decimal Capex, decimal MinimumCash, decimal CapitalNeeded, double? FinalRunwayMonths, decimal PeakEconomicDebt, decimal PeakBalanceSheetDebt,
+    decimal LpBound, double? LpGap, decimal BestBound, double? OptimalityGap)
+{
+    /// <summary>The bounds as one line, the same wherever a plan is printed.</summary>
+    public string BoundsLine() =>
+        $"LP bound {ReportFormat.Usd(LpBound)} (plan {ReportFormat.Gap(LpGap)} above it) · integer bound {ReportFormat.Usd(BestBound)} (optimality gap {ReportFormat.Gap(OptimalityGap)})";
+}
 
 /// <summary>Everything the plan reports, in the shape written as JSON and read by the console and HTML reports.</summary>
 public sealed record PlanSummary(
@@ -34,7 +50,6 @@ public sealed record PlanSummary(
     IReadOnlyList<BreakEven> BreakEvens,
     IReadOnlyList<Optimisation.ShadowPrice> ShadowPrices,
     IReadOnlyList<TornadoBar> Tornado,
-    decimal RoundingGap,
     double SolveSeconds,
     int Variables,
     int Constraints)
@@ -52,13 +67,14 @@ public sealed record PlanSummary(
         var projection = plan.Projection;
         var portfolio = plan.Portfolio;
         var options = new List<OptionSummary>();
+        var hours = Enumerable.Range(0, plan.Scenario.Months).Sum(plan.Scenario.HoursIn);
         for (var o = 0; o < portfolio.Options.Count; o++)
         {
             var option = portfolio.Options[o];
             var serving = plan.Inputs.Serving[o].FirstOrDefault(s => s is not null);
             options.Add(new OptionSummary(
                 option.Option.Name, option.Option.Kind, option.Option.Supplier, option.Option.Config.Accelerator,
-                option.Months.Max(m => m.Gpus), option.Months[^1].Gpus, option.TotalOutputTokens, option.TotalCost, option.CostPerMillion,
+                option.Months.Max(m => m.Gpus), option.Months.Sum(m => m.GpuHoursUsed) / hours, option.Months[^1].Gpus, option.TotalOutputTokens, option.TotalCost, option.CostPerMillion,
                 option.Utilisation, serving?.GpusPerReplica, serving?.Batch, serving?.Bound,
                 option.Months.Select(m => m.OutputTokens).ToList(), option.Months.Select(m => m.Gpus).ToList()));
         }
@@ -66,9 +82,10 @@ public sealed record PlanSummary(
         var headline = new PlanHeadline(
             plan.Scenario.Name, portfolio.NetPresentCost, projection.NetPresentValue, projection.CostPerMillion, projection.Utilisation, projection.FixedShare,
             projection.TotalRevenue, projection.TotalEbitda, projection.TotalCapex, projection.MinimumCash, projection.CapitalNeeded, last.RunwayMonths,
-            projection.Months.Max(m => m.BalanceSheet.EconomicDebt), projection.Months.Max(m => m.BalanceSheet.BalanceSheetDebt));
+            projection.Months.Max(m => m.BalanceSheet.EconomicDebt), projection.Months.Max(m => m.BalanceSheet.BalanceSheetDebt),
+            portfolio.LowerBound, portfolio.LpGap, portfolio.BestBound, portfolio.OptimalityGap);
         return new PlanSummary(plan.Scenario.Name, plan.Scenario.File, headline, options, Economics(plan.Inputs), projection.Months, projection.BreakEvens,
-            plan.ShadowPrices, plan.Tornado, portfolio.RoundingGap, portfolio.SolveTime.TotalSeconds, portfolio.Variables, portfolio.Constraints);
+            plan.ShadowPrices, plan.Tornado, portfolio.SolveTime.TotalSeconds, portfolio.Variables, portfolio.Constraints);
     }
 
     private static List<OptionEconomics> Economics(Optimisation.PlanInputs inputs)

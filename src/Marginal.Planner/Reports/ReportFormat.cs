@@ -12,4 +12,7 @@ public static class ReportFormat
     }
 
     public static string Pct(double? value) => value is { } v ? v.ToString("0.0%", CultureInfo.InvariantCulture) : "-";
+
+    /// <summary>An optimality gap: two more decimals than a share, since a plan proven optimal has a gap of a millionth.</summary>
+    public static string Gap(double? value) => value is { } v ? v.ToString("0.000%", CultureInfo.InvariantCulture) : "-";
 }

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Reflection;
 using YamlDotNet.Core;
+using YamlDotNet.RepresentationModel;
 using YamlDotNet.Serialization;
 using YamlDotNet.Serialization.NamingConventions;
 
@@ -48,17 +49,20 @@ public static class ScenarioLoader
         return Parse(text, path);
     }
 
-    public static Scenario Parse(string yaml, string fileName) => Validate(Read<ScenarioConfig>(yaml, fileName), fileName);
+    public static Scenario Parse(string yaml, string fileName) => Validate(Read<ScenarioConfig>(yaml, fileName), fileName, KeysPresent(yaml));
 
     /// <summary>
     /// Checks a scenario built in code (e.g. a file whose demand was replaced by what the ledger observed) as a file is
-    /// checked; problems name <paramref name="fileName"/>.
+    /// checked; problems name <paramref name="fileName"/>. <paramref name="present"/>: the key paths the file wrote
+    /// (<c>supply.od.price_per_gpu_hour</c>), so a required number left out reads "missing" rather than the 0 it
+    /// deserialised to; null for a scenario built in code, whose every field is set.
     /// </summary>
-    internal static Scenario Validate(ScenarioConfig config, string fileName)
+    internal static Scenario Validate(ScenarioConfig config, string fileName, IReadOnlySet<string>? present = null)
     {
         var accelerators = new Dictionary<string, AcceleratorConfig>(AcceleratorCatalogue.Shipped);
         var problems = new List<string>();
         void Problem(string path, string what) => problems.Add($"{fileName}: {path}: {what}");
+        _present = present;
         foreach (var (name, accelerator) in config.Accelerators)
         {
             if (accelerator is null)
@@ -74,11 +78,60 @@ public static class ScenarioLoader
         ValidateWorkloads(config, Problem);
         ValidateSupply(config, accelerators, Problem);
         ValidateLeversPricingFinance(config, Problem);
+        _present = null;
         if (problems.Count > 0)
         {
             throw new ScenarioException(problems);
         }
         return new Scenario(fileName, config, accelerators, start);
+    }
+
+    // The key paths of the file being validated (see Validate); per thread, as validation runs on the caller's thread.
+    [ThreadStatic]
+    private static IReadOnlySet<string>? _present;
+
+    /// <summary>Every key path a YAML text writes: <c>a.b.c</c> for mappings, <c>a.b[0].c</c> inside sequences.</summary>
+    private static HashSet<string> KeysPresent(string yaml)
+    {
+        var keys = new HashSet<string>(StringComparer.Ordinal);
+        var stream = new YamlStream();
+        stream.Load(new StringReader(yaml));
+        void Walk(YamlNode node, string at)
+        {
+            switch (node)
+            {
+                case YamlMappingNode mapping:
+                    foreach (var (key, value) in mapping.Children)
+                    {
+                        var path = at.Length == 0 ? ((YamlScalarNode)key).Value! : $"{at}.{((YamlScalarNode)key).Value}";
+                        keys.Add(path);
+                        Walk(value, path);
+                    }
+                    break;
+                case YamlSequenceNode sequence:
+                    for (var i = 0; i < sequence.Children.Count; i++)
+                    {
+                        Walk(sequence.Children[i], $"{at}[{i}]");
+                    }
+                    break;
+            }
+        }
+        foreach (var document in stream.Documents)
+        {
+            Walk(document.RootNode, "");
+        }
+        return keys;
+    }
+
+    /// <summary>False, with a "missing" problem naming what is allowed, when the file did not write <paramref name="at"/>.</summary>
+    private static bool Required(string at, string allowed, Action<string, string> problem)
+    {
+        if (_present is null || _present.Contains(at))
+        {
+            return true;
+        }
+        problem(at, $"missing (allowed: {allowed})");
+        return false;
     }
 
     /// <summary>Deserialises YAML; syntax errors and unknown keys become one <see cref="ScenarioException"/> line.</summary>
@@ -158,13 +211,19 @@ public static class ScenarioLoader
                 problem(at, "is empty; needs at least parameters_b and kv_bytes_per_token");
                 continue;
             }
-            Positive(model.ParametersB, $"{at}.parameters_b", "billions of parameters", problem);
+            if (Required($"{at}.parameters_b", "billions of parameters, above 0", problem))
+            {
+                Positive(model.ParametersB, $"{at}.parameters_b", "billions of parameters", problem);
+            }
             if (model.ActiveParametersB is { } active && (active <= 0 || active > model.ParametersB))
             {
                 problem($"{at}.active_parameters_b", $"{active} is out of range (allowed: above 0, at most parameters_b = {model.ParametersB})");
             }
             Among(model.Precision, Precisions, $"{at}.precision", problem);
-            Positive(model.KvBytesPerToken, $"{at}.kv_bytes_per_token", "bytes", problem);
+            if (Required($"{at}.kv_bytes_per_token", "bytes, above 0", problem))
+            {
+                Positive(model.KvBytesPerToken, $"{at}.kv_bytes_per_token", "bytes", problem);
+            }
             Positive(model.ContextTokens, $"{at}.context_tokens", "tokens", problem);
             Among(model.QualityTier, QualityTiers, $"{at}.quality_tier", problem);
         }
@@ -185,7 +244,7 @@ public static class ScenarioLoader
             {
                 problem($"{at}.input_tokens_per_month", $"{workload.InputTokensPerMonth} is negative (allowed: tokens, 0 or more)");
             }
-            if (workload.OutputTokensPerMonth <= 0)
+            if (Required($"{at}.output_tokens_per_month", "tokens, above 0", problem) && workload.OutputTokensPerMonth <= 0)
             {
                 problem($"{at}.output_tokens_per_month", $"{workload.OutputTokensPerMonth} is not allowed (allowed: tokens, above 0)");
             }
@@ -245,19 +304,29 @@ public static class ScenarioLoader
             {
                 problem($"{at}.lead_time_months", $"{option.LeadTimeMonths} is out of range (allowed: 0 to horizon_months - 1 = {config.HorizonMonths - 1})");
             }
-            if (option.MaxGpus is < 0 || option.MinGpus < 0 || (option.MaxGpus is { } max && max < option.MinGpus))
+            AtLeast(option.MinGpus, $"{at}.min_gpus", 0.0, "GPUs", problem);
+            if (option.MaxGpus is { } max && (max < 0 || max < option.MinGpus))
             {
-                problem($"{at}.min_gpus", $"min_gpus {option.MinGpus} / max_gpus {option.MaxGpus} are not allowed (allowed: 0 or more, min at most max)");
+                problem($"{at}.max_gpus", $"{max} is out of range (allowed: GPUs, 0 or more and at least min_gpus = {option.MinGpus})");
             }
             if (option.Kind == "api")
             {
-                if (option.OutputPerM <= 0 || option.InputPerM < 0 || option.CachedInputPerM < 0)
+                AtLeast(option.InputPerM, $"{at}.input_per_m", 0, "USD per million tokens", problem);
+                if (option.CachedInputPerM is { } cached)
                 {
-                    problem($"{at}.output_per_m", "an api option needs input_per_m (0 or more) and output_per_m (above 0), USD per million tokens");
+                    AtLeast(cached, $"{at}.cached_input_per_m", 0, "USD per million tokens", problem);
+                }
+                if (Required($"{at}.output_per_m", "USD per million tokens, above 0", problem))
+                {
+                    Above(option.OutputPerM, $"{at}.output_per_m", 0, "USD per million tokens", problem);
                 }
                 if (option.BatchMultiplier is <= 0 or > 1)
                 {
                     problem($"{at}.batch_multiplier", $"{option.BatchMultiplier} is out of range (allowed: above 0 to 1)");
+                }
+                if (option.MaxTokensPerMinute is <= 0)
+                {
+                    problem($"{at}.max_tokens_per_minute", $"{option.MaxTokensPerMinute} is not allowed (allowed: tokens per minute, above 0; leave it out for no limit)");
                 }
                 foreach (var model in option.Models)
                 {
@@ -265,7 +334,12 @@ public static class ScenarioLoader
                 }
                 continue;
             }
-            if (option.Accelerator is null || !accelerators.TryGetValue(option.Accelerator, out var accelerator))
+            if (option.Accelerator is null)
+            {
+                problem($"{at}.accelerator", $"missing (allowed: {string.Join(", ", accelerators.Keys)})");
+                continue;
+            }
+            if (!accelerators.TryGetValue(option.Accelerator, out var accelerator))
             {
                 problem($"{at}.accelerator", $"'{option.Accelerator}' is not in the catalogue (allowed: {string.Join(", ", accelerators.Keys)})");
                 continue;
@@ -273,7 +347,7 @@ public static class ScenarioLoader
             switch (option.Kind)
             {
                 case "reserved" or "on_demand" or "spot":
-                    if (option.PricePerGpuHour <= 0)
+                    if (Required($"{at}.price_per_gpu_hour", "USD per GPU-hour, above 0", problem) && option.PricePerGpuHour <= 0)
                     {
                         problem($"{at}.price_per_gpu_hour", $"{option.PricePerGpuHour} is not allowed (allowed: USD per GPU-hour, above 0)");
                     }
@@ -283,6 +357,10 @@ public static class ScenarioLoader
                         if (option.TermMonths < 1)
                         {
                             problem($"{at}.term_months", $"{option.TermMonths} is not allowed (allowed: 1 or more)");
+                        }
+                        if (option.GpusPerNode < 1)
+                        {
+                            problem($"{at}.gpus_per_node", $"{option.GpusPerNode} is not allowed (allowed: 1 or more)");
                         }
                     }
                     if (option.Kind == "spot" && option.PreemptionRate is < 0 or >= 1)
@@ -295,22 +373,60 @@ public static class ScenarioLoader
                     {
                         problem($"{at}.capex_per_gpu", $"'{option.Accelerator}' has no purchase price in the catalogue (it is rented only); set capex_per_gpu or choose another accelerator");
                     }
-                    if (option.GpusPerNode < 1 || option.ColocationPerKwMonth < 0 || option.PowerPricePerKwh < 0 || option.OpsPerGpuMonth < 0 || option.Pue < 1)
+                    if (option.CapexPerGpu is { } capex)
                     {
-                        problem($"{at}.colocation_per_kw_month", "gpus_per_node must be 1 or more; colocation_per_kw_month, power_price_per_kwh and ops_per_gpu_month 0 or more; pue 1 or more");
+                        Above(capex, $"{at}.capex_per_gpu", 0, "USD per GPU", problem);
                     }
+                    if (option.GpusPerNode < 1)
+                    {
+                        problem($"{at}.gpus_per_node", $"{option.GpusPerNode} is not allowed (allowed: 1 or more)");
+                    }
+                    AtLeast(option.ServerOverhead, $"{at}.server_overhead", 0, "a share of the accelerator's price", problem);
+                    AtLeast(option.ColocationPerKwMonth, $"{at}.colocation_per_kw_month", 0, "USD per kW-month", problem);
+                    AtLeast(option.PowerPricePerKwh, $"{at}.power_price_per_kwh", 0, "USD per kWh", problem);
+                    AtLeast(option.Pue, $"{at}.pue", 1, "power usage effectiveness", problem);
+                    AtLeast(option.OpsPerGpuMonth, $"{at}.ops_per_gpu_month", 0, "USD per GPU-month", problem);
+                    Depreciation(option, at, problem);
                     if (accelerator.PowerKw is null && (option.ColocationPerKwMonth > 0 || option.PowerPricePerKwh > 0))
                     {
                         problem($"{at}.accelerator", $"'{option.Accelerator}' has no published power figure; add power_kw to the accelerator to price colocation and power");
                     }
                     break;
                 case "joint_venture":
-                    if (option.FacilityGpus < 1 || option.Share is <= 0 or > 1 || option.FacilityCapex < 0 || option.FacilityOpexPerMonth < 0)
+                    if (Required($"{at}.facility_gpus", "GPUs, 1 or more", problem) && option.FacilityGpus < 1)
                     {
-                        problem($"{at}.share", "a joint venture needs facility_gpus (1 or more), share (above 0 to 1), facility_capex and facility_opex_per_month (0 or more)");
+                        problem($"{at}.facility_gpus", $"{option.FacilityGpus} is not allowed (allowed: GPUs, 1 or more)");
                     }
+                    if (Required($"{at}.share", "above 0 to 1", problem) && option.Share is <= 0 or > 1 or double.NaN)
+                    {
+                        problem($"{at}.share", $"{Text(option.Share)} is out of range (allowed: above 0 to 1)");
+                    }
+                    if (Required($"{at}.facility_capex", "USD, 0 or more", problem))
+                    {
+                        AtLeast(option.FacilityCapex, $"{at}.facility_capex", 0, "USD", problem);
+                    }
+                    AtLeast(option.FacilityOpexPerMonth, $"{at}.facility_opex_per_month", 0, "USD per month", problem);
+                    AtLeast(option.Guarantee, $"{at}.guarantee", 0, "USD", problem);
+                    Depreciation(option, at, problem);
                     break;
             }
+        }
+    }
+
+    /// <summary>
+    /// A depreciation life of at least one month (straight-line depreciation per month needs one; shorter is refused, not
+    /// raised to a month) and at most 30 years; a residual value below the purchase price (at 1 or above, depreciation
+    /// would be zero or negative).
+    /// </summary>
+    private static void Depreciation(SupplyOptionConfig option, string at, Action<string, string> problem)
+    {
+        if (option.LifetimeYears is { } years && !(years >= 1.0 / 12 && years <= 30))
+        {
+            problem($"{at}.lifetime_years", $"{Text(years)} is out of range (allowed: years, 0.0833 (one month) to 30)");
+        }
+        if (option.ResidualFraction is { } residual && !(residual >= 0 && residual < 1))
+        {
+            problem($"{at}.residual_fraction", $"{Text(residual)} is out of range (allowed: a share of the purchase price, 0 to below 1)");
         }
     }
 
@@ -336,28 +452,32 @@ public static class ScenarioLoader
         {
             var plan = pricing.Plans[i];
             Fraction(plan.Share, $"pricing.plans[{i}].share", problem, allowZero: true);
-            if (plan.InputPerM < 0 || plan.OutputPerM < 0)
-            {
-                problem($"pricing.plans[{i}]", "input_per_m and output_per_m must be 0 or more (USD per million tokens)");
-            }
+            AtLeast(plan.InputPerM, $"pricing.plans[{i}].input_per_m", 0, "USD per million tokens", problem);
+            AtLeast(plan.OutputPerM, $"pricing.plans[{i}].output_per_m", 0, "USD per million tokens", problem);
         }
-        if (pricing.Plans.Count > 0 && Math.Abs(pricing.Plans.Sum(p => p.Share) - 1) > 1e-6)
+        // The sum is checked only when every share is in range, so one bad share is one line.
+        if (pricing.Plans.Count > 0 && pricing.Plans.All(p => p.Share is >= 0 and <= 1) && Math.Abs(pricing.Plans.Sum(p => p.Share) - 1) > 1e-6)
         {
             problem("pricing.plans", $"shares add up to {pricing.Plans.Sum(p => p.Share):0.###} (allowed: they add up to 1)");
         }
-        if (pricing.PriceChange <= -1 || pricing.Elasticity > 0 || pricing.ChurnPerPriceIncrease < 0)
+        Above(pricing.PriceChange, "pricing.price_change", -1, "a change of price, e.g. -0.2 for a 20% cut", problem);
+        if (!(pricing.Elasticity <= 0))
         {
-            problem("pricing.price_change", "price_change must be above -1, elasticity 0 or below, churn_per_price_increase 0 or more");
+            problem("pricing.elasticity", $"{Text(pricing.Elasticity)} is out of range (allowed: 0 or below, e.g. -1.2)");
         }
+        AtLeast(pricing.ChurnPerPriceIncrease, "pricing.churn_per_price_increase", 0, "churn per unit of price increase", problem);
         var finance = config.Finance;
         if (finance.DiscountRate is < 0 or > 1)
         {
             problem("finance.discount_rate", $"{finance.DiscountRate} is out of range (allowed: 0 to 1 a year, e.g. 0.12)");
         }
-        if (finance.CapexBudget < 0 || finance.OpexPerMonth < 0 || finance.RndPerMonth < 0)
+        if (finance.CapexBudget is { } budget)
         {
-            problem("finance.capex_budget", "capex_budget, opex_per_month and rnd_per_month must be 0 or more");
+            AtLeast(budget, "finance.capex_budget", 0, "USD", problem);
         }
+        AtLeast(finance.StartingCash, "finance.starting_cash", 0, "USD", problem);
+        AtLeast(finance.OpexPerMonth, "finance.opex_per_month", 0, "USD per month", problem);
+        AtLeast(finance.RndPerMonth, "finance.rnd_per_month", 0, "USD per month", problem);
         for (var i = 0; i < finance.Funding.Count; i++)
         {
             var funding = finance.Funding[i];
@@ -366,14 +486,20 @@ public static class ScenarioLoader
                 problem($"finance.funding[{i}].month", $"{funding.Month} is outside the plan (allowed: 1 to {config.HorizonMonths})");
             }
             Among(funding.Kind, FundingKinds, $"finance.funding[{i}].kind", problem);
+            Above(funding.Amount, $"finance.funding[{i}].amount", 0, "USD", problem);
         }
     }
 
     private static void ModelName(ScenarioConfig config, string? model, string at, Action<string, string> problem)
     {
-        if (model is null || !config.Models.ContainsKey(model))
+        var defined = config.Models.Count == 0 ? "none" : string.Join(", ", config.Models.Keys);
+        if (model is null)
         {
-            problem(at, $"'{model}' is not defined under models (defined: {(config.Models.Count == 0 ? "none" : string.Join(", ", config.Models.Keys))})");
+            problem(at, $"missing (allowed: a model defined under models: {defined})");
+        }
+        else if (!config.Models.ContainsKey(model))
+        {
+            problem(at, $"'{model}' is not defined under models (defined: {defined})");
         }
     }
 
@@ -383,8 +509,43 @@ public static class ScenarioLoader
         {
             return true;
         }
-        problem(at, $"'{value}' is not allowed (allowed: {string.Join(", ", allowed)})");
+        problem(at, value is null ? $"missing (allowed: {string.Join(", ", allowed)})" : $"'{value}' is not allowed (allowed: {string.Join(", ", allowed)})");
         return false;
+    }
+
+    private static string Text(double value) => value.ToString(CultureInfo.InvariantCulture);
+
+    /// <summary>A number that must be at least <paramref name="low"/> (NaN never is).</summary>
+    private static void AtLeast(double value, string at, double low, string unit, Action<string, string> problem)
+    {
+        if (!(value >= low) || double.IsInfinity(value))
+        {
+            problem(at, $"{Text(value)} is out of range (allowed: {unit}, {Text(low)} or more)");
+        }
+    }
+
+    private static void AtLeast(decimal value, string at, decimal low, string unit, Action<string, string> problem)
+    {
+        if (value < low)
+        {
+            problem(at, $"{value.ToString(CultureInfo.InvariantCulture)} is out of range (allowed: {unit}, {low.ToString(CultureInfo.InvariantCulture)} or more)");
+        }
+    }
+
+    private static void Above(double value, string at, double low, string unit, Action<string, string> problem)
+    {
+        if (!(value > low) || double.IsInfinity(value))
+        {
+            problem(at, $"{Text(value)} is out of range (allowed: {unit}, above {Text(low)})");
+        }
+    }
+
+    private static void Above(decimal value, string at, decimal low, string unit, Action<string, string> problem)
+    {
+        if (value <= low)
+        {
+            problem(at, $"{value.ToString(CultureInfo.InvariantCulture)} is out of range (allowed: {unit}, above {low.ToString(CultureInfo.InvariantCulture)})");
+        }
     }
 
     internal static void Positive(double value, string at, string unit, Action<string, string> problem)

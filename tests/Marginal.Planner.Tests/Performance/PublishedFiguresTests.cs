@@ -1,6 +1,7 @@
 using Marginal.Planner.Hardware;
 using Marginal.Planner.Performance;
 using Marginal.Planner.Scenarios;
+using Marginal.Planner.Tests.Scenarios;
 
 namespace Marginal.Planner.Tests.Performance;
 
@@ -23,14 +24,49 @@ public sealed class PublishedFiguresTests
         AssertWithin(0.20, (double)cost);
     }
 
+    /// <summary>
+    /// u* = F / (R − v) with F and v worked out by hand from the catalogue's own H100 figures and the scenario's prices,
+    /// against what the planner prints in its break-even table (no hard-coded F or v: a wrong depreciation, colocation or
+    /// power term in the planner fails here).
+    /// </summary>
     [Fact]
-    public void BreakEvenUtilisation_OwnAt1_9RentAt3_99_About49Percent()
+    public void BreakEven_OwnedH100FromTheCatalogue_MatchesFAndVWorkedByHand()
     {
-        // The issue's worked figure: owning costs F ≈ $1.9/h fixed and v ≈ $0.13/h variable per GPU, renting R = $3.99/h;
-        // u* = F / (R − v) = 1.9 / 3.86 ≈ 49%.
-        var utilisation = PerformanceModel.BreakEvenUtilisation(1.9m, 0.13m, 3.99m);
+        var scenario = ScenarioLoader.Parse(TestScenarios.Header + "\n" + TestScenarios.Workload() + """
+            supply:
+              own:
+                kind: own
+                accelerator: h100-sxm
+                colocation_per_kw_month: 180
+                power_price_per_kwh: 0.08
+                pue: 1.3
+                ops_per_gpu_month: 150
+                source: test
+                as_of: "2026-11"
+              od:
+                kind: on_demand
+                accelerator: h100-sxm
+                price_per_gpu_hour: 2.99
+                source: test
+                as_of: "2026-11"
+            """, "test.yaml");
+        var h100 = AcceleratorCatalogue.Shipped["h100-sxm"];
 
-        AssertWithin(0.49, utilisation!.Value);
+        var breakEven = Assert.Single(CapacityPlanner.Solve(scenario, Marginal.Planner.Optimisation.PlanKnobs.None).Projection.BreakEvens);
+
+        // By hand: capex = catalogue price × (1 + 0.3 server overhead, the default); a month is 365.25 × 24 / 12 = 730.5 h.
+        var hoursPerMonth = 365.25 * 24 / 12;
+        var capex = (double)h100.PurchasePrice!.Value * 1.3;
+        var depreciation = capex * (1 - h100.ResidualFraction) / (h100.LifetimeYears * 12 * hoursPerMonth);
+        var colocationAndOps = (180 * h100.PowerKw!.Value + 150) / hoursPerMonth;
+        var f = depreciation + colocationAndOps;
+        var v = 0.08 * h100.PowerKw.Value * 1.3;
+        var u = f / (2.99 - v);
+        // With the catalogue as shipped ($25,000, 5 years, 10% residual, 0.7 kW): F = 0.6674 + 0.3778 = 1.0452, v = 0.0728, u* = 35.8%.
+        Assert.Equal(f, (double)breakEven.FixedPerHour, 6);
+        Assert.Equal(v, (double)breakEven.VariablePerHour, 6);
+        Assert.Equal(2.99, (double)breakEven.RentPerHour, 6);
+        Assert.Equal(u, breakEven.Utilisation!.Value, 6);
     }
 
     [Fact]

@@ -43,4 +43,22 @@ public sealed class PlanSummaryTests
         var own = summary.Options.Single(o => o.Name == "own");
         Assert.True(own.CostPerMillionAtFullUse < od.CostPerMillionAtFullUse, "an owned H100 at full use is cheaper than renting one");
     }
+
+    /// <summary>
+    /// Batch work may be served in any hour of its day, so on-demand GPUs can peak far above what the work needs; the
+    /// summary reports the mean in use beside the peak (GPU-hours used over the horizon's hours).
+    /// </summary>
+    [Fact]
+    public void Of_BatchWorkOnDemand_ReportsMeanGpusInUseBesidePeak()
+    {
+        var workload = TestScenarios.Workload().Replace("latency_slo_ms_per_token: 50", "latency_slo_ms_per_token: 50\n    batch_share: 0.8", StringComparison.Ordinal);
+        var plan = CapacityPlanner.Plan(TestScenarios.Parse(TestScenarios.OnDemand, workload), new PlanOptions(false, false));
+
+        var od = PlanSummary.Of(plan).Portfolio.Single(o => o.Name == "od");
+
+        var hours = Enumerable.Range(0, 3).Sum(plan.Scenario.HoursIn);
+        var used = plan.Portfolio.Options.Single(o => o.Option.Name == "od").Months.Sum(m => m.GpuHoursUsed);
+        Assert.Equal(used / hours, od.AverageGpusInUse, 9);
+        Assert.True(od.AverageGpusInUse > 0 && od.AverageGpusInUse <= od.PeakGpus, $"mean {od.AverageGpusInUse}, peak {od.PeakGpus}");
+    }
 }
