@@ -28,8 +28,12 @@ public sealed class StaleUpstreamConnectionTests
             statuses.Add(response.StatusCode);
         }
 
-        Assert.All(statuses, s => Assert.Equal(HttpStatusCode.OK, s));
-        Assert.Equal(200, host.Primary.Requests.Count);
+        // Until the gateway has seen the upstream close a connection right after an answer, a close can still cross a
+        // request already on the wire: its bytes went out, so it is not sent again (it could have been served). That
+        // window is the first few requests; from then on every request goes on a fresh connection and none may fail.
+        Assert.True(statuses.Take(5).Count(s => s != HttpStatusCode.OK) <= 1, string.Join(", ", statuses.Take(5)));
+        Assert.All(statuses.Skip(5), s => Assert.Equal(HttpStatusCode.OK, s));
+        Assert.InRange(host.Primary.Requests.Count, 199, 200);
     }
 
     [Theory]
