@@ -109,11 +109,13 @@ internal sealed class Admission(GatewayModelSource models, BillingModel billing,
         return new Ticket(charges, maxCost, tokens);
     }
 
-    /// <summary>Replaces the reservation with what the request used: its recorded cost (0 when it was a retry not billed again) and tokens.</summary>
+    /// <summary>Replaces the reservation with what the request used: what its upstream calls cost (0 for a replayed answer) and its tokens.</summary>
     public async ValueTask SettleAsync(Ticket ticket, GatewayContext context)
     {
-        var cost = context.Billed ? context.CostUsd ?? 0m : 0m;
-        // A replayed answer called no model: it used no tokens of the tenant's rate.
+        // Spend is what the upstream calls cost, billed or not: a call repeated for a key whose answer was no longer kept
+        // is not billed again but was paid for, and the ledger holds its cost (an adjustment the budgets are seeded
+        // from at start). A replayed answer called no model: it spent nothing and used no tokens of the tenant's rate.
+        var cost = context.Replayed ? 0m : context.CostUsd ?? 0m;
         var usage = context.Replayed ? null : context.Usage;
         var tokens = (usage?.InputTokenCount ?? 0) + (usage?.OutputTokenCount ?? 0);
         var deltas = new List<CounterCharge>(ticket.Charges.Count);

@@ -226,6 +226,33 @@ public sealed class BillingTests : IAsyncDisposable
     }
 
     [Fact]
+    public async Task Budget_CallRepeatedForAKeyWhoseAnswerIsGone_CountsAsSpend()
+    {
+        // Each call costs 2 prompt tokens at 2/M + 3 output tokens ("Echo: hello world") at 8/M = 0.000028 USD; a
+        // 10-token request reserves 0.000098. With replay off, the second call under the key goes upstream again: not
+        // billed, but paid for. Spent 0.000056 + 0.000098 > 0.00014 refuses the third; counting 0.000028 would admit it.
+        await File.WriteAllTextAsync(_plans, "tenants:\n  default:\n    budget:\n      daily_usd: 0.00014\n");
+        var host = _host = await GatewayHost.StartAsync((p, s) => GatewayHost.DefaultYaml(p, s, $"billing:\n  plans: {_plans}\nidempotency: {{ replay: false }}"));
+        async Task<HttpResponseMessage> KeyedAsync()
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/chat/completions")
+            {
+                Content = JsonContent.Create(new { model = "gpt-test", max_tokens = 10, messages = new[] { new { role = "user", content = "hello world" } } }),
+            };
+            request.Headers.Add("Idempotency-Key", "order-1");
+            return await host.Http.SendAsync(request);
+        }
+
+        Assert.Equal(HttpStatusCode.OK, (await KeyedAsync()).StatusCode);
+        var repeated = await KeyedAsync();
+        var third = await ChatAsync(host, "hello world", maxTokens: 10);
+
+        Assert.Equal(HttpStatusCode.OK, repeated.StatusCode);
+        Assert.Equal(0.000056m, (await host.Ledger.ReadAsync().ToListAsync()).Sum(r => r.CostUsd ?? 0));
+        Assert.Equal(HttpStatusCode.PaymentRequired, third.StatusCode);
+    }
+
+    [Fact]
     public async Task Budget_AfterRestart_StartsFromTheLedgersSpend()
     {
         var host = await StartAsync("tenants:\n  default:\n    budget:\n      daily_usd: 0.00011\n");
