@@ -16,6 +16,7 @@ internal static class RouterCommand
     {
         Train(),
         Eval(),
+        Calibrate(),
     };
 
     private sealed record Common(Option<string?> Data, Option<double?> Holdout, Option<int> Seed, Option<string> SplitBy, Option<string> Weak, Option<string> Strong);
@@ -150,6 +151,52 @@ internal static class RouterCommand
                 results.Add(("prompt length only", RouterTrainer.EvaluateLength(testExamples)));
                 results.Add(("random (seeded)", RouterTrainer.EvaluateRandom(testExamples, seed)));
                 await PrintAsync(parse, common, holdout, trainedOn ?? $"{trainExamples.Count} prompts", testExamples, results);
+                return 0;
+            }
+            catch (RoutingDataException ex)
+            {
+                return await ModelCommand.BadInputAsync($"{name}: {ex.Message}");
+            }
+        });
+        return command;
+    }
+
+    /// <summary>
+    /// <c>marginal router calibrate --model FILE --data D --strong-share S</c>: the threshold that sends share S of D's
+    /// prompts to the strong model, with the accuracy it gives there. D should be data the router was not trained on
+    /// (the file's <c>trained_on</c> is printed beside it): a threshold read off the training data is optimistic.
+    /// </summary>
+    private static Command Calibrate()
+    {
+        var common = CommonOptions();
+        var model = new Option<string?>("--model") { Description = "The router file (from router train)." };
+        var share = new Option<double?>("--strong-share") { Description = "Target share of prompts sent to the strong model, from 0.01 to 0.99 (e.g. 0.5)." };
+        var command = new Command("calibrate", "Print the threshold that sends a target share of the data's prompts to the strong model.") { model, share };
+        Add(command, common);
+        command.Action = new ModelCommand.OneLineErrors(async (parse, cancellationToken) =>
+        {
+            const string name = "marginal router calibrate";
+            var error = ModelCommand.Unmatched(name, parse)
+                ?? Check(name, parse, common)
+                ?? (parse.GetValue(model) is not { } m ? $"{name}: --model FILE is required (a router file from router train)" : !File.Exists(m) ? $"{name}: --model: no file at {m}" : null)
+                ?? (parse.GetValue(share) is not { } s || !(s is >= 0.01 and <= 0.99) ? $"{name}: --strong-share: must be from 0.01 to 0.99" : null);
+            if (error is not null)
+            {
+                return await ModelCommand.BadInputAsync(error);
+            }
+            try
+            {
+                var (scorer, header) = RouterModelFile.Load(parse.GetValue(model)!);
+                var (examples, vectors) = Load(parse, common, cancellationToken);
+                var evaluation = RouterTrainer.Evaluate(scorer, [.. examples], [.. vectors]);
+                var target = parse.GetValue(share)!.Value;
+                var point = RouterMetrics.SharePoint(evaluation, target);
+                var gap = evaluation.StrongAccuracy - evaluation.WeakAccuracy;
+                var pgr = gap == 0 ? "n/a" : ((point.Accuracy - evaluation.WeakAccuracy) / gap).ToString("F3", CultureInfo.InvariantCulture);
+                var output = Console.Out;
+                await output.WriteLineAsync($"threshold {point.Threshold.ToString("F4", CultureInfo.InvariantCulture)}: strong share {Percent(point.StrongShare)} (target {Percent(target)}) on {parse.GetValue(common.Data)} ({examples.Count} prompts)");
+                await output.WriteLineAsync($"accuracy {Percent(point.Accuracy)} (weak alone {Percent(evaluation.WeakAccuracy)}, strong alone {Percent(evaluation.StrongAccuracy)}; PGR {pgr}; APGR over all thresholds {evaluation.Apgr.ToString("F3", CultureInfo.InvariantCulture)})");
+                await output.WriteLineAsync($"router trained on {header.TrainedOn}; route to strong when score >= threshold (routes.R.learned.threshold)");
                 return 0;
             }
             catch (RoutingDataException ex)

@@ -11,6 +11,7 @@ public sealed class RouterCommandTests
     [InlineData(new[] { "router", "eval", "--data", "x", "--holdout", "2" }, "marginal router eval: --holdout: must be from 0 to 0.9, got 2")]
     [InlineData(new[] { "router", "eval", "--data", "x", "--split", "month" }, "marginal router eval: --split: 'month' is not allowed (allowed: question, domain)")]
     [InlineData(new[] { "router", "train", "--data", "x" }, "marginal router train: --out FILE is required")]
+    [InlineData(new[] { "router", "calibrate", "--data", "x", "--strong-share", "0.5" }, "marginal router calibrate: --model FILE is required (a router file from router train)")]
     [InlineData(new[] { "router", "train", "--data", "x", "--out", "m.json", "--method", "svm" }, "marginal router train: --method: 'svm' is not allowed (allowed: knn, logistic, blend, mf)")]
     public async Task Router_BadArguments_OneLineAndExitCode2(string[] args, string expected)
     {
@@ -78,6 +79,12 @@ public sealed class RouterCommandTests
             var weak = double.Parse(lines.Single(l => l.StartsWith("weak ", StringComparison.Ordinal)).Split(' ')[3].TrimEnd('%', ';'), CultureInfo.InvariantCulture) / 100;
             var apgr = double.Parse(lines.Single(l => l.StartsWith("logistic (router.json) ", StringComparison.Ordinal)).Split(' ', StringSplitOptions.RemoveEmptyEntries)[2], CultureInfo.InvariantCulture);
             Assert.Equal((1 + weak) / 2, apgr, 3);
+
+            // Half the prompts are arithmetic: a threshold for a 50% strong share sends exactly those, reaching 100%.
+            var calibrated = await MarginalProcess.RunAsync(directory.FullName, "router", "calibrate", "--data", data, "--model", model, "--weak", "weak", "--strong", "strong", "--strong-share", "0.5");
+            Assert.True(calibrated.ExitCode == 0, calibrated.Stderr);
+            Assert.Contains("strong share 50.00% (target 50.00%) on", calibrated.Stdout, StringComparison.Ordinal);
+            Assert.Contains("accuracy 100.00% (weak alone 50.00%, strong alone 100.00%; PGR 1.000", calibrated.Stdout, StringComparison.Ordinal);
         }
         finally
         {

@@ -72,6 +72,23 @@ public static class RouterMetrics
         return evaluation.Curve[^1];
     }
 
+    /// <summary>
+    /// The operating point for a target strong share: the last point whose share is at most <paramref name="share"/>
+    /// (a threshold between two distinct scores cannot land between them), else the first point that routes anything.
+    /// </summary>
+    public static CurvePoint SharePoint(RouterEvaluation evaluation, double share)
+    {
+        var chosen = evaluation.Curve[Math.Min(1, evaluation.Curve.Count - 1)];
+        foreach (var point in evaluation.Curve)
+        {
+            if (point.StrongShare > 0 && point.StrongShare <= share + 1e-12)
+            {
+                chosen = point;
+            }
+        }
+        return chosen;
+    }
+
     /// <summary>The curve at share steps of <paramref name="step"/> (for printing): the last point at or below each step.</summary>
     public static IReadOnlyList<CurvePoint> Sample(RouterEvaluation evaluation, double step = 0.1)
     {
