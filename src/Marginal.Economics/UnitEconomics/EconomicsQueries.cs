@@ -211,15 +211,12 @@ public static class EconomicsQueries
         public void Add(UsageRollup r)
         {
             _sum.Add(r);
-            // Owned capacity is paid for whether used or not (fixed); API and rented capacity is paid per use (variable).
-            if (r.CapacitySource == "owned")
-            {
-                _fixed += r.CostUsd;
-            }
-            else
-            {
-                _variable += r.CostUsd;
-            }
+            // Variable cost is what the requests added at the margin (their marginal cost: the whole price on API and
+            // rented capacity; on an owned pool the energy with headroom, the whole share when queued); fixed is the rest
+            // of the loaded cost, paid whether or not the requests came. So the fixed share is 1 − marginal ÷ loaded,
+            // the same figure the report's marginal cost implies (docs/economics.md, "Unit economics").
+            _variable += r.MarginalCostUsd;
+            _fixed += r.CostUsd - r.MarginalCostUsd;
             if (r.CacheOutcome.Length > 0)
             {
                 _looked += r.Requests;

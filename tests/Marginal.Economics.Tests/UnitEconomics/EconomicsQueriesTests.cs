@@ -44,7 +44,9 @@ public sealed class EconomicsQueriesTests
         Assert.Equal(1L, total.UnpricedRequests);
         // 0.505 USD over the 6,000 priced tokens (the unpriced request's 200 left out)
         Assert.Equal(0.505m / 6000m * 1_000_000m, total.CostPerMillionTokensUsd);
-        Assert.Equal((0.5m, 0.005m), (total.FixedCostUsd, total.VariableCostUsd));
+        // Fixed = loaded − marginal: the owned request's 0.5 − 0.1; variable = marginal: its 0.1 plus the API's 0.005.
+        Assert.Equal((0.4m, 0.105m), (total.FixedCostUsd, total.VariableCostUsd));
+        Assert.Equal(0.4m / 0.505m, Seed().FixedShare);
         // three requests looked in the cache, one hit
         Assert.Equal(1m / 3m, total.CacheHitRate);
     }
@@ -113,7 +115,8 @@ public sealed class EconomicsQueriesTests
         var local = 0.5m / 0.505m * 100m;
         var openai = 0.005m / 0.505m * 100m;
         Assert.Equal(local * local + openai * openai, report.SupplierHhi);
-        Assert.Equal(0.5m / 0.505m, report.FixedShare);
+        // The owned request's fixed part (0.5 loaded − 0.1 marginal) of all cost.
+        Assert.Equal(0.4m / 0.505m, report.FixedShare);
         Assert.Equal([new("explicit", 3L), new KeyValuePair<string, long>("policy", 1L)], report.RoutingMix);
     }
 
