@@ -22,7 +22,7 @@ internal static class RouterCommand
     private sealed record Common(Option<string?> Data, Option<double?> Holdout, Option<int> Seed, Option<string> SplitBy, Option<string> Weak, Option<string> Strong);
 
     private static Common CommonOptions() => new(
-        new Option<string?>("--data") { Description = "RouteLLM-format CSV file or folder (e.g. ../shared/data/routing/routellm/mmlu)." },
+        new Option<string?>("--data") { Description = "RouteLLM-format CSV file or folder (e.g. data/routing/routellm/mmlu)." },
         new Option<double?>("--holdout") { Description = "Share of the data held out for evaluation (0 to 0.9)." },
         new Option<int>("--seed") { Description = "Seed of the split.", DefaultValueFactory = _ => 42 },
         new Option<string>("--split") { Description = "Split by question or by domain.", DefaultValueFactory = _ => "question" },
