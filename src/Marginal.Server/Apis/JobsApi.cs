@@ -78,7 +78,7 @@ public static class JobsApi
             if (!Deadlines.TryParse(header.ToString(), now, out deadline))
             {
                 throw new GatewayException(GatewayErrorKind.InvalidRequest,
-                    $"The {DeadlineHeader} header '{(header.ToString() is { Length: > 64 } shown ? shown[..64] + "…" : header.ToString())}' is not a deadline: give an ISO-8601 time with an offset (e.g. 2026-11-28T18:00:00Z) or a duration (e.g. 90s, 30m, 6h, 1d, PT6H), in the future and at most {Deadlines.Longest.TotalDays:0} days away.",
+                    $"The {DeadlineHeader} header '{ClientBounds.Shown(header.ToString())}' is not a deadline: give an ISO-8601 time with an offset (e.g. 2026-11-28T18:00:00Z) or a duration (e.g. 90s, 30m, 6h, 1d, PT6H), in the future and at most {Deadlines.Longest.TotalDays:0} days away.",
                     "invalid_deadline", DeadlineHeader);
             }
         }

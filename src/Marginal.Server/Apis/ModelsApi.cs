@@ -73,7 +73,7 @@ public static class ModelsApi
     }
 
     private static Task WriteNotFoundAsync(HttpContext http, string id) =>
-        OpenAIErrors.WriteAsync(http, StatusCodes.Status404NotFound, $"The model '{(id.Length <= 256 ? id : id[..256] + "…")}' does not exist.",
+        OpenAIErrors.WriteAsync(http, StatusCodes.Status404NotFound, $"The model '{ClientBounds.Shown(id)}' does not exist.",
             "invalid_request_error", "model_not_found", "model");
 
     /// <summary>A route alias: type <c>route</c>, owned by the gateway, with the models it chooses between.</summary>

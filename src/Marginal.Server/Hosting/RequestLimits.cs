@@ -22,16 +22,13 @@ internal sealed class RequestLimits(RequestDelegate next, long maxBodyBytes)
             && !http.Request.HasJsonContentType())
         {
             return OpenAIErrors.WriteAsync(http, StatusCodes.Status415UnsupportedMediaType,
-                $"The request body must be JSON (Content-Type: application/json); it was sent as '{Bounded(type)}'.", "invalid_request_error", "unsupported_media_type");
+                $"The request body must be JSON (Content-Type: application/json); it was sent as '{ClientBounds.Shown(type)}'.", "invalid_request_error", "unsupported_media_type");
         }
         return next(http);
     }
 
     private static bool IsJsonApi(PathString path) =>
         path.StartsWithSegments("/v1", StringComparison.Ordinal) || path.StartsWithSegments("/admin/v1", StringComparison.Ordinal);
-
-    /// <summary>The client's header is echoed in the message: at most 100 characters of it.</summary>
-    private static string Bounded(string value) => value.Length <= 100 ? value : value[..100] + "…";
 
     public static Task WriteTooLargeAsync(HttpContext http, long? maxBodyBytes = null) =>
         OpenAIErrors.WriteAsync(http, StatusCodes.Status413PayloadTooLarge,

@@ -377,9 +377,6 @@ public static class ChatRequestReader
         return ChatResponseFormat.ForJsonSchema(schema, format.Name, format.Description);
     }
 
-    /// <summary>The largest <c>logit_bias</c> map accepted: a bound of this gateway (each entry is kept with the request).</summary>
-    public const int MaxLogitBiasEntries = 1024;
-
     /// <summary>
     /// <c>logprobs</c>, <c>top_logprobs</c>, <c>logit_bias</c> and <c>response_format.json_schema.strict</c>, checked as
     /// OpenAI checks them, for the provider to forward (<see cref="OpenAIOnlyFields"/>).
@@ -404,9 +401,9 @@ public static class ChatRequestReader
         }
         if (request.LogitBias is { Count: > 0 } bias)
         {
-            if (bias.Count > MaxLogitBiasEntries)
+            if (bias.Count > ClientBounds.LogitBiasEntries)
             {
-                throw GatewayException.InvalidRequest($"'logit_bias' may hold at most {MaxLogitBiasEntries} tokens.", "logit_bias", "invalid_value");
+                throw GatewayException.InvalidRequest($"'logit_bias' may hold at most {ClientBounds.LogitBiasEntries} tokens.", "logit_bias", "invalid_value");
             }
             var pairs = new List<(int Token, int Bias)>(bias.Count);
             foreach (var (token, value) in bias)

@@ -39,6 +39,15 @@ public static class ClientBounds
     /// <summary><c>request_id</c> of <c>POST /v1/feedback</c>: the longest id the gateway hands out (a tenant and an idempotency key) fits.</summary>
     public const int RequestId = 512;
 
+    /// <summary><c>logit_bias</c>: at most this many tokens (a bound of this gateway; each entry is kept with the request).</summary>
+    public const int LogitBiasEntries = 1024;
+
+    /// <summary>The most of a client's value an error message echoes back.</summary>
+    public const int Echoed = 64;
+
+    /// <summary><paramref name="value"/> as an error message may echo it: at most <see cref="Echoed"/> characters.</summary>
+    public static string Shown(string value) => value.Length <= Echoed ? value : value[..Echoed] + "…";
+
     /// <summary>Refuses <paramref name="value"/> when it is longer than <paramref name="max"/> characters.</summary>
     public static void Check(string? value, int max, string param)
     {
