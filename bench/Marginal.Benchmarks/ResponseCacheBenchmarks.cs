@@ -6,6 +6,7 @@ using Marginal.Gateway.Caching;
 using Marginal.Gateway.Configuration;
 using Marginal.Gateway.Embeddings;
 using Marginal.Gateway.Model;
+using Marginal.Lab.Caching;
 using Microsoft.Extensions.AI;
 
 namespace Marginal.Benchmarks;

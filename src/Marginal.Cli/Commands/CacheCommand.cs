@@ -6,6 +6,7 @@ using System.Text.Json;
 using Marginal.Gateway.Caching;
 using Marginal.Gateway.Configuration;
 using Marginal.Gateway.Embeddings;
+using Marginal.Lab.Caching;
 
 namespace Marginal.Cli.Commands;
 

@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
 using Marginal.Gateway.Routing.Learning;
+using Marginal.Lab.Routing;
 
 namespace Marginal.Cli.Commands;
 

@@ -1,4 +1,5 @@
 using Marginal.Gateway.Routing.Learning;
+using Marginal.Lab.Routing;
 
 namespace Marginal.Gateway.Tests.Routing;
 

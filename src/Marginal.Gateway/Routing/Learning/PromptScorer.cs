@@ -107,7 +107,7 @@ public sealed class LogisticScorer(float[] weights, float bias) : PromptScorer
 }
 
 /// <summary>
-/// k nearest neighbours by cosine similarity: the mean <see cref="RoutingExample.Gain"/> (−1, 0 or 1) of the k labelled
+/// k nearest neighbours by cosine similarity: the mean gain (−1, 0 or 1, as Marginal.Lab's <c>RoutingExample</c> labels it) of the k labelled
 /// prompts most like this one, plus the length term. Exact search over every example with SIMD dot products.
 /// </summary>
 public sealed class KnnScorer(IReadOnlyList<float[]> vectors, IReadOnlyList<float> gains, int k) : PromptScorer

@@ -1,6 +1,7 @@
 using System.Text.RegularExpressions;
+using Marginal.Gateway.Caching;
 
-namespace Marginal.Gateway.Caching;
+namespace Marginal.Lab.Caching;
 
 /// <summary>
 /// A second-stage check for a semantic candidate, evaluated on GPTCache's pairs only (not used by the live cache): a

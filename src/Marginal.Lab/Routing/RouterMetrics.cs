@@ -1,4 +1,4 @@
-namespace Marginal.Gateway.Routing.Learning;
+namespace Marginal.Lab.Routing;
 
 /// <summary>One operating point: route every prompt scoring at least <see cref="Threshold"/> to the strong model.</summary>
 public readonly record struct CurvePoint(double Threshold, double StrongShare, double Accuracy);

@@ -1,6 +1,7 @@
 using Marginal.Gateway.Routing.Learning;
+using Marginal.Lab.Routing;
 
-namespace Marginal.Gateway.Tests.Routing;
+namespace Marginal.Lab.Tests.Routing;
 
 public sealed class RouteLlmDataTests : IDisposable
 {

@@ -1,6 +1,7 @@
 using Marginal.Gateway.Caching;
+using Marginal.Lab.Caching;
 
-namespace Marginal.Gateway.Tests.Caching;
+namespace Marginal.Lab.Tests.Caching;
 
 /// <summary>The evaluation's counts on a case small enough to work out by hand.</summary>
 public sealed class CacheEvaluationTests

@@ -1,6 +1,6 @@
 using System.Text.RegularExpressions;
 
-namespace Marginal.Gateway.Caching;
+namespace Marginal.Lab.Caching;
 
 /// <summary>
 /// Document frequencies of word tokens over the cached prompts of one scope, kept up to date as entries are added and

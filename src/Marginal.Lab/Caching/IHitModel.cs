@@ -1,4 +1,4 @@
-namespace Marginal.Gateway.Caching;
+namespace Marginal.Lab.Caching;
 
 /// <summary>
 /// A trained second stage over the features of one (query, cached prompt) candidate, evaluated on GPTCache's pairs only

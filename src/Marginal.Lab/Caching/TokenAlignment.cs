@@ -1,6 +1,6 @@
 using System.Numerics.Tensors;
 
-namespace Marginal.Gateway.Caching;
+namespace Marginal.Lab.Caching;
 
 /// <summary>
 /// How well the words of a query and of a cached prompt match one another, read token by token (BERTScore, Zhang et

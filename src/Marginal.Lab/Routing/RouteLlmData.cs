@@ -1,7 +1,8 @@
 using System.Text;
 using System.Text.Json;
+using Marginal.Gateway.Routing.Learning;
 
-namespace Marginal.Gateway.Routing.Learning;
+namespace Marginal.Lab.Routing;
 
 /// <summary>
 /// Reads correctness data in RouteLLM's evaluation format (lm-sys/RouteLLM, <c>routellm/evals/</c>): CSV files with a
@@ -171,6 +172,3 @@ public static class RouteLlmData
         }
     }
 }
-
-/// <summary>Routing data that cannot be read; the message is one line naming the file and the fault.</summary>
-public sealed class RoutingDataException(string message) : Exception(message);

@@ -1,4 +1,4 @@
-namespace Marginal.Gateway.Caching;
+namespace Marginal.Lab.Caching;
 
 /// <summary>
 /// The lexical second stage of a semantic candidate, evaluated on GPTCache's pairs only (not used by the live cache):

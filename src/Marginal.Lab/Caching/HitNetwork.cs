@@ -1,4 +1,4 @@
-namespace Marginal.Gateway.Caching;
+namespace Marginal.Lab.Caching;
 
 /// <summary>
 /// A non-linear second stage, evaluated on GPTCache's pairs only (not used by the live cache): one hidden layer of

@@ -2,7 +2,7 @@ using System.Security.Cryptography;
 using System.Text;
 using Marginal.Gateway.Embeddings;
 
-namespace Marginal.Gateway.Routing.Learning;
+namespace Marginal.Lab.Routing;
 
 /// <summary>
 /// Prompt embeddings for training and evaluation, computed once and kept in a file keyed by the SHA-256 of the prompts
