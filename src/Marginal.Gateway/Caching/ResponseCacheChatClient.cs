@@ -220,7 +220,7 @@ public sealed class ResponseCacheChatClient : DelegatingChatClient
     }
 
     // The config was validated on load, so the fallback is never taken.
-    private static TimeSpan Ttl(string text) => CacheConfigValidation.TryParseTtl(text, out var ttl) ? ttl : TimeSpan.FromHours(1);
+    private static TimeSpan Ttl(string text) => Durations.TryParseTtl(text, out var ttl) ? ttl : TimeSpan.FromHours(1);
 
     /// <summary>What the answer cost when it was made: the saving each later hit records (null when unpriced).</summary>
     private decimal? OriginalCost(GatewayContext context, IReadOnlyList<ChatMessage> messages, ChatResponse response)

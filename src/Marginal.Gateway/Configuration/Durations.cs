@@ -4,8 +4,9 @@ using System.Xml;
 namespace Marginal.Gateway.Configuration;
 
 /// <summary>
-/// Waits as the <c>deferral:</c> section and the <c>x-marginal-deadline</c> header write them (ISO-8601 included, up to
-/// a year); <see cref="ConfigLoader.TryParseDuration"/> reads the shorter timeouts of providers.
+/// Durations longer than a timeout: waits as the <c>deferral:</c> section and the <c>x-marginal-deadline</c> header
+/// write them (ISO-8601 included, up to a year), and cache lifetimes. <see cref="ConfigLoader.TryParseDuration"/> reads
+/// the shorter timeouts of providers.
 /// </summary>
 public static class Durations
 {
@@ -38,5 +39,23 @@ public static class Durations
         }
         duration = TimeSpan.FromSeconds(value * factor);
         return true;
+    }
+
+    /// <summary>A cache lifetime: <c>500ms</c>, <c>30s</c>, <c>10m</c>, <c>24h</c>, <c>7d</c> or a number of seconds.</summary>
+    public static bool TryParseTtl(string text, out TimeSpan ttl)
+    {
+        ttl = default;
+        var s = text.Trim();
+        double factor = s.EndsWith('h') ? 3600 : s.EndsWith('d') ? 86400 : 0;
+        if (factor > 0)
+        {
+            if (!double.TryParse(s[..^1], NumberStyles.Float, CultureInfo.InvariantCulture, out var value) || value <= 0)
+            {
+                return false;
+            }
+            ttl = TimeSpan.FromSeconds(value * factor);
+            return true;
+        }
+        return ConfigLoader.TryParseDuration(s, out ttl);
     }
 }

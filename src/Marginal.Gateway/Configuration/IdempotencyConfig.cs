@@ -26,26 +26,7 @@ public sealed class IdempotencyConfig
     /// <summary>Most bytes of answer text the in-process store holds (an estimate: UTF-16 characters × 2).</summary>
     public long MaxBytes { get; set; } = 256L * 1024 * 1024;
 
-    internal TimeSpan TtlSpan => CacheConfigValidation.TryParseTtl(Ttl, out var ttl) ? ttl : TimeSpan.FromHours(24);
+    internal TimeSpan TtlSpan => Durations.TryParseTtl(Ttl, out var ttl) ? ttl : TimeSpan.FromHours(24);
 
-    internal TimeSpan InFlightTtlSpan => CacheConfigValidation.TryParseTtl(InFlightTtl, out var ttl) ? ttl : TimeSpan.FromSeconds(30);
-
-    internal static void Validate(MarginalConfig config, string file)
-    {
-        var idempotency = config.Idempotency;
-        foreach (var (key, text) in new[] { ("ttl", idempotency.Ttl), ("in_flight_ttl", idempotency.InFlightTtl) })
-        {
-            if (!CacheConfigValidation.TryParseTtl(text, out _))
-            {
-                throw new ConfigException($"{file}: idempotency.{key}: '{text}' is not a duration (allowed: e.g. 90s, 10m, 24h, 7d)");
-            }
-        }
-        foreach (var (key, value) in new[] { ("max_entries", (long)idempotency.MaxEntries), ("max_bytes", idempotency.MaxBytes) })
-        {
-            if (value < 1)
-            {
-                throw new ConfigException($"{file}: idempotency.{key}: must be at least 1, got {value}");
-            }
-        }
-    }
+    internal TimeSpan InFlightTtlSpan => Durations.TryParseTtl(InFlightTtl, out var ttl) ? ttl : TimeSpan.FromSeconds(30);
 }

@@ -36,32 +36,5 @@ public sealed class RedisConfig
 
     /// <summary>The parsed <see cref="RouteFeedbackWindow"/>; null when <c>off</c>.</summary>
     public TimeSpan? FeedbackWindow => RouteFeedbackWindow == "off" ? null
-        : CacheConfigValidation.TryParseTtl(RouteFeedbackWindow, out var window) ? window : TimeSpan.FromHours(1);
-
-    /// <summary>Checks the section; every failure is one line naming the key.</summary>
-    internal static void Validate(MarginalConfig config, string file)
-    {
-        if (config.Redis is not { } redis)
-        {
-            return;
-        }
-        var at = $"{file}: redis";
-        if ((redis.ConnectionStringEnv is null) == (redis.ConnectionStringFile is null))
-        {
-            throw new ConfigException($"{at}: set connection_string_env (an environment variable) or connection_string_file, exactly one; the connection string is never written inline");
-        }
-        if (!FailModes.Contains(redis.BudgetsFail))
-        {
-            throw new ConfigException($"{at}.budgets_fail: '{redis.BudgetsFail}' is not allowed (allowed: {string.Join(", ", FailModes)})");
-        }
-        if (string.IsNullOrWhiteSpace(redis.KeyPrefix) || redis.KeyPrefix.Any(c => char.IsWhiteSpace(c) || c is '{' or '}'))
-        {
-            throw new ConfigException($"{at}.key_prefix: '{redis.KeyPrefix}' is not allowed (letters, digits and punctuation without spaces or braces, e.g. marginal)");
-        }
-        if (redis.RouteFeedbackWindow != "off"
-            && (!CacheConfigValidation.TryParseTtl(redis.RouteFeedbackWindow, out var window) || window < TimeSpan.FromMinutes(1) || window > TimeSpan.FromDays(7)))
-        {
-            throw new ConfigException($"{at}.route_feedback_window: '{redis.RouteFeedbackWindow}' is not allowed (a duration from 1m to 7d, e.g. 1h, or off)");
-        }
-    }
+        : Durations.TryParseTtl(RouteFeedbackWindow, out var window) ? window : TimeSpan.FromHours(1);
 }

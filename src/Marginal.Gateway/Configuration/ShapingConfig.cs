@@ -11,15 +11,4 @@ public sealed class ShapingConfig
 
     /// <summary>Models whose requests go upstream exactly as the client sent them.</summary>
     public List<string> ExcludeModels { get; set; } = [];
-
-    internal static void Validate(MarginalConfig config, string file)
-    {
-        foreach (var name in config.Shaping.ExcludeModels)
-        {
-            if (!config.Models.ContainsKey(name))
-            {
-                throw new ConfigException($"{file}: shaping.exclude_models: '{name}' is not defined under models");
-            }
-        }
-    }
 }

@@ -2,25 +2,13 @@ using System.Text.RegularExpressions;
 
 namespace Marginal.Gateway.Configuration;
 
-/// <summary>Checks the <c>routes:</c> section; every fault is a one-line <see cref="ConfigException"/> naming file and key.</summary>
-internal static class RoutesValidation
+/// <summary>The <c>routes:</c> section: aliases, their models, policies, learned routers and cascades.</summary>
+internal sealed class RoutesConfigValidator : IConfigValidator
 {
     public static readonly string[] Defaults = ["strong", "weak"];
     public static readonly string[] CascadeChecks = ["json_schema", "refusal", "verifier"];
 
-    /// <summary>A relative learned-router model file is taken from the config file's folder: it travels with the config.</summary>
-    public static void ResolvePaths(MarginalConfig config, string configPath)
-    {
-        foreach (var route in config.Routes.Values)
-        {
-            if (route?.Learned?.Model is { } model && !Path.IsPathRooted(model))
-            {
-                route.Learned.Model = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(configPath))!, model);
-            }
-        }
-    }
-
-    public static void Validate(MarginalConfig config, string file)
+    public void Validate(MarginalConfig config, string file)
     {
         foreach (var (name, route) in config.Routes)
         {
