@@ -31,8 +31,8 @@ public static class ConfigLoader
         ("the top level", typeof(MarginalConfig)),
     ];
 
-    // One validator per section, in this order: the first fault found is the one reported. Later sections name earlier
-    // ones (models name providers, routes and the cache name models), so those are checked first.
+    // One validator per section, run in this order: the first fault found is the one reported, so the order is part of
+    // the behaviour (the tests assert which message a file with several faults gets).
     private static readonly IConfigValidator[] Validators =
     [
         new ServerConfigValidator(), new StorageConfigValidator(), new BillingConfigValidator(), new DeferralConfigValidator(),

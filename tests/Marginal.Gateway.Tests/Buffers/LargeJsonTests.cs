@@ -4,7 +4,7 @@ using Marginal.Gateway.Buffers;
 using Marginal.Gateway.Caching;
 using Microsoft.Extensions.AI;
 
-namespace Marginal.Gateway.Tests.Pipeline;
+namespace Marginal.Gateway.Tests.Buffers;
 
 public sealed class LargeJsonTests
 {

@@ -2,7 +2,7 @@ using Marginal.Gateway.Tokens;
 using Microsoft.Extensions.AI;
 using Microsoft.ML.Tokenizers;
 
-namespace Marginal.Gateway.Tests.Metering;
+namespace Marginal.Gateway.Tests.Tokens;
 
 public sealed class TokenCounterTests
 {
