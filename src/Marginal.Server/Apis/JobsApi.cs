@@ -162,6 +162,7 @@ public static class JobsApi
                 RequestedModel = request.Model,
                 EndUser = request.User,
                 Metadata = request.Metadata,
+                Deferred = true,
             };
             context.Tags.Add("deferred");
             options.WithGatewayContext(context);
