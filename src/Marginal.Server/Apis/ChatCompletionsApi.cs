@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Marginal.Core.Errors;
 using Marginal.Core.Requests;
+using Marginal.Gateway.Wire.OpenAI;
 using Marginal.Server.Hosting;
 using Marginal.Server.Telemetry;
 using Marginal.Server.Wire;
@@ -162,7 +163,7 @@ public static class ChatCompletionsApi
         catch (GatewayException error)
         {
             // Bytes are out: the status is fixed, so fail the stream the way OpenAI does, with an error event.
-            ChatResponseWriter.WriteErrorEvent(output, error.Message, OpenAIErrors.TypeOf(error.Kind), error.Code);
+            ChatResponseWriter.WriteErrorEvent(output, error.Message, OpenAIErrorJson.TypeOf(error.Kind), error.Code);
             outcome = error.Code ?? "stream_error";
         }
         await output.FlushAsync(cancellationToken);

@@ -5,6 +5,7 @@ using Marginal.Core.Ledger;
 using Marginal.Core.Requests;
 using Marginal.Gateway.Idempotency;
 using Marginal.Gateway.Pipeline;
+using Marginal.Gateway.Wire.OpenAI;
 using Marginal.Server.Hosting;
 using Marginal.Server.Wire;
 using Microsoft.AspNetCore.Builder;

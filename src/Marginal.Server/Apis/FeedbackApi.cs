@@ -5,6 +5,7 @@ using Marginal.Core.Ledger;
 using Marginal.Gateway.Admission;
 using Marginal.Gateway.Routing;
 using Marginal.Economics.Plans;
+using Marginal.Gateway.Wire.OpenAI;
 using Marginal.Server.Cluster;
 using Marginal.Server.Hosting;
 using Marginal.Server.Wire;

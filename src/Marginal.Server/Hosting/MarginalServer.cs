@@ -130,9 +130,7 @@ public static partial class MarginalServer
         if (store is IJobStore jobStore && config.Deferral.Enabled)
         {
             builder.Services.AddSingleton(_ => jobStore);
-            builder.Services.AddSingleton(sp => new DeferralQueue(jobStore, models, ledger, time,
-                (job, ct) => JobsApi.RunAsync(sp.GetRequiredService<IChatClient>(), time, job, ct), sp.GetRequiredService<ILogger<DeferralQueue>>(), accounts,
-                JobsApi.ReadChat));
+            builder.Services.AddSingleton(sp => new DeferralQueue(jobStore, models, ledger, time, sp.GetRequiredService<IChatClient>(), sp.GetRequiredService<ILogger<DeferralQueue>>(), accounts));
             builder.Services.AddHostedService(sp => new DeferralService(sp.GetRequiredService<DeferralQueue>(), config.Deferral.FlushEvery, time, sp.GetRequiredService<ILogger<DeferralService>>()));
         }
         if (keysOn)
