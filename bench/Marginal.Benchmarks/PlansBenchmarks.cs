@@ -10,7 +10,7 @@ using Marginal.Economics.Plans;
 using Marginal.Gateway.Admission;
 using Marginal.Gateway.Billing;
 using Marginal.Gateway.Configuration;
-using Marginal.Gateway.Pipeline;
+using Marginal.Gateway.Model;
 using Microsoft.Extensions.AI;
 
 namespace Marginal.Benchmarks;

@@ -7,8 +7,8 @@ using Marginal.Core.Pricing;
 using Marginal.Core.Requests;
 using Marginal.Economics.Plans;
 using Marginal.Gateway.Billing;
-using Marginal.Gateway.Metering;
-using Marginal.Gateway.Pipeline;
+using Marginal.Gateway.Model;
+using Marginal.Gateway.Tokens;
 using Microsoft.Extensions.AI;
 
 namespace Marginal.Gateway.Admission;

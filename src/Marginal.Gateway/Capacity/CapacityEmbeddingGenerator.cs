@@ -1,6 +1,6 @@
 using Marginal.Core.Errors;
 using Marginal.Core.Requests;
-using Marginal.Gateway.Pipeline;
+using Marginal.Gateway.Model;
 using Marginal.Gateway.Providers;
 using Microsoft.Extensions.AI;
 

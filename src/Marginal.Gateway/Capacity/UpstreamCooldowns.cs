@@ -2,7 +2,7 @@ using System.Collections.Concurrent;
 using Marginal.Core.Errors;
 using Marginal.Core.Pricing;
 using Marginal.Core.Requests;
-using Marginal.Gateway.Pipeline;
+using Marginal.Gateway.Model;
 
 namespace Marginal.Gateway.Capacity;
 

@@ -7,7 +7,7 @@ using Marginal.Core.Ledger;
 using Marginal.Core.Pricing;
 using Marginal.Core.Requests;
 using Marginal.Gateway.Billing;
-using Marginal.Gateway.Pipeline;
+using Marginal.Gateway.Model;
 using Marginal.Gateway.Wire.OpenAI;
 using Microsoft.Extensions.AI;
 using Microsoft.Extensions.Logging;

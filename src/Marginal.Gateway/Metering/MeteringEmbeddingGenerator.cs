@@ -1,7 +1,7 @@
 using Marginal.Core.Ledger;
 using Marginal.Core.Requests;
 using Marginal.Gateway.Billing;
-using Marginal.Gateway.Pipeline;
+using Marginal.Gateway.Model;
 using Microsoft.Extensions.AI;
 
 namespace Marginal.Gateway.Metering;

@@ -4,7 +4,7 @@ using System.Text.Json.Nodes;
 using Marginal.Core.Deferral;
 using Marginal.Core.Errors;
 using Marginal.Gateway.Deferral;
-using Marginal.Gateway.Pipeline;
+using Marginal.Gateway.Model;
 using Marginal.Gateway.Wire.OpenAI;
 using Marginal.Server.Hosting;
 using Marginal.Server.Wire;

@@ -5,7 +5,7 @@ using Marginal.Economics.Plans;
 using Marginal.Gateway.Admission;
 using Marginal.Gateway.Billing;
 using Marginal.Gateway.Configuration;
-using Marginal.Gateway.Pipeline;
+using Marginal.Gateway.Model;
 using Marginal.Gateway.Providers;
 using Marginal.Testing;
 using Microsoft.Extensions.AI;
