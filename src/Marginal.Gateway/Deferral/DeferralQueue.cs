@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Text;
+using System.Text.Json;
 using System.Text.Json.Nodes;
 using Marginal.Core.Deferral;
 using Marginal.Core.Errors;
@@ -8,6 +9,7 @@ using Marginal.Core.Pricing;
 using Marginal.Core.Requests;
 using Marginal.Gateway.Billing;
 using Marginal.Gateway.Model;
+using Marginal.Gateway.Providers.OpenAI;
 using Marginal.Gateway.Wire.OpenAI;
 using Microsoft.Extensions.AI;
 using Microsoft.Extensions.Logging;
@@ -286,15 +288,8 @@ public sealed partial class DeferralQueue(
     private async Task RecordAsync(GatewayModel snapshot, DeferredJob job, JsonObject body, CancellationToken cancellationToken)
     {
         var deployment = snapshot.Models[job.Model].Primary;
-        var usage = body["usage"];
-        var tokens = new TokenUsage(
-            InputTokens: usage?["prompt_tokens"]?.GetValue<long>() ?? 0,
-            CachedInputTokens: usage?["prompt_tokens_details"]?["cached_tokens"]?.GetValue<long>() ?? 0,
-            // Anthropic's cache writes, carried over by AnthropicBatchApi (OpenAI's usage has no such field).
-            CacheWrite5mTokens: usage?[AnthropicBatchApi.CacheWriteTokensField]?.GetValue<long>() ?? 0,
-            OutputTokens: usage?["completion_tokens"]?.GetValue<long>() ?? 0,
-            ReasoningTokens: usage?["completion_tokens_details"]?["reasoning_tokens"]?.GetValue<long>() ?? 0,
-            Batched: true);
+        var usage = body["usage"] as JsonObject;
+        var tokens = TokenUsage.FromUsageDetails(UsageOf(usage), batched: true);
         decimal? cost = null;
         decimal? saving = null;
         if (deployment.Catalog is { } catalog)
@@ -311,6 +306,24 @@ public sealed partial class DeferralQueue(
             LatencyMs: (now - job.Created).TotalMilliseconds, TimeToFirstTokenMs: null, CostUsd: cost, MarginalCostUsd: cost, RevenueUsd: null,
             CacheOutcome: null, RouteReason: "deferred", Levers: saving is { } s ? LeverSavings.Format([new(Lever, s)]) : "",
             SavingsUsd: saving, Attempts: 1, Tags: "deferred"), cancellationToken);
+    }
+
+    /// <summary>
+    /// An answer's usage read by the one parser of OpenAI usage (<see cref="OpenAIChatStream.UsageOf"/>, the live
+    /// stream's), plus Anthropic's cache writes, which <see cref="AnthropicBatchApi"/> carries over in a field of their own.
+    /// </summary>
+    private static UsageDetails? UsageOf(JsonObject? usage)
+    {
+        if (usage is null)
+        {
+            return null;
+        }
+        var details = OpenAIChatStream.UsageOf(JsonSerializer.SerializeToElement(usage));
+        if (usage[AnthropicBatchApi.CacheWriteTokensField] is JsonValue written && written.TryGetValue<long>(out var writes))
+        {
+            (details.AdditionalCounts ??= [])[TokenUsage.CacheWriteTokensKey] = writes;
+        }
+        return details;
     }
 
     /// <summary>A failed batch line costs nothing (the provider bills only successful requests) but is recorded once, like any failure.</summary>
