@@ -23,7 +23,7 @@ public sealed class DialectSdkTests : IAsyncLifetime
     {
         var result = await NodeSdk.RunAsync("responses-plain", _host.BaseUrl, "gpt-test");
         Assert.Equal("completed", (string?)result["status"]);
-        Assert.Equal("Say hello", (string?)result["text"]);
+        Assert.Equal("Echo: Say hello", (string?)result["text"]);
         Assert.True((int)result["usage"]!["input_tokens"]! > 0);
         Assert.Equal((int)result["usage"]!["input_tokens"]! + (int)result["usage"]!["output_tokens"]!, (int)result["usage"]!["total_tokens"]!);
         var upstream = _host.Primary.Requests.Last(r => r.Path.EndsWith("/chat/completions", StringComparison.Ordinal)).Json!;
@@ -39,9 +39,9 @@ public sealed class DialectSdkTests : IAsyncLifetime
         Assert.Equal("response.created", types[0]);
         Assert.Contains("response.output_text.delta", types);
         Assert.Equal("response.completed", types[^1]);
-        Assert.Equal("Stream me", (string?)result["text"]);
+        Assert.Equal("Echo: Stream me", (string?)result["text"]);
         Assert.True((int)result["usage"]!["output_tokens"]! > 0);
-        Assert.Equal("Helper stream", (string?)result["helperText"]);
+        Assert.Equal("Echo: Helper stream", (string?)result["helperText"]);
     }
 
     [Fact]
@@ -81,7 +81,7 @@ public sealed class DialectSdkTests : IAsyncLifetime
         var result = await NodeSdk.RunAsync("messages-create", _host.BaseUrl, "gpt-test");
         Assert.Equal("message", (string?)result["type"]);
         Assert.Equal("end_turn", (string?)result["stop_reason"]);
-        Assert.Equal("Say hello", (string?)result["text"]);
+        Assert.Equal("Echo: Say hello", (string?)result["text"]);
         Assert.True((int)result["usage"]!["output_tokens"]! > 0);
     }
 
@@ -93,8 +93,8 @@ public sealed class DialectSdkTests : IAsyncLifetime
         Assert.Equal("message_start", types[0]);
         Assert.Equal("message_stop", types[^1]);
         Assert.Contains("content_block_delta", types);
-        Assert.Equal("Stream me", (string?)result["text"]);
-        Assert.Equal("Stream me", (string?)result["finalText"]);
+        Assert.Equal("Echo: Stream me", (string?)result["text"]);
+        Assert.Equal("Echo: Stream me", (string?)result["finalText"]);
         Assert.True((int)result["usage"]!["output_tokens"]! > 0);
     }
 

@@ -3,9 +3,9 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Marginal.Core.Errors;
-using Marginal.Server.Wire;
-using Marginal.Server.Wire.Anthropic;
-using Marginal.Server.Wire.Responses;
+using Marginal.Gateway.Wire.OpenAI;
+using Marginal.Gateway.Wire.Anthropic;
+using Marginal.Gateway.Wire.Responses;
 using Microsoft.Extensions.AI;
 
 namespace Marginal.Server.Tests.Wire;

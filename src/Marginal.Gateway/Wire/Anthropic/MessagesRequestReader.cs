@@ -1,7 +1,8 @@
 using System.Text.Json;
 using Marginal.Core.Errors;
+using Marginal.Gateway.Wire.OpenAI;
 
-namespace Marginal.Server.Wire.Anthropic;
+namespace Marginal.Gateway.Wire.Anthropic;
 
 /// <summary>
 /// Reads an Anthropic Messages API request (<c>POST /v1/messages</c>, <c>/v1/messages/count_tokens</c>) and translates

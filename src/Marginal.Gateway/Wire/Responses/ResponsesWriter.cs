@@ -3,7 +3,9 @@ using System.Text;
 using System.Text.Json;
 using Microsoft.Extensions.AI;
 
-namespace Marginal.Server.Wire.Responses;
+using Marginal.Gateway.Wire.OpenAI;
+
+namespace Marginal.Gateway.Wire.Responses;
 
 /// <summary>
 /// Writes the gateway's answer as an OpenAI Responses API response object, or as its typed stream events

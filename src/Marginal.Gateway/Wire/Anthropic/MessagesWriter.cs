@@ -1,12 +1,10 @@
 using System.Buffers;
-using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using Marginal.Core.Errors;
-using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.AI;
 
-namespace Marginal.Server.Wire.Anthropic;
+namespace Marginal.Gateway.Wire.Anthropic;
 
 /// <summary>
 /// Writes the gateway's answer in Anthropic's Messages format: one <c>message</c> object, or its event stream
@@ -153,7 +151,7 @@ public sealed class MessagesWriter(string model) : IDisposable
     {
         var json = _events.Start(output, "error");
         json.WriteStartObject("error"u8);
-        json.WriteString("type"u8, AnthropicErrors.TypeOf(error.Kind));
+        json.WriteString("type"u8, AnthropicErrorJson.TypeOf(error.Kind));
         json.WriteString("message"u8, error.Message);
         json.WriteEndObject();
         TypedEventWriter.End(output, json);
@@ -229,47 +227,4 @@ public sealed class MessagesWriter(string model) : IDisposable
 
 
 
-}
-
-/// <summary>Errors in Anthropic's schema: <c>{"type":"error","error":{"type","message"}}</c> with the matching status.</summary>
-public static class AnthropicErrors
-{
-    /// <summary>Anthropic's error <c>type</c> for each kind (docs.anthropic.com, "Errors").</summary>
-    public static string TypeOf(GatewayErrorKind kind) => kind switch
-    {
-        GatewayErrorKind.InvalidRequest or GatewayErrorKind.Conflict or GatewayErrorKind.Unprocessable => "invalid_request_error",
-        GatewayErrorKind.Authentication => "authentication_error",
-        GatewayErrorKind.PermissionDenied => "permission_error",
-        GatewayErrorKind.NotFound => "not_found_error",
-        GatewayErrorKind.RequestTooLarge => "request_too_large",
-        GatewayErrorKind.RateLimited => "rate_limit_error",
-        // Anthropic has no type of its own for an exhausted balance; its billing errors are invalid requests.
-        GatewayErrorKind.PaymentRequired => "billing_error",
-        GatewayErrorKind.UpstreamUnavailable => "overloaded_error",
-        GatewayErrorKind.UpstreamTimeout => "timeout_error",
-        _ => "api_error",
-    };
-
-    /// <summary>Writes <paramref name="error"/> with the status OpenAI's format would use for it, and Anthropic's body.</summary>
-    public static async Task WriteAsync(HttpContext http, GatewayException error)
-    {
-        var response = http.Response;
-        response.StatusCode = OpenAIErrors.StatusOf(error.Kind);
-        if (error.RetryAfter is { } wait)
-        {
-            response.Headers.RetryAfter = Math.Max(1, (int)Math.Ceiling(wait.TotalSeconds)).ToString(CultureInfo.InvariantCulture);
-        }
-        response.ContentType = "application/json";
-        using (var json = new Utf8JsonWriter(response.BodyWriter))
-        {
-            json.WriteStartObject();
-            json.WriteString("type"u8, "error"u8);
-            json.WriteStartObject("error"u8);
-            json.WriteString("type"u8, TypeOf(error.Kind));
-            json.WriteString("message"u8, error.Message);
-            json.WriteEndObject();
-            json.WriteEndObject();
-        }
-        await response.BodyWriter.FlushAsync();
-    }
 }

@@ -2,7 +2,7 @@ using System.Buffers;
 using System.Text;
 using System.Text.Json;
 
-namespace Marginal.Server.Wire;
+namespace Marginal.Gateway.Wire;
 
 /// <summary>
 /// Server-sent events named by their type, as the Responses and Messages APIs send them:

@@ -1,7 +1,7 @@
 using System.Text.Json;
 using Microsoft.Extensions.AI;
 
-namespace Marginal.Server.Wire;
+namespace Marginal.Gateway.Wire;
 
 /// <summary>A function call's arguments as the compact JSON text the client dialects carry (<c>{"city":"Paris"}</c>).</summary>
 public static class ToolArguments

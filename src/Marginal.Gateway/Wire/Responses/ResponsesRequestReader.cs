@@ -1,7 +1,8 @@
 using System.Text.Json;
 using Marginal.Core.Errors;
+using Marginal.Gateway.Wire.OpenAI;
 
-namespace Marginal.Server.Wire.Responses;
+namespace Marginal.Gateway.Wire.Responses;
 
 /// <summary>
 /// Reads an OpenAI Responses API request (<c>POST /v1/responses</c>) and translates it into the chat completion
