@@ -124,6 +124,28 @@ public sealed class DialectSdkTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Responses_DotNetSdk_PlainAndStreamed()
+    {
+#pragma warning disable OPENAI001 // the SDK marks its Responses client experimental
+        var client = new OpenAI.Responses.ResponsesClient(new System.ClientModel.ApiKeyCredential("sk-test"),
+            new OpenAI.Responses.ResponsesClientOptions { Endpoint = new Uri(_host.BaseUrl, "/v1"), RetryPolicy = new System.ClientModel.Primitives.ClientRetryPolicy(0) });
+        var plain = await client.CreateResponseAsync(new OpenAI.Responses.CreateResponseOptions("gpt-test", [OpenAI.Responses.ResponseItem.CreateUserMessageItem("From dotnet")]));
+        Assert.Equal("Echo: From dotnet", plain.Value.GetOutputText());
+        Assert.True(plain.Value.Usage.OutputTokenCount > 0);
+        var text = new System.Text.StringBuilder();
+        var options = new OpenAI.Responses.CreateResponseOptions("gpt-test", [OpenAI.Responses.ResponseItem.CreateUserMessageItem("Streamed dotnet")]) { StreamingEnabled = true };
+        await foreach (var update in await client.CreateResponseStreamingAsync(options))
+        {
+            if (update is OpenAI.Responses.StreamingResponseOutputTextDeltaUpdate delta)
+            {
+                text.Append(delta.Delta);
+            }
+        }
+#pragma warning restore OPENAI001
+        Assert.Equal("Echo: Streamed dotnet", text.ToString());
+    }
+
+    [Fact]
     public async Task BothDialects_AreRecordedAndPricedLikeChat()
     {
         await NodeSdk.RunAsync("responses-plain", _host.BaseUrl, "gpt-test");
