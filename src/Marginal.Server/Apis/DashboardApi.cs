@@ -2,7 +2,7 @@ using System.Globalization;
 using Marginal.Core.Ledger;
 using Marginal.Economics.Reports.Formats;
 using Marginal.Economics.UnitEconomics;
-using Marginal.Gateway.Pipeline;
+using Marginal.Gateway.Model;
 using Marginal.Server.Dashboard;
 using Marginal.Server.Hosting;
 using Marginal.Server.Wire;

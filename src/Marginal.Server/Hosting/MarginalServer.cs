@@ -1,10 +1,13 @@
 using Marginal.Core.Budgets;
 using Marginal.Core.Deferral;
 using Marginal.Core.Ledger;
+using Marginal.Gateway.Admission;
 using Marginal.Gateway.Billing;
+using Marginal.Gateway.Capacity;
 using Marginal.Gateway.Deferral;
 using Marginal.Core.Tenancy;
 using Marginal.Gateway.Configuration;
+using Marginal.Gateway.Model;
 using Marginal.Storage;
 using Marginal.Storage.Postgres;
 using Marginal.Storage.Spool;
@@ -119,14 +122,16 @@ public static partial class MarginalServer
         {
             builder.Services.AddSingleton(admission);
         }
+        // One set of upstream cool-downs for chat and embeddings: a Retry-After told to one holds for the other.
+        var cooldowns = new UpstreamCooldowns(time);
+        builder.Services.AddSingleton(cooldowns);
         builder.Services.AddSingleton<IChatClient>(sp => GatewayPipeline.Build(models, time, ledger, sp.GetRequiredService<ILoggerFactory>(), routeFeedback, accounts, cluster?.Cache, cluster?.Cache,
-            sp.GetService<ClusterSemanticCache>()));
+            sp.GetService<ClusterSemanticCache>(), admission, cooldowns));
+        builder.Services.AddSingleton(_ => GatewayPipeline.BuildEmbeddings(models, time, cooldowns, ledger, accounts, admission));
         if (store is IJobStore jobStore && config.Deferral.Enabled)
         {
             builder.Services.AddSingleton(_ => jobStore);
-            builder.Services.AddSingleton(sp => new DeferralQueue(jobStore, models, ledger, time,
-                (job, ct) => JobsApi.RunAsync(sp.GetRequiredService<IChatClient>(), time, job, ct), sp.GetRequiredService<ILogger<DeferralQueue>>(), accounts,
-                JobsApi.ReadChat));
+            builder.Services.AddSingleton(sp => new DeferralQueue(jobStore, models, ledger, time, sp.GetRequiredService<IChatClient>(), sp.GetRequiredService<ILogger<DeferralQueue>>(), accounts));
             builder.Services.AddHostedService(sp => new DeferralService(sp.GetRequiredService<DeferralQueue>(), config.Deferral.FlushEvery, time, sp.GetRequiredService<ILogger<DeferralService>>()));
         }
         if (keysOn)
@@ -235,7 +240,7 @@ public static partial class MarginalServer
     /// Pricing plans, budgets and limits (<c>billing.plans</c>): the tenants' running months and credit, and admission,
     /// both started from the ledger so a restart continues the day and the month. Nothing without a plans file.
     /// </summary>
-    private static (TenantAccounts?, Admission?) Billing(MarginalConfig config, GatewayModelSource models, IMarginalStore? store, TimeProvider time, ClusterRedis? cluster)
+    private static (TenantAccounts?, AdmissionPolicy?) Billing(MarginalConfig config, GatewayModelSource models, IMarginalStore? store, TimeProvider time, ClusterRedis? cluster)
     {
         if (config.Billing.Plans is null)
         {
@@ -253,24 +258,24 @@ public static partial class MarginalServer
             accounts.Seed(grants, store.ReadAsync(since).ToBlockingEnumerable(), now);
             if (cluster is null)
             {
-                Admission.SeedAsync(counters, store.ReadAsync(monthStart), now).GetAwaiter().GetResult();
+                AdmissionPolicy.SeedAsync(counters, store.ReadAsync(monthStart), now).GetAwaiter().GetResult();
             }
             else
             {
                 // Shared counters are seeded once per Redis, by the first node to start, not once per node (which
                 // would count the month again for every node). See RedisLimitCounters.SeedOnceAsync.
-                var seed = Admission.SeedChargesAsync(store.ReadAsync(monthStart), now).GetAwaiter().GetResult();
+                var seed = AdmissionPolicy.SeedChargesAsync(store.ReadAsync(monthStart), now).GetAwaiter().GetResult();
                 cluster.Counters.SeedOnceAsync(seed, $"{Environment.MachineName}:{Environment.ProcessId}:{now:O}").GetAwaiter().GetResult();
                 // A Redis that loses its data later (restarted without persistence) is seeded again from the ledger
                 // as it is then, by the first node whose reservation finds the marker gone.
                 cluster.Counters.SeedSource = async ct =>
                 {
                     var at = time.GetUtcNow();
-                    return await Admission.SeedChargesAsync(store.ReadAsync(new DateTimeOffset(at.Year, at.Month, 1, 0, 0, 0, TimeSpan.Zero), cancellationToken: ct), at, ct);
+                    return await AdmissionPolicy.SeedChargesAsync(store.ReadAsync(new DateTimeOffset(at.Year, at.Month, 1, 0, 0, 0, TimeSpan.Zero), cancellationToken: ct), at, ct);
                 };
             }
         }
-        return (accounts, new Admission(models, billing, accounts, counters, time, config.Billing.DefaultMaxOutputTokens, store));
+        return (accounts, new AdmissionPolicy(models, billing, accounts, counters, time, config.Billing.DefaultMaxOutputTokens, store));
     }
 
     /// <summary>Opens the ledger and key store <paramref name="storage"/> names; a file that cannot be opened is a <see cref="ConfigException"/>.</summary>
