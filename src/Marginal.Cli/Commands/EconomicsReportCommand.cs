@@ -99,7 +99,7 @@ internal static class EconomicsReportCommand
         head.AddRow("fixed share of cost", Pct(r.FixedShare, "no cost"));
         foreach (var p in r.Pools)
         {
-            head.AddRow($"pool {Markup.Escape(p.Provider)}: utilisation / stranded (USD)", $"{Pct(p.Utilisation, "-")} / {Usd(p.StrandedCostUsd, "-")}");
+            head.AddRow($"pool {Markup.Escape(p.Provider)}: utilisation / stranded (USD)", $"{Pct(p.Utilisation, "-")} / {Usd(p.StrandedCostUsd, "-")} ({Markup.Escape(p.StrandedBasis)})");
         }
         head.AddRow("supplier concentration (HHI)", r.SupplierHhi is { } hhi ? hhi.ToString("0", CultureInfo.InvariantCulture) : "no spend");
         head.AddRow("next 1M tokens at current load (USD)", Usd(r.NextMillionTokensUsd, "unpriced"));

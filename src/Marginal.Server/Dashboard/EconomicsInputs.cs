@@ -31,7 +31,7 @@ public static class EconomicsInputs
             if (provider.Kind == "local" && provider.Pool is { } p)
             {
                 var cost = new OwnedPoolCost(p.PurchaseUsd, p.LifetimeMonths, p.PowerKw, p.UsdPerKwh, p.Pue, p.ColocationUsdPerMonth, p.OperationsUsdPerMonth);
-                pools.Add(new OwnedPool(name, cost.CostPerHour, cost.EnergyPerHour));
+                pools.Add(new OwnedPool(name, cost.CostPerHour, cost.EnergyPerHour, p.IdlePowerKw is { } idle ? idle * p.Pue * p.UsdPerKwh : null));
             }
         }
         var owned = pools.Select(p => p.Provider).ToHashSet(StringComparer.Ordinal);
