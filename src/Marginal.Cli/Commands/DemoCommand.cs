@@ -10,7 +10,7 @@ using Marginal.Local;
 using Marginal.Local.Scheduling;
 using Marginal.Local.TestModels;
 using Marginal.Planner.Hardware;
-using Marginal.Server.Apis;
+using Marginal.Server.Dashboard;
 using Marginal.Server.Hosting;
 using Marginal.Storage.Sqlite;
 using Microsoft.AspNetCore.Builder;
@@ -151,7 +151,7 @@ internal static class DemoCommand
         await using (var store = SqliteStore.Open(ledger))
         {
             var html = Path.Combine(dir, "economics.html");
-            var report = await DashboardApi.BuildAsync(store, config, started, null, Economics.UnitEconomics.EconomicsGrouping.Model, DateTimeOffset.UtcNow, cancellationToken);
+            var report = await EconomicsInputs.ReportBuilder(config).BuildAsync(store, started, null, Economics.UnitEconomics.EconomicsGrouping.Model, DateTimeOffset.UtcNow, cancellationToken);
             await EconomicsReportCommand.WriteHtmlAsync(html, report, cancellationToken);
             AnsiConsole.MarkupLine($"Unit economics report (open in a browser, no network needed): [bold]{Markup.Escape(html)}[/]");
         }

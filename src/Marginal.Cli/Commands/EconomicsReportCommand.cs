@@ -1,10 +1,8 @@
 using System.CommandLine;
 using System.Globalization;
-using System.Text.Json;
-using Marginal.Core.Formats;
+using Marginal.Economics.Reports.Formats;
 using Marginal.Economics.UnitEconomics;
 using Marginal.Gateway.Configuration;
-using Marginal.Server.Apis;
 using Marginal.Server.Dashboard;
 using Marginal.Server.Hosting;
 using Spectre.Console;
@@ -43,11 +41,11 @@ internal static class EconomicsReportCommand
                 var output = Choice("--format", parse.GetValue(format)!, Formats);
                 var (loaded, _) = ConfigFile.Load(parse.GetValue(config));
                 await using var store = MarginalServer.OpenStore(loaded.Storage);
-                var report = await DashboardApi.BuildAsync(store, loaded, from, to, Enum.Parse<EconomicsGrouping>(grouping, ignoreCase: true), now, cancellationToken);
+                var report = await EconomicsInputs.ReportBuilder(loaded).BuildAsync(store, from, to, Enum.Parse<EconomicsGrouping>(grouping, ignoreCase: true), now, cancellationToken);
                 switch (output)
                 {
-                    case "csv": WriteCsv(report); break;
-                    case "json": WriteJson(report); break;
+                    case "csv": Console.Out.Write(EconomicsReportFormats.Csv(report)); break;
+                    case "json": Console.Out.Write(EconomicsReportFormats.Json(report) + "\n"); break;
                     default: WriteTable(report); break;
                 }
                 if (parse.GetValue(html) is { } file)
@@ -71,7 +69,7 @@ internal static class EconomicsReportCommand
     {
         try
         {
-            await File.WriteAllTextAsync(path, DashboardPage.SelfContained(report), cancellationToken);
+            await File.WriteAllTextAsync(path, EconomicsReportFormats.Html(report), cancellationToken);
         }
         catch (Exception error) when (error is IOException or UnauthorizedAccessException)
         {
@@ -101,7 +99,7 @@ internal static class EconomicsReportCommand
         head.AddRow("fixed share of cost", Pct(r.FixedShare, "no cost"));
         foreach (var p in r.Pools)
         {
-            head.AddRow($"pool {Markup.Escape(p.Provider)}: utilisation / stranded (USD)", $"{Pct(p.Utilisation, "-")} / {Usd(p.StrandedCostUsd, "-")}");
+            head.AddRow($"pool {Markup.Escape(p.Provider)}: utilisation / stranded (USD)", $"{Pct(p.Utilisation, "-")} / {Usd(p.StrandedCostUsd, "-")} ({Markup.Escape(p.StrandedBasis)})");
         }
         head.AddRow("supplier concentration (HHI)", r.SupplierHhi is { } hhi ? hhi.ToString("0", CultureInfo.InvariantCulture) : "no spend");
         head.AddRow("next 1M tokens at current load (USD)", Usd(r.NextMillionTokensUsd, "unpriced"));
@@ -133,25 +131,5 @@ internal static class EconomicsReportCommand
                 Markup.Escape(s.Source), Usd(s.UsdPerMillion, "unpriced"));
         }
         AnsiConsole.Write(curve);
-    }
-
-    private static void WriteCsv(EconomicsReport r)
-    {
-        Console.WriteLine($"{r.By.ToString().ToLowerInvariant()},requests,errors,input_tokens,output_tokens,cost_usd,marginal_cost_usd,revenue_usd,unpriced_requests,unplanned_requests,cost_per_million_tokens_usd,gross_margin,cost_share_of_revenue,fixed_cost_usd,variable_cost_usd,cache_hit_rate");
-        foreach (var x in r.Rows.Append(r.Total))
-        {
-            Console.WriteLine(string.Join(',', Csv.Text(x.Group), x.Requests, x.Errors, x.InputTokens, x.OutputTokens, D(x.CostUsd), D(x.MarginalCostUsd), D(x.RevenueUsd),
-                x.UnpricedRequests, x.UnplannedRequests, D(x.CostPerMillionTokensUsd), D(x.GrossMargin), D(x.CostShareOfRevenue), D(x.FixedCostUsd), D(x.VariableCostUsd), D(x.CacheHitRate)));
-        }
-    }
-
-    // Empty means unknown (unpriced, no plan), never zero.
-    private static string D(decimal? value) => value?.ToString(CultureInfo.InvariantCulture) ?? "";
-
-    private static void WriteJson(EconomicsReport r)
-    {
-        using var stdout = Console.OpenStandardOutput();
-        JsonSerializer.Serialize(stdout, r, EconomicsJson.Default.EconomicsReport);
-        stdout.WriteByte((byte)'\n');
     }
 }

@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using Marginal.Core.Ledger;
 using Marginal.Economics.Invoices;
+using Marginal.Economics.Reports.Formats;
 using Marginal.Gateway.Billing;
 using Marginal.Gateway.Configuration;
 

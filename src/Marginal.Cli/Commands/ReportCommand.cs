@@ -1,9 +1,8 @@
 using System.CommandLine;
 using System.Globalization;
-using System.Text.Json;
-using Marginal.Core.Formats;
 using Marginal.Core.Ledger;
 using Marginal.Economics.Reports;
+using Marginal.Economics.Reports.Formats;
 using Marginal.Gateway.Configuration;
 using Marginal.Server.Hosting;
 using Spectre.Console;
@@ -44,8 +43,8 @@ internal static class ReportCommand
                 var rows = UsageReport.Summarise(records, Enum.Parse<ReportGrouping>(grouping, ignoreCase: true));
                 switch (output)
                 {
-                    case "csv": WriteCsv(rows, grouping); break;
-                    case "json": WriteJson(rows, grouping); break;
+                    case "csv": Console.Out.Write(UsageReportFormats.Csv(rows, grouping)); break;
+                    case "json": Console.Out.Write(UsageReportFormats.Json(rows, grouping)); break;
                     default: WriteTable(rows, grouping, store.Path, from, to); break;
                 }
                 return 0;
@@ -64,8 +63,6 @@ internal static class ReportCommand
 
     private static string Money(decimal? value, int decimals = 6) => value is { } v ? Math.Round(v, decimals).ToString("0.######", CultureInfo.InvariantCulture) : "";
 
-    private static string Ms(double value) => value.ToString("0.0", CultureInfo.InvariantCulture);
-
     private static void WriteTable(IReadOnlyList<UsageReportRow> rows, string grouping, string path, DateTimeOffset? from, DateTimeOffset? to)
     {
         var table = new Table().Title($"[bold]usage by {grouping}[/] ({Markup.Escape(path)}, {(from is { } f ? $"{f:u}" : "start")} – {(to is { } t ? $"{t:u}" : "now")})")
@@ -80,7 +77,7 @@ internal static class ReportCommand
             {
                 Markup.Escape(r.Group), N(r.Requests), N(r.Errors), N(r.InputTokens), N(r.CachedInputTokens), N(r.CacheWriteTokens), N(r.OutputTokens),
                 N(r.ReasoningTokens), Money(r.CostUsd) + (r.UnpricedRequests > 0 ? $" (+{r.UnpricedRequests} unpriced)" : ""),
-                Money(r.CostPerMillionTokensUsd, 4), Ms(r.LatencyP50Ms), Ms(r.LatencyP95Ms),
+                Money(r.CostPerMillionTokensUsd, 4), UsageReportFormats.Ms(r.LatencyP50Ms), UsageReportFormats.Ms(r.LatencyP95Ms),
             };
             table.AddRow(r.Group == UsageReport.TotalGroup ? cells.Select(c => $"[bold]{c}[/]").ToArray() : cells);
         }
@@ -88,54 +85,4 @@ internal static class ReportCommand
     }
 
     private static string N(long value) => value.ToString("N0", CultureInfo.InvariantCulture);
-
-    private static void WriteCsv(IReadOnlyList<UsageReportRow> rows, string grouping)
-    {
-        Console.WriteLine($"{grouping},requests,errors,input_tokens,cached_input_tokens,cache_write_tokens,output_tokens,reasoning_tokens,cost_usd,unpriced_requests,cost_per_million_tokens_usd,latency_p50_ms,latency_p95_ms");
-        foreach (var r in rows)
-        {
-            Console.WriteLine(string.Join(',', Csv.Text(r.Group), r.Requests, r.Errors, r.InputTokens, r.CachedInputTokens, r.CacheWriteTokens, r.OutputTokens, r.ReasoningTokens,
-                r.CostUsd.ToString(CultureInfo.InvariantCulture), r.UnpricedRequests, r.CostPerMillionTokensUsd?.ToString(CultureInfo.InvariantCulture) ?? "", Ms(r.LatencyP50Ms), Ms(r.LatencyP95Ms)));
-        }
-    }
-
-    private static void WriteJson(IReadOnlyList<UsageReportRow> rows, string grouping)
-    {
-        using var stdout = Console.OpenStandardOutput();
-        using (var json = new Utf8JsonWriter(stdout, new JsonWriterOptions { Indented = true }))
-        {
-            json.WriteStartObject();
-            json.WriteString("by", grouping);
-            json.WriteStartArray("rows");
-            foreach (var r in rows)
-            {
-                json.WriteStartObject();
-                json.WriteString("group", r.Group);
-                json.WriteNumber("requests", r.Requests);
-                json.WriteNumber("errors", r.Errors);
-                json.WriteNumber("input_tokens", r.InputTokens);
-                json.WriteNumber("cached_input_tokens", r.CachedInputTokens);
-                json.WriteNumber("cache_write_tokens", r.CacheWriteTokens);
-                json.WriteNumber("output_tokens", r.OutputTokens);
-                json.WriteNumber("reasoning_tokens", r.ReasoningTokens);
-                // Money as a string: a JSON number may be read back as a binary float and lose cents.
-                json.WriteString("cost_usd", r.CostUsd.ToString(CultureInfo.InvariantCulture));
-                json.WriteNumber("unpriced_requests", r.UnpricedRequests);
-                if (r.CostPerMillionTokensUsd is { } perMillion)
-                {
-                    json.WriteString("cost_per_million_tokens_usd", perMillion.ToString(CultureInfo.InvariantCulture));
-                }
-                else
-                {
-                    json.WriteNull("cost_per_million_tokens_usd");
-                }
-                json.WriteNumber("latency_p50_ms", r.LatencyP50Ms);
-                json.WriteNumber("latency_p95_ms", r.LatencyP95Ms);
-                json.WriteEndObject();
-            }
-            json.WriteEndArray();
-            json.WriteEndObject();
-        }
-        stdout.WriteByte((byte)'\n');
-    }
 }

@@ -36,7 +36,6 @@ public static class EconomicsQueries
         ArgumentNullException.ThrowIfNull(spillover);
         var firstHour = UsageRollup.HourOf(since);
         var window = rollups.Where(r => r.Hour >= firstHour && r.Hour < until).ToList();
-        var windowHours = Math.Max(0m, (decimal)(until - since).Ticks / TimeSpan.TicksPerHour);
 
         var total = new Group(TotalGroup);
         var groups = new Dictionary<string, Group>(StringComparer.Ordinal);
@@ -76,19 +75,19 @@ public static class EconomicsQueries
         }
 
         var lastHour = UsageRollup.HourOf(until - TimeSpan.FromTicks(1));
-        var poolFigures = pools.Select(p => Utilisation(p, window, windowHours, lastHour)).ToList();
+        var poolFigures = pools.Select(p => Utilisation(p, window, PoolHours(p, since, until), lastHour)).ToList();
         var series = hours.Select(h =>
         {
             var row = h.Value.ToRow();
             decimal? owned = null;
             if (pools.Count > 0)
             {
-                // Busy hours over the part of this hour inside the window (the first and last hours may be partial).
-                var start = h.Key > since ? h.Key : since;
+                // Busy hours over the pools' hours inside the window and after each pool started (the first and last
+                // hours may be partial).
                 var end = h.Key.AddHours(1) < until ? h.Key.AddHours(1) : until;
-                var span = Math.Max((decimal)(end - start).Ticks / TimeSpan.TicksPerHour, 1m / 3600m);
+                var span = Math.Max(pools.Sum(p => PoolHours(p, h.Key > since ? h.Key : since, end)), 1m / 3600m);
                 var busy = busyByHour.GetValueOrDefault(h.Key);
-                owned = Math.Min(1m, busy / (pools.Count * span));
+                owned = Math.Min(1m, busy / span);
             }
             return new EconomicsPoint(h.Key, row.Requests, row.InputTokens + row.OutputTokens, row.CostUsd, row.RevenueUsd, row.GrossProfitUsd, row.CacheHitRate, owned);
         }).ToList();
@@ -121,6 +120,14 @@ public static class EconomicsQueries
     private static decimal BusyHours(OwnedPool pool, IEnumerable<UsageRollup> rollups) =>
         pool.CostPerHourUsd <= 0m ? 0m : rollups.Where(r => r.Provider == pool.Provider).Sum(r => r.CostUsd) / pool.CostPerHourUsd;
 
+    /// <summary>Hours of [since, until) after <paramref name="pool"/> started; 0 when it started at or after until.</summary>
+    public static decimal PoolHours(OwnedPool pool, DateTimeOffset since, DateTimeOffset until)
+    {
+        ArgumentNullException.ThrowIfNull(pool);
+        var start = pool.Started is { } started && started > since ? started : since;
+        return until > start ? (decimal)(until - start).Ticks / TimeSpan.TicksPerHour : 0m;
+    }
+
     private static PoolUtilisation Utilisation(OwnedPool pool, IReadOnlyList<UsageRollup> window, decimal windowHours, DateTimeOffset lastHour)
     {
         var mine = window.Where(r => r.Provider == pool.Provider).ToList();
@@ -129,8 +136,8 @@ public static class EconomicsQueries
         var tokens = mine.Sum(r => r.InputTokens + r.OutputTokens);
         var poolCost = pool.CostPerHourUsd * windowHours;
         return new PoolUtilisation(pool.Provider, windowHours, busy, windowHours == 0m ? 0m : Math.Min(1m, busy / windowHours), poolCost, loaded,
-            Math.Max(0m, poolCost - loaded), tokens, busy == 0m ? null : tokens / busy,
-            windowHours == 0m ? null : Math.Min(1m, BusyHours(pool, mine.Where(r => r.Hour == lastHour))));
+            Math.Max(0m, windowHours - busy) * pool.IdleCostPerHourUsd, tokens, busy == 0m ? null : tokens / busy,
+            windowHours == 0m ? null : Math.Min(1m, BusyHours(pool, mine.Where(r => r.Hour == lastHour))), pool.StrandedBasis);
     }
 
     /// <summary>

@@ -15,8 +15,22 @@ public enum EconomicsGrouping
     Route,
 }
 
-/// <summary>An owned pool as the report needs it: the local provider's name and its costs per hour (docs/economics.md, "Owned capacity").</summary>
-public sealed record OwnedPool(string Provider, decimal CostPerHourUsd, decimal EnergyPerHourUsd);
+/// <summary>
+/// An owned pool as the report needs it: the local provider's name and its costs per hour (docs/economics.md, "Owned
+/// capacity"). <see cref="IdleEnergyPerHourUsd"/> is what it draws idle (<c>idle_power_kw</c> × PUE × USD/kWh), null when
+/// idle power is not modelled. <see cref="Started"/> is when the pool started (its first record in the ledger): its
+/// utilisation and stranded-cost windows begin there, never before.
+/// </summary>
+public sealed record OwnedPool(string Provider, decimal CostPerHourUsd, decimal EnergyPerHourUsd, decimal? IdleEnergyPerHourUsd = null, DateTimeOffset? Started = null)
+{
+    /// <summary>What an idle hour costs: the pool's cost per hour less the decoding energy, plus idle energy when modelled.</summary>
+    public decimal IdleCostPerHourUsd => CostPerHourUsd - EnergyPerHourUsd + (IdleEnergyPerHourUsd ?? 0m);
+
+    /// <summary>How stranded cost treats energy, as the report states it.</summary>
+    public string StrandedBasis => IdleEnergyPerHourUsd is null
+        ? "energy left out: idle power not modelled (set idle_power_kw)"
+        : "idle energy included (idle_power_kw)";
+}
 
 /// <summary>
 /// The price a spill-over model charges, USD per 1M tokens: where tokens go once the owned pools are full.
@@ -56,11 +70,13 @@ public sealed record EconomicsRow(
 public sealed record LeverSaving(string Lever, decimal SavingsUsd, string Counterfactual);
 
 /// <summary>
-/// An owned pool over the window: busy hours = loaded cost of its requests ÷ its cost per hour; utilisation = busy ÷
-/// window hours; stranded cost = (window − busy) hours × cost per hour, what the idle capacity cost.
+/// An owned pool over the window, which starts when the pool started (<see cref="OwnedPool.Started"/>) if that is later
+/// than the report's start: busy hours = loaded cost of its requests ÷ its cost per hour; utilisation = busy ÷ window
+/// hours; stranded cost = (window − busy) hours × idle cost per hour (<see cref="OwnedPool.IdleCostPerHourUsd"/>), what
+/// the idle capacity cost; <see cref="StrandedBasis"/> says whether it includes energy.
 /// </summary>
 public sealed record PoolUtilisation(string Provider, decimal WindowHours, decimal BusyHours, decimal Utilisation, decimal PoolCostUsd, decimal LoadedCostUsd,
-    decimal StrandedCostUsd, long Tokens, decimal? TokensPerBusyHour, decimal? RecentUtilisation);
+    decimal StrandedCostUsd, long Tokens, decimal? TokensPerBusyHour, decimal? RecentUtilisation, string StrandedBasis = "");
 
 /// <summary>A stretch of the marginal cost curve: tokens [From, To) of the next ones cost <see cref="UsdPerMillion"/>; null when unpriced.</summary>
 public sealed record MarginalSegment(long FromTokens, long ToTokens, string Source, decimal? UsdPerMillion);

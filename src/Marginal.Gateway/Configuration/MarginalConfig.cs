@@ -214,6 +214,12 @@ public sealed class PoolConfig
 
     /// <summary>People and support, USD per month.</summary>
     public decimal OperationsUsdPerMonth { get; set; }
+
+    /// <summary>
+    /// Power drawn while idle, kW; optional. Set, the economics report counts idle energy (idle_power_kw × pue ×
+    /// usd_per_kwh per idle hour) in stranded cost; unset, stranded cost leaves energy out (docs/economics.md).
+    /// </summary>
+    public decimal? IdlePowerKw { get; set; }
 }
 
 public sealed class ModelConfig

@@ -60,7 +60,7 @@ internal sealed class ProvidersConfigValidator : IConfigValidator
         if (provider.Pool is { } pool)
         {
             foreach (var (key, value) in new[] { ("purchase_usd", pool.PurchaseUsd), ("power_kw", pool.PowerKw), ("usd_per_kwh", pool.UsdPerKwh),
-                ("colocation_usd_per_month", pool.ColocationUsdPerMonth), ("operations_usd_per_month", pool.OperationsUsdPerMonth) })
+                ("colocation_usd_per_month", pool.ColocationUsdPerMonth), ("operations_usd_per_month", pool.OperationsUsdPerMonth), ("idle_power_kw", pool.IdlePowerKw ?? 0m) })
             {
                 if (value < 0)
                 {

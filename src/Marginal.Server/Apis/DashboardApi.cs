@@ -1,9 +1,8 @@
 using System.Globalization;
-using System.Text.Json;
 using Marginal.Core.Ledger;
+using Marginal.Economics.Reports.Formats;
 using Marginal.Economics.UnitEconomics;
 using Marginal.Gateway.Model;
-using Marginal.Gateway.Pricing;
 using Marginal.Server.Dashboard;
 using Marginal.Server.Hosting;
 using Marginal.Server.Wire;
@@ -134,26 +133,9 @@ public static class DashboardApi
             await OpenAIErrors.WriteAsync(http, StatusCodes.Status400BadRequest, "'by' must be one of: tenant, model, provider, capacity, route.", "invalid_request_error", "invalid_value", "by");
             return;
         }
-        var report = await BuildAsync(ledger, models.Current.Config, since, until, by, time.GetUtcNow(), http.RequestAborted);
+        var report = await EconomicsInputs.ReportBuilder(models.Current.Config).BuildAsync(ledger, since, until, by, time.GetUtcNow(), http.RequestAborted);
         http.Response.ContentType = "application/json";
-        await JsonSerializer.SerializeAsync(http.Response.Body, report, EconomicsJson.Default.EconomicsReport, http.RequestAborted);
-    }
-
-    /// <summary>
-    /// The report for [since, until) (defaults: the ledger's first hour, and <paramref name="now"/>), from the store's
-    /// rollups when it keeps them, else from its records.
-    /// </summary>
-    public static async Task<EconomicsReport> BuildAsync(ILedgerStore ledger, Gateway.Configuration.MarginalConfig config, DateTimeOffset? since, DateTimeOffset? until,
-        EconomicsGrouping by, DateTimeOffset now, CancellationToken cancellationToken)
-    {
-        ArgumentNullException.ThrowIfNull(ledger);
-        IReadOnlyList<UsageRollup> rollups = ledger is IUsageRollups kept
-            ? await kept.ReadRollupsAsync(since, until, cancellationToken)
-            : UsageRollup.From(await ledger.ReadAsync(since, until, cancellationToken).ToListAsync(cancellationToken));
-        var from = since ?? (rollups.Count > 0 ? rollups.Min(r => r.Hour) : now);
-        var to = until ?? now;
-        var (pools, spillover) = EconomicsInputs.From(config, PriceBookLoader.LoadWithOverride(config.Pricing.Book));
-        return EconomicsQueries.Build(rollups, from, to > from ? to : from, by, pools, spillover);
+        await EconomicsReportFormats.WriteJsonAsync(http.Response.Body, report, http.RequestAborted);
     }
 
     /// <summary>

@@ -8,6 +8,14 @@ namespace Marginal.Server.Dashboard;
 /// <summary>What the economics report takes from the config: the owned pools' costs and the spill-over models' prices.</summary>
 public static class EconomicsInputs
 {
+    /// <summary>The report builder for <paramref name="config"/>: its pools and spill-over prices, priced by its price book.</summary>
+    public static EconomicsReportBuilder ReportBuilder(MarginalConfig config)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        var (pools, spillover) = From(config, PriceBookLoader.LoadWithOverride(config.Pricing.Book));
+        return new EconomicsReportBuilder(pools, spillover);
+    }
+
     /// <summary>
     /// Pools: every <c>kind: local</c> provider with a <c>pool:</c>. Spill-over: for each model served by such a provider,
     /// its fallbacks that run elsewhere and have a price, in fallback order (the first one takes the spill); when there
@@ -23,7 +31,7 @@ public static class EconomicsInputs
             if (provider.Kind == "local" && provider.Pool is { } p)
             {
                 var cost = new OwnedPoolCost(p.PurchaseUsd, p.LifetimeMonths, p.PowerKw, p.UsdPerKwh, p.Pue, p.ColocationUsdPerMonth, p.OperationsUsdPerMonth);
-                pools.Add(new OwnedPool(name, cost.CostPerHour, cost.EnergyPerHour));
+                pools.Add(new OwnedPool(name, cost.CostPerHour, cost.EnergyPerHour, p.IdlePowerKw is { } idle ? idle * p.Pue * p.UsdPerKwh : null));
             }
         }
         var owned = pools.Select(p => p.Provider).ToHashSet(StringComparer.Ordinal);

@@ -1,6 +1,7 @@
 using Marginal.Core.Deferral;
 using Npgsql;
 using NpgsqlTypes;
+using static Marginal.Storage.StoreRows;
 
 namespace Marginal.Storage.Postgres;
 

@@ -1,6 +1,7 @@
 using Marginal.Core.Ledger;
 using Npgsql;
 using NpgsqlTypes;
+using static Marginal.Storage.StoreRows;
 
 namespace Marginal.Storage.Postgres;
 
@@ -53,7 +54,7 @@ public sealed partial class PostgresStore : IUsageRollups
             await using var reader = await find.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
             while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
             {
-                var request = ReadRecord(reader);
+                var request = StoreRows.ReadRecord(reader, Money);
                 requests.TryAdd(request.Id, request);
             }
         }

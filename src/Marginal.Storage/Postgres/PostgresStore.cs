@@ -1,9 +1,11 @@
+using System.Data.Common;
 using System.Runtime.CompilerServices;
 using Marginal.Core.Billing;
 using Marginal.Core.Ledger;
 using Marginal.Core.Tenancy;
 using Npgsql;
 using NpgsqlTypes;
+using static Marginal.Storage.StoreRows;
 
 namespace Marginal.Storage.Postgres;
 
@@ -144,55 +146,15 @@ public sealed partial class PostgresStore : IMarginalStore
     private static void Add<T>(NpgsqlParameterCollection parameters, NpgsqlDbType type, IEnumerable<T> values) =>
         parameters.Add(new NpgsqlParameter<T[]> { NpgsqlDbType = NpgsqlDbType.Array | type, TypedValue = values.ToArray() });
 
-    private static long ToMicros(DateTimeOffset time) => (time.UtcTicks - DateTimeOffset.UnixEpoch.UtcTicks) / TimeSpan.TicksPerMicrosecond;
+    private static decimal? Money(DbDataReader reader, int ordinal) => reader.IsDBNull(ordinal) ? null : reader.GetDecimal(ordinal);
 
-    private static DateTimeOffset FromMicros(long micros) => DateTimeOffset.UnixEpoch.AddTicks(micros * TimeSpan.TicksPerMicrosecond);
-
-    private static string? Text(NpgsqlDataReader reader, int ordinal) => reader.IsDBNull(ordinal) ? null : reader.GetString(ordinal);
-
-    private static decimal? Money(NpgsqlDataReader reader, int ordinal) => reader.IsDBNull(ordinal) ? null : reader.GetDecimal(ordinal);
-
-    private static double? Real(NpgsqlDataReader reader, int ordinal) => reader.IsDBNull(ordinal) ? null : reader.GetDouble(ordinal);
-
-    private static UsageRecord ReadRecord(NpgsqlDataReader r) => new(
-        Id: r.GetString(0),
-        Time: FromMicros(r.GetInt64(1)),
-        Tenant: r.GetString(2),
-        KeyId: r.GetString(3),
-        RequestedModel: r.GetString(4),
-        ServedModel: Text(r, 5),
-        Provider: Text(r, 6),
-        CapacitySource: Text(r, 7),
-        Status: r.GetString(8),
-        Streamed: r.GetBoolean(9),
-        InputTokens: r.GetInt64(10),
-        CachedInputTokens: r.GetInt64(11),
-        CacheWriteTokens: r.GetInt64(12),
-        OutputTokens: r.GetInt64(13),
-        ReasoningTokens: r.GetInt64(14),
-        UsageSource: r.GetString(15),
-        LatencyMs: r.GetDouble(16),
-        TimeToFirstTokenMs: Real(r, 17),
-        CostUsd: Money(r, 18),
-        MarginalCostUsd: Money(r, 19),
-        RevenueUsd: Money(r, 20),
-        CacheOutcome: Text(r, 21),
-        RouteReason: Text(r, 22),
-        Levers: r.GetString(23),
-        SavingsUsd: Money(r, 24),
-        Attempts: r.GetInt32(25),
-        Kind: r.GetString(26),
-        Adjusts: Text(r, 27),
-        CacheSimilarity: Real(r, 28),
-        Tags: r.GetString(29),
-        RequestHash: Text(r, 30));
 
     public async Task<UsageRecord?> FindAsync(string id, CancellationToken cancellationToken = default)
     {
         await using var command = _dataSource.CreateCommand($"SELECT {Columns} FROM usage_records WHERE id = $1");
         command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = id });
         await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-        return await reader.ReadAsync(cancellationToken).ConfigureAwait(false) ? ReadRecord(reader) : null;
+        return await reader.ReadAsync(cancellationToken).ConfigureAwait(false) ? StoreRows.ReadRecord(reader, Money) : null;
     }
 
     public async IAsyncEnumerable<UsageRecord> ReadAsync(DateTimeOffset? since = null, DateTimeOffset? until = null, [EnumeratorCancellation] CancellationToken cancellationToken = default)
@@ -202,7 +164,7 @@ public sealed partial class PostgresStore : IMarginalStore
         await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
         while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
         {
-            yield return ReadRecord(reader);
+            yield return StoreRows.ReadRecord(reader, Money);
         }
     }
 
@@ -286,7 +248,7 @@ public sealed partial class PostgresStore : IMarginalStore
         await using var command = _dataSource.CreateCommand($"SELECT {KeyColumns} FROM virtual_keys WHERE id = $1");
         command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = id });
         await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-        return await reader.ReadAsync(cancellationToken).ConfigureAwait(false) ? ReadKey(reader) : null;
+        return await reader.ReadAsync(cancellationToken).ConfigureAwait(false) ? StoreRows.ReadKey(reader) : null;
     }
 
     public async Task<IReadOnlyList<VirtualKey>> ListKeysAsync(CancellationToken cancellationToken = default)
@@ -296,7 +258,7 @@ public sealed partial class PostgresStore : IMarginalStore
         var keys = new List<VirtualKey>();
         while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
         {
-            keys.Add(ReadKey(reader));
+            keys.Add(StoreRows.ReadKey(reader));
         }
         return keys;
     }
@@ -309,15 +271,6 @@ public sealed partial class PostgresStore : IMarginalStore
         return await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) == 1;
     }
 
-    private static VirtualKey ReadKey(NpgsqlDataReader r) => new(
-        Id: r.GetString(0),
-        Tenant: r.GetString(1),
-        Salt: r.GetFieldValue<byte[]>(2),
-        Hash: r.GetFieldValue<byte[]>(3),
-        Created: FromMicros(r.GetInt64(4)),
-        Expires: r.IsDBNull(5) ? null : FromMicros(r.GetInt64(5)),
-        Revoked: r.IsDBNull(6) ? null : FromMicros(r.GetInt64(6)),
-        Models: r.GetString(7) is { Length: > 0 } models ? models.Split(',') : []);
 
     public async ValueTask DisposeAsync()
     {

@@ -1,5 +1,6 @@
 using Marginal.Core.Deferral;
 using Microsoft.Data.Sqlite;
+using static Marginal.Storage.StoreRows;
 
 namespace Marginal.Storage.Sqlite;
 

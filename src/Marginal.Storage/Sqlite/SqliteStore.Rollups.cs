@@ -1,6 +1,7 @@
 using System.Globalization;
 using Marginal.Core.Ledger;
 using Microsoft.Data.Sqlite;
+using static Marginal.Storage.StoreRows;
 
 namespace Marginal.Storage.Sqlite;
 
@@ -224,7 +225,7 @@ public sealed partial class SqliteStore
 
     private static UsageRollup ReadRollup(SqliteDataReader r)
     {
-        var rollup = StoreRows.ReadRollup(r, static (reader, i) => Money((SqliteDataReader)reader, i) ?? 0m);
+        var rollup = StoreRows.ReadRollup(r, static (reader, i) => Money(reader, i) ?? 0m);
         rollup.SetLevers(r.GetString(20));
         return rollup;
     }

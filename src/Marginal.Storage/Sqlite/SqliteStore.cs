@@ -1,3 +1,4 @@
+using System.Data.Common;
 using System.Globalization;
 using System.Runtime.CompilerServices;
 using Marginal.Core.Billing;
@@ -5,6 +6,7 @@ using Marginal.Core.Ledger;
 using Marginal.Core.Tenancy;
 using Microsoft.Data.Sqlite;
 using SQLitePCL;
+using static Marginal.Storage.StoreRows;
 
 namespace Marginal.Storage.Sqlite;
 
@@ -223,47 +225,9 @@ public sealed partial class SqliteStore : IMarginalStore, IUsageRollups
 
     private static string? Money(decimal? value) => value?.ToString(CultureInfo.InvariantCulture);
 
-    private static decimal? Money(SqliteDataReader reader, int ordinal) =>
+    private static decimal? Money(DbDataReader reader, int ordinal) =>
         reader.IsDBNull(ordinal) ? null : decimal.Parse(reader.GetString(ordinal), NumberStyles.Number, CultureInfo.InvariantCulture);
 
-    private static long ToMicros(DateTimeOffset time) => (time.UtcTicks - DateTimeOffset.UnixEpoch.UtcTicks) / TimeSpan.TicksPerMicrosecond;
-
-    private static DateTimeOffset FromMicros(long micros) => DateTimeOffset.UnixEpoch.AddTicks(micros * TimeSpan.TicksPerMicrosecond);
-
-    private static string? Text(SqliteDataReader reader, int ordinal) => reader.IsDBNull(ordinal) ? null : reader.GetString(ordinal);
-
-    private static UsageRecord ReadRecord(SqliteDataReader r) => new(
-        Id: r.GetString(0),
-        Time: FromMicros(r.GetInt64(1)),
-        Tenant: r.GetString(2),
-        KeyId: r.GetString(3),
-        RequestedModel: r.GetString(4),
-        ServedModel: Text(r, 5),
-        Provider: Text(r, 6),
-        CapacitySource: Text(r, 7),
-        Status: r.GetString(8),
-        Streamed: r.GetInt64(9) != 0,
-        InputTokens: r.GetInt64(10),
-        CachedInputTokens: r.GetInt64(11),
-        CacheWriteTokens: r.GetInt64(12),
-        OutputTokens: r.GetInt64(13),
-        ReasoningTokens: r.GetInt64(14),
-        UsageSource: r.GetString(15),
-        LatencyMs: r.GetDouble(16),
-        TimeToFirstTokenMs: r.IsDBNull(17) ? null : r.GetDouble(17),
-        CostUsd: Money(r, 18),
-        MarginalCostUsd: Money(r, 19),
-        RevenueUsd: Money(r, 20),
-        CacheOutcome: Text(r, 21),
-        RouteReason: Text(r, 22),
-        Levers: r.GetString(23),
-        SavingsUsd: Money(r, 24),
-        Attempts: r.GetInt32(25),
-        Kind: r.GetString(26),
-        Adjusts: Text(r, 27),
-        CacheSimilarity: r.IsDBNull(28) ? null : r.GetDouble(28),
-        Tags: r.GetString(29),
-        RequestHash: Text(r, 30));
 
     public async Task<UsageRecord?> FindAsync(string id, CancellationToken cancellationToken = default)
     {
@@ -272,7 +236,7 @@ public sealed partial class SqliteStore : IMarginalStore, IUsageRollups
         command.CommandText = $"SELECT {Columns} FROM usage_records WHERE id = $id";
         command.Parameters.AddWithValue("$id", id);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-        return await reader.ReadAsync(cancellationToken).ConfigureAwait(false) ? ReadRecord(reader) : null;
+        return await reader.ReadAsync(cancellationToken).ConfigureAwait(false) ? StoreRows.ReadRecord(reader, Money) : null;
     }
 
     public async IAsyncEnumerable<UsageRecord> ReadAsync(DateTimeOffset? since = null, DateTimeOffset? until = null, [EnumeratorCancellation] CancellationToken cancellationToken = default)
@@ -285,7 +249,7 @@ public sealed partial class SqliteStore : IMarginalStore, IUsageRollups
         await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
         while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
         {
-            yield return ReadRecord(reader);
+            yield return StoreRows.ReadRecord(reader, Money);
         }
     }
 
@@ -380,7 +344,7 @@ public sealed partial class SqliteStore : IMarginalStore, IUsageRollups
         command.CommandText = "SELECT id, tenant, salt, hash, created_us, expires_us, revoked_us, models FROM virtual_keys WHERE id = $id";
         command.Parameters.AddWithValue("$id", id);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-        return await reader.ReadAsync(cancellationToken).ConfigureAwait(false) ? ReadKey(reader) : null;
+        return await reader.ReadAsync(cancellationToken).ConfigureAwait(false) ? StoreRows.ReadKey(reader) : null;
     }
 
     public async Task<IReadOnlyList<VirtualKey>> ListKeysAsync(CancellationToken cancellationToken = default)
@@ -392,7 +356,7 @@ public sealed partial class SqliteStore : IMarginalStore, IUsageRollups
         var keys = new List<VirtualKey>();
         while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
         {
-            keys.Add(ReadKey(reader));
+            keys.Add(StoreRows.ReadKey(reader));
         }
         return keys;
     }
@@ -407,15 +371,6 @@ public sealed partial class SqliteStore : IMarginalStore, IUsageRollups
         return await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) == 1;
     }
 
-    private static VirtualKey ReadKey(SqliteDataReader r) => new(
-        Id: r.GetString(0),
-        Tenant: r.GetString(1),
-        Salt: (byte[])r[2],
-        Hash: (byte[])r[3],
-        Created: FromMicros(r.GetInt64(4)),
-        Expires: r.IsDBNull(5) ? null : FromMicros(r.GetInt64(5)),
-        Revoked: r.IsDBNull(6) ? null : FromMicros(r.GetInt64(6)),
-        Models: r.GetString(7) is { Length: > 0 } models ? models.Split(',') : []);
 
     public async ValueTask DisposeAsync()
     {

@@ -1,6 +1,7 @@
 using Marginal.Core.Billing;
 using Marginal.Core.Ledger;
 using Marginal.Economics.Invoices;
+using Marginal.Economics.Reports.Formats;
 using Marginal.Economics.Plans;
 using static Marginal.Economics.Tests.Plans.Records;
 

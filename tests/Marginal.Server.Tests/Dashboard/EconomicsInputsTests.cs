@@ -87,6 +87,20 @@ public sealed class EconomicsInputsTests
     }
 
     [Fact]
+    public void From_PoolWithIdlePower_IdleEnergyIsIdleKwTimesPueTimesPrice()
+    {
+        var config = Config();
+        config.Providers["gpu"].Pool!.IdlePowerKw = 0.5m;
+        config.Providers["gpu"].Pool!.Pue = 1.2m;
+
+        var (pools, _) = EconomicsInputs.From(config, PriceBookLoader.Parse(Book, "book.yaml"));
+
+        // 0.5 kW × PUE 1.2 × 0.10 USD/kWh = 0.06 USD/h; without idle_power_kw it is not modelled (null)
+        Assert.Equal(0.06m, Assert.Single(pools).IdleEnergyPerHourUsd);
+        Assert.Null(Assert.Single(EconomicsInputs.From(Config(), PriceBookLoader.Parse(Book, "book.yaml")).Pools).IdleEnergyPerHourUsd);
+    }
+
+    [Fact]
     public void From_OwnedModelWithoutFallback_StandInsAreApiModelsOfItsTier()
     {
         var (_, spillover) = EconomicsInputs.From(Config(), PriceBookLoader.Parse(Book, "book.yaml"));

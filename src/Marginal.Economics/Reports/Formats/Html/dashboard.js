@@ -53,7 +53,7 @@
     figure(figures, 'cost-share', 'Inference cost / revenue', pct(t.cost_share_of_revenue, 'no plan'));
     figure(figures, 'fixed-share', 'Fixed share of cost', pct(r.fixed_share, 'no cost'));
     figure(figures, 'utilisation', 'Owned utilisation', r.pools.length ? pct(r.pools.reduce((a, p) => a + p.busy_hours, 0) / Math.max(1e-12, r.pools.reduce((a, p) => a + p.window_hours, 0)), '-') : 'no owned pool');
-    figure(figures, 'stranded', 'Stranded cost', r.pools.length ? usd(r.stranded_cost_usd, '-') : 'no owned pool', 'idle owned capacity × its cost');
+    figure(figures, 'stranded', 'Stranded cost', r.pools.length ? usd(r.stranded_cost_usd, '-') : 'no owned pool', 'idle owned capacity × its idle cost' + (r.pools.length ? '; ' + r.pools.map(p => p.stranded_basis).join('; ') : ''));
     figure(figures, 'savings', 'Savings (all levers)', usd(r.total_savings_usd, '-'));
     figure(figures, 'hhi', 'Supplier concentration (HHI)', r.supplier_hhi === null ? 'no spend' : Number(r.supplier_hhi).toFixed(0), '10,000 = one supplier');
     figure(figures, 'next-million', 'Next 1M tokens', usd(r.next_million_tokens_usd, 'unpriced'), 'at the current load');

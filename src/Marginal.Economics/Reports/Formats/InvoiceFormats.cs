@@ -1,8 +1,9 @@
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
+using Marginal.Economics.Invoices;
 
-namespace Marginal.Economics.Invoices;
+namespace Marginal.Economics.Reports.Formats;
 
 /// <summary>Writes an <see cref="Invoice"/> as Markdown, JSON or CSV. Deterministic: the same invoice gives the same bytes.</summary>
 public static class InvoiceFormats
