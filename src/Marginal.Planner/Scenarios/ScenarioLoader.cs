@@ -18,7 +18,7 @@ public static class ScenarioLoader
 {
     public static readonly string[] Kinds = ["own", "reserved", "on_demand", "spot", "api", "joint_venture"];
     public static readonly string[] Resolutions = ["day_profile", "hourly"];
-    public static readonly string[] Precisions = ["bf16", "fp8", "fp4"];
+    public static readonly string[] Precisions = ["bf16", "fp16", "fp8", "fp4", "int4"];
     public static readonly string[] QualityTiers = ["frontier", "standard", "economy"];
     public static readonly string[] FundingKinds = ["equity", "debt"];
 
@@ -197,6 +197,10 @@ public static class ScenarioLoader
         if (p.MaxBatch is < 1 or > 65536)
         {
             problem("performance.max_batch", $"{p.MaxBatch} is out of range (allowed: 1 to 65536)");
+        }
+        if (!(p.AllReduceCost >= 0 && p.AllReduceCost <= 10))
+        {
+            problem("performance.all_reduce_cost", $"{p.AllReduceCost.ToString(CultureInfo.InvariantCulture)} is out of range (allowed: 0 to 10)");
         }
         return start;
     }
