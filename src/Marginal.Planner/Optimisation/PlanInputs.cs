@@ -130,7 +130,9 @@ public sealed class PlanInputs
                 }
                 var estimate = Estimate(config, config.Models[cls.Model]!, option.Accelerator!, cls, cacheHit);
                 serving[o][c] = estimate;
-                var perGpuHour = estimate?.OutputTokensPerGpuHour ?? 0;
+                // A pool's measured figure (plan --from-ledger) replaces the estimate for the workload it served; it is what
+                // the pool did under its own traffic, latency targets included, so it applies to interactive and batch alike.
+                var perGpuHour = scenario.Measured.TryGetValue((option.Name, cls.Workload), out var measured) ? measured.OutputTokensPerGpuHour : estimate?.OutputTokensPerGpuHour ?? 0;
                 // Preempted work is lost and redone: spot's effective throughput is (1 − preemption rate) of its own.
                 throughput[o][c] = option.Kind == "spot" ? perGpuHour * (1 - option.Config.PreemptionRate) : perGpuHour;
             }
