@@ -55,6 +55,9 @@ public sealed class WorkloadConfig
     /// <summary>Time per output token the interactive share must meet, milliseconds. Default 50 (20 tokens/s, faster than reading): assumption.</summary>
     public double LatencySloMsPerToken { get; set; } = 50;
 
+    /// <summary>Time to first token the interactive share must meet, milliseconds (prefill of a request plus the decode step it waits for); null: no target.</summary>
+    public double? TtftSloMs { get; set; }
+
     /// <summary>Share of the tokens that can wait for a batch tier: served any hour of the same day, no latency target.</summary>
     public double BatchShare { get; set; }
 }
@@ -77,6 +80,10 @@ public sealed class ModelConfig
 
     /// <summary>Parameters active per token, billions (MoE); default: all of them.</summary>
     public double? ActiveParametersB { get; set; }
+
+    /// <summary>Mixture of experts: routed experts per MoE layer and how many each token uses (0: dense). A decode step of B tokens then reads the experts they touch, not all.</summary>
+    public int Experts { get; set; }
+    public int ActiveExperts { get; set; }
 
     /// <summary>Weight precision: bf16, fp16, fp8, fp4 or int4 (bytes per parameter 2, 2, 1, 0.5, 0.5).</summary>
     public string Precision { get; set; } = "bf16";

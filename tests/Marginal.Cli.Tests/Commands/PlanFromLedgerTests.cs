@@ -125,7 +125,7 @@ public sealed class PlanFromLedgerTests : IDisposable
 
     /// <summary>
     /// An owned pool named like the scenario's own option (own-base-burst-cloud: own-h100): the gateway configuration
-    /// prices it at 87,600 USD over 12 months (10 USD an hour) plus 2 kW × 0.1 USD/kWh (0.2 USD an hour), 10.2 USD an
+    /// prices it at 175,200 USD over 24 months (10 USD an hour) plus 4 kW × 0.05 USD/kWh (0.2 USD an hour), 10.2 USD an
     /// hour in all. Ten requests each charged 10.2 USD (one busy hour) and 36 M output tokens: 360 M tokens over 10 busy
     /// hours, 10,000 tok/s; the option's node has 8 GPUs, so 4.5 M output tokens per GPU-hour replace the model's estimate.
     /// </summary>
@@ -140,10 +140,10 @@ public sealed class PlanFromLedgerTests : IDisposable
                 kind: local
                 path: model.gguf
                 pool:
-                  purchase_usd: 87600
-                  lifetime_months: 12
-                  power_kw: 2
-                  usd_per_kwh: 0.1
+                  purchase_usd: 175200
+                  lifetime_months: 24
+                  power_kw: 4
+                  usd_per_kwh: 0.05
             models:
               llama-70b:
                 provider: own-h100

@@ -1,6 +1,8 @@
 using Marginal.Planner.Hardware;
+using Marginal.Planner.Optimisation;
 using Marginal.Planner.Performance;
 using Marginal.Planner.Scenarios;
+using Marginal.Planner.Tests.Scenarios;
 
 namespace Marginal.Planner.Tests.Performance;
 
@@ -77,5 +79,28 @@ public sealed class PerformanceModelTests
         Assert.True(tight.TimeToFirstTokenSeconds <= prefill + 0.010);
         Assert.True(tight.Batch < free.Batch);
         Assert.Null(PerformanceModel.Estimate(load, H100, "fp8", new PerformanceConfig(), 1, new ServiceLevel(null, prefill / 2), 1));
+    }
+
+    [Fact]
+    public void PlanInputs_ScenarioTtftTarget_ReachesTheEstimate()
+    {
+        var yaml = TestScenarios.Header + "\n" + TestScenarios.Workload() + """
+            supply:
+              od:
+                kind: on_demand
+                accelerator: h100-sxm
+                price_per_gpu_hour: 2.99
+                source: test
+                as_of: "2026-11"
+            """;
+        var free = PlanInputs.Build(ScenarioLoader.Parse(yaml, "test.yaml"), PlanKnobs.None);
+        var interactive = free.Classes.ToList().FindIndex(c => !c.Batch);
+        var estimate = free.Serving[0][interactive]!;
+        var target = (estimate.TimeToFirstTokenSeconds - estimate.StepSeconds + 0.002) * 1000;
+
+        var tight = PlanInputs.Build(ScenarioLoader.Parse(yaml.Replace("latency_slo_ms_per_token:", $"ttft_slo_ms: {target.ToString(System.Globalization.CultureInfo.InvariantCulture)}\n    latency_slo_ms_per_token:", StringComparison.Ordinal), "test.yaml"), PlanKnobs.None);
+
+        Assert.Equal("ttft", tight.Serving[0][interactive]!.BatchLimit);
+        Assert.True(tight.Throughput[0][interactive] < free.Throughput[0][interactive]);
     }
 }
