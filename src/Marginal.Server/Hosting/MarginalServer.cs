@@ -5,6 +5,7 @@ using Marginal.Gateway.Billing;
 using Marginal.Gateway.Deferral;
 using Marginal.Core.Tenancy;
 using Marginal.Gateway.Configuration;
+using Marginal.Gateway.Model;
 using Marginal.Storage;
 using Marginal.Storage.Postgres;
 using Marginal.Storage.Spool;
