@@ -2,9 +2,11 @@ using System.CommandLine;
 using System.Globalization;
 using Marginal.Core.Ledger;
 using Marginal.Gateway.Configuration;
+using Marginal.Gateway.Pricing;
 using Marginal.Planner;
 using Marginal.Planner.Reports;
 using Marginal.Planner.Scenarios;
+using Marginal.Server.Dashboard;
 using Marginal.Server.Hosting;
 using Spectre.Console;
 
@@ -74,16 +76,26 @@ internal static class PlanCommand
             LedgerScenario? ledger = null;
             string? ledgerPath = null;
             string? ledgerStart = null;
+            IReadOnlyList<string> throughputNotes = [];
             if (parse.GetValue(fromLedger))
             {
                 try
                 {
                     LedgerDemand demand;
-                    (demand, ledgerPath, ledgerStart) = await ObserveAsync(parse.GetValue(config), parse.GetValue(since), parse.GetValue(until), cancellationToken);
-                    // Every scenario, compared ones too, is planned on the same observed demand.
+                    IReadOnlyList<PoolThroughput> pools;
+                    (demand, pools, ledgerPath, ledgerStart) = await ObserveAsync(parse.GetValue(config), parse.GetValue(since), parse.GetValue(until), cancellationToken);
+                    // Every scenario, compared ones too, is planned on the same observed demand and measured throughput.
                     var applied = scenarios.Select(demand.ApplyTo).ToList();
                     ledger = applied[0];
-                    scenarios = applied.Select(a => a.Scenario).ToList();
+                    scenarios = applied.Select((a, i) =>
+                    {
+                        var measured = LedgerThroughput.ApplyTo(a.Scenario, pools, out var notes);
+                        if (i == 0)
+                        {
+                            throughputNotes = notes;
+                        }
+                        return measured;
+                    }).ToList();
                 }
                 catch (ConfigException ex)
                 {
@@ -109,13 +121,14 @@ internal static class PlanCommand
             }
             var summary = PlanSummary.Of(plans[0]);
             var headlines = plans.Select(p => PlanSummary.Of(p).Headline).ToList();
+            var throughput = ledger is null ? null : LedgerThroughput.Figures(plans[0].Inputs);
             if (parse.GetValue(html) is { } htmlFile)
             {
                 await File.WriteAllTextAsync(htmlFile.FullName, HtmlReport.Render(summary, headlines), cancellationToken);
             }
             if (parse.GetValue(format) == "json")
             {
-                await Console.Out.WriteLineAsync(PlanSummary.ToJson(summary, headlines, ledger));
+                await Console.Out.WriteLineAsync(PlanSummary.ToJson(summary, headlines, ledger, throughput));
             }
             else
             {
@@ -123,6 +136,7 @@ internal static class PlanCommand
                 if (ledger is not null)
                 {
                     PlanTables.WriteLedger(console, ledger, ledgerPath!, ledgerStart);
+                    PlanTables.WriteThroughput(console, throughput!, throughputNotes);
                 }
                 PlanTables.Write(console, summary, headlines, parse.GetValue(html)?.FullName);
             }
@@ -132,12 +146,14 @@ internal static class PlanCommand
     }
 
     /// <summary>
-    /// What the ledger observed in [since, until): since defaults to 30 days before until (default now). A ledger whose
+    /// What the ledger observed in [since, until): demand, and the throughput of each owned pool (the providers of
+    /// <c>kind: local</c> with a <c>pool:</c> in the configuration; busy hours from their loaded cost, as the economics
+    /// report counts them). Since defaults to 30 days before until (default now). A ledger whose
     /// first record is later than since is observed from the UTC midnight before that record (the day it started
     /// recording, to the day), so days before it existed do not dilute the monthly figures; <c>Start</c> then says so.
     /// An empty ledger or window is a <see cref="ConfigException"/> with one line.
     /// </summary>
-    private static async Task<(LedgerDemand Demand, string Path, string? Start)> ObserveAsync(FileInfo? configFile, string? sinceText, string? untilText, CancellationToken cancellationToken)
+    private static async Task<(LedgerDemand Demand, IReadOnlyList<PoolThroughput> Pools, string Path, string? Start)> ObserveAsync(FileInfo? configFile, string? sinceText, string? untilText, CancellationToken cancellationToken)
     {
         var now = TimeProvider.System.GetUtcNow();
         var until = CliTime.Option("plan", "--until", untilText, now) ?? now;
@@ -171,7 +187,10 @@ internal static class PlanCommand
             throw new ConfigException(string.Create(CultureInfo.InvariantCulture,
                 $"marginal plan: --from-ledger: no output tokens served from {start:u} to {until:u} in the ledger {store.Path} ({demand.Records:N0} served requests); widen the window with --since"));
         }
-        return (demand, store.Path, start > since ? string.Create(CultureInfo.InvariantCulture, $"the ledger's first record is at {firstTime:u}: the window starts at {start:u}, not at {since:u}") : null);
+        // The owned pools and their cost per hour as the economics report takes them from the configuration.
+        var poolCost = EconomicsInputs.From(loaded, PriceBookLoader.LoadWithOverride(loaded.Pricing.Book)).Pools
+            .ToDictionary(p => p.Provider, p => p.CostPerHourUsd, StringComparer.Ordinal);
+        return (demand, LedgerThroughput.Derive(records, poolCost, start, until), store.Path, start > since ? string.Create(CultureInfo.InvariantCulture, $"the ledger's first record is at {firstTime:u}: the window starts at {start:u}, not at {since:u}") : null);
     }
 
     private static async Task<int> BadInputAsync(IEnumerable<string> problems)
@@ -224,6 +243,20 @@ internal static class PlanTables
         console.Write(table);
         console.MarkupLine(Markup.Escape($"cache hit rate (cached input / input): {Pct(ledger.CacheHitRate)}"));
         foreach (var note in ledger.Notes)
+        {
+            console.MarkupLine(Markup.Escape($"note: {note}"));
+        }
+    }
+
+    /// <summary>Which throughput figure the plan used for each option and workload: measured on an owned pool, or the catalogue estimate.</summary>
+    public static void WriteThroughput(IAnsiConsole console, IReadOnlyList<ThroughputFigure> figures, IReadOnlyList<string> notes)
+    {
+        console.MarkupLine("Throughput used per option (measured on the ledger's owned pools where one matches, else the performance model):");
+        foreach (var f in figures)
+        {
+            console.MarkupLine(Markup.Escape($"  {f.Option} / {f.Workload}: {f.Describe()}"));
+        }
+        foreach (var note in notes)
         {
             console.MarkupLine(Markup.Escape($"note: {note}"));
         }

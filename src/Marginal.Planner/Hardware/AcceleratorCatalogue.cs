@@ -10,6 +10,9 @@ public static class AcceleratorCatalogue
 
     private static readonly Lazy<IReadOnlyDictionary<string, AcceleratorConfig>> Catalogue = new(LoadShipped);
 
+    /// <summary>Precisions a peak FLOP/s figure may be given for (fp16 runs at bf16's rate; int4 weights are multiplied at 16 bits).</summary>
+    public static readonly string[] PeakPrecisions = ["bf16", "fp8", "fp4"];
+
     public static IReadOnlyDictionary<string, AcceleratorConfig> Shipped => Catalogue.Value;
 
     /// <summary>Checks one entry; problems go to <paramref name="problem"/> as (path, what).</summary>
@@ -17,9 +20,9 @@ public static class AcceleratorCatalogue
     {
         ScenarioLoader.Positive(accelerator.MemoryGb, $"{at}.memory_gb", "GB", problem);
         ScenarioLoader.Positive(accelerator.BandwidthTbS, $"{at}.bandwidth_tb_s", "TB/s", problem);
-        if (!accelerator.DenseTflops.ContainsKey("bf16") || accelerator.DenseTflops.Any(t => !ScenarioLoader.Precisions.Contains(t.Key) || t.Value <= 0))
+        if (!accelerator.DenseTflops.ContainsKey("bf16") || accelerator.DenseTflops.Any(t => !PeakPrecisions.Contains(t.Key) || t.Value <= 0))
         {
-            problem($"{at}.dense_tflops", $"needs bf16 and allows {string.Join(", ", ScenarioLoader.Precisions)}, each above 0 TFLOP/s");
+            problem($"{at}.dense_tflops", $"needs bf16 and allows {string.Join(", ", PeakPrecisions)}, each above 0 TFLOP/s");
         }
         if (string.IsNullOrWhiteSpace(accelerator.SpecSource) || !ScenarioLoader.IsDate(accelerator.SpecAsOf))
         {
@@ -45,6 +48,10 @@ public static class AcceleratorCatalogue
         {
             problem($"{at}.lifetime_years", $"{accelerator.LifetimeYears.ToString(CultureInfo.InvariantCulture)} is out of range (allowed: years, 0.0833 (one month) to 30)");
         }
+        if (!(accelerator.SoftwareEfficiency > 0 && accelerator.SoftwareEfficiency <= 1))
+        {
+            problem($"{at}.software_efficiency", $"{accelerator.SoftwareEfficiency.ToString(CultureInfo.InvariantCulture)} is out of range (allowed: above 0, at most 1)");
+        }
         if (!(accelerator.ResidualFraction >= 0 && accelerator.ResidualFraction < 1))
         {
             problem($"{at}.residual_fraction", $"{accelerator.ResidualFraction.ToString(CultureInfo.InvariantCulture)} is out of range (allowed: a share of the purchase price, 0 to below 1)");
@@ -53,10 +60,7 @@ public static class AcceleratorCatalogue
 
     private static Dictionary<string, AcceleratorConfig> LoadShipped()
     {
-        using var stream = typeof(AcceleratorCatalogue).Assembly.GetManifestResourceStream(Resource)
-            ?? throw new InvalidOperationException($"{Resource} is not embedded in the planner assembly");
-        using var reader = new StreamReader(stream);
-        var entries = ScenarioLoader.Read<Dictionary<string, AcceleratorConfig>>(reader.ReadToEnd(), "accelerators.yaml");
+        var entries = ScenarioLoader.Read<Dictionary<string, AcceleratorConfig>>(Performance.EmbeddedText.Read(Resource), "accelerators.yaml");
         var problems = new List<string>();
         foreach (var (name, entry) in entries)
         {

@@ -8,6 +8,9 @@ namespace Marginal.Planner.Optimisation;
 /// <param name="InputPerOutput">Input tokens per output token.</param>
 public sealed record DemandClass(string Workload, string Model, bool Batch, double InputPerOutput, double? SloSecondsPerToken)
 {
+    /// <summary>Time to first token the class must meet, seconds; null: none (batch work, or no target set).</summary>
+    public double? TtftSeconds { get; init; }
+
     public string Name => $"{Workload}/{Model}/{(Batch ? "batch" : "interactive")}";
 }
 
@@ -97,7 +100,7 @@ public sealed class PlanInputs
                     {
                         continue;
                     }
-                    classes.Add(new DemandClass(name, model, batch, ratio, batch ? null : w.LatencySloMsPerToken / 1000));
+                    classes.Add(new DemandClass(name, model, batch, ratio, batch ? null : w.LatencySloMsPerToken / 1000) { TtftSeconds = batch ? null : w.TtftSloMs / 1000 });
                     classShares.Add((name, share));
                 }
             }
@@ -130,7 +133,9 @@ public sealed class PlanInputs
                 }
                 var estimate = Estimate(config, config.Models[cls.Model]!, option.Accelerator!, cls, cacheHit);
                 serving[o][c] = estimate;
-                var perGpuHour = estimate?.OutputTokensPerGpuHour ?? 0;
+                // A pool's measured figure (plan --from-ledger) replaces the estimate for the workload it served; it is what
+                // the pool did under its own traffic, latency targets included, so it applies to interactive and batch alike.
+                var perGpuHour = scenario.Measured.TryGetValue((option.Name, cls.Workload), out var measured) ? measured.OutputTokensPerGpuHour : estimate?.OutputTokensPerGpuHour ?? 0;
                 // Preempted work is lost and redone: spot's effective throughput is (1 − preemption rate) of its own.
                 throughput[o][c] = option.Kind == "spot" ? perGpuHour * (1 - option.Config.PreemptionRate) : perGpuHour;
             }
@@ -191,8 +196,8 @@ public sealed class PlanInputs
     {
         var precision = config.Levers.Quantization ?? model.Precision;
         var load = new ServingLoad(model.ParametersB, model.ActiveParametersB ?? model.ParametersB, PerformanceModel.BytesPerParameter(precision),
-            model.KvBytesPerToken, model.ContextTokens, cls.InputPerOutput, cacheHit);
-        return PerformanceModel.Estimate(load, accelerator, precision, config.Performance, config.Levers.BatchingEfficiency, cls.SloSecondsPerToken);
+            model.KvBytesPerToken, model.ContextTokens, cls.InputPerOutput, cacheHit) { Experts = model.Experts, ActiveExperts = model.ActiveExperts };
+        return PerformanceModel.Estimate(load, accelerator, precision, config.Performance, config.Levers.BatchingEfficiency, new ServiceLevel(cls.SloSecondsPerToken, cls.TtftSeconds));
     }
 
     /// <summary>

@@ -115,6 +115,7 @@ public sealed record PlanSummary(
     /// The plan and its comparisons as one JSON document: <c>{"from_ledger": …, "plan": …, "compare": [headlines]}</c>;
     /// <c>from_ledger</c>, what the ledger gave the scenario, only when it did.
     /// </summary>
-    public static string ToJson(PlanSummary plan, IReadOnlyList<PlanHeadline> compare, LedgerScenario? fromLedger = null) =>
-        JsonSerializer.Serialize(new { fromLedger, plan, compare }, Json);
+    /// <summary>The plan as JSON; with <c>--from-ledger</c>, what the ledger gave and the throughput figure used per option and workload.</summary>
+    public static string ToJson(PlanSummary plan, IReadOnlyList<PlanHeadline> compare, LedgerScenario? fromLedger = null, IReadOnlyList<ThroughputFigure>? throughput = null) =>
+        JsonSerializer.Serialize(new { fromLedger, throughput, plan, compare }, Json);
 }

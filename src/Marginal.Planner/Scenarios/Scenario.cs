@@ -8,6 +8,12 @@ public sealed record Scenario(string File, ScenarioConfig Config, IReadOnlyDicti
 {
     public string Name => Config.Name ?? Path.GetFileNameWithoutExtension(File);
 
+    /// <summary>
+    /// Throughput measured on owned pools (<c>marginal plan --from-ledger</c>), by (supply option, workload): used in place of
+    /// the performance model's estimate (<see cref="LedgerThroughput.ApplyTo"/>). Empty: every figure is the model's.
+    /// </summary>
+    public IReadOnlyDictionary<(string Option, string Workload), MeasuredThroughput> Measured { get; init; } = new Dictionary<(string, string), MeasuredThroughput>();
+
     public int Months => Config.HorizonMonths;
 
     /// <summary>The first day of plan month <paramref name="month"/> (0-based).</summary>

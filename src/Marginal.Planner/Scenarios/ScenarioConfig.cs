@@ -55,6 +55,9 @@ public sealed class WorkloadConfig
     /// <summary>Time per output token the interactive share must meet, milliseconds. Default 50 (20 tokens/s, faster than reading): assumption.</summary>
     public double LatencySloMsPerToken { get; set; } = 50;
 
+    /// <summary>Time to first token the interactive share must meet, milliseconds (prefill of a request plus the decode step it waits for); null: no target.</summary>
+    public double? TtftSloMs { get; set; }
+
     /// <summary>Share of the tokens that can wait for a batch tier: served any hour of the same day, no latency target.</summary>
     public double BatchShare { get; set; }
 }
@@ -78,7 +81,11 @@ public sealed class ModelConfig
     /// <summary>Parameters active per token, billions (MoE); default: all of them.</summary>
     public double? ActiveParametersB { get; set; }
 
-    /// <summary>Weight precision: bf16, fp8 or fp4 (bytes per parameter 2, 1, 0.5).</summary>
+    /// <summary>Mixture of experts: routed experts per MoE layer and how many each token uses (0: dense). A decode step of B tokens then reads the experts they touch, not all.</summary>
+    public int Experts { get; set; }
+    public int ActiveExperts { get; set; }
+
+    /// <summary>Weight precision: bf16, fp16, fp8, fp4 or int4 (bytes per parameter 2, 2, 1, 0.5, 0.5).</summary>
     public string Precision { get; set; } = "bf16";
 
     /// <summary>KV-cache bytes per token of context, at the model's KV precision.</summary>
@@ -111,6 +118,21 @@ public sealed class AcceleratorConfig
 
     /// <summary>Value left at the end of life, as a share of the purchase price. Default 0.1: assumption.</summary>
     public double ResidualFraction { get; set; } = 0.1;
+
+    /// <summary>
+    /// Share of the performance model's efficiencies this part's serving software reaches, against NVIDIA's TensorRT-LLM
+    /// (1). Fitted on published results (docs/planner.md, "Validation"); default 1.
+    /// </summary>
+    public double SoftwareEfficiency { get; set; } = 1;
+    public string? SoftwareEfficiencySource { get; set; }
+
+    /// <summary>This accelerator with another software efficiency (the calibration tries values).</summary>
+    internal AcceleratorConfig WithSoftwareEfficiency(double value)
+    {
+        var copy = (AcceleratorConfig)MemberwiseClone();
+        copy.SoftwareEfficiency = value;
+        return copy;
+    }
 
     public string? SpecSource { get; set; }
     public string? SpecAsOf { get; set; }
@@ -259,24 +281,33 @@ public sealed class PerformanceConfig
     public double BandwidthEfficiency { get; set; } = PerformanceDefaults.BandwidthEfficiency;
     public double MemoryUtilisation { get; set; } = PerformanceDefaults.MemoryUtilisation;
     public int MaxBatch { get; set; } = PerformanceDefaults.MaxBatch;
+
+    /// <summary>All-reduce cost of tensor parallelism, a in η_tp(g) = 1 / (1 + a · log2 g).</summary>
+    public double AllReduceCost { get; set; } = PerformanceDefaults.AllReduceCost;
 }
 
 /// <summary>Default efficiency factors and where each comes from.</summary>
 public static class PerformanceDefaults
 {
-    /// <summary>
-    /// Achieved share of dense peak FLOP/s in prefill and compute-bound decode. Calibrated so the model gives MLPerf
-    /// Inference v4.1's Llama-2-70B offline result on 8×H100-SXM (~24.5k tok/s, MLCommons, 2024-08-28) with that
-    /// benchmark's mean lengths: 0.43 gives 24.7k; see docs/planner.md, "Calibration".
-    /// </summary>
-    public const double ComputeEfficiency = 0.43;
+    // ComputeEfficiency, BandwidthEfficiency and AllReduceCost are fitted (PerformanceCalibration) on the fit rows of
+    // Performance/published-throughput.yaml: TensorRT-LLM's and AMD's published throughput tables (2025); docs/planner.md,
+    // "Validation", shows the fit and the predictions. PublishedThroughputTests checks these constants equal the fit.
 
-    /// <summary>Achieved share of peak HBM bandwidth in memory-bound decode. Assumption (decode kernels typically reach 60–80% of peak); not calibrated against a measurement here.</summary>
-    public const double BandwidthEfficiency = 0.7;
+    /// <summary>Achieved share of dense peak FLOP/s (at the serving precision) in prefill and compute-bound decode. Fitted.</summary>
+    public const double ComputeEfficiency = 0.595;
+
+    /// <summary>Achieved share of peak HBM bandwidth in memory-bound decode. Fitted.</summary>
+    public const double BandwidthEfficiency = 0.442;
 
     /// <summary>Share of accelerator memory usable for weights and KV cache (vLLM's default gpu_memory_utilization is 0.9).</summary>
     public const double MemoryUtilisation = 0.9;
 
-    /// <summary>Largest batch considered (running sequences per model replica).</summary>
+    /// <summary>
+    /// Largest batch considered (running sequences per model replica). The calibration's best limit on the offline
+    /// (maximum-throughput) benchmarks is 1,024; scenarios keep 512, nearer what an interactive deployment runs: assumption.
+    /// </summary>
     public const int MaxBatch = 512;
+
+    /// <summary>All-reduce cost of tensor parallelism, a in η_tp(g) = 1 / (1 + a · log2 g): 8-way keeps 1 / (1 + 3a) = 57% of the summed peak. Fitted.</summary>
+    public const double AllReduceCost = 0.256;
 }

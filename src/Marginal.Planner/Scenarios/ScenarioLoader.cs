@@ -18,7 +18,7 @@ public static class ScenarioLoader
 {
     public static readonly string[] Kinds = ["own", "reserved", "on_demand", "spot", "api", "joint_venture"];
     public static readonly string[] Resolutions = ["day_profile", "hourly"];
-    public static readonly string[] Precisions = ["bf16", "fp8", "fp4"];
+    public static readonly string[] Precisions = ["bf16", "fp16", "fp8", "fp4", "int4"];
     public static readonly string[] QualityTiers = ["frontier", "standard", "economy"];
     public static readonly string[] FundingKinds = ["equity", "debt"];
 
@@ -198,6 +198,10 @@ public static class ScenarioLoader
         {
             problem("performance.max_batch", $"{p.MaxBatch} is out of range (allowed: 1 to 65536)");
         }
+        if (!(p.AllReduceCost >= 0 && p.AllReduceCost <= 10))
+        {
+            problem("performance.all_reduce_cost", $"{p.AllReduceCost.ToString(CultureInfo.InvariantCulture)} is out of range (allowed: 0 to 10)");
+        }
         return start;
     }
 
@@ -220,6 +224,17 @@ public static class ScenarioLoader
                 problem($"{at}.active_parameters_b", $"{active} is out of range (allowed: above 0, at most parameters_b = {model.ParametersB})");
             }
             Among(model.Precision, Precisions, $"{at}.precision", problem);
+            if (model.Experts != 0 || model.ActiveExperts != 0)
+            {
+                if (model.Experts < 2 || model.Experts > 4096)
+                {
+                    problem($"{at}.experts", $"{model.Experts} is out of range (allowed: routed experts per MoE layer, 2 to 4096; 0 or left out for a dense model)");
+                }
+                else if (model.ActiveExperts < 1 || model.ActiveExperts >= model.Experts)
+                {
+                    problem($"{at}.active_experts", $"{model.ActiveExperts} is out of range (allowed: experts each token uses, 1 to experts − 1 = {model.Experts - 1})");
+                }
+            }
             if (Required($"{at}.kv_bytes_per_token", "bytes, above 0", problem))
             {
                 Positive(model.KvBytesPerToken, $"{at}.kv_bytes_per_token", "bytes", problem);
@@ -257,6 +272,10 @@ public static class ScenarioLoader
                 problem($"{at}.daily_profile", $"has {workload.DailyProfile.Count} weights (allowed: 24 weights, 0 or more, not all 0, hour 0 to 23; or none for flat)");
             }
             Positive(workload.LatencySloMsPerToken, $"{at}.latency_slo_ms_per_token", "milliseconds", problem);
+            if (workload.TtftSloMs is { } ttft)
+            {
+                Positive(ttft, $"{at}.ttft_slo_ms", "milliseconds", problem);
+            }
             Fraction(workload.BatchShare, $"{at}.batch_share", problem, allowZero: true);
             for (var i = 0; i < workload.Surges.Count; i++)
             {

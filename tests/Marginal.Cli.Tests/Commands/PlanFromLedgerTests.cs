@@ -122,4 +122,60 @@ public sealed class PlanFromLedgerTests : IDisposable
         Assert.Equal(2, exit);
         Assert.Equal("marginal plan: --since and --until set the ledger's window: add --from-ledger", stderr.Trim());
     }
+
+    /// <summary>
+    /// An owned pool named like the scenario's own option (own-base-burst-cloud: own-h100): the gateway configuration
+    /// prices it at 175,200 USD over 24 months (10 USD an hour) plus 4 kW × 0.05 USD/kWh (0.2 USD an hour), 10.2 USD an
+    /// hour in all. Ten requests each charged 10.2 USD (one busy hour) and 36 M output tokens: 360 M tokens over 10 busy
+    /// hours, 10,000 tok/s; the option's node has 8 GPUs, so 4.5 M output tokens per GPU-hour replace the model's estimate.
+    /// </summary>
+    [Fact]
+    public async Task PlanFromLedger_OwnedPoolInLedger_UsesItsMeasuredThroughputAndSaysSo()
+    {
+        await File.WriteAllTextAsync(_config, $"""
+            storage:
+              path: '{_ledger}'
+            providers:
+              own-h100:
+                kind: local
+                path: model.gguf
+                pool:
+                  purchase_usd: 175200
+                  lifetime_months: 24
+                  power_kw: 4
+                  usd_per_kwh: 0.05
+            models:
+              llama-70b:
+                provider: own-h100
+            """);
+        await SeedAsync(Enumerable.Range(0, 10).Select(d =>
+            Served(Start.AddDays(d).AddHours(10), "llama-70b", 72_000_000, 0, 36_000_000) with
+            {
+                Provider = "own-h100", CapacitySource = "owned", CostUsd = 10.2m, MarginalCostUsd = 0.2m,
+            }));
+
+        var (exit, stdout, stderr) = await MarginalProcess.RunAsync(_directory,
+            ["plan", MarginalProcess.SampleScenario("own-base-burst-cloud"), "--from-ledger", "--config", _config, "--since", "2026-10-01", "--until", "2026-10-11", "--no-sensitivity"]);
+
+        Assert.True(exit == 0, stderr);
+        Assert.Contains("own-h100 / llama-70b: measured: 10,000 tok/s from the ledger over 10 busy hours (pool 'own-h100', 360,000,000 output tokens, 10 requests; taken as 8 GPUs: 4,500,000 per GPU-hour)",
+            stdout, StringComparison.Ordinal);
+        Assert.Contains("on-demand-h100 / llama-70b: catalogue estimate: ", stdout, StringComparison.Ordinal);
+        // The plan's own table shows the measured figure for the owned option.
+        Assert.Matches(@"own-h100\s+own\s+h100-sxm\s+llama-70b/llama-70b/interactive\s+4,500,000", stdout);
+    }
+
+    [Fact]
+    public async Task PlanFromLedger_Json_CarriesTheThroughputFigureOfEachOption()
+    {
+        await SeedTenDaysAsync();
+
+        var (exit, stdout, stderr) = await PlanAsync("2026-10-01", "--format", "json");
+
+        Assert.True(exit == 0, stderr);
+        var throughput = JsonNode.Parse(stdout)!["throughput"]!.AsArray();
+        // startup-rent-everything owns nothing: every figure is the model's estimate.
+        Assert.NotEmpty(throughput);
+        Assert.All(throughput, t => Assert.Null(t!["measured"]));
+    }
 }

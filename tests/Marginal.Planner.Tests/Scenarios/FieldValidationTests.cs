@@ -18,14 +18,14 @@ public sealed class FieldValidationTests
         ["horizon_months"] = 3,
         ["models"] = new Dictionary<string, object>
         {
-            ["m"] = new Dictionary<string, object> { ["parameters_b"] = 8, ["kv_bytes_per_token"] = 131072, ["context_tokens"] = 2000 },
+            ["m"] = new Dictionary<string, object> { ["parameters_b"] = 8, ["kv_bytes_per_token"] = 131072, ["context_tokens"] = 2000, ["experts"] = 8, ["active_experts"] = 2 },
         },
         ["accelerators"] = new Dictionary<string, object>
         {
             ["custom"] = new Dictionary<string, object>
             {
                 ["memory_gb"] = 80, ["bandwidth_tb_s"] = 3.35, ["dense_tflops"] = new Dictionary<string, object> { ["bf16"] = 989 }, ["power_kw"] = 0.7,
-                ["purchase_price"] = 25000, ["lifetime_years"] = 5, ["residual_fraction"] = 0.1,
+                ["purchase_price"] = 25000, ["lifetime_years"] = 5, ["residual_fraction"] = 0.1, ["software_efficiency"] = 0.9,
                 ["spec_source"] = "test", ["spec_as_of"] = "2026-11", ["price_source"] = "test", ["price_as_of"] = "2026-11",
             },
         },
@@ -34,7 +34,7 @@ public sealed class FieldValidationTests
             ["chat"] = new Dictionary<string, object>
             {
                 ["model"] = "m", ["input_tokens_per_month"] = 300_000_000_000, ["output_tokens_per_month"] = 100_000_000_000, ["growth_per_month"] = 0.05,
-                ["latency_slo_ms_per_token"] = 50, ["batch_share"] = 0.2,
+                ["latency_slo_ms_per_token"] = 50, ["ttft_slo_ms"] = 2000, ["batch_share"] = 0.2,
                 ["surges"] = new List<object> { new Dictionary<string, object> { ["month"] = 2, ["day"] = 3, ["hour"] = 10, ["hours"] = 2, ["multiplier"] = 2 } },
             },
         },
@@ -62,7 +62,7 @@ public sealed class FieldValidationTests
             ["discount_rate"] = 0.12, ["starting_cash"] = 1_000_000, ["opex_per_month"] = 10000, ["rnd_per_month"] = 10000, ["capex_budget"] = 5_000_000,
             ["funding"] = new List<object> { new Dictionary<string, object> { ["month"] = 2, ["amount"] = 1_000_000, ["kind"] = "equity" } },
         },
-        ["performance"] = new Dictionary<string, object> { ["compute_efficiency"] = 0.43, ["bandwidth_efficiency"] = 0.7, ["memory_utilisation"] = 0.9, ["max_batch"] = 512 },
+        ["performance"] = new Dictionary<string, object> { ["compute_efficiency"] = 0.43, ["bandwidth_efficiency"] = 0.7, ["memory_utilisation"] = 0.9, ["max_batch"] = 512, ["all_reduce_cost"] = 0.25 },
     };
 
     private static Dictionary<string, object> Option(string kind, params (string Key, object Value)[] fields)
@@ -102,16 +102,20 @@ public sealed class FieldValidationTests
     [InlineData("models.m.active_parameters_b", 9)]
     [InlineData("models.m.kv_bytes_per_token", 0)]
     [InlineData("models.m.context_tokens", -1)]
+    [InlineData("models.m.experts", 1)]
+    [InlineData("models.m.active_experts", 8)]
     [InlineData("accelerators.custom.memory_gb", 0)]
     [InlineData("accelerators.custom.bandwidth_tb_s", -1)]
     [InlineData("accelerators.custom.power_kw", -0.7)]
     [InlineData("accelerators.custom.purchase_price", -25000)]
     [InlineData("accelerators.custom.lifetime_years", 0.05)]
     [InlineData("accelerators.custom.residual_fraction", 1.5)]
+    [InlineData("accelerators.custom.software_efficiency", 1.2)]
     [InlineData("workloads.chat.input_tokens_per_month", -1)]
     [InlineData("workloads.chat.output_tokens_per_month", 0)]
     [InlineData("workloads.chat.growth_per_month", -1)]
     [InlineData("workloads.chat.latency_slo_ms_per_token", 0)]
+    [InlineData("workloads.chat.ttft_slo_ms", 0)]
     [InlineData("workloads.chat.batch_share", 1.5)]
     [InlineData("workloads.chat.surges[0].month", 4)]
     [InlineData("workloads.chat.surges[0].day", 29)]
@@ -167,6 +171,7 @@ public sealed class FieldValidationTests
     [InlineData("performance.bandwidth_efficiency", 0)]
     [InlineData("performance.memory_utilisation", -0.1)]
     [InlineData("performance.max_batch", 0)]
+    [InlineData("performance.all_reduce_cost", -0.1)]
     public void Parse_FieldOutOfRange_OneLineNamingThatFieldAndWhatIsAllowed(string path, double value)
     {
         var tree = Valid();
