@@ -5,7 +5,7 @@ using Marginal.Gateway.Configuration;
 using Marginal.Planner;
 using Marginal.Planner.Reports;
 using Marginal.Planner.Scenarios;
-using Marginal.Server.Hosting;
+using Marginal.Storage;
 using Spectre.Console;
 
 namespace Marginal.Cli.Commands;
@@ -85,7 +85,7 @@ internal static class PlanCommand
                     ledger = applied[0];
                     scenarios = applied.Select(a => a.Scenario).ToList();
                 }
-                catch (ConfigException ex)
+                catch (Exception ex) when (ex is ConfigException or StoreOpenException)
                 {
                     return await BadInputAsync([ex.Message]);
                 }
@@ -147,7 +147,7 @@ internal static class PlanCommand
             throw new ConfigException($"marginal plan: --since {since:u} is not before --until {until:u}");
         }
         var (loaded, _) = ConfigFile.Load(configFile);
-        await using var store = MarginalServer.OpenStore(loaded.Storage);
+        await using var store = await MarginalStores.OpenAsync(loaded.Storage, cancellationToken: cancellationToken);
         DateTimeOffset? first = null;
         await foreach (var record in store.ReadAsync(null, until, cancellationToken))
         {

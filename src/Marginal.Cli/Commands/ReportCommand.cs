@@ -5,7 +5,7 @@ using Marginal.Core.Formats;
 using Marginal.Core.Ledger;
 using Marginal.Economics.Reports;
 using Marginal.Gateway.Configuration;
-using Marginal.Server.Hosting;
+using Marginal.Storage;
 using Spectre.Console;
 
 namespace Marginal.Cli.Commands;
@@ -35,7 +35,7 @@ internal static class ReportCommand
                 var grouping = Choice("--by", parse.GetValue(by)!, Groupings);
                 var output = Choice("--format", parse.GetValue(format)!, Formats);
                 var (loaded, _) = ConfigFile.Load(parse.GetValue(config));
-                await using var store = MarginalServer.OpenStore(loaded.Storage);
+                await using var store = await MarginalStores.OpenAsync(loaded.Storage, cancellationToken: cancellationToken);
                 var records = new List<UsageRecord>();
                 await foreach (var record in store.ReadAsync(from, to, cancellationToken))
                 {
@@ -50,7 +50,7 @@ internal static class ReportCommand
                 }
                 return 0;
             }
-            catch (ConfigException error)
+            catch (Exception error) when (error is ConfigException or StoreOpenException)
             {
                 await Console.Error.WriteLineAsync(error.Message);
                 return MarginalCommand.BadInput;
