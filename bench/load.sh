@@ -32,8 +32,17 @@
 # disturbs the measurement less; the report shows, per point, how busy the server core was with anything else.
 # Before the measured points each path is warmed for --prewarm seconds (JIT tiering on one busy core is slow).
 #
+# Steady load (--rates "25 50 75"): after the closed-loop points, the relay's capacity is measured (wrk, 50
+# connections, the proxy path, which --rates requires), then every path is driven open-loop at each given percentage
+# of it by bench/Marginal.Bench.OpenLoop: requests leave on a fixed schedule whether or not earlier ones were
+# answered, and latency counts from each request's scheduled time, so queueing in a server is not hidden by the
+# client slowing down (coordinated omission). p50, p99 and p99.9 are reported with what each path adds over the
+# relay. `--connections ""` skips the closed-loop points. Example (the steady-load run in docs/benchmarks.md):
+#   bench/load.sh --paths "direct proxy marginal marginal-nometer" --connections "" --rates "25 50 75"
+#
 # Usage: bench/load.sh [--duration S] [--warmup S] [--prewarm S] [--connections "1 10 50"]
-#                      [--paths "direct marginal portkey"] [--modes "json stream"] [--out DIR] [--no-build]
+#                      [--paths "direct marginal portkey"] [--modes "json stream"] [--rates "25 50 75"]
+#                      [--out DIR] [--no-build]
 # Every server binds 127.0.0.1 only; every process the script starts is stopped when it exits.
 set -euo pipefail
 
@@ -45,6 +54,7 @@ PREWARM=20
 CONNECTIONS="1 10 50"
 PATHS="direct marginal portkey"
 MODES="json stream"
+RATES=""
 OUT="$BENCH/results"
 BUILD=1
 STUB_PORT=${STUB_PORT:-18181}
@@ -77,13 +87,14 @@ while [ $# -gt 0 ]; do
         --connections) CONNECTIONS=$2; shift 2 ;;
         --paths) PATHS=$2; shift 2 ;;
         --modes) MODES=$2; shift 2 ;;
+        --rates) RATES=$2; shift 2 ;;
         --out) OUT=$2; shift 2 ;;
         --no-build) BUILD=0; shift ;;
         -h|--help) usage 0 ;;
         *) echo "load.sh: unknown argument '$1'" >&2; usage 2 ;;
     esac
 done
-for n in $DURATION $WARMUP $PREWARM $CONNECTIONS; do
+for n in $DURATION $WARMUP $PREWARM $CONNECTIONS $RATES; do
     [[ $n =~ ^[0-9]+$ ]] || { echo "load.sh: '$n' is not a whole number" >&2; exit 2; }
 done
 for p in $PATHS; do
@@ -95,6 +106,12 @@ for m in $MODES; do
     case $m in json|stream) ;; *) echo "load.sh: unknown mode '$m' (allowed: json stream)" >&2; exit 2 ;; esac
 done
 has_path() { [[ " $PATHS " == *" $1 "* ]]; }
+if [ -n "$RATES" ] && ! has_path proxy; then
+    echo "load.sh: --rates are percentages of the relay's capacity: add proxy to --paths" >&2; exit 2
+fi
+for r in $RATES; do
+    [ "$r" -ge 1 ] && [ "$r" -le 100 ] || { echo "load.sh: --rates takes percentages from 1 to 100, not '$r'" >&2; exit 2; }
+done
 
 # ---------------------------------------------------------------------------------------------- tools
 if ! command -v wrk >/dev/null; then
@@ -130,7 +147,12 @@ if [ "$BUILD" = 1 ]; then
     if has_path proxy; then
         dotnet build bench/Marginal.Bench.Proxy/Marginal.Bench.Proxy.csproj -c Release -nologo -v q >/dev/null
     fi
+    if [ -n "$RATES" ]; then
+        dotnet build bench/Marginal.Bench.OpenLoop/Marginal.Bench.OpenLoop.csproj -c Release -nologo -v q >/dev/null
+    fi
 fi
+OPENLOOP_DLL="$ROOT/bench/Marginal.Bench.OpenLoop/bin/Release/net10.0/Marginal.Bench.OpenLoop.dll"
+[ -z "$RATES" ] || [ -f "$OPENLOOP_DLL" ] || { echo "load.sh: $OPENLOOP_DLL is missing; run without --no-build" >&2; exit 1; }
 MARGINAL_DLL="$ROOT/src/Marginal.Cli/bin/Release/net10.0/marginal.dll"
 STUB_DLL="$ROOT/bench/Marginal.Bench.Stub/bin/Release/net10.0/Marginal.Bench.Stub.dll"
 PROXY_DLL="$ROOT/bench/Marginal.Bench.Proxy/bin/Release/net10.0/Marginal.Bench.Proxy.dll"
@@ -335,6 +357,44 @@ for mode in $MODES; do
     done
 done
 
+# ---------------------------------------------------------------------------------------------- steady load
+STEADY="$RUN_DIR/steady.tsv"
+if [ -n "$RATES" ]; then
+    printf 'mode\tpct\trate\tpath\trps\tp50_us\tp99_us\tp999_us\tmax_us\terrors\tsend_lag_p99_us\tserver_cpu_us\tother_load_pct\n' >"$STEADY"
+    for mode in $MODES; do
+        export BENCH_BODY; BENCH_BODY=$(body_of "$mode")
+        # The relay's capacity in this mode: closed loop, 50 connections, as in the closed-loop points.
+        raw="$RUN_DIR/capacity-$mode-proxy.txt"
+        "${CLIENT_PIN[@]}" wrk -t1 -c50 -d"${DURATION}s" --timeout 10s --latency -s "$BENCH/chat.lua" "${HEADERS[@]}" "$(url_of proxy)" >"$raw"
+        capacity=$(grep '^RESULT ' "$raw" | tr ' ' '\n' | awk -F= '$1 == "rps" { printf "%.0f", $2 }')
+        [ -n "$capacity" ] && [ "$capacity" -gt 0 ] || { echo "load.sh: no capacity measured for the relay ($mode); see $raw" >&2; exit 1; }
+        echo "  $mode relay capacity: $capacity req/s (wrk, 50 connections)"
+        for pct in $RATES; do
+            rate=$((capacity * pct / 100))
+            for path in $PATHS; do
+                [ "$path" = portkey ] && continue
+                gateway=$(gateway_of "$path")
+                before_gw=$(cpu_ticks "$gateway"); before_all=$(servers_ticks); read -r before_busy before_total < <(core_ticks)
+                raw="$RUN_DIR/open-$mode-$path-$pct.txt"
+                "${CLIENT_PIN[@]}" dotnet "$OPENLOOP_DLL" --url "$(url_of "$path")" --body "$BENCH_BODY" --rate "$rate" \
+                    --duration "$DURATION" --warmup "$WARMUP" --header "Authorization: Bearer sk-bench" >"$raw"
+                after_gw=$(cpu_ticks "$gateway"); after_all=$(servers_ticks); read -r after_busy after_total < <(core_ticks)
+                line=$(grep '^RESULT ' "$raw") || { echo "load.sh: the open-loop client gave no result for $path $mode $pct%; see $raw" >&2; exit 1; }
+                awk -v mode="$mode" -v pct="$pct" -v rate="$rate" -v path="$path" -v tick="$TICK" -v gw=$((after_gw - before_gw)) \
+                    -v busy=$((after_busy - before_busy)) -v total=$((after_total - before_total)) -v ours=$((after_all - before_all)) '
+                    { for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] } }
+                    END {
+                        n = v["requests"] > 0 ? v["requests"] : 1
+                        other = total > 0 ? (busy - ours) * 100 / total : -1
+                        if (other < 0 && total > 0) other = 0
+                        printf "%s\t%s\t%s\t%s\t%.0f\t%d\t%d\t%d\t%d\t%d\t%d\t%.0f\t%s\n", mode, pct, rate, path, v["rps"], v["p50_us"], v["p99_us"], v["p999_us"], v["max_us"], v["errors"], v["send_lag_p99_us"], gw * 1e6 / tick / n, (total > 0 ? sprintf("%.0f", other) : "n/a")
+                    }' <<<"$line" >>"$STEADY"
+                tail -1 "$STEADY" | awk -F'\t' '{ printf "  %-6s %3s%% %6s req/s %-16s p50 %7.3f ms  p99 %7.3f ms  p99.9 %7.3f ms  errors %s  send lag p99 %.3f ms\n", $1, $2, $3, $4, $6/1000, $7/1000, $8/1000, $10, $11/1000 }'
+            done
+        done
+    done
+fi
+
 # ---------------------------------------------------------------------------------------------- report
 MODEL_NAME=$(lscpu | awk -F': *' '/^Model name/ { print $2; exit }')
 COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
@@ -352,7 +412,7 @@ REPORT="$RUN_DIR/results.md"
     echo "- commit: $COMMIT"
     echo "- versions: ASP.NET Core $DOTNET_RUNTIME, node $NODE_VERSION, wrk $WRK_VERSION, @portkey-ai/gateway $PORTKEY_VERSION (@hono/node-server $HONO_NODE_SERVER_VERSION)"
     echo "- load average before the run: $LOAD_BEFORE; after: $(cut -d' ' -f1-3 /proc/loadavg)"
-    echo "- command: \`bench/load.sh --duration $DURATION --warmup $WARMUP --prewarm $PREWARM --connections \"$CONNECTIONS\" --paths \"$PATHS\" --modes \"$MODES\"\`"
+    echo "- command: \`bench/load.sh --duration $DURATION --warmup $WARMUP --prewarm $PREWARM --connections \"$CONNECTIONS\" --paths \"$PATHS\" --modes \"$MODES\"${RATES:+ --rates \"$RATES\"}\`"
     echo "- each point: ${WARMUP} s warm-up, then \`wrk -t1 -c<conns> -d${DURATION}s --latency -s bench/chat.lua\`; bodies bench/requests/chat.json and chat-stream.json"
     echo "- server CPU: user+system CPU time of the process serving the path (the stub on the direct path), per request, from /proc"
     echo "- other load: share of the server core used by anything but our servers during the point (other processes, steal); high values mean the point was disturbed"
@@ -370,6 +430,27 @@ REPORT="$RUN_DIR/results.md"
                 printf "| %s | %s | %s | %s | %.3f | %.3f | %.3f | %.1f | %s | %s | %s | %s | %s | %s |\n", f[1], f[2], f[3], f[4], f[5]/1000, f[6]/1000, f[7]/1000, f[8]/1000, f[9], f[10], f[11], over50, over99, f[12]
             }
         }' "$RESULTS"
+    if [ -n "$RATES" ]; then
+        echo
+        echo "## Steady load (open loop)"
+        echo
+        echo "Each path driven at a fixed rate (a percentage of the relay's capacity, measured first) by bench/Marginal.Bench.OpenLoop for ${DURATION} s after ${WARMUP} s; latency from each request's scheduled time. \"over relay\": what the path adds to the proxy path's percentile at the same rate. Send lag: how late the client itself sent (large values mean the client, not the server, was the limit)."
+        echo
+        awk -F'\t' '
+            NR == 1 { next }
+            { key = $1 SUBSEP $2; if ($4 == "proxy") { r50[key] = $6; r99[key] = $7; r999[key] = $8 } rows[NR] = $0 }
+            END {
+                print "| mode | % of relay | rate req/s | path | achieved req/s | p50 ms | p99 ms | p99.9 ms | max ms | errors | p50 over relay ms | p99 over relay ms | p99.9 over relay ms | send lag p99 ms | server CPU µs/req | other load % |"
+                print "| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+                for (i = 2; i <= NR; i++) {
+                    split(rows[i], f, "\t"); key = f[1] SUBSEP f[2]
+                    o50 = (f[4] != "proxy" && key in r50) ? sprintf("%+.3f", (f[6] - r50[key]) / 1000) : ""
+                    o99 = (f[4] != "proxy" && key in r99) ? sprintf("%+.3f", (f[7] - r99[key]) / 1000) : ""
+                    o999 = (f[4] != "proxy" && key in r999) ? sprintf("%+.3f", (f[8] - r999[key]) / 1000) : ""
+                    printf "| %s | %s | %s | %s | %s | %.3f | %.3f | %.3f | %.1f | %s | %s | %s | %s | %.3f | %s | %s |\n", f[1], f[2], f[3], f[4], f[5], f[6]/1000, f[7]/1000, f[8]/1000, f[9]/1000, f[10], o50, o99, o999, f[11]/1000, f[12], f[13]
+                }
+            }' "$STEADY"
+    fi
     echo
     echo "## Targets"
     echo
@@ -398,6 +479,19 @@ REPORT="$RUN_DIR/results.md"
                 }
             }
         }' "$RESULTS"
+    if [ -n "$RATES" ]; then
+        awk -F'\t' '
+            NR == 1 { next }
+            { p50[$1, $2, $4] = $6; p99[$1, $2, $4] = $7; modes[$1] = 1 }
+            END {
+                for (mode in modes) {
+                    if (!((mode, 50, "marginal") in p50) || !((mode, 50, "proxy") in p50)) continue
+                    o50 = (p50[mode, 50, "marginal"] - p50[mode, 50, "proxy"]) / 1000
+                    o99 = (p99[mode, 50, "marginal"] - p99[mode, 50, "proxy"]) / 1000
+                    printf "- %s, steady load at 50%% of the relay'"'"'s capacity: Marginal adds %.3f ms at p50 (target <= 0.3 ms: %s) and %.3f ms at p99 (target <= 1 ms: %s) over the relay\n", mode, o50, (o50 <= 0.3 ? "MET" : "MISSED"), o99, (o99 <= 1 ? "MET" : "MISSED")
+                }
+            }' "$STEADY"
+    fi
 } >"$REPORT"
 
 echo

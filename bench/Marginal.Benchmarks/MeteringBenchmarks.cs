@@ -3,7 +3,7 @@ using Marginal.Core.Ledger;
 using Marginal.Core.Requests;
 using Marginal.Gateway.Configuration;
 using Marginal.Gateway.Metering;
-using Marginal.Gateway.Pipeline;
+using Marginal.Gateway.Model;
 using Marginal.Storage.Sqlite;
 using Microsoft.Extensions.AI;
 

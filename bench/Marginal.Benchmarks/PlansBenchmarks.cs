@@ -9,7 +9,7 @@ using Marginal.Economics.Invoices;
 using Marginal.Economics.Plans;
 using Marginal.Gateway.Billing;
 using Marginal.Gateway.Configuration;
-using Marginal.Gateway.Pipeline;
+using Marginal.Gateway.Model;
 using Marginal.Server.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.AI;

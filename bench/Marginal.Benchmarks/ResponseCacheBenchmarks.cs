@@ -5,7 +5,7 @@ using Marginal.Core.Requests;
 using Marginal.Gateway.Caching;
 using Marginal.Gateway.Configuration;
 using Marginal.Gateway.Embeddings;
-using Marginal.Gateway.Pipeline;
+using Marginal.Gateway.Model;
 using Microsoft.Extensions.AI;
 
 namespace Marginal.Benchmarks;

@@ -2,7 +2,7 @@ using BenchmarkDotNet.Attributes;
 using Marginal.Core.Requests;
 using Marginal.Gateway.Configuration;
 using Marginal.Gateway.Embeddings;
-using Marginal.Gateway.Pipeline;
+using Marginal.Gateway.Model;
 using Marginal.Gateway.Routing;
 using Marginal.Gateway.Routing.Learning;
 using Microsoft.Extensions.AI;

@@ -6,7 +6,7 @@ using System.Text.Json.Nodes;
 using Marginal.Core.Ledger;
 using Marginal.Core.Pricing;
 using Marginal.Gateway.Configuration;
-using Marginal.Gateway.Pipeline;
+using Marginal.Gateway.Model;
 using Marginal.Local;
 using Marginal.Local.Scheduling;
 using Marginal.Local.TestModels;

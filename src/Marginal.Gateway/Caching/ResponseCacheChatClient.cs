@@ -4,8 +4,8 @@ using Marginal.Core.Pricing;
 using Marginal.Core.Requests;
 using Marginal.Gateway.Configuration;
 using Marginal.Gateway.Embeddings;
-using Marginal.Gateway.Metering;
-using Marginal.Gateway.Pipeline;
+using Marginal.Gateway.Model;
+using Marginal.Gateway.Tokens;
 using Microsoft.Extensions.AI;
 
 namespace Marginal.Gateway.Caching;

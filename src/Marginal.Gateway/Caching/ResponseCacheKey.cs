@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using Marginal.Core.Requests;
-using Marginal.Gateway.Pipeline;
+using Marginal.Gateway.Buffers;
 using Microsoft.Extensions.AI;
 
 namespace Marginal.Gateway.Caching;

@@ -3,7 +3,7 @@ using System.Runtime.CompilerServices;
 using Marginal.Core.Errors;
 using Marginal.Core.Pricing;
 using Marginal.Core.Requests;
-using Marginal.Gateway.Pipeline;
+using Marginal.Gateway.Model;
 using Marginal.Gateway.Providers;
 using Marginal.Gateway.Shaping;
 using Marginal.Local.Scheduling;

@@ -15,7 +15,7 @@ internal static class BatchHttp
     /// </summary>
     public static HttpClient Create(string name, ProviderConfig config, TimeProvider time)
     {
-        if (ProviderFactory.MissingKeyMessage(name, config, out var apiKey) is { } missing)
+        if (ProviderKeys.MissingKeyMessage(name, config, out var apiKey) is { } missing)
         {
             throw new GatewayException(GatewayErrorKind.UpstreamUnavailable, missing, "provider_not_configured");
         }

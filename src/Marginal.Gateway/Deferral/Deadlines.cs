@@ -1,9 +1,9 @@
 using System.Globalization;
-using System.Xml;
+using Marginal.Gateway.Configuration;
 
 namespace Marginal.Gateway.Deferral;
 
-/// <summary>Reads the <c>x-marginal-deadline</c> header and the durations of the <c>deferral:</c> section.</summary>
+/// <summary>Reads the <c>x-marginal-deadline</c> header.</summary>
 public static class Deadlines
 {
     /// <summary>The longest a job may wait: OpenAI's batch completion window is 24 hours, the rest is headroom for retries.</summary>
@@ -18,7 +18,7 @@ public static class Deadlines
     {
         deadline = default;
         var trimmed = text.Trim();
-        if (TryParseDuration(trimmed, out var wait))
+        if (Durations.TryParseWait(trimmed, out var wait))
         {
             deadline = now + wait;
         }
@@ -32,36 +32,5 @@ public static class Deadlines
             return false;
         }
         return deadline > now && deadline - now <= Longest;
-    }
-
-    /// <summary>Parses <c>200ms</c>, <c>90s</c>, <c>30m</c>, <c>6h</c>, <c>1d</c> or an ISO-8601 duration (<c>PT6H</c>); positive only.</summary>
-    public static bool TryParseDuration(string text, out TimeSpan duration)
-    {
-        duration = default;
-        var s = text.Trim();
-        if (s.StartsWith('P'))
-        {
-            try
-            {
-                duration = XmlConvert.ToTimeSpan(s);
-            }
-            catch (FormatException)
-            {
-                return false;
-            }
-            return duration > TimeSpan.Zero;
-        }
-        var (unit, factor) = s.EndsWith("ms", StringComparison.Ordinal) ? (2, 0.001)
-            : s.EndsWith('s') ? (1, 1)
-            : s.EndsWith('m') ? (1, 60)
-            : s.EndsWith('h') ? (1, 3600)
-            : s.EndsWith('d') ? (1, 86400)
-            : (0, 0.0);
-        if (unit == 0 || !double.TryParse(s[..^unit], NumberStyles.Float, CultureInfo.InvariantCulture, out var value) || value <= 0 || value * factor > 366 * 86400)
-        {
-            return false;
-        }
-        duration = TimeSpan.FromSeconds(value * factor);
-        return true;
     }
 }

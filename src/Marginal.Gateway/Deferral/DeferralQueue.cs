@@ -5,7 +5,7 @@ using Marginal.Core.Errors;
 using Marginal.Core.Ledger;
 using Marginal.Core.Pricing;
 using Marginal.Gateway.Billing;
-using Marginal.Gateway.Pipeline;
+using Marginal.Gateway.Model;
 using Microsoft.Extensions.Logging;
 
 namespace Marginal.Gateway.Deferral;

@@ -5,7 +5,7 @@ using Marginal.Core.Errors;
 using Marginal.Core.Ledger;
 using Marginal.Core.Requests;
 using Marginal.Gateway.Caching;
-using Marginal.Gateway.Pipeline;
+using Marginal.Gateway.Model;
 using Microsoft.Extensions.AI;
 
 namespace Marginal.Gateway.Idempotency;

@@ -1,7 +1,8 @@
 using Marginal.Core.Ledger;
 using Marginal.Core.Pricing;
 using Marginal.Gateway.Billing;
-using Marginal.Gateway.Pipeline;
+using Marginal.Gateway.Model;
+using Marginal.Gateway.Tokens;
 using Microsoft.Extensions.AI;
 
 namespace Marginal.Gateway.Metering;

@@ -7,7 +7,8 @@ using Marginal.Core.Requests;
 using Marginal.Economics.Invoices;
 using Marginal.Gateway.Billing;
 using Marginal.Gateway.Caching;
-using Marginal.Gateway.Pipeline;
+using Marginal.Gateway.Model;
+using Marginal.Gateway.Tokens;
 using Microsoft.Extensions.AI;
 
 namespace Marginal.Gateway.Metering;

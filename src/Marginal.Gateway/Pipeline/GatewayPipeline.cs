@@ -5,6 +5,7 @@ using Marginal.Gateway.Caching;
 using Marginal.Gateway.Capacity;
 using Marginal.Gateway.Idempotency;
 using Marginal.Gateway.Metering;
+using Marginal.Gateway.Model;
 using Marginal.Gateway.Routing;
 using Marginal.Gateway.Shaping;
 using Microsoft.Extensions.AI;

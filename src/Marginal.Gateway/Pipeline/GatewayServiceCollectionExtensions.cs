@@ -1,4 +1,5 @@
 using Marginal.Core.Routing;
+using Marginal.Gateway.Model;
 using Marginal.Gateway.Routing;
 using Microsoft.Extensions.AI;
 using Microsoft.Extensions.DependencyInjection;

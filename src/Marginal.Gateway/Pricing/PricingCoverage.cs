@@ -1,6 +1,5 @@
 using Marginal.Core.Pricing;
 using Marginal.Gateway.Configuration;
-using Marginal.Gateway.Pipeline;
 
 namespace Marginal.Gateway.Pricing;
 
@@ -19,7 +18,7 @@ public sealed record ModelPricing(string Model, string Provider, string Upstream
 
 /// <summary>
 /// Which configured models the price book (or an owned pool) prices, worked out from the configuration alone, the
-/// same way <see cref="GatewayModel"/> resolves a model's entry, without starting any provider.
+/// same way the runtime model resolves a model's entry (<see cref="PriceOf"/>), without starting any provider.
 /// </summary>
 public static class PricingCoverage
 {
@@ -28,6 +27,21 @@ public static class PricingCoverage
         {
             var provider = m.Value.Provider ?? "";
             var ownedPool = config.Providers.TryGetValue(provider, out var p) && p.Kind == "local" && p.Pool is not null;
-            return new ModelPricing(m.Key, provider, m.Value.Upstream ?? m.Key, GatewayModel.PriceOf(prices, m.Key, m.Value), ownedPool);
+            return new ModelPricing(m.Key, provider, m.Value.Upstream ?? m.Key, PriceOf(prices, m.Key, m.Value), ownedPool);
         })];
+
+    // A model is priced by the entry it names, else the entry of its own name, else of its upstream id. A named entry
+    // that is missing is a config error: a silent fallback would bill at the wrong price.
+    public static CatalogEntry? PriceOf(PriceBook prices, string name, ModelConfig model)
+    {
+        if (model.Price is { } named)
+        {
+            return prices.TryGet(named, out var entry)
+                ? entry
+                : throw new ConfigException($"models.{name}.price: '{named}' is not in the price book (add it to the file named by pricing.book)");
+        }
+        return prices.TryGet(name, out var byName) ? byName
+            : prices.TryGet(model.Upstream ?? name, out var byUpstream) ? byUpstream
+            : prices.Entries.FirstOrDefault(e => e.UpstreamId == (model.Upstream ?? name));
+    }
 }

@@ -4,8 +4,9 @@ using Marginal.Core.Errors;
 using Marginal.Core.Pricing;
 using Marginal.Core.Requests;
 using Marginal.Gateway.Embeddings;
-using Marginal.Gateway.Metering;
-using Marginal.Gateway.Pipeline;
+using Marginal.Gateway.Model;
+using Marginal.Gateway.Routing.Aliases;
+using Marginal.Gateway.Tokens;
 using Microsoft.Extensions.AI;
 
 namespace Marginal.Gateway.Routing;

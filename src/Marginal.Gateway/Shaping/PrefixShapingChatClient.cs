@@ -1,4 +1,4 @@
-using Marginal.Gateway.Pipeline;
+using Marginal.Gateway.Model;
 using Microsoft.Extensions.AI;
 
 namespace Marginal.Gateway.Shaping;

@@ -2,7 +2,7 @@ using System.Globalization;
 using System.Text.Json;
 using Marginal.Core.Ledger;
 using Marginal.Economics.UnitEconomics;
-using Marginal.Gateway.Pipeline;
+using Marginal.Gateway.Model;
 using Marginal.Gateway.Pricing;
 using Marginal.Server.Dashboard;
 using Marginal.Server.Hosting;

@@ -6,7 +6,7 @@ using Marginal.Core.Requests;
 using Marginal.Gateway.Billing;
 using Marginal.Gateway.Idempotency;
 using Marginal.Gateway.Metering;
-using Marginal.Gateway.Pipeline;
+using Marginal.Gateway.Model;
 using Marginal.Gateway.Providers;
 using Marginal.Server.Hosting;
 using Marginal.Server.Wire;

@@ -1,4 +1,4 @@
-using Marginal.Gateway.Pipeline;
+using Marginal.Gateway.Model;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;

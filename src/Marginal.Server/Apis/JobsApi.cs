@@ -6,7 +6,7 @@ using Marginal.Core.Deferral;
 using Marginal.Core.Errors;
 using Marginal.Core.Requests;
 using Marginal.Gateway.Deferral;
-using Marginal.Gateway.Pipeline;
+using Marginal.Gateway.Model;
 using Marginal.Server.Hosting;
 using Marginal.Server.Wire;
 using Microsoft.AspNetCore.Builder;

@@ -1,6 +1,6 @@
 using System.Text.Json;
-using Marginal.Gateway.Pipeline;
-using Marginal.Gateway.Routing;
+using Marginal.Gateway.Model;
+using Marginal.Gateway.Routing.Aliases;
 using Marginal.Server.Hosting;
 using Marginal.Server.Wire;
 using Microsoft.AspNetCore.Builder;

@@ -3,7 +3,7 @@ using System.Runtime.InteropServices;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Marginal.Gateway.Caching;
-using Marginal.Gateway.Pipeline;
+using Marginal.Gateway.Model;
 using Marginal.Storage.Redis;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;

@@ -8,6 +8,7 @@ using Marginal.Gateway.Billing;
 using Marginal.Gateway.Caching;
 using Marginal.Gateway.Configuration;
 using Marginal.Gateway.Deferral;
+using Marginal.Gateway.Model;
 using Marginal.Gateway.Pipeline;
 using Marginal.Gateway.Routing;
 using Marginal.Server.Apis;

@@ -1,7 +1,7 @@
 using Marginal.Core.Pricing;
 using Marginal.Economics.UnitEconomics;
 using Marginal.Gateway.Configuration;
-using Marginal.Gateway.Pipeline;
+using Marginal.Gateway.Pricing;
 
 namespace Marginal.Server.Dashboard;
 
@@ -37,7 +37,7 @@ public static class EconomicsInputs
             foreach (var fallback in model.Fallbacks)
             {
                 if (config.Models.TryGetValue(fallback, out var next) && next.Provider is { } np && !owned.Contains(np)
-                    && GatewayModel.PriceOf(prices, fallback, next) is { } entry && spill.All(s => s.Model != fallback))
+                    && PricingCoverage.PriceOf(prices, fallback, next) is { } entry && spill.All(s => s.Model != fallback))
                 {
                     spill.Add(new SpilloverPrice(fallback, entry.Price.Input, entry.Price.Output, $"{entry.Price.Source} ({entry.Price.AsOf:yyyy-MM-dd})"));
                 }
@@ -61,7 +61,7 @@ public static class EconomicsInputs
     {
         var tiers = config.Models
             .Where(m => m.Value.Provider is { } p && owned.Contains(p))
-            .Select(m => GatewayModel.PriceOf(prices, m.Key, m.Value)?.QualityTier)
+            .Select(m => PricingCoverage.PriceOf(prices, m.Key, m.Value)?.QualityTier)
             .OfType<string>()
             .ToHashSet(StringComparer.Ordinal);
         if (tiers.Count > 0)
@@ -74,7 +74,7 @@ public static class EconomicsInputs
         }
         return config.Models
             .Where(m => m.Value.Provider is { } p && !owned.Contains(p))
-            .Select(m => (m.Key, Entry: GatewayModel.PriceOf(prices, m.Key, m.Value)))
+            .Select(m => (m.Key, Entry: PricingCoverage.PriceOf(prices, m.Key, m.Value)))
             .Where(m => m.Entry is not null)
             .OrderBy(m => m.Key, StringComparer.Ordinal)
             .Select(m => new SpilloverPrice(m.Key, m.Entry!.Price.Input, m.Entry.Price.Output, $"{m.Entry.Price.Source} ({m.Entry.Price.AsOf:yyyy-MM-dd})",

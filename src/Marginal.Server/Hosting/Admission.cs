@@ -7,8 +7,8 @@ using Marginal.Core.Pricing;
 using Marginal.Core.Requests;
 using Marginal.Economics.Plans;
 using Marginal.Gateway.Billing;
-using Marginal.Gateway.Metering;
-using Marginal.Gateway.Pipeline;
+using Marginal.Gateway.Model;
+using Marginal.Gateway.Tokens;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.AI;
 

@@ -1,5 +1,5 @@
 using Marginal.Gateway.Configuration;
-using Marginal.Gateway.Pipeline;
+using Marginal.Gateway.Model;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 

@@ -1,6 +1,6 @@
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
-using Marginal.Gateway.Pipeline;
+using Marginal.Gateway.Model;
 using Marginal.Local.Scheduling;
 
 namespace Marginal.Server.Telemetry;

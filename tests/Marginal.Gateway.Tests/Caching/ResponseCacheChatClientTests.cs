@@ -2,7 +2,7 @@ using System.Runtime.CompilerServices;
 using Marginal.Core.Requests;
 using Marginal.Gateway.Caching;
 using Marginal.Gateway.Configuration;
-using Marginal.Gateway.Pipeline;
+using Marginal.Gateway.Model;
 using Marginal.Gateway.Providers;
 using Marginal.Testing;
 using Microsoft.Extensions.AI;

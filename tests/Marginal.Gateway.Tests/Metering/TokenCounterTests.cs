@@ -1,4 +1,4 @@
-using Marginal.Gateway.Metering;
+using Marginal.Gateway.Tokens;
 using Microsoft.Extensions.AI;
 using Microsoft.ML.Tokenizers;
 

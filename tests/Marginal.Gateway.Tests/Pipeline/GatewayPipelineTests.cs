@@ -5,6 +5,7 @@ using Marginal.Gateway.Capacity;
 using Marginal.Gateway.Configuration;
 using Marginal.Gateway.Idempotency;
 using Marginal.Gateway.Metering;
+using Marginal.Gateway.Model;
 using Marginal.Gateway.Pipeline;
 using Marginal.Gateway.Providers;
 using Marginal.Gateway.Routing;

@@ -1,7 +1,7 @@
 using System.Text;
 using System.Text.Json;
+using Marginal.Gateway.Buffers;
 using Marginal.Gateway.Caching;
-using Marginal.Gateway.Pipeline;
 using Microsoft.Extensions.AI;
 
 namespace Marginal.Gateway.Tests.Pipeline;

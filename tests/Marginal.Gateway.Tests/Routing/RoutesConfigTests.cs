@@ -1,5 +1,5 @@
 using Marginal.Gateway.Configuration;
-using Marginal.Gateway.Pipeline;
+using Marginal.Gateway.Model;
 
 namespace Marginal.Gateway.Tests.Routing;
 

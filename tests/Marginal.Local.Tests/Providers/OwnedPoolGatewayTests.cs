@@ -4,7 +4,7 @@ using System.Text;
 using Marginal.Core.Ledger;
 using Marginal.Core.Pricing;
 using Marginal.Gateway.Configuration;
-using Marginal.Gateway.Pipeline;
+using Marginal.Gateway.Model;
 using Marginal.Local.Scheduling;
 using Marginal.Server.Hosting;
 using Marginal.Storage.Sqlite;

@@ -1,7 +1,7 @@
 using System.Net;
 using System.Text;
 using Marginal.Core.Ledger;
-using Marginal.Gateway.Metering;
+using Marginal.Gateway.Tokens;
 using Marginal.Testing;
 using OpenAI.Chat;
 

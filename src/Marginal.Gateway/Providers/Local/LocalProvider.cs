@@ -49,7 +49,7 @@ internal static class LocalProvider
                 LocalBackendUnavailableException => ex.Message,
                 _ => "llama.cpp could not load it",
             };
-            return new UpstreamProvider(name, "local", new ProviderFactory.UnavailableChatClient(
+            return new UpstreamProvider(name, "local", new ProviderKeys.UnavailableChatClient(
                 $"Provider '{name}' has no model: {Path.GetFileName(options.ModelPath)}: {reason}."), null) { Capacity = CapacityKind.Owned };
         }
     }

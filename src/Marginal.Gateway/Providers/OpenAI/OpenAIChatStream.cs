@@ -4,7 +4,7 @@ using System.Net.Http.Headers;
 using System.Runtime.CompilerServices;
 using System.Text.Json;
 using Marginal.Core.Requests;
-using Marginal.Gateway.Pipeline;
+using Marginal.Gateway.Buffers;
 using Microsoft.Extensions.AI;
 
 namespace Marginal.Gateway.Providers.OpenAI;

@@ -1,5 +1,3 @@
-using Marginal.Gateway.Deferral;
-
 namespace Marginal.Gateway.Configuration;
 
 /// <summary>
@@ -26,20 +24,20 @@ public sealed class DeferralConfig
     /// <summary>Models whose requests are always deferred, header or not.</summary>
     public List<string> Models { get; set; } = [];
 
-    public TimeSpan FlushEvery => Deadlines.TryParseDuration(FlushInterval, out var every) ? every : TimeSpan.FromSeconds(30);
+    public TimeSpan FlushEvery => Durations.TryParseWait(FlushInterval, out var every) ? every : TimeSpan.FromSeconds(30);
 
-    public TimeSpan DefaultWait => Deadlines.TryParseDuration(DefaultDeadline, out var wait) ? wait : TimeSpan.FromHours(24);
+    public TimeSpan DefaultWait => Durations.TryParseWait(DefaultDeadline, out var wait) ? wait : TimeSpan.FromHours(24);
 
     /// <summary>Checks the section against the rest of <paramref name="config"/>; every failure is one line naming the key.</summary>
     internal static void Validate(MarginalConfig config, string file)
     {
         var deferral = config.Deferral;
         var at = $"{file}: deferral";
-        if (!Deadlines.TryParseDuration(deferral.DefaultDeadline, out _))
+        if (!Durations.TryParseWait(deferral.DefaultDeadline, out _))
         {
             throw new ConfigException($"{at}.default_deadline: '{deferral.DefaultDeadline}' is not a duration (e.g. 30m, 6h, 1d, PT6H)");
         }
-        if (!Deadlines.TryParseDuration(deferral.FlushInterval, out _))
+        if (!Durations.TryParseWait(deferral.FlushInterval, out _))
         {
             throw new ConfigException($"{at}.flush_interval: '{deferral.FlushInterval}' is not a duration (e.g. 200ms, 30s, 5m)");
         }

@@ -4,7 +4,7 @@ using System.Net.Http.Headers;
 using System.Security.Cryptography;
 using System.Text.Json;
 
-namespace Marginal.Gateway.Pipeline;
+namespace Marginal.Gateway.Buffers;
 
 /// <summary>
 /// Writing JSON that may hold a message of megabytes without a buffer of megabytes per copy. <see cref="Utf8JsonWriter"/>

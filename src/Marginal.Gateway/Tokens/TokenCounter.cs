@@ -2,7 +2,7 @@ using System.Collections.Concurrent;
 using Microsoft.Extensions.AI;
 using Microsoft.ML.Tokenizers;
 
-namespace Marginal.Gateway.Metering;
+namespace Marginal.Gateway.Tokens;
 
 /// <summary>
 /// Counts tokens with Microsoft.ML.Tokenizers when a provider reports no usage. Text is counted exactly for the

@@ -1,7 +1,7 @@
 using Marginal.Gateway.Configuration;
 using Marginal.Gateway.Routing.Learning;
 
-namespace Marginal.Gateway.Routing;
+namespace Marginal.Gateway.Routing.Aliases;
 
 /// <summary>A learned router ready to score prompts: the model file's scorer and the route's threshold.</summary>
 public sealed record LearnedRoute(PromptScorer Scorer, double Threshold, bool Feedback);

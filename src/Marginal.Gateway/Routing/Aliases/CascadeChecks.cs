@@ -3,7 +3,7 @@ using System.Text.RegularExpressions;
 using Json.Schema;
 using Microsoft.Extensions.AI;
 
-namespace Marginal.Gateway.Routing;
+namespace Marginal.Gateway.Routing.Aliases;
 
 /// <summary>
 /// The cascade's checks on the weak model's answer. A failed check names itself (<c>json_schema</c>, <c>refusal</c>)

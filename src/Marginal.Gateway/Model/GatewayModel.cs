@@ -2,9 +2,12 @@ using Marginal.Core.Pricing;
 using Marginal.Gateway.Configuration;
 using Marginal.Gateway.Pricing;
 using Marginal.Gateway.Providers;
-using Marginal.Gateway.Routing;
+using Marginal.Gateway.Providers.Anthropic;
+using Marginal.Gateway.Providers.Local;
+using Marginal.Gateway.Providers.OpenAI;
+using Marginal.Gateway.Routing.Aliases;
 
-namespace Marginal.Gateway.Pipeline;
+namespace Marginal.Gateway.Model;
 
 /// <summary>
 /// One deployment of a configured model: which provider serves it under which upstream id, and its price-book entry
@@ -45,8 +48,28 @@ public sealed class GatewayModel
     public static GatewayModel Build(MarginalConfig config, TimeProvider time) =>
         Assemble(
             config,
-            config.Providers.ToDictionary(p => p.Key, p => ProviderFactory.Create(p.Key, p.Value, time), StringComparer.Ordinal),
+            config.Providers.ToDictionary(p => p.Key, p => CreateProvider(p.Key, p.Value, time), StringComparer.Ordinal),
             PriceBookLoader.LoadWithOverride(config.Pricing.Book));
+
+    /// <summary>Turns a <see cref="ProviderConfig"/> into an <see cref="UpstreamProvider"/> of its kind.</summary>
+    private static UpstreamProvider CreateProvider(string name, ProviderConfig config, TimeProvider time)
+    {
+        if (config.Kind == "local")
+        {
+            return LocalProvider.Create(name, config, time);
+        }
+        var missingKey = ProviderKeys.MissingKeyMessage(name, config, out var apiKey);
+        if (missingKey is not null)
+        {
+            return new UpstreamProvider(name, config.Kind!, new ProviderKeys.UnavailableChatClient(missingKey), null);
+        }
+        var http = ProviderHttp.Create(config, apiKey, time);
+        return config.Kind switch
+        {
+            "anthropic" => AnthropicProvider.Create(name, config, apiKey, http),
+            _ => OpenAIProvider.Create(name, config, apiKey, http, time),
+        };
+    }
 
     /// <summary>Resolves every model to its chain over the given providers and prices (tests pass doubles here).</summary>
     internal static GatewayModel Assemble(MarginalConfig config, IReadOnlyDictionary<string, UpstreamProvider> providers, PriceBook? prices = null)
@@ -54,28 +77,13 @@ public sealed class GatewayModel
         prices ??= PriceBook.Empty;
         var deployments = config.Models.ToDictionary(
             m => m.Key,
-            m => new ModelDeployment(m.Key, m.Value.Upstream ?? m.Key, providers[m.Value.Provider!], PriceOf(prices, m.Key, m.Value)),
+            m => new ModelDeployment(m.Key, m.Value.Upstream ?? m.Key, providers[m.Value.Provider!], PricingCoverage.PriceOf(prices, m.Key, m.Value)),
             StringComparer.Ordinal);
         var models = config.Models.ToDictionary(
             m => m.Key,
             m => new ModelRoute(m.Key, m.Value.Type ?? "chat", [deployments[m.Key], .. m.Value.Fallbacks.Select(f => deployments[f])]),
             StringComparer.Ordinal);
         return new GatewayModel(config, providers, models);
-    }
-
-    // A model is priced by the entry it names, else the entry of its own name, else of its upstream id. A named entry
-    // that is missing is a config error: a silent fallback would bill at the wrong price.
-    public static CatalogEntry? PriceOf(PriceBook prices, string name, ModelConfig model)
-    {
-        if (model.Price is { } named)
-        {
-            return prices.TryGet(named, out var entry)
-                ? entry
-                : throw new ConfigException($"models.{name}.price: '{named}' is not in the price book (add it to the file named by pricing.book)");
-        }
-        return prices.TryGet(name, out var byName) ? byName
-            : prices.TryGet(model.Upstream ?? name, out var byUpstream) ? byUpstream
-            : prices.Entries.FirstOrDefault(e => e.UpstreamId == (model.Upstream ?? name));
     }
 }
 

@@ -1,10 +1,10 @@
 using System.Text.RegularExpressions;
 using Marginal.Core.Requests;
 using Marginal.Gateway.Configuration;
-using Marginal.Gateway.Metering;
+using Marginal.Gateway.Tokens;
 using Microsoft.Extensions.AI;
 
-namespace Marginal.Gateway.Routing;
+namespace Marginal.Gateway.Routing.Aliases;
 
 /// <summary>A compiled policy rule: every condition the config gave must hold. Immutable and thread-safe.</summary>
 public sealed class RoutePolicy

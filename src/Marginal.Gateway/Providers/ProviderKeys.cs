@@ -1,34 +1,16 @@
 using Marginal.Core.Errors;
 using Marginal.Gateway.Configuration;
-using Marginal.Gateway.Providers.Anthropic;
-using Marginal.Gateway.Providers.Local;
-using Marginal.Gateway.Providers.OpenAI;
 using Microsoft.Extensions.AI;
 
 namespace Marginal.Gateway.Providers;
 
-/// <summary>Turns a <see cref="ProviderConfig"/> into an <see cref="UpstreamProvider"/>.</summary>
-public static class ProviderFactory
+/// <summary>
+/// What every provider kind shares when it is built from its <see cref="ProviderConfig"/>: the API key and the stand-in
+/// for a provider whose key is missing. Choosing the kind is the model's (<c>GatewayModel</c>), so this namespace never
+/// depends on the kinds below it.
+/// </summary>
+public static class ProviderKeys
 {
-    public static UpstreamProvider Create(string name, ProviderConfig config, TimeProvider time)
-    {
-        if (config.Kind == "local")
-        {
-            return LocalProvider.Create(name, config, time);
-        }
-        var missingKey = MissingKeyMessage(name, config, out var apiKey);
-        if (missingKey is not null)
-        {
-            return new UpstreamProvider(name, config.Kind!, new UnavailableChatClient(missingKey), null);
-        }
-        var http = ProviderHttp.Create(config, apiKey, time);
-        return config.Kind switch
-        {
-            "anthropic" => AnthropicProvider.Create(name, config, apiKey, http),
-            _ => OpenAIProvider.Create(name, config, apiKey, http, time),
-        };
-    }
-
     /// <summary>Reads the key from the environment or a file. Returns a message when a key is configured but absent.</summary>
     internal static string? MissingKeyMessage(string name, ProviderConfig config, out string? apiKey)
     {
