@@ -1,5 +1,6 @@
 using System.Text.Json;
 using BenchmarkDotNet.Attributes;
+using Marginal.Gateway.Wire.OpenAI;
 using Marginal.Server.Wire;
 using Microsoft.Extensions.AI;
 

@@ -4,6 +4,7 @@ using BenchmarkDotNet.Attributes;
 using BenchmarkDotNet.Configs;
 using Marginal.Bench.Stub;
 using Marginal.Gateway.Providers.OpenAI;
+using Marginal.Gateway.Wire.OpenAI;
 using Marginal.Server.Wire;
 using Microsoft.Extensions.AI;
 using OpenAI;

@@ -7,11 +7,10 @@ using Marginal.Core.Ledger;
 using Marginal.Core.Requests;
 using Marginal.Economics.Invoices;
 using Marginal.Economics.Plans;
+using Marginal.Gateway.Admission;
 using Marginal.Gateway.Billing;
 using Marginal.Gateway.Configuration;
 using Marginal.Gateway.Model;
-using Marginal.Server.Hosting;
-using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.AI;
 
 namespace Marginal.Benchmarks;
@@ -42,7 +41,7 @@ public class PlansBenchmarks
         Discount: 0.15m, Outcomes: new Dictionary<string, decimal> { ["ticket_resolved"] = 0.5m }, Surcharges: new Dictionary<string, decimal> { ["auto:quality"] = 0.002m });
 
     private List<UsageRecord> _month = [];
-    private Admission _admission = null!;
+    private AdmissionPolicy _admission = null!;
     private readonly List<ChatMessage> _messages = [new(ChatRole.System, "You are terse."), new(ChatRole.User, "What does a token cost?")];
 
     [GlobalSetup]
@@ -66,7 +65,7 @@ public class PlansBenchmarks
             """, "bench.yaml");
         var accounts = new TenantAccounts(() => billing);
         var counters = new InProcessLimitCounters(TimeProvider.System);
-        _admission = new Admission(models, billing, accounts, counters, TimeProvider.System, 4096);
+        _admission = new AdmissionPolicy(models, billing, accounts, counters, TimeProvider.System, 4096);
     }
 
     [Benchmark]
@@ -94,11 +93,10 @@ public class PlansBenchmarks
 
     private async Task AdmitAsync(string tenant)
     {
-        var http = new DefaultHttpContext();
         for (var i = 0; i < Requests; i++)
         {
             var context = new GatewayContext { Tenant = tenant, KeyId = "k1", CostUsd = 0.0001m };
-            var ticket = await _admission.AdmitAsync(http.Response, context, _messages, new ChatOptions { ModelId = "m", MaxOutputTokens = 256 }, CancellationToken.None);
+            var ticket = await _admission.AdmitAsync(context, _messages, new ChatOptions { ModelId = "m", MaxOutputTokens = 256 }, CancellationToken.None);
             if (ticket is not null)
             {
                 await _admission.SettleAsync(ticket, context);

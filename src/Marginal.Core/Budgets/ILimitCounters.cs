@@ -1,10 +1,31 @@
 namespace Marginal.Core.Budgets;
 
+/// <summary>What a counter counts: its unit (USD or whole requests and tokens) and, for a budget, its window.</summary>
+public enum CounterKind
+{
+    /// <summary>Requests per minute.</summary>
+    Requests,
+
+    /// <summary>Tokens (prompt plus output) per minute.</summary>
+    Tokens,
+
+    /// <summary>USD spent in the UTC day.</summary>
+    DailyUsd,
+
+    /// <summary>USD spent in the UTC month.</summary>
+    MonthlyUsd,
+}
+
 /// <summary>
-/// One counter touched by a reservation: its key (which names the window, e.g. <c>usd:t:acme:d:20261128</c>), the
-/// amount to add (USD, tokens or requests), the most it may hold, and when the window ends (the counter may be dropped then).
+/// One counter touched by a reservation: what it counts, its key (which names the window, e.g.
+/// <c>usd:t:acme:d:20261128</c>; a store keeps it as its name, nothing reads the kind back from it), the amount to add
+/// (USD, tokens or requests), the most it may hold, and when the window ends (the counter may be dropped then).
 /// </summary>
-public readonly record struct CounterCharge(string Key, decimal Amount, decimal Limit, DateTimeOffset Expires);
+public readonly record struct CounterCharge(CounterKind Kind, string Key, decimal Amount, decimal Limit, DateTimeOffset Expires)
+{
+    /// <summary>True for a budget in USD; false for a count of requests or tokens.</summary>
+    public bool IsUsd => Kind is CounterKind.DailyUsd or CounterKind.MonthlyUsd;
+}
 
 /// <summary>
 /// Budget and rate-limit counters shared by every request (in-process here; a cluster store plugs in behind the same
@@ -23,8 +44,8 @@ public interface ILimitCounters
     /// <summary>Adds each amount without checking limits: settling a reservation (actual − reserved, often negative) or seeding from the ledger.</summary>
     ValueTask AddAsync(IReadOnlyList<CounterCharge> charges, CancellationToken cancellationToken = default);
 
-    /// <summary>The counter's value; 0 when it does not exist.</summary>
-    ValueTask<decimal> ReadAsync(string key, CancellationToken cancellationToken = default);
+    /// <summary>The value of the counter of <paramref name="kind"/> named <paramref name="key"/>; 0 when it does not exist.</summary>
+    ValueTask<decimal> ReadAsync(CounterKind kind, string key, CancellationToken cancellationToken = default);
 }
 
 /// <summary>
@@ -74,7 +95,7 @@ public sealed class InProcessLimitCounters(TimeProvider time) : ILimitCounters
         return ValueTask.CompletedTask;
     }
 
-    public ValueTask<decimal> ReadAsync(string key, CancellationToken cancellationToken = default)
+    public ValueTask<decimal> ReadAsync(CounterKind kind, string key, CancellationToken cancellationToken = default)
     {
         lock (_lock)
         {

@@ -5,7 +5,8 @@ namespace Marginal.Core.Requests;
 
 /// <summary>
 /// What the pipeline decided for one request: the model it routed to, where it ran and why.
-/// The host creates one per request and passes it in <see cref="ChatOptions.AdditionalProperties"/>;
+/// The host creates one per request and passes it in <see cref="ChatOptions.AdditionalProperties"/> (an embeddings
+/// request: <see cref="EmbeddingGenerationOptions.AdditionalProperties"/>);
 /// each middleware fills its part. Not thread-safe: one request, one flow.
 /// </summary>
 public sealed class GatewayContext
@@ -56,6 +57,15 @@ public sealed class GatewayContext
 
     /// <summary>True when the answer is the stored answer of an earlier request with the same Idempotency-Key: no model was called.</summary>
     public bool Replayed { get; set; }
+
+    /// <summary>
+    /// True for a deferred job run from the queue: it was not admitted when it was queued (admission applies to live
+    /// requests), and is not admitted when it runs.
+    /// </summary>
+    public bool Deferred { get; init; }
+
+    /// <summary>What admission decided (rate-limit windows, the free tier's downgrade); null when no budget, limit or free tier applies.</summary>
+    public AdmissionOutcome? Admission { get; set; }
 
     /// <summary>The model (or route alias) the client asked for.</summary>
     public string? RequestedModel { get; set; }
@@ -109,10 +119,7 @@ public sealed record UpstreamAttempt(string Model, string Provider, string Outco
 public static class GatewayContextExtensions
 {
     /// <summary>The request's context, or null when the caller did not attach one.</summary>
-    public static GatewayContext? GetGatewayContext(this ChatOptions? options) =>
-        options?.AdditionalProperties is { } props && props.TryGetValue(GatewayContext.PropertyKey, out var value)
-            ? value as GatewayContext
-            : null;
+    public static GatewayContext? GetGatewayContext(this ChatOptions? options) => Find(options?.AdditionalProperties);
 
     /// <summary>Attaches <paramref name="context"/> to <paramref name="options"/>.</summary>
     public static ChatOptions WithGatewayContext(this ChatOptions options, GatewayContext context)
@@ -120,4 +127,17 @@ public static class GatewayContextExtensions
         (options.AdditionalProperties ??= [])[GatewayContext.PropertyKey] = context;
         return options;
     }
+
+    /// <summary>The embeddings request's context, or null when the caller did not attach one.</summary>
+    public static GatewayContext? GetGatewayContext(this EmbeddingGenerationOptions? options) => Find(options?.AdditionalProperties);
+
+    /// <summary>Attaches <paramref name="context"/> to the embeddings request's <paramref name="options"/>.</summary>
+    public static EmbeddingGenerationOptions WithGatewayContext(this EmbeddingGenerationOptions options, GatewayContext context)
+    {
+        (options.AdditionalProperties ??= [])[GatewayContext.PropertyKey] = context;
+        return options;
+    }
+
+    private static GatewayContext? Find(AdditionalPropertiesDictionary? properties) =>
+        properties is not null && properties.TryGetValue(GatewayContext.PropertyKey, out var value) ? value as GatewayContext : null;
 }

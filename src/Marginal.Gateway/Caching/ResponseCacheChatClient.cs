@@ -5,6 +5,7 @@ using Marginal.Core.Requests;
 using Marginal.Gateway.Configuration;
 using Marginal.Gateway.Embeddings;
 using Marginal.Gateway.Model;
+using Marginal.Gateway.Pricing;
 using Marginal.Gateway.Tokens;
 using Microsoft.Extensions.AI;
 
@@ -230,14 +231,9 @@ public sealed class ResponseCacheChatClient : DelegatingChatClient
         {
             return owned.FullyLoadedUsd;
         }
-        if (context.ServedModel is not { } served || !_models.Current.Models.TryGetValue(served, out var route) || route.Primary.Catalog is not { } catalog)
-        {
-            return null;
-        }
-        var usage = response.Usage is { InputTokenCount: not null } or { OutputTokenCount: not null }
-            ? TokenUsage.FromUsageDetails(response.Usage)
-            : new TokenUsage(TokenCounter.CountPrompt(catalog.TokenizerEncoding, messages), OutputTokens: TokenCounter.CountText(catalog.TokenizerEncoding, response.Text));
-        return CostCalculator.Cost(usage, catalog.Price);
+        return context.ServedModel is { } served && _models.Current.Models.TryGetValue(served, out var route)
+            ? AnswerPricing.ListCost(route.Primary.Catalog, response.Usage, messages, response.Text)
+            : null;
     }
 
     private async Task<float[]?> EmbedAsync(GatewayModel gateway, string prompt, CancellationToken cancellationToken)

@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Runtime.CompilerServices;
 using Marginal.Core.Errors;
 using Marginal.Core.Pricing;
@@ -17,14 +16,13 @@ namespace Marginal.Gateway.Capacity;
 /// Picks where a routed request runs and calls that provider. Walks the model's chain (the model,
 /// then its fallbacks) and moves on after a 429, 5xx, timeout or connection error — for a stream only
 /// while nothing has been yielded yet. An upstream that answered 429 or 503 with Retry-After is skipped
-/// until that time has passed. Thread-safe.
+/// until that time has passed (<paramref name="cooldowns"/>, shared with the embeddings pipeline; null: a private one).
+/// Thread-safe.
 /// </summary>
-public sealed partial class CapacityChatClient(GatewayModelSource models, TimeProvider time, ILogger<CapacityChatClient>? logger = null) : IChatClient
+public sealed partial class CapacityChatClient(GatewayModelSource models, TimeProvider time, ILogger<CapacityChatClient>? logger = null, UpstreamCooldowns? cooldowns = null) : IChatClient
 {
     private readonly ILogger _logger = logger ?? NullLogger<CapacityChatClient>.Instance;
-
-    // (provider, upstream id) → when it may be called again. Outlives config reloads on purpose.
-    private readonly ConcurrentDictionary<(string Provider, string Upstream), DateTimeOffset> _coolingUntil = new();
+    private readonly UpstreamCooldowns _cooldowns = cooldowns ?? new UpstreamCooldowns(time);
     private readonly PrefixAffinity _affinity = new();
 
     public async Task<ChatResponse> GetResponseAsync(IEnumerable<ChatMessage> messages, ChatOptions? options = null, CancellationToken cancellationToken = default)
@@ -35,7 +33,7 @@ public sealed partial class CapacityChatClient(GatewayModelSource models, TimePr
         for (var i = 0; i < chain.Count; i++)
         {
             var deployment = chain[i];
-            if (IsCooling(deployment, context, ref last) || IsSpilling(deployment, i < chain.Count - 1, context, ref last))
+            if (_cooldowns.IsCooling(deployment, context, ref last) || IsSpilling(deployment, i < chain.Count - 1, context, ref last))
             {
                 continue;
             }
@@ -67,7 +65,7 @@ public sealed partial class CapacityChatClient(GatewayModelSource models, TimePr
         for (var i = 0; i < chain.Count && stream is null; i++)
         {
             var deployment = chain[i];
-            if (IsCooling(deployment, context, ref last) || IsSpilling(deployment, i < chain.Count - 1, context, ref last))
+            if (_cooldowns.IsCooling(deployment, context, ref last) || IsSpilling(deployment, i < chain.Count - 1, context, ref last))
             {
                 continue;
             }
@@ -195,27 +193,6 @@ public sealed partial class CapacityChatClient(GatewayModelSource models, TimePr
         return upstream;
     }
 
-    private bool IsCooling(ModelDeployment deployment, GatewayContext? context, ref GatewayException? last)
-    {
-        var key = (deployment.Provider.Name, deployment.UpstreamId);
-        if (!_coolingUntil.TryGetValue(key, out var until))
-        {
-            return false;
-        }
-        var wait = until - time.GetUtcNow();
-        if (wait <= TimeSpan.Zero)
-        {
-            _coolingUntil.TryRemove(KeyValuePair.Create(key, until));
-            return false;
-        }
-        context?.Attempts.Add(new UpstreamAttempt(deployment.Model, deployment.Provider.Name, "skipped_cooling_down"));
-        if (last is null || last.Kind == GatewayErrorKind.RateLimited)
-        {
-            last = new GatewayException(GatewayErrorKind.RateLimited, $"Provider '{deployment.Provider.Name}' asked to wait before the next request.", "upstream_rate_limited") { RetryAfter = wait };
-        }
-        return true;
-    }
-
     /// <summary>
     /// Spill-over: an owned pool whose expected queue wait passes its <see cref="UpstreamProvider.MaxQueueWait"/> is
     /// skipped while the chain has another source, so the request runs on rented or API capacity instead of queuing.
@@ -257,12 +234,7 @@ public sealed partial class CapacityChatClient(GatewayModelSource models, TimePr
     {
         var error = ProviderErrors.Classify(exception, deployment.Provider.Name, time);
         context?.Attempts.Add(new UpstreamAttempt(deployment.Model, deployment.Provider.Name, error.Code ?? error.Kind.ToString()));
-        // An owned model's 429 comes from its own scheduler queue, which may have room at the next decode step:
-        // its Retry-After goes to the client, but the gateway does not stop sending to it.
-        if (error.RetryAfter is { } retryAfter && retryAfter > TimeSpan.Zero && deployment.Provider.Capacity != CapacityKind.Owned)
-        {
-            _coolingUntil[(deployment.Provider.Name, deployment.UpstreamId)] = time.GetUtcNow() + retryAfter;
-        }
+        _cooldowns.Failed(deployment, error);
         LogUpstreamFailed(_logger, deployment.Provider.Name, deployment.UpstreamId, error.Code, error.UpstreamStatus, exception.GetType().Name);
         return error;
     }

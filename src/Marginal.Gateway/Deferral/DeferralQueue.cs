@@ -1,17 +1,20 @@
+using System.Buffers;
 using System.Text;
+using System.Text.Json;
 using System.Text.Json.Nodes;
 using Marginal.Core.Deferral;
 using Marginal.Core.Errors;
 using Marginal.Core.Ledger;
 using Marginal.Core.Pricing;
+using Marginal.Core.Requests;
 using Marginal.Gateway.Billing;
 using Marginal.Gateway.Model;
+using Marginal.Gateway.Providers.OpenAI;
+using Marginal.Gateway.Wire.OpenAI;
+using Microsoft.Extensions.AI;
 using Microsoft.Extensions.Logging;
 
 namespace Marginal.Gateway.Deferral;
-
-/// <summary>What running a job through the normal pipeline gave: a chat completion body, or an OpenAI error object.</summary>
-public sealed record JobOutcome(string? ResultJson, string? ErrorJson);
 
 /// <summary>
 /// Moves deferred jobs through their lifecycle, one <see cref="TickAsync"/> at a time (the host calls it every
@@ -23,7 +26,9 @@ public sealed record JobOutcome(string? ResultJson, string? ErrorJson);
 /// <item>expires jobs whose deadline has passed (a batch whose jobs have all expired is cancelled);</item>
 /// <item>sends queued jobs for a model served by a batch provider as one batch per provider, at most
 /// <c>flush_size</c> each;</item>
-/// <item>runs queued jobs of other models through the normal pipeline (<see cref="Direct"/>), which meters them itself.</item>
+/// <item>runs queued jobs of other models through the chat pipeline (<see cref="RunDirectAsync"/>), which meters them
+/// itself: the stored body read with the live request's reader, the answer kept as the <c>chat.completion</c> body the
+/// live endpoint would have written.</item>
 /// </list>
 /// State lives in the <see cref="IJobStore"/> only, so a restart loses nothing: the next tick picks up where the last left.
 /// </summary>
@@ -32,17 +37,13 @@ public sealed partial class DeferralQueue(
     GatewayModelSource models,
     LedgerWriter? ledger,
     TimeProvider time,
-    Func<DeferredJob, CancellationToken, Task<JobOutcome>> direct,
+    IChatClient pipeline,
     ILogger<DeferralQueue> logger,
-    TenantAccounts? accounts = null,
-    ChatRequestTranslator? readChat = null) : IDisposable
+    TenantAccounts? accounts = null) : IDisposable
 {
     public const string Lever = "deferral";
 
     private readonly Dictionary<string, IBatchApi> _batchApis = new(StringComparer.Ordinal);
-
-    /// <summary>Runs a job through the normal pipeline; supplied by the host, which owns the wire format.</summary>
-    public Func<DeferredJob, CancellationToken, Task<JobOutcome>> Direct { get; } = direct;
 
     public async Task TickAsync(CancellationToken cancellationToken)
     {
@@ -109,11 +110,49 @@ public sealed partial class DeferralQueue(
         }
     }
 
+    /// <summary>Runs a job through the chat pipeline (models without a batch provider), metered under the job's request id.</summary>
     private async Task RunDirectAsync(DeferredJob job, CancellationToken cancellationToken)
     {
         await store.SaveAsync(job with { Status = JobStatus.Running }, cancellationToken);
-        var outcome = await Direct(job, cancellationToken);
-        await FinishAsync(job, outcome.ResultJson is null ? JobStatus.Failed : JobStatus.Completed, outcome.ResultJson, outcome.ErrorJson, cancellationToken);
+        string result;
+        try
+        {
+            var request = ChatRequestReader.Read(JsonNode.Parse(job.RequestJson)!);
+            var (messages, options) = ChatRequestReader.ToChat(request);
+            var context = new GatewayContext
+            {
+                RequestId = job.RequestId,
+                Tenant = job.Tenant,
+                KeyId = job.KeyId,
+                RequestedModel = request.Model,
+                EndUser = request.User,
+                Metadata = request.Metadata,
+                Deferred = true,
+            };
+            context.Tags.Add("deferred");
+            var response = await pipeline.GetResponseAsync(messages, options.WithGatewayContext(context), cancellationToken);
+            var output = new ArrayBufferWriter<byte>();
+            ChatResponseWriter.WriteCompletion(output, response, request.Model!, time);
+            result = Encoding.UTF8.GetString(output.WrittenSpan);
+        }
+        catch (GatewayException error)
+        {
+            await FinishAsync(job, JobStatus.Failed, null, Error(error.Message, OpenAIErrorJson.TypeOf(error.Kind), error.Code), cancellationToken);
+            return;
+        }
+        await FinishAsync(job, JobStatus.Completed, result, null, cancellationToken);
+    }
+
+    /// <summary>
+    /// A stored chat request read as a live one (<see cref="ChatRequestTranslator"/>), for batch APIs that translate it
+    /// the way their live provider does; the context names the end user, which Anthropic sends as <c>metadata.user_id</c>.
+    /// </summary>
+    public static (IList<ChatMessage> Messages, ChatOptions Options) ReadChat(JsonObject body)
+    {
+        var request = ChatRequestReader.Read(body);
+        var (messages, options) = ChatRequestReader.ToChat(request);
+        options.WithGatewayContext(new GatewayContext { RequestedModel = request.Model, EndUser = request.User, Metadata = request.Metadata });
+        return (messages, options);
     }
 
     private async Task SubmitAsync(GatewayModel snapshot, string provider, List<(DeferredJob Job, ModelDeployment Deployment)> jobs, CancellationToken cancellationToken)
@@ -249,15 +288,8 @@ public sealed partial class DeferralQueue(
     private async Task RecordAsync(GatewayModel snapshot, DeferredJob job, JsonObject body, CancellationToken cancellationToken)
     {
         var deployment = snapshot.Models[job.Model].Primary;
-        var usage = body["usage"];
-        var tokens = new TokenUsage(
-            InputTokens: usage?["prompt_tokens"]?.GetValue<long>() ?? 0,
-            CachedInputTokens: usage?["prompt_tokens_details"]?["cached_tokens"]?.GetValue<long>() ?? 0,
-            // Anthropic's cache writes, carried over by AnthropicBatchApi (OpenAI's usage has no such field).
-            CacheWrite5mTokens: usage?[AnthropicBatchApi.CacheWriteTokensField]?.GetValue<long>() ?? 0,
-            OutputTokens: usage?["completion_tokens"]?.GetValue<long>() ?? 0,
-            ReasoningTokens: usage?["completion_tokens_details"]?["reasoning_tokens"]?.GetValue<long>() ?? 0,
-            Batched: true);
+        var usage = body["usage"] as JsonObject;
+        var tokens = TokenUsage.FromUsageDetails(UsageOf(usage), batched: true);
         decimal? cost = null;
         decimal? saving = null;
         if (deployment.Catalog is { } catalog)
@@ -274,6 +306,24 @@ public sealed partial class DeferralQueue(
             LatencyMs: (now - job.Created).TotalMilliseconds, TimeToFirstTokenMs: null, CostUsd: cost, MarginalCostUsd: cost, RevenueUsd: null,
             CacheOutcome: null, RouteReason: "deferred", Levers: saving is { } s ? LeverSavings.Format([new(Lever, s)]) : "",
             SavingsUsd: saving, Attempts: 1, Tags: "deferred"), cancellationToken);
+    }
+
+    /// <summary>
+    /// An answer's usage read by the one parser of OpenAI usage (<see cref="OpenAIChatStream.UsageOf"/>, the live
+    /// stream's), plus Anthropic's cache writes, which <see cref="AnthropicBatchApi"/> carries over in a field of their own.
+    /// </summary>
+    private static UsageDetails? UsageOf(JsonObject? usage)
+    {
+        if (usage is null)
+        {
+            return null;
+        }
+        var details = OpenAIChatStream.UsageOf(JsonSerializer.SerializeToElement(usage));
+        if (usage[AnthropicBatchApi.CacheWriteTokensField] is JsonValue written && written.TryGetValue<long>(out var writes))
+        {
+            (details.AdditionalCounts ??= [])[TokenUsage.CacheWriteTokensKey] = writes;
+        }
+        return details;
     }
 
     /// <summary>A failed batch line costs nothing (the provider bills only successful requests) but is recorded once, like any failure.</summary>
@@ -318,7 +368,7 @@ public sealed partial class DeferralQueue(
             {
                 var config = snapshot.Config.Providers[provider];
                 _batchApis[provider] = api = config.Kind == "anthropic"
-                    ? AnthropicBatchApi.Create(provider, config, time, readChat ?? throw new InvalidOperationException("Anthropic batches need the host's chat request reader (DeferralQueue readChat)."))
+                    ? AnthropicBatchApi.Create(provider, config, time, ReadChat)
                     : OpenAIBatchApi.Create(provider, config, time);
             }
             return api;

@@ -8,6 +8,7 @@ using Marginal.Economics.Invoices;
 using Marginal.Gateway.Billing;
 using Marginal.Gateway.Caching;
 using Marginal.Gateway.Model;
+using Marginal.Gateway.Pricing;
 using Marginal.Gateway.Tokens;
 using Microsoft.Extensions.AI;
 
@@ -224,17 +225,12 @@ public sealed class MeteringChatClient(IChatClient innerClient, GatewayModelSour
 
     private static (TokenUsage Usage, string Source) Usage(GatewayContext context, CatalogEntry? catalog, IEnumerable<ChatMessage> messages, string? unreportedOutput, string status)
     {
-        if (context.Usage is { InputTokenCount: not null } or { OutputTokenCount: not null })
-        {
-            return (TokenUsage.FromUsageDetails(context.Usage), "reported");
-        }
-        if (context.ServedModel is null || (status != "ok" && string.IsNullOrEmpty(unreportedOutput)))
+        if (!AnswerPricing.IsReported(context.Usage) && (context.ServedModel is null || (status != "ok" && string.IsNullOrEmpty(unreportedOutput))))
         {
             // No upstream produced anything: nothing was spent.
             return (new TokenUsage(0), "none");
         }
-        var encoding = catalog?.TokenizerEncoding;
-        return (new TokenUsage(TokenCounter.CountPrompt(encoding, messages), OutputTokens: TokenCounter.CountText(encoding, unreportedOutput)), "counted");
+        return (AnswerPricing.Tokens(context.Usage, catalog?.TokenizerEncoding, messages, unreportedOutput), AnswerPricing.IsReported(context.Usage) ? "reported" : "counted");
     }
 
     /// <summary>The clock of one request: when it arrived, how long it took, when its first token came.</summary>

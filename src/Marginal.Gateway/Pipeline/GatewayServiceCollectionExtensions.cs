@@ -1,4 +1,5 @@
 using Marginal.Core.Routing;
+using Marginal.Gateway.Capacity;
 using Marginal.Gateway.Model;
 using Marginal.Gateway.Routing;
 using Microsoft.Extensions.AI;
@@ -19,6 +20,8 @@ public static class GatewayServiceCollectionExtensions
     public static IServiceCollection AddMarginalGateway(this IServiceCollection services, GatewayModelSource models)
     {
         services.TryAddSingleton(TimeProvider.System);
+        // One set of upstream cool-downs for chat and embeddings: a Retry-After told to one holds for the other.
+        services.TryAddSingleton(sp => new UpstreamCooldowns(sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton(models);
         // One memory for routing decisions and POST /v1/feedback, so feedback moves later decisions.
         services.TryAddSingleton(sp => new RouteFeedback(shared: sp.GetService<ISharedRoutePending>()));

@@ -5,6 +5,7 @@ using Marginal.Core.Pricing;
 using Marginal.Core.Requests;
 using Marginal.Gateway.Embeddings;
 using Marginal.Gateway.Model;
+using Marginal.Gateway.Pricing;
 using Marginal.Gateway.Routing.Aliases;
 using Marginal.Gateway.Tokens;
 using Microsoft.Extensions.AI;
@@ -266,14 +267,7 @@ public sealed class ModelRoutingChatClient(IChatClient innerClient, GatewayModel
     /// <summary>The list-price cost of one answer on <paramref name="model"/>: reported usage, else counted tokens; null when unpriced.</summary>
     private decimal? CostOf(string? model, IReadOnlyList<ChatMessage> prompt, UsageDetails? usage, string output)
     {
-        if (model is null || !models.Current.Models.TryGetValue(model, out var route) || route.Primary.Catalog is not { } catalog)
-        {
-            return null;
-        }
-        var tokens = usage is { InputTokenCount: not null } or { OutputTokenCount: not null }
-            ? TokenUsage.FromUsageDetails(usage)
-            : new TokenUsage(TokenCounter.CountPrompt(catalog.TokenizerEncoding, prompt), OutputTokens: TokenCounter.CountText(catalog.TokenizerEncoding, output));
-        return CostCalculator.Cost(tokens, catalog.Price);
+        return model is not null && models.Current.Models.TryGetValue(model, out var route) ? AnswerPricing.ListCost(route.Primary.Catalog, usage, prompt, output) : null;
     }
 }
 

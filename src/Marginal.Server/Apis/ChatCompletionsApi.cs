@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Marginal.Core.Errors;
 using Marginal.Core.Requests;
+using Marginal.Gateway.Wire.OpenAI;
 using Marginal.Server.Hosting;
 using Marginal.Server.Telemetry;
 using Marginal.Server.Wire;
@@ -8,11 +9,15 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.AI;
-using Microsoft.Extensions.DependencyInjection;
 
 namespace Marginal.Server.Apis;
 
-/// <summary><c>POST /v1/chat/completions</c>: JSON in, JSON or server-sent events out, through the gateway pipeline.</summary>
+/// <summary>
+/// <c>POST /v1/chat/completions</c>: JSON in, JSON or server-sent events out, through the gateway pipeline. The whole
+/// request path reads top to bottom in <c>HandleAsync</c>: read the request, check the key's models, defer it (or not),
+/// build its <see cref="GatewayContext"/>, call the pipeline (admission first: <c>GatewayPipeline</c>), and write the
+/// answer with the headers its outcomes give.
+/// </summary>
 public static class ChatCompletionsApi
 {
     public static IEndpointRouteBuilder MapChatCompletionsApi(this IEndpointRouteBuilder app)
@@ -27,8 +32,6 @@ public static class ChatCompletionsApi
         var cancellationToken = http.RequestAborted;
         GatewayContext? context = null;
         var stream = false;
-        var admission = http.RequestServices.GetService<Admission>();
-        Admission.Ticket? ticket = null;
         try
         {
             var deferrable = await JobsApi.BufferIfDeferrableAsync(http, cancellationToken);
@@ -36,10 +39,7 @@ public static class ChatCompletionsApi
             stream = request.Stream == true;
             var (messages, options) = ChatRequestReader.ToChat(request);
             var key = KeyAuthentication.KeyOf(http);
-            if (key is not null && !key.Allows(request.Model!))
-            {
-                throw new GatewayException(GatewayErrorKind.PermissionDenied, $"The API key {key.Id} may not use model '{request.Model}' (allowed: {string.Join(", ", key.Models)}).", "model_not_allowed", "model");
-            }
+            ModelPermission.Check(key, request.Model!);
             var tenant = key?.Tenant ?? "default";
             if (deferrable is not null && await JobsApi.TryDeferAsync(http, request, deferrable, tenant, key?.Id ?? "none", time))
             {
@@ -63,10 +63,6 @@ public static class ChatCompletionsApi
             }
             options.WithGatewayContext(context);
             http.Response.Headers["x-marginal-request-id"] = context.RequestId;
-            if (admission is not null)
-            {
-                ticket = await admission.AdmitAsync(http.Response, context, messages, options, cancellationToken);
-            }
             var outcome = "ok";
             if (stream)
             {
@@ -94,6 +90,8 @@ public static class ChatCompletionsApi
         {
             // Labelled by the served model only: a client-chosen name would let anyone grow the metric's cardinality.
             metrics.Completed(context?.ServedModel, context?.Provider, error.Code ?? error.Kind.ToString(), stream, started);
+            // A request refused by a rate limit, or failed after admission, still tells the client where its windows stand.
+            RateLimitHeaders.Write(http.Response, context?.Admission);
             await OpenAIErrors.WriteAsync(http, error);
         }
         catch (BadHttpRequestException tooLarge) when (tooLarge.StatusCode == StatusCodes.Status413PayloadTooLarge && !http.Response.HasStarted)
@@ -104,13 +102,6 @@ public static class ChatCompletionsApi
         {
             // The client went away; the upstream call was cancelled with it.
             metrics.Completed(context?.ServedModel, context?.Provider, "client_closed", stream, started);
-        }
-        finally
-        {
-            if (ticket is not null)
-            {
-                await admission!.SettleAsync(ticket, context!);
-            }
         }
     }
 
@@ -172,7 +163,7 @@ public static class ChatCompletionsApi
         catch (GatewayException error)
         {
             // Bytes are out: the status is fixed, so fail the stream the way OpenAI does, with an error event.
-            ChatResponseWriter.WriteErrorEvent(output, error.Message, OpenAIErrors.TypeOf(error.Kind), error.Code);
+            ChatResponseWriter.WriteErrorEvent(output, error.Message, OpenAIErrorJson.TypeOf(error.Kind), error.Code);
             outcome = error.Code ?? "stream_error";
         }
         await output.FlushAsync(cancellationToken);
@@ -196,13 +187,14 @@ public static class ChatCompletionsApi
     }
 
     /// <summary>The client opts out of the response cache with <c>Cache-Control: no-cache</c> (or <c>no-store</c>) or <c>x-marginal-cache: bypass</c>.</summary>
-    private static bool CacheBypassed(IHeaderDictionary headers) =>
+    internal static bool CacheBypassed(IHeaderDictionary headers) =>
         headers["x-marginal-cache"].ToString().Equals("bypass", StringComparison.OrdinalIgnoreCase)
         || headers.CacheControl.ToString().Contains("no-cache", StringComparison.OrdinalIgnoreCase)
         || headers.CacheControl.ToString().Contains("no-store", StringComparison.OrdinalIgnoreCase);
 
-    private static void WriteRouteHeaders(HttpResponse response, GatewayContext context)
+    internal static void WriteRouteHeaders(HttpResponse response, GatewayContext context)
     {
+        RateLimitHeaders.Write(response, context.Admission);
         var headers = response.Headers;
         if (context.CostUsd is { } cost)
         {

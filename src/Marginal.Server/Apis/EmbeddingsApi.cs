@@ -3,11 +3,9 @@ using System.Text.Json;
 using Marginal.Core.Errors;
 using Marginal.Core.Ledger;
 using Marginal.Core.Requests;
-using Marginal.Gateway.Billing;
 using Marginal.Gateway.Idempotency;
-using Marginal.Gateway.Metering;
 using Marginal.Gateway.Model;
-using Marginal.Gateway.Providers;
+using Marginal.Gateway.Wire.OpenAI;
 using Marginal.Server.Hosting;
 using Marginal.Server.Wire;
 using Microsoft.AspNetCore.Builder;
@@ -18,7 +16,13 @@ using Microsoft.Extensions.DependencyInjection;
 
 namespace Marginal.Server.Apis;
 
-/// <summary><c>POST /v1/embeddings</c> for models of type <c>embedding</c>, with the same fallback rules as chat; priced and recorded like chat.</summary>
+/// <summary>
+/// <c>POST /v1/embeddings</c> for models of type <c>embedding</c>, through the embeddings pipeline
+/// (<c>GatewayPipeline.BuildEmbeddings</c>: admission, metering, failover with chat's cool-downs). The whole request path
+/// reads top to bottom in <c>HandleAsync</c>: read and check the request, check the key's models and the
+/// Idempotency-Key, build its <see cref="GatewayContext"/>, call the pipeline, write the answer with the headers its
+/// outcomes give.
+/// </summary>
 public static class EmbeddingsApi
 {
     public static IEndpointRouteBuilder MapEmbeddingsApi(this IEndpointRouteBuilder app)
@@ -27,67 +31,46 @@ public static class EmbeddingsApi
         return app;
     }
 
-    private static async Task HandleAsync(HttpContext http, GatewayModelSource models, TimeProvider time)
+    private static async Task HandleAsync(HttpContext http, GatewayModelSource models, IEmbeddingGenerator<string, Embedding<float>> pipeline, TimeProvider time)
     {
-        var started = time.GetTimestamp();
-        var arrived = time.GetUtcNow();
+        GatewayContext? context = null;
         try
         {
             var request = await ReadAsync(http);
             var route = Validate(request, models.Current);
             var key = KeyAuthentication.KeyOf(http);
-            if (key is not null && !key.Allows(route.Name))
-            {
-                throw new GatewayException(GatewayErrorKind.PermissionDenied, $"The API key {key.Id} may not use model '{route.Name}' (allowed: {string.Join(", ", key.Models)}).", "model_not_allowed", "model");
-            }
+            ModelPermission.Check(key, route.Name);
             var tenant = key?.Tenant ?? "default";
             var id = RequestIds.Of(http, tenant, time);
             http.Response.Headers["x-marginal-request-id"] = id;
             // With an Idempotency-Key the ledger holds the key's body: another body is 422, the same one a repeat (no replay here).
             var hash = RequestIds.HasIdempotencyKey(http) ? BodyHash(request) : null;
             var repeat = hash is not null && await IdempotencyLedger.HeldAsync(http.RequestServices.GetService<LedgerWriter>()?.Store, id, hash, http.RequestAborted);
-            // Budgets and rate limits hold for embeddings as for chat: the inputs are the prompt, nothing is generated.
-            var admission = http.RequestServices.GetService<Admission>();
-            var context = new GatewayContext { RequestId = id, Tenant = tenant, KeyId = key?.Id ?? "none" };
-            var ticket = admission is null ? null : await admission.AdmitAsync(http.Response, context,
-                [.. request.Input!.Select(text => new ChatMessage(ChatRole.User, text))], new ChatOptions { ModelId = route.Name, MaxOutputTokens = 0 }, http.RequestAborted);
-            GeneratedEmbeddings<Embedding<float>> result;
-            ModelDeployment model;
-            decimal? cost;
-            bool billed;
-            try
+            context = new GatewayContext { RequestId = id, Tenant = tenant, KeyId = key?.Id ?? "none", RequestedModel = route.Name, RequestHash = hash, AnswerGone = repeat };
+            var options = new EmbeddingGenerationOptions { ModelId = route.Name, Dimensions = request.Dimensions }.WithGatewayContext(context);
+
+            var result = await pipeline.GenerateAsync(request.Input!, options, http.RequestAborted);
+
+            var headers = http.Response.Headers;
+            RateLimitHeaders.Write(http.Response, context.Admission);
+            if (context.CostUsd is { } cost)
             {
-                (result, model) = await GenerateAsync(route, request, time, http.RequestAborted);
-                var metering = new EmbeddingMetering(http.RequestServices.GetService<LedgerWriter>(), http.RequestServices.GetService<TenantAccounts>());
-                long tokens;
-                (cost, billed, tokens) = await metering.RecordAsync(
-                    new EmbeddingMetering.Request(id, tenant, key?.Id ?? "none", route.Name, arrived, hash, repeat), model, result.Usage, request.Input!, time.GetElapsedTime(started).TotalMilliseconds);
-                (context.CostUsd, context.Billed, context.Usage) = (cost, billed, new UsageDetails { InputTokenCount = tokens });
+                headers["x-marginal-cost-usd"] = cost.ToString(System.Globalization.CultureInfo.InvariantCulture);
             }
-            finally
+            if (!context.Billed)
             {
-                // A failed request releases what it reserved (its cost reads as 0).
-                if (ticket is not null)
-                {
-                    await admission!.SettleAsync(ticket, context);
-                }
+                headers["x-marginal-duplicate"] = "true";
             }
-            if (cost is { } c)
-            {
-                http.Response.Headers["x-marginal-cost-usd"] = c.ToString(System.Globalization.CultureInfo.InvariantCulture);
-            }
-            if (!billed)
-            {
-                http.Response.Headers["x-marginal-duplicate"] = "true";
-            }
-            http.Response.Headers["x-marginal-model"] = model.Model;
-            http.Response.Headers["x-marginal-provider"] = model.Provider.Name;
+            headers["x-marginal-model"] = context.ServedModel;
+            headers["x-marginal-provider"] = context.Provider;
             http.Response.ContentType = "application/json";
-            Write(http.Response, result, model.UpstreamId, request.EncodingFormat == "base64");
+            var upstreamId = context.ServedModel is { } served && models.Current.Models.TryGetValue(served, out var servedRoute) ? servedRoute.Primary.UpstreamId : route.Primary.UpstreamId;
+            Write(http.Response, result, upstreamId, request.EncodingFormat == "base64");
             await http.Response.BodyWriter.FlushAsync(http.RequestAborted);
         }
         catch (GatewayException error) when (!http.Response.HasStarted)
         {
+            RateLimitHeaders.Write(http.Response, context?.Admission);
             await OpenAIErrors.WriteAsync(http, error);
         }
         catch (BadHttpRequestException tooLarge) when (tooLarge.StatusCode == StatusCodes.Status413PayloadTooLarge && !http.Response.HasStarted)
@@ -150,33 +133,6 @@ public static class EmbeddingsApi
             throw GatewayException.InvalidRequest($"{request.Dimensions} is less than the minimum of 1 - 'dimensions'.", "dimensions", "invalid_value");
         }
         return route;
-    }
-
-    private static async Task<(GeneratedEmbeddings<Embedding<float>> Result, ModelDeployment Deployment)> GenerateAsync(ModelRoute route, EmbeddingRequest request, TimeProvider time, CancellationToken cancellationToken)
-    {
-        GatewayException? last = null;
-        foreach (var deployment in route.Chain)
-        {
-            if (deployment.Provider.Embeddings is not { } factory)
-            {
-                continue;
-            }
-            try
-            {
-                using var generator = factory(deployment.UpstreamId);
-                var options = new EmbeddingGenerationOptions { Dimensions = request.Dimensions, ModelId = deployment.UpstreamId };
-                return (await generator.GenerateAsync(request.Input!, options, cancellationToken), deployment);
-            }
-            catch (Exception ex) when (!cancellationToken.IsCancellationRequested && !ProviderErrors.IsOwnFailure(ex))
-            {
-                last = ProviderErrors.Classify(ex, deployment.Provider.Name, time);
-                if (!last.IsRetryableElsewhere)
-                {
-                    throw last;
-                }
-            }
-        }
-        throw last ?? new GatewayException(GatewayErrorKind.UpstreamUnavailable, $"No provider could serve model '{route.Name}'.", "no_provider_available");
     }
 
     private static void Write(HttpResponse response, GeneratedEmbeddings<Embedding<float>> result, string model, bool base64)

@@ -2,8 +2,10 @@ using System.Text.Json;
 using System.Text.RegularExpressions;
 using Marginal.Core.Errors;
 using Marginal.Core.Ledger;
+using Marginal.Gateway.Admission;
 using Marginal.Gateway.Routing;
 using Marginal.Economics.Plans;
+using Marginal.Gateway.Wire.OpenAI;
 using Marginal.Server.Cluster;
 using Marginal.Server.Hosting;
 using Marginal.Server.Wire;
@@ -69,7 +71,7 @@ public static partial class FeedbackApi
                     await cluster.LearnAsync(requestId, label);
                 }
             }
-            if (outcome is not null && http.RequestServices.GetService<Admission>() is { } admission && http.RequestServices.GetService<LedgerWriter>() is { } writer)
+            if (outcome is not null && http.RequestServices.GetService<AdmissionPolicy>() is { } admission && http.RequestServices.GetService<LedgerWriter>() is { } writer)
             {
                 await BookOutcomeAsync(admission, writer, record, outcome, feedback.Time);
             }
@@ -103,7 +105,7 @@ public static partial class FeedbackApi
     /// request that was tagged with the outcome (<c>x-marginal-tags</c>) was billed for it with its own record, so the
     /// same outcome reported again here books nothing.
     /// </summary>
-    private static async Task BookOutcomeAsync(Admission admission, LedgerWriter writer, UsageRecord request, string outcome, DateTimeOffset at)
+    private static async Task BookOutcomeAsync(AdmissionPolicy admission, LedgerWriter writer, UsageRecord request, string outcome, DateTimeOffset at)
     {
         if (PlanPricer.OutcomeRevenue(admission.Billing.PlanOf(request.Tenant), outcome) is not { } revenue || PlanPricer.BilledAsTag(request, outcome))
         {

@@ -1,18 +1,16 @@
-using System.Buffers;
 using System.Globalization;
 using System.Text;
 using System.Text.Json.Nodes;
 using Marginal.Core.Deferral;
 using Marginal.Core.Errors;
-using Marginal.Core.Requests;
 using Marginal.Gateway.Deferral;
 using Marginal.Gateway.Model;
+using Marginal.Gateway.Wire.OpenAI;
 using Marginal.Server.Hosting;
 using Marginal.Server.Wire;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
-using Microsoft.Extensions.AI;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace Marginal.Server.Apis;
@@ -133,46 +131,5 @@ public static class JobsApi
         http.Response.StatusCode = status;
         http.Response.ContentType = "application/json";
         return http.Response.WriteAsync(body.ToJsonString(), http.RequestAborted);
-    }
-
-    /// <summary>
-    /// A stored chat request read as a live one (<see cref="ChatRequestTranslator"/>), for batch APIs that translate it
-    /// the way their live provider does; the context names the end user, which Anthropic sends as <c>metadata.user_id</c>.
-    /// </summary>
-    public static (IList<ChatMessage> Messages, ChatOptions Options) ReadChat(JsonObject body)
-    {
-        var request = ChatRequestReader.Read(Encoding.UTF8.GetBytes(body.ToJsonString()));
-        var (messages, options) = ChatRequestReader.ToChat(request);
-        options.WithGatewayContext(new GatewayContext { RequestedModel = request.Model, EndUser = request.User, Metadata = request.Metadata });
-        return (messages, options);
-    }
-
-    /// <summary>Runs a job through the normal pipeline (models without a batch provider), metered under the job's request id.</summary>
-    public static async Task<JobOutcome> RunAsync(IChatClient pipeline, TimeProvider time, DeferredJob job, CancellationToken cancellationToken)
-    {
-        try
-        {
-            var request = ChatRequestReader.Read(Encoding.UTF8.GetBytes(job.RequestJson));
-            var (messages, options) = ChatRequestReader.ToChat(request);
-            var context = new GatewayContext
-            {
-                RequestId = job.RequestId,
-                Tenant = job.Tenant,
-                KeyId = job.KeyId,
-                RequestedModel = request.Model,
-                EndUser = request.User,
-                Metadata = request.Metadata,
-            };
-            context.Tags.Add("deferred");
-            options.WithGatewayContext(context);
-            var response = await pipeline.GetResponseAsync(messages, options, cancellationToken);
-            var output = new ArrayBufferWriter<byte>();
-            ChatResponseWriter.WriteCompletion(output, response, request.Model!, time);
-            return new JobOutcome(Encoding.UTF8.GetString(output.WrittenSpan), null);
-        }
-        catch (GatewayException error)
-        {
-            return new JobOutcome(null, DeferralQueue.Error(error.Message, OpenAIErrors.TypeOf(error.Kind), error.Code));
-        }
     }
 }

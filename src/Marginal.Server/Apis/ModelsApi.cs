@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Marginal.Gateway.Model;
 using Marginal.Gateway.Routing.Aliases;
+using Marginal.Gateway.Wire.OpenAI;
 using Marginal.Server.Hosting;
 using Marginal.Server.Wire;
 using Microsoft.AspNetCore.Builder;

@@ -41,12 +41,14 @@ public static class MarginalApplicationExtensions
     }
 
     /// <summary>
-    /// The APIs: chat completions; with a store the admin keys, feedback, dashboard and (<c>deferral.enabled</c>) jobs
+    /// The APIs: chat completions, responses and messages; with a store the admin keys, feedback, dashboard and (<c>deferral.enabled</c>) jobs
     /// APIs; embeddings, models, health and <c>/metrics</c>.
     /// </summary>
     public static WebApplication MapMarginalApis(this WebApplication app, MarginalConfig config)
     {
         app.MapChatCompletionsApi();
+        app.MapResponsesApi();
+        app.MapMessagesApi();
         if (MarginalServiceCollectionExtensions.HasStore(config))
         {
             var adminAccess = app.Services.GetRequiredService<AdminAccess>();

@@ -4,6 +4,8 @@ using Marginal.Core.Deferral;
 using Marginal.Core.Ledger;
 using Marginal.Core.Routing;
 using Marginal.Core.Tenancy;
+using Marginal.Gateway.Admission;
+using Marginal.Gateway.Capacity;
 using Marginal.Gateway.Billing;
 using Marginal.Gateway.Caching;
 using Marginal.Gateway.Configuration;
@@ -143,7 +145,8 @@ public static partial class MarginalServiceCollectionExtensions
 
     /// <summary>
     /// Pricing plans, budgets and limits (<c>billing.plans</c>): the tenants' running months and credit
-    /// (<see cref="TenantAccounts"/>), the limit counters (in process unless the cluster shares them) and admission.
+    /// (<see cref="TenantAccounts"/>), the limit counters (in process unless the cluster shares them) and the admission
+    /// policy (<see cref="AdmissionPolicy"/>, the pipeline's outermost stage).
     /// Both are started from the ledger by <see cref="MarginalStartup"/>, so a restart continues the day and the month.
     /// Nothing without a plans file.
     /// </summary>
@@ -156,22 +159,24 @@ public static partial class MarginalServiceCollectionExtensions
         var billing = PlansLoader.Load(config);
         services.AddSingleton(new TenantAccounts(() => billing));
         services.TryAddSingleton<ILimitCounters>(sp => new InProcessLimitCounters(sp.GetRequiredService<TimeProvider>()));
-        services.AddSingleton(sp => new Admission(sp.GetRequiredService<GatewayModelSource>(), billing, sp.GetRequiredService<TenantAccounts>(), sp.GetRequiredService<ILimitCounters>(), sp.GetRequiredService<TimeProvider>(), config.Billing.DefaultMaxOutputTokens, sp.GetService<IMarginalStore>()));
+        services.AddSingleton(sp => new AdmissionPolicy(sp.GetRequiredService<GatewayModelSource>(), billing, sp.GetRequiredService<TenantAccounts>(), sp.GetRequiredService<ILimitCounters>(), sp.GetRequiredService<TimeProvider>(), config.Billing.DefaultMaxOutputTokens, sp.GetService<IMarginalStore>()));
         return services;
     }
 
     /// <summary>
     /// The gateway: the models of <paramref name="config"/> (swapped whole on reload), the request pipeline over what the
-    /// steps before registered, and deferred jobs (<c>deferral.enabled</c>, with a store).
+    /// steps before registered, the embeddings pipeline sharing its
+    /// upstream cool-downs, and deferred jobs (<c>deferral.enabled</c>, with a store).
     /// </summary>
     public static IServiceCollection AddMarginalGateway(this IServiceCollection services, MarginalConfig config, TimeProvider time)
     {
         services.AddMarginalGateway(new GatewayModelSource(GatewayModel.Build(config, time)));
+        services.AddSingleton(sp => GatewayPipeline.BuildEmbeddings(sp.GetRequiredService<GatewayModelSource>(), time, sp.GetRequiredService<UpstreamCooldowns>(),
+            sp.GetService<LedgerWriter>(), sp.GetService<TenantAccounts>(), sp.GetService<AdmissionPolicy>()));
         if (HasStore(config) && config.Deferral.Enabled)
         {
             services.AddSingleton(sp => new DeferralQueue(sp.GetRequiredService<IJobStore>(), sp.GetRequiredService<GatewayModelSource>(), sp.GetService<LedgerWriter>(), time,
-                (job, ct) => JobsApi.RunAsync(sp.GetRequiredService<IChatClient>(), time, job, ct), sp.GetRequiredService<ILogger<DeferralQueue>>(), sp.GetService<TenantAccounts>(),
-                JobsApi.ReadChat));
+                sp.GetRequiredService<IChatClient>(), sp.GetRequiredService<ILogger<DeferralQueue>>(), sp.GetService<TenantAccounts>()));
             services.AddHostedService(sp => new DeferralService(sp.GetRequiredService<DeferralQueue>(), config.Deferral.FlushEvery, time, sp.GetRequiredService<ILogger<DeferralService>>()));
         }
         return services;

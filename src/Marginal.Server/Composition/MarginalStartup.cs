@@ -1,11 +1,11 @@
 using Marginal.Core.Budgets;
 using Marginal.Core.Ledger;
+using Marginal.Gateway.Admission;
 using Marginal.Gateway.Billing;
 using Marginal.Gateway.Configuration;
 using Marginal.Gateway.Pricing;
 using Marginal.Gateway.Routing;
 using Marginal.Server.Cluster;
-using Marginal.Server.Hosting;
 using Marginal.Server.Telemetry;
 using Marginal.Storage;
 using Marginal.Storage.Redis;
@@ -79,19 +79,19 @@ internal sealed partial class MarginalStartup(IServiceProvider services, Margina
         await accounts.SeedAsync(grants, store.ReadAsync(since, cancellationToken: cancellationToken), now, cancellationToken).ConfigureAwait(false);
         if (counters is not RedisLimitCounters shared)
         {
-            await Admission.SeedAsync(counters, store.ReadAsync(monthStart, cancellationToken: cancellationToken), now, cancellationToken).ConfigureAwait(false);
+            await AdmissionPolicy.SeedAsync(counters, store.ReadAsync(monthStart, cancellationToken: cancellationToken), now, cancellationToken).ConfigureAwait(false);
             return;
         }
         // Shared counters are seeded once per Redis, by the first node to start, not once per node (which would count
         // the month again for every node). See RedisLimitCounters.SeedOnceAsync.
-        var seed = await Admission.SeedChargesAsync(store.ReadAsync(monthStart, cancellationToken: cancellationToken), now, cancellationToken).ConfigureAwait(false);
+        var seed = await AdmissionPolicy.SeedChargesAsync(store.ReadAsync(monthStart, cancellationToken: cancellationToken), now, cancellationToken).ConfigureAwait(false);
         await shared.SeedOnceAsync(seed, $"{Environment.MachineName}:{Environment.ProcessId}:{now:O}").ConfigureAwait(false);
         // A Redis that loses its data later (restarted without persistence) is seeded again from the ledger as it is
         // then, by the first node whose reservation finds the marker gone.
         shared.SeedSource = async ct =>
         {
             var at = time.GetUtcNow();
-            return await Admission.SeedChargesAsync(store.ReadAsync(MonthStart(at), cancellationToken: ct), at, ct).ConfigureAwait(false);
+            return await AdmissionPolicy.SeedChargesAsync(store.ReadAsync(MonthStart(at), cancellationToken: ct), at, ct).ConfigureAwait(false);
         };
     }
 

@@ -1,5 +1,6 @@
 using Marginal.Core.Errors;
 using Marginal.Core.Tenancy;
+using Marginal.Gateway.Wire.OpenAI;
 using Microsoft.AspNetCore.Http;
 
 namespace Marginal.Server.Hosting;
@@ -19,9 +20,9 @@ internal static class RequestIds
         {
             return New(time);
         }
-        if (idempotencyKey.Length > Wire.ClientBounds.IdempotencyKey)
+        if (idempotencyKey.Length > ClientBounds.IdempotencyKey)
         {
-            throw new GatewayException(GatewayErrorKind.InvalidRequest, $"The Idempotency-Key header must be at most {Wire.ClientBounds.IdempotencyKey} characters.", "invalid_idempotency_key", "Idempotency-Key");
+            throw new GatewayException(GatewayErrorKind.InvalidRequest, $"The Idempotency-Key header must be at most {ClientBounds.IdempotencyKey} characters.", "invalid_idempotency_key", "Idempotency-Key");
         }
         // The key is echoed in headers and logs: printable ASCII only, as Stripe's and OpenAI's keys are.
         foreach (var c in idempotencyKey)

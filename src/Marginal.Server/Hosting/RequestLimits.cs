@@ -1,4 +1,5 @@
 using System.Globalization;
+using Marginal.Gateway.Wire.OpenAI;
 using Marginal.Server.Wire;
 using Microsoft.AspNetCore.Http;
 

@@ -1,11 +1,12 @@
 using System.Globalization;
 using System.Text.Json;
 using Marginal.Core.Errors;
+using Marginal.Gateway.Wire.OpenAI;
 using Microsoft.AspNetCore.Http;
 
 namespace Marginal.Server.Wire;
 
-/// <summary>Errors in OpenAI's schema: <c>{"error":{"message","type","param","code"}}</c> with the matching status.</summary>
+/// <summary>Errors in OpenAI's schema (<see cref="OpenAIErrorJson"/>) with the matching HTTP status.</summary>
 public static class OpenAIErrors
 {
     public static int StatusOf(GatewayErrorKind kind) => kind switch
@@ -24,20 +25,6 @@ public static class OpenAIErrors
         _ => StatusCodes.Status502BadGateway,
     };
 
-    /// <summary>OpenAI's <c>type</c> for each kind.</summary>
-    public static string TypeOf(GatewayErrorKind kind) => kind switch
-    {
-        // OpenAI answers a bad key with type invalid_request_error and code invalid_api_key; so do we.
-        GatewayErrorKind.InvalidRequest or GatewayErrorKind.NotFound or GatewayErrorKind.RequestTooLarge or GatewayErrorKind.Authentication
-            or GatewayErrorKind.Conflict or GatewayErrorKind.Unprocessable => "invalid_request_error",
-        GatewayErrorKind.PermissionDenied => "permission_error",
-        GatewayErrorKind.RateLimited => "rate_limit_error",
-        // OpenAI's type for an exhausted quota or balance.
-        GatewayErrorKind.PaymentRequired => "insufficient_quota",
-        GatewayErrorKind.UpstreamTimeout => "timeout_error",
-        _ => "api_error",
-    };
-
     public static Task WriteAsync(HttpContext http, GatewayException error)
     {
         var response = http.Response;
@@ -46,7 +33,7 @@ public static class OpenAIErrors
         {
             response.Headers.RetryAfter = Math.Max(1, (int)Math.Ceiling(wait.TotalSeconds)).ToString(CultureInfo.InvariantCulture);
         }
-        return WriteBodyAsync(response, error.Message, TypeOf(error.Kind), error.Param, error.Code);
+        return WriteBodyAsync(response, error.Message, OpenAIErrorJson.TypeOf(error.Kind), error.Param, error.Code);
     }
 
     public static Task WriteAsync(HttpContext http, int status, string message, string type, string? code, string? param = null)
@@ -60,20 +47,8 @@ public static class OpenAIErrors
         response.ContentType = "application/json";
         using (var json = new Utf8JsonWriter(response.BodyWriter))
         {
-            WriteBody(json, message, type, param, code);
+            OpenAIErrorJson.WriteBody(json, message, type, param, code);
         }
         await response.BodyWriter.FlushAsync();
-    }
-
-    public static void WriteBody(Utf8JsonWriter json, string message, string type, string? param, string? code)
-    {
-        json.WriteStartObject();
-        json.WriteStartObject("error"u8);
-        json.WriteString("message"u8, message);
-        json.WriteString("type"u8, type);
-        if (param is null) { json.WriteNull("param"u8); } else { json.WriteString("param"u8, param); }
-        if (code is null) { json.WriteNull("code"u8); } else { json.WriteString("code"u8, code); }
-        json.WriteEndObject();
-        json.WriteEndObject();
     }
 }

@@ -107,7 +107,7 @@ public sealed partial class RedisLimitCounters(IDatabase database, string prefix
         for (var i = 0; i < n; i++)
         {
             keys[i + 1] = Key(charges[i].Key);
-            args[i] = Whole(charges[i].Key, charges[i].Amount, MidpointRounding.ToPositiveInfinity);
+            args[i] = Whole(charges[i].IsUsd, charges[i].Amount, MidpointRounding.ToPositiveInfinity);
             args[n + i] = Limit(charges[i]);
             args[2 * n + i] = ExpiresAt(charges[i]);
         }
@@ -136,7 +136,7 @@ public sealed partial class RedisLimitCounters(IDatabase database, string prefix
         }
         for (var i = 0; i < n; i++)
         {
-            used[i] = FromWhole(charges[i].Key, (long)result[i + 1]);
+            used[i] = FromWhole(charges[i].IsUsd, (long)result[i + 1]);
         }
         return (int)(long)result[0];
     }
@@ -217,13 +217,13 @@ public sealed partial class RedisLimitCounters(IDatabase database, string prefix
         }
     }
 
-    public async ValueTask<decimal> ReadAsync(string key, CancellationToken cancellationToken = default)
+    public async ValueTask<decimal> ReadAsync(CounterKind kind, string key, CancellationToken cancellationToken = default)
     {
         try
         {
             var value = await database.StringGetAsync(Key(key)).ConfigureAwait(false);
             _reachability.Succeeded();
-            return value.IsNull ? 0m : FromWhole(key, (long)value);
+            return value.IsNull ? 0m : FromWhole(kind is CounterKind.DailyUsd or CounterKind.MonthlyUsd, (long)value);
         }
         catch (Exception error) when (RedisReachability.IsUnavailable(error))
         {
@@ -247,7 +247,7 @@ public sealed partial class RedisLimitCounters(IDatabase database, string prefix
         for (var i = 0; i < n; i++)
         {
             keys[1 + i] = Key(charges[i].Key);
-            args[i] = Whole(charges[i].Key, charges[i].Amount, MidpointRounding.ToEven);
+            args[i] = Whole(charges[i].IsUsd, charges[i].Amount, MidpointRounding.ToEven);
             args[n + i] = ExpiresAt(charges[i]);
         }
         if (extra is not null)
@@ -259,17 +259,15 @@ public sealed partial class RedisLimitCounters(IDatabase database, string prefix
 
     private RedisKey Key(string counter) => $"{prefix}:limit:{counter}";
 
-    private static bool IsUsd(string counter) => counter.StartsWith("usd:", StringComparison.Ordinal);
+    private static long Whole(bool usd, decimal amount, MidpointRounding rounding) =>
+        (long)decimal.Round(usd ? amount * NanosPerUsd : amount, 0, rounding);
 
-    private static long Whole(string counter, decimal amount, MidpointRounding rounding) =>
-        (long)decimal.Round(IsUsd(counter) ? amount * NanosPerUsd : amount, 0, rounding);
-
-    private static decimal FromWhole(string counter, long value) => IsUsd(counter) ? value / NanosPerUsd : value;
+    private static decimal FromWhole(bool usd, long value) => usd ? value / NanosPerUsd : value;
 
     // decimal.MaxValue (no limit, as the seed passes) and anything past a long becomes long.MaxValue.
     private static string Limit(CounterCharge charge)
     {
-        var usd = IsUsd(charge.Key);
+        var usd = charge.IsUsd;
         var whole = charge.Limit >= (usd ? long.MaxValue / NanosPerUsd : long.MaxValue)
             ? long.MaxValue
             : (long)decimal.Floor(usd ? charge.Limit * NanosPerUsd : charge.Limit);

@@ -4,6 +4,7 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using OpenAI.Chat;
+using Marginal.Gateway.Wire.OpenAI;
 
 namespace Marginal.Server.Tests.Apis;
 

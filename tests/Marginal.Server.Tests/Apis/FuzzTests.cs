@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Net;
 using System.Text;
 using System.Text.Json;
+using Marginal.Gateway.Wire.OpenAI;
 
 namespace Marginal.Server.Tests.Apis;
 

@@ -35,7 +35,7 @@ public sealed class RedisLimitCountersTests : IAsyncLifetime
         return await ConnectionMultiplexer.ConnectAsync(options);
     }
 
-    private static CounterCharge Usd(string key, decimal amount, decimal limit) => new($"usd:t:{key}:m:202611", amount, limit, WindowEnd);
+    private static CounterCharge Usd(string key, decimal amount, decimal limit) => new(CounterKind.MonthlyUsd, $"usd:t:{key}:m:202611", amount, limit, WindowEnd);
 
     [Fact]
     public async Task TryReserveAsync_400ReservationsFromTwoNodes_NeverPassTheLimit()
@@ -45,12 +45,12 @@ public sealed class RedisLimitCountersTests : IAsyncLifetime
 
         // 400 reservations of 0.07 USD against 10 USD, together with a 300-request counter: exactly 142 fit.
         var results = await Task.WhenAll(Enumerable.Range(0, 400).Select(i => (i % 2 == 0 ? a : b).TryReserveAsync(
-            [new CounterCharge("rpm:t:acme:1", 1, 300, WindowEnd), Usd("acme", 0.07m, 10m)], new decimal[2]).AsTask()));
+            [new CounterCharge(CounterKind.Requests, "rpm:t:acme:1", 1, 300, WindowEnd), Usd("acme", 0.07m, 10m)], new decimal[2]).AsTask()));
 
         Assert.Equal(142, results.Count(r => r == -1));
         Assert.Equal(258, results.Count(r => r == 1));
-        Assert.Equal(9.94m, await a.ReadAsync("usd:t:acme:m:202611"));
-        Assert.Equal(142m, await b.ReadAsync("rpm:t:acme:1"));
+        Assert.Equal(9.94m, await a.ReadAsync(CounterKind.MonthlyUsd, "usd:t:acme:m:202611"));
+        Assert.Equal(142m, await b.ReadAsync(CounterKind.Requests, "rpm:t:acme:1"));
     }
 
     [Fact]
@@ -59,11 +59,11 @@ public sealed class RedisLimitCountersTests : IAsyncLifetime
         var counters = new RedisLimitCounters(_nodeA.GetDatabase(), _prefix);
         var used = new decimal[2];
 
-        var refused = await counters.TryReserveAsync([new CounterCharge("tpm:t:acme:1", 500, 1000, WindowEnd), Usd("acme", 2m, 1m)], used);
+        var refused = await counters.TryReserveAsync([new CounterCharge(CounterKind.Tokens, "tpm:t:acme:1", 500, 1000, WindowEnd), Usd("acme", 2m, 1m)], used);
 
         Assert.Equal(1, refused);
         Assert.Equal([0m, 0m], used);
-        Assert.Equal(0m, await counters.ReadAsync("tpm:t:acme:1"));
+        Assert.Equal(0m, await counters.ReadAsync(CounterKind.Tokens, "tpm:t:acme:1"));
     }
 
     [Fact]
@@ -74,7 +74,7 @@ public sealed class RedisLimitCountersTests : IAsyncLifetime
 
         await counters.AddAsync([Usd("acme", 0.000000123m - 0.5m, 1m)]);
 
-        Assert.Equal(0.000000123m, await counters.ReadAsync("usd:t:acme:m:202611"));
+        Assert.Equal(0.000000123m, await counters.ReadAsync(CounterKind.MonthlyUsd, "usd:t:acme:m:202611"));
     }
 
     [Fact]
@@ -82,7 +82,7 @@ public sealed class RedisLimitCountersTests : IAsyncLifetime
     {
         var counters = new RedisLimitCounters(_nodeA.GetDatabase(), _prefix);
 
-        await counters.TryReserveAsync([new CounterCharge("rpm:t:acme:2", 1, 10, WindowEnd)], new decimal[1]);
+        await counters.TryReserveAsync([new CounterCharge(CounterKind.Requests, "rpm:t:acme:2", 1, 10, WindowEnd)], new decimal[1]);
 
         var ttl = await _nodeA.GetDatabase().KeyTimeToLiveAsync($"{_prefix}:limit:rpm:t:acme:2");
         Assert.InRange(ttl!.Value, TimeSpan.FromMinutes(5), TimeSpan.FromMinutes(6.1));
@@ -96,7 +96,7 @@ public sealed class RedisLimitCountersTests : IAsyncLifetime
         var seeded = await Task.WhenAll(nodes.Select((n, i) => n.SeedOnceAsync([Usd("acme", 3m, decimal.MaxValue)], $"node{i}")));
 
         Assert.Equal(1, seeded.Count(s => s));
-        Assert.Equal(3m, await nodes[0].ReadAsync("usd:t:acme:m:202611"));
+        Assert.Equal(3m, await nodes[0].ReadAsync(CounterKind.MonthlyUsd, "usd:t:acme:m:202611"));
     }
 
     [Fact]
@@ -121,7 +121,7 @@ public sealed class RedisLimitCountersTests : IAsyncLifetime
 
         Assert.All(refused, r => Assert.Equal(-1, r));
         // The ledger's 3 USD once, plus the 20 reservations; the settlement sent into the empty Redis is not counted.
-        Assert.Equal(8m, await nodes[1].ReadAsync("usd:t:acme:m:202611"));
+        Assert.Equal(8m, await nodes[1].ReadAsync(CounterKind.MonthlyUsd, "usd:t:acme:m:202611"));
         Assert.InRange(reads, 1, 2);
     }
 

@@ -2,7 +2,7 @@ using System.Text.Json;
 using Marginal.Gateway.Providers;
 using Microsoft.Extensions.AI;
 
-namespace Marginal.Server.Wire;
+namespace Marginal.Gateway.Wire.OpenAI;
 
 /// <summary>
 /// A tool as the client declared it: its schema exactly as sent and its <c>strict</c> flag (under

@@ -1,7 +1,7 @@
 using System.Globalization;
 using Marginal.Core.Errors;
 
-namespace Marginal.Server.Wire;
+namespace Marginal.Gateway.Wire.OpenAI;
 
 /// <summary>
 /// The longest client-supplied strings the gateway keeps: every one of them reaches the ledger, the logs, a header or

@@ -9,20 +9,20 @@ using Marginal.Economics.Plans;
 using Marginal.Gateway.Billing;
 using Marginal.Gateway.Model;
 using Marginal.Gateway.Tokens;
-using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.AI;
 
-namespace Marginal.Server.Hosting;
+namespace Marginal.Gateway.Admission;
 
 /// <summary>
-/// Admission, between authentication and the pipeline (DESIGN.md, "Request path"): the free-tier allowance, prepaid
+/// Admission, the pipeline's outermost stage (<see cref="AdmissionChatClient"/>, <see cref="AdmissionEmbeddingGenerator"/>;
+/// docs/architecture.md, "Request path"): the free-tier allowance, prepaid
 /// credit, USD budgets per tenant and key (UTC day and month) and requests/tokens per minute. Budgets are held by
 /// reservation: a request reserves the most it can cost (its prompt, counted with the gateway's tokenizer, plus its
 /// max output at the dearest price its route may serve it at) and settles to its recorded cost afterwards, so
 /// concurrent requests can never together pass a budget. A request under a budget without <c>max_tokens</c> is capped
 /// at <c>billing.default_max_output_tokens</c>, which keeps the reservation a true bound.
 /// </summary>
-internal sealed class Admission(GatewayModelSource models, BillingModel billing, TenantAccounts accounts, ILimitCounters counters, TimeProvider time, int defaultMaxOutputTokens,
+public sealed class AdmissionPolicy(GatewayModelSource models, BillingModel billing, TenantAccounts accounts, ILimitCounters counters, TimeProvider time, int defaultMaxOutputTokens,
     ICreditStore? credits = null)
 {
     /// <summary>How long credit grants read from the store are trusted: a top-up from the CLI counts within this time.</summary>
@@ -35,7 +35,7 @@ internal sealed class Admission(GatewayModelSource models, BillingModel billing,
     public TenantAccounts Accounts => accounts;
 
     /// <summary>What a request reserved, to settle when it ends.</summary>
-    internal sealed class Ticket(List<CounterCharge> charges, decimal reservedUsd, long reservedTokens)
+    public sealed class Ticket(List<CounterCharge> charges, decimal reservedUsd, long reservedTokens)
     {
         public List<CounterCharge> Charges { get; } = charges;
         public decimal ReservedUsd { get; } = reservedUsd;
@@ -43,12 +43,15 @@ internal sealed class Admission(GatewayModelSource models, BillingModel billing,
     }
 
     /// <summary>
-    /// Admits the request or throws a <see cref="GatewayException"/> (402 or 429, with <c>Retry-After</c>); writes the
-    /// <c>x-ratelimit-*</c> headers. Returns the reservation to settle, or null when nothing was reserved.
+    /// Admits the request or throws a <see cref="GatewayException"/> (402 or 429, with <c>Retry-After</c>); sets
+    /// <see cref="GatewayContext.Admission"/> (before a refusal too). A tenant past its free allowance on a plan that
+    /// downgrades has <paramref name="options"/>' model replaced by the free tier's, which the router then sees.
+    /// Returns the reservation to settle, or null when nothing was reserved.
     /// </summary>
-    public async ValueTask<Ticket?> AdmitAsync(HttpResponse response, GatewayContext context, List<ChatMessage> messages, ChatOptions options, CancellationToken cancellationToken)
+    public async ValueTask<Ticket?> AdmitAsync(GatewayContext context, IEnumerable<ChatMessage> messages, ChatOptions options, CancellationToken cancellationToken)
     {
         var now = time.GetUtcNow();
+        string? downgrade = null;
         var plan = billing.PlanOf(context.Tenant);
         if (plan.Free is { After: not FreeTierAfter.Bill } free && free.UsedUp(accounts.MonthOf(context.Tenant, now)))
         {
@@ -58,8 +61,9 @@ internal sealed class Admission(GatewayModelSource models, BillingModel billing,
                     $"Tenant '{context.Tenant}' has used this month's free allowance ({Allowance(free)}) on plan '{plan.Name}'; it renews on {NextMonth(now):yyyy-MM-dd}. Upgrade the plan to continue.",
                     "free_tier_exhausted") { RetryAfter = NextMonth(now) - now };
             }
-            options.ModelId = free.Model;
+            options.ModelId = downgrade = free.Model;
             context.Tags.Add("free-tier:downgrade");
+            context.Admission = new AdmissionOutcome(null, null, downgrade);
         }
         if (plan.Prepaid && credits is not null && now.ToUnixTimeMilliseconds() - Interlocked.Read(ref _creditsReadAt) > CreditsRefresh.TotalMilliseconds)
         {
@@ -98,13 +102,15 @@ internal sealed class Admission(GatewayModelSource models, BillingModel billing,
         var monthEnd = NextMonth(now);
         var minute = minuteEnd.ToUnixTimeSeconds() / 60;
         Add(charges, key, $"k:{context.KeyId}", minute, now, minuteEnd, dayEnd, monthEnd, tokens, maxCost);
+        var keyCharges = charges.Count;
         Add(charges, tenant, $"t:{context.Tenant}", minute, now, minuteEnd, dayEnd, monthEnd, tokens, maxCost);
         var used = new decimal[charges.Count];
         var refused = await counters.TryReserveAsync(charges, used, cancellationToken);
-        WriteHeaders(response, charges, used, minuteEnd - now);
+        var reset = minuteEnd - now;
+        context.Admission = new AdmissionOutcome(Window(CounterKind.Requests, charges, used, reset), Window(CounterKind.Tokens, charges, used, reset), downgrade);
         if (refused >= 0)
         {
-            throw Refusal(charges[refused], used[refused], context, maxCost, now);
+            throw Refusal(charges[refused], used[refused], refused < keyCharges ? $"API key {context.KeyId}" : $"tenant '{context.Tenant}'", maxCost, now);
         }
         return new Ticket(charges, maxCost, tokens);
     }
@@ -121,10 +127,10 @@ internal sealed class Admission(GatewayModelSource models, BillingModel billing,
         var deltas = new List<CounterCharge>(ticket.Charges.Count);
         foreach (var charge in ticket.Charges)
         {
-            var delta = charge.Key[0] switch
+            var delta = charge.Kind switch
             {
-                'u' => cost - ticket.ReservedUsd,
-                't' => tokens - ticket.ReservedTokens,
+                CounterKind.DailyUsd or CounterKind.MonthlyUsd => cost - ticket.ReservedUsd,
+                CounterKind.Tokens => tokens - ticket.ReservedTokens,
                 _ => 0m,
             };
             if (delta != 0)
@@ -150,8 +156,8 @@ internal sealed class Admission(GatewayModelSource models, BillingModel billing,
     {
         var dayStart = new DateTimeOffset(now.Year, now.Month, now.Day, 0, 0, 0, TimeSpan.Zero);
         var monthEnd = NextMonth(now);
-        var sums = new Dictionary<string, (decimal Usd, DateTimeOffset Expires)>(StringComparer.Ordinal);
-        void Sum(string key, decimal usd, DateTimeOffset expires) => sums[key] = (sums.GetValueOrDefault(key).Usd + usd, expires);
+        var sums = new Dictionary<(CounterKind Kind, string Key), (decimal Usd, DateTimeOffset Expires)>();
+        void Sum((CounterKind, string) key, decimal usd, DateTimeOffset expires) => sums[key] = (sums.GetValueOrDefault(key).Usd + usd, expires);
         await foreach (var r in records.WithCancellation(cancellationToken))
         {
             if (r.CostUsd is not { } cost || r.Kind == UsageRecordKinds.Outcome)
@@ -160,83 +166,72 @@ internal sealed class Admission(GatewayModelSource models, BillingModel billing,
             }
             foreach (var scope in (ReadOnlySpan<string>)[$"k:{r.KeyId}", $"t:{r.Tenant}"])
             {
-                Sum(UsdKey(scope, 'm', now), cost, monthEnd);
+                Sum((CounterKind.MonthlyUsd, UsdKey(scope, CounterKind.MonthlyUsd, now)), cost, monthEnd);
                 if (r.Time >= dayStart)
                 {
-                    Sum(UsdKey(scope, 'd', now), cost, dayStart.AddDays(1));
+                    Sum((CounterKind.DailyUsd, UsdKey(scope, CounterKind.DailyUsd, now)), cost, dayStart.AddDays(1));
                 }
             }
         }
-        return [.. sums.Select(s => new CounterCharge(s.Key, s.Value.Usd, decimal.MaxValue, s.Value.Expires))];
+        return [.. sums.Select(s => new CounterCharge(s.Key.Kind, s.Key.Key, s.Value.Usd, decimal.MaxValue, s.Value.Expires))];
     }
 
-    // Counter keys start with their kind: u(sd), t(okens), r(equests); then the scope and the window.
-    private static string UsdKey(string scope, char period, DateTimeOffset now) =>
-        period == 'd' ? $"usd:{scope}:d:{now:yyyyMMdd}" : $"usd:{scope}:m:{now:yyyyMM}";
+    // The counters' names as stores keep them (in Redis too, so they must not change): the unit, the scope, the window.
+    private static string UsdKey(string scope, CounterKind period, DateTimeOffset now) =>
+        period == CounterKind.DailyUsd ? $"usd:{scope}:d:{now:yyyyMMdd}" : $"usd:{scope}:m:{now:yyyyMM}";
 
     private static void Add(List<CounterCharge> charges, Allowance allowance, string scope, long minute, DateTimeOffset now, DateTimeOffset minuteEnd,
         DateTimeOffset dayEnd, DateTimeOffset monthEnd, long tokens, decimal maxCost)
     {
         if (allowance.Rpm is { } rpm)
         {
-            charges.Add(new CounterCharge($"rpm:{scope}:{minute}", 1, rpm, minuteEnd));
+            charges.Add(new CounterCharge(CounterKind.Requests, $"rpm:{scope}:{minute}", 1, rpm, minuteEnd));
         }
         if (allowance.Tpm is { } tpm)
         {
-            charges.Add(new CounterCharge($"tpm:{scope}:{minute}", tokens, tpm, minuteEnd));
+            charges.Add(new CounterCharge(CounterKind.Tokens, $"tpm:{scope}:{minute}", tokens, tpm, minuteEnd));
         }
         if (allowance.DailyUsd is { } daily)
         {
-            charges.Add(new CounterCharge(UsdKey(scope, 'd', now), maxCost, daily, dayEnd));
+            charges.Add(new CounterCharge(CounterKind.DailyUsd, UsdKey(scope, CounterKind.DailyUsd, now), maxCost, daily, dayEnd));
         }
         if (allowance.MonthlyUsd is { } monthly)
         {
-            charges.Add(new CounterCharge(UsdKey(scope, 'm', now), maxCost, monthly, monthEnd));
+            charges.Add(new CounterCharge(CounterKind.MonthlyUsd, UsdKey(scope, CounterKind.MonthlyUsd, now), maxCost, monthly, monthEnd));
         }
     }
 
-    private static GatewayException Refusal(CounterCharge charge, decimal used, GatewayContext context, decimal maxCost, DateTimeOffset now)
+    private static GatewayException Refusal(CounterCharge charge, decimal used, string who, decimal maxCost, DateTimeOffset now)
     {
-        var who = charge.Key.Contains(":k:", StringComparison.Ordinal) ? $"API key {context.KeyId}" : $"tenant '{context.Tenant}'";
         var wait = charge.Expires - now;
         var c = CultureInfo.InvariantCulture;
-        if (charge.Key.StartsWith("usd:", StringComparison.Ordinal))
+        if (charge.IsUsd)
         {
-            var period = charge.Key.Contains(":d:", StringComparison.Ordinal) ? "daily" : "monthly";
+            var period = charge.Kind == CounterKind.DailyUsd ? "daily" : "monthly";
             return new GatewayException(GatewayErrorKind.PaymentRequired, string.Create(c,
                 $"The {period} budget of {who} is {charge.Limit} USD with {Math.Max(0, charge.Limit - used):0.######} USD left; this request may cost up to {maxCost:0.######} USD (its prompt plus max_tokens). Lower max_tokens or wait for the budget to renew."),
                 "budget_exceeded") { RetryAfter = wait };
         }
-        var what = charge.Key[0] == 'r' ? "requests" : "tokens";
-        var detail = charge.Key[0] == 'r' ? "" : string.Create(c, $" This request needs {charge.Amount} (prompt plus max_tokens).");
+        var what = charge.Kind == CounterKind.Requests ? "requests" : "tokens";
+        var detail = charge.Kind == CounterKind.Requests ? "" : string.Create(c, $" This request needs {charge.Amount} (prompt plus max_tokens).");
         return new GatewayException(GatewayErrorKind.RateLimited, string.Create(c,
             $"Rate limit reached for {who}: {charge.Limit} {what} per minute, {Math.Max(0, charge.Limit - used)} left.{detail} Retry after {Math.Ceiling(wait.TotalSeconds)} s."),
             "rate_limit_exceeded") { RetryAfter = wait };
     }
 
-    // OpenAI's headers: the limit, what is left and when the window resets, for requests and for tokens. The tightest
-    // scope (the smallest remainder) is the one reported.
-    private static void WriteHeaders(HttpResponse response, List<CounterCharge> charges, decimal[] used, TimeSpan reset)
+    // For OpenAI's x-ratelimit-* headers: the limit, what is left and when the window resets. The tightest scope (the
+    // smallest remainder) is the one reported.
+    private static RateLimitWindow? Window(CounterKind kind, List<CounterCharge> charges, decimal[] used, TimeSpan reset)
     {
-        var resetText = string.Create(CultureInfo.InvariantCulture, $"{Math.Max(1, Math.Ceiling(reset.TotalSeconds))}s");
-        foreach (var (prefix, suffix) in (ReadOnlySpan<(string, string)>)[("rpm:", "requests"), ("tpm:", "tokens")])
+        var best = -1;
+        for (var i = 0; i < charges.Count; i++)
         {
-            var best = -1;
-            for (var i = 0; i < charges.Count; i++)
+            if (charges[i].Kind == kind && (best < 0 || charges[i].Limit - used[i] < charges[best].Limit - used[best]))
             {
-                if (charges[i].Key.StartsWith(prefix, StringComparison.Ordinal) && (best < 0 || charges[i].Limit - used[i] < charges[best].Limit - used[best]))
-                {
-                    best = i;
-                }
-            }
-            if (best >= 0)
-            {
-                var headers = response.Headers;
-                headers[$"x-ratelimit-limit-{suffix}"] = charges[best].Limit.ToString(CultureInfo.InvariantCulture);
-                headers[$"x-ratelimit-remaining-{suffix}"] = Math.Max(0, charges[best].Limit - used[best]).ToString(CultureInfo.InvariantCulture);
-                headers[$"x-ratelimit-reset-{suffix}"] = resetText;
+                best = i;
             }
         }
+        return best < 0 ? null : new RateLimitWindow(charges[best].Limit, Math.Max(0, charges[best].Limit - used[best]), reset);
     }
 
     // The reservation must bound the cost wherever the route ends up: the dearest input-side and output prices over the

@@ -1,7 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
 
-namespace Marginal.Server.Wire;
+namespace Marginal.Gateway.Wire.OpenAI;
 
 // OpenAI's chat completion request as it arrives on the wire. Field names follow OpenAI's JSON (snake_case
 // through the source-generated context). Only shapes are checked here; ChatRequestReader checks values.

@@ -1,9 +1,10 @@
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using Marginal.Core.Errors;
 using Marginal.Gateway.Providers;
 using Microsoft.Extensions.AI;
 
-namespace Marginal.Server.Wire;
+namespace Marginal.Gateway.Wire.OpenAI;
 
 /// <summary>
 /// Turns an OpenAI chat completion request into Microsoft.Extensions.AI messages and options.
@@ -34,6 +35,21 @@ public static class ChatRequestReader
         try
         {
             request = JsonSerializer.Deserialize(body, WireJsonContext.Default.ChatCompletionRequest);
+        }
+        catch (JsonException ex)
+        {
+            throw FromJsonException(ex);
+        }
+        return request ?? throw GatewayException.InvalidRequest("The request body must be a JSON object.");
+    }
+
+    /// <summary>Reads a body kept as JSON (a deferred job's), with the same errors as a body read from the wire.</summary>
+    public static ChatCompletionRequest Read(JsonNode body)
+    {
+        ChatCompletionRequest? request;
+        try
+        {
+            request = body.Deserialize(WireJsonContext.Default.ChatCompletionRequest);
         }
         catch (JsonException ex)
         {

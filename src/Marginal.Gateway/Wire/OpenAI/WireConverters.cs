@@ -1,7 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
 
-namespace Marginal.Server.Wire;
+namespace Marginal.Gateway.Wire.OpenAI;
 
 /// <summary>Reads a string or an array of strings (OpenAI's <c>stop</c>, embeddings' <c>input</c>).</summary>
 public sealed class StringOrArrayConverter : JsonConverter<List<string>>

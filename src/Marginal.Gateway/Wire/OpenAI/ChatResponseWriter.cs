@@ -3,7 +3,7 @@ using System.Text.Json;
 using Marginal.Gateway.Providers;
 using Microsoft.Extensions.AI;
 
-namespace Marginal.Server.Wire;
+namespace Marginal.Gateway.Wire.OpenAI;
 
 /// <summary>
 /// Writes Microsoft.Extensions.AI responses as OpenAI chat completions: one JSON object, or server-sent
@@ -205,7 +205,7 @@ public static class ChatResponseWriter
         output.Write(DataPrefix);
         using (var json = new Utf8JsonWriter(output, WriterOptions))
         {
-            OpenAIErrors.WriteBody(json, message, type, null, code);
+            OpenAIErrorJson.WriteBody(json, message, type, null, code);
         }
         output.Write(EventEnd);
     }
