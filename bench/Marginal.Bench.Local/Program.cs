@@ -1,3 +1,4 @@
+using Marginal.Server.Composition;
 using System.Diagnostics;
 using System.Globalization;
 using System.Net.Http.Json;

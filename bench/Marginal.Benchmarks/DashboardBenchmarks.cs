@@ -1,3 +1,4 @@
+using Marginal.Server.Composition;
 using System.Diagnostics;
 using System.Net.Http.Headers;
 using BenchmarkDotNet.Attributes;

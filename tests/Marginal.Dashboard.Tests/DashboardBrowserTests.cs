@@ -1,3 +1,4 @@
+using Marginal.Server.Composition;
 using System.Globalization;
 using Marginal.Core.Ledger;
 using Marginal.Gateway.Configuration;

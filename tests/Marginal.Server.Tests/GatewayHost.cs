@@ -1,3 +1,5 @@
+using Marginal.Core.Storage;
+using Marginal.Server.Composition;
 using System.ClientModel;
 using System.ClientModel.Primitives;
 using Marginal.Core.Ledger;

@@ -1,5 +1,4 @@
 using Marginal.Gateway.Configuration;
-using Marginal.Server.Hosting;
 using Marginal.Storage;
 
 namespace Marginal.Cli.Commands;
@@ -12,11 +11,11 @@ internal static class BillingCommands
         try
         {
             var (config, _) = ConfigFile.Load(configOption);
-            await using var store = MarginalServer.OpenStore(config.Storage);
+            await using var store = await MarginalStores.OpenAsync(config.Storage);
             await action(config, store);
             return 0;
         }
-        catch (ConfigException error)
+        catch (Exception error) when (error is ConfigException or StoreOpenException)
         {
             await Console.Error.WriteLineAsync(error.Message);
             return MarginalCommand.BadInput;

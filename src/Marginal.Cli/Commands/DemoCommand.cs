@@ -10,6 +10,7 @@ using Marginal.Local;
 using Marginal.Local.Scheduling;
 using Marginal.Local.TestModels;
 using Marginal.Planner.Hardware;
+using Marginal.Server.Composition;
 using Marginal.Server.Dashboard;
 using Marginal.Server.Hosting;
 using Marginal.Storage.Sqlite;

@@ -4,7 +4,7 @@ using Marginal.Economics.Reports.Formats;
 using Marginal.Economics.UnitEconomics;
 using Marginal.Gateway.Configuration;
 using Marginal.Server.Dashboard;
-using Marginal.Server.Hosting;
+using Marginal.Storage;
 using Spectre.Console;
 
 namespace Marginal.Cli.Commands;
@@ -40,7 +40,7 @@ internal static class EconomicsReportCommand
                 var grouping = Choice("--by", parse.GetValue(by)!, Groupings);
                 var output = Choice("--format", parse.GetValue(format)!, Formats);
                 var (loaded, _) = ConfigFile.Load(parse.GetValue(config));
-                await using var store = MarginalServer.OpenStore(loaded.Storage);
+                await using var store = await MarginalStores.OpenAsync(loaded.Storage, cancellationToken: cancellationToken);
                 var report = await EconomicsInputs.ReportBuilder(loaded).BuildAsync(store, from, to, Enum.Parse<EconomicsGrouping>(grouping, ignoreCase: true), now, cancellationToken);
                 switch (output)
                 {
@@ -55,7 +55,7 @@ internal static class EconomicsReportCommand
                 }
                 return 0;
             }
-            catch (ConfigException error)
+            catch (Exception error) when (error is ConfigException or StoreOpenException)
             {
                 await Console.Error.WriteLineAsync(error.Message);
                 return MarginalCommand.BadInput;

@@ -2,7 +2,7 @@ using System.CommandLine;
 using Marginal.Core.Tenancy;
 using Marginal.Gateway.Configuration;
 using Marginal.Server.Cluster;
-using Marginal.Server.Hosting;
+using Marginal.Storage;
 using Spectre.Console;
 
 namespace Marginal.Cli.Commands;
@@ -89,11 +89,11 @@ internal static class KeysCommand
         try
         {
             var (config, _) = ConfigFile.Load(configOption);
-            await using var store = MarginalServer.OpenStore(config.Storage);
+            await using var store = await MarginalStores.OpenAsync(config.Storage);
             await action(store, config);
             return 0;
         }
-        catch (ConfigException error)
+        catch (Exception error) when (error is ConfigException or StoreOpenException)
         {
             await Console.Error.WriteLineAsync(error.Message);
             return MarginalCommand.BadInput;

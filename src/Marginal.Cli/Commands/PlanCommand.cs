@@ -7,7 +7,7 @@ using Marginal.Planner;
 using Marginal.Planner.Reports;
 using Marginal.Planner.Scenarios;
 using Marginal.Server.Dashboard;
-using Marginal.Server.Hosting;
+using Marginal.Storage;
 using Spectre.Console;
 
 namespace Marginal.Cli.Commands;
@@ -97,7 +97,7 @@ internal static class PlanCommand
                         return measured;
                     }).ToList();
                 }
-                catch (ConfigException ex)
+                catch (Exception ex) when (ex is ConfigException or StoreOpenException)
                 {
                     return await BadInputAsync([ex.Message]);
                 }
@@ -163,7 +163,7 @@ internal static class PlanCommand
             throw new ConfigException($"marginal plan: --since {since:u} is not before --until {until:u}");
         }
         var (loaded, _) = ConfigFile.Load(configFile);
-        await using var store = MarginalServer.OpenStore(loaded.Storage);
+        await using var store = await MarginalStores.OpenAsync(loaded.Storage, cancellationToken: cancellationToken);
         DateTimeOffset? first = null;
         await foreach (var record in store.ReadAsync(null, until, cancellationToken))
         {

@@ -4,7 +4,7 @@ using Marginal.Core.Ledger;
 using Marginal.Economics.Reports;
 using Marginal.Economics.Reports.Formats;
 using Marginal.Gateway.Configuration;
-using Marginal.Server.Hosting;
+using Marginal.Storage;
 using Spectre.Console;
 
 namespace Marginal.Cli.Commands;
@@ -34,7 +34,7 @@ internal static class ReportCommand
                 var grouping = Choice("--by", parse.GetValue(by)!, Groupings);
                 var output = Choice("--format", parse.GetValue(format)!, Formats);
                 var (loaded, _) = ConfigFile.Load(parse.GetValue(config));
-                await using var store = MarginalServer.OpenStore(loaded.Storage);
+                await using var store = await MarginalStores.OpenAsync(loaded.Storage, cancellationToken: cancellationToken);
                 var records = new List<UsageRecord>();
                 await foreach (var record in store.ReadAsync(from, to, cancellationToken))
                 {
@@ -49,7 +49,7 @@ internal static class ReportCommand
                 }
                 return 0;
             }
-            catch (ConfigException error)
+            catch (Exception error) when (error is ConfigException or StoreOpenException)
             {
                 await Console.Error.WriteLineAsync(error.Message);
                 return MarginalCommand.BadInput;

@@ -1,3 +1,4 @@
+using Marginal.Server.Composition;
 using System.CommandLine;
 using Marginal.Gateway.Configuration;
 using Marginal.Server.Hosting;

@@ -78,14 +78,14 @@ public sealed class TenantAccounts(Func<BillingModel> billing)
     /// Replays the ledger: <paramref name="grants"/> first, then <paramref name="records"/> in time order from the earliest
     /// grant (or the month's start). Records of <paramref name="now"/>'s month advance the month; every revenue burns credit.
     /// </summary>
-    public void Seed(IEnumerable<CreditGrant> grants, IEnumerable<UsageRecord> records, DateTimeOffset now)
+    public async Task SeedAsync(IEnumerable<CreditGrant> grants, IAsyncEnumerable<UsageRecord> records, DateTimeOffset now, CancellationToken cancellationToken = default)
     {
         foreach (var grant in grants)
         {
             Grant(grant);
         }
         var plans = billing();
-        foreach (var r in records)
+        await foreach (var r in records.WithCancellation(cancellationToken).ConfigureAwait(false))
         {
             var account = Of(r.Tenant);
             lock (account)

@@ -1,3 +1,4 @@
+using Marginal.Core.Caching;
 using System.Runtime.CompilerServices;
 using Marginal.Core.Pricing;
 using Marginal.Core.Requests;

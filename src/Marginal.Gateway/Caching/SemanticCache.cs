@@ -1,3 +1,5 @@
+using Marginal.Core.Caching;
+
 namespace Marginal.Gateway.Caching;
 
 /// <summary>

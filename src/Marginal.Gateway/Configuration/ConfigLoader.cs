@@ -1,3 +1,4 @@
+using Marginal.Core.Storage;
 using System.Globalization;
 
 namespace Marginal.Gateway.Configuration;

@@ -1,3 +1,5 @@
+using Marginal.Core.Storage;
+
 namespace Marginal.Gateway.Configuration;
 
 // What the user wrote in marginal.yaml. Keys are snake_case in YAML (base_url, api_key_env).
@@ -31,40 +33,6 @@ public sealed class BillingConfig
 
     /// <summary>Output tokens a budget reserves for a request that sets no max_tokens.</summary>
     public int DefaultMaxOutputTokens { get; set; } = 4096;
-}
-
-/// <summary>Where the ledger and the keys live. The default is an SQLite file beside the working directory.</summary>
-public sealed class StorageConfig
-{
-    /// <summary>The SQLite file (WAL mode); relative paths are from the working directory.</summary>
-    public string Path { get; set; } = "marginal.db";
-
-    /// <summary><c>normal</c>: a committed record survives a killed process; <c>full</c>: also a power loss (an fsync per batch).</summary>
-    public string Durability { get; set; } = "normal";
-
-    /// <summary>False: requests are priced (headers) but not recorded. Only for measuring what recording costs.</summary>
-    public bool RecordUsage { get; set; } = true;
-
-    /// <summary>
-    /// <c>committed</c>: a request is answered only after its record is committed. <c>queued</c>: answered once its record
-    /// is queued, while at most <see cref="MaxUnrecorded"/> answered records wait for their commit (a crash loses at most those).
-    /// </summary>
-    public string Acknowledge { get; set; } = "committed";
-
-    /// <summary>With <c>acknowledge: queued</c>: the most answered requests whose records are not yet committed.</summary>
-    public int MaxUnrecorded { get; set; } = 256;
-
-    /// <summary><c>sqlite</c> (embedded, one node) or <c>postgres</c> (shared by a cluster of nodes).</summary>
-    public string Kind { get; set; } = "sqlite";
-
-    /// <summary>With <c>postgres</c>: the environment variable holding the Npgsql connection string (never inline: it carries a password).</summary>
-    public string? ConnectionStringEnv { get; set; }
-
-    /// <summary>With <c>postgres</c>: a file holding the connection string (e.g. a mounted secret), instead of an environment variable.</summary>
-    public string? ConnectionStringFile { get; set; }
-
-    /// <summary>With <c>postgres</c>: the local directory where records wait while PostgreSQL is unreachable (docs/operations.md).</summary>
-    public string Spool { get; set; } = "marginal-spool";
 }
 
 /// <summary>Prices: the shipped book, optionally overlaid by the deployment's own.</summary>

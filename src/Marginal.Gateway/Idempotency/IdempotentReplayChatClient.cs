@@ -1,3 +1,4 @@
+using Marginal.Core.Caching;
 using System.Collections.Concurrent;
 using System.Runtime.CompilerServices;
 using Marginal.Core.Errors;

@@ -1,3 +1,4 @@
+using Marginal.Core.Caching;
 using Marginal.Core.Ledger;
 using Marginal.Gateway.Admission;
 using Marginal.Gateway.Billing;
@@ -9,6 +10,7 @@ using Marginal.Gateway.Model;
 using Marginal.Gateway.Routing;
 using Marginal.Gateway.Shaping;
 using Microsoft.Extensions.AI;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 
 namespace Marginal.Gateway.Pipeline;
@@ -23,29 +25,38 @@ namespace Marginal.Gateway.Pipeline;
 public static class GatewayPipeline
 {
     /// <summary>
-    /// The pipeline over <paramref name="models"/>; <paramref name="ledger"/> null prices requests without recording them.
-    /// <paramref name="routeFeedback"/> is the memory that feedback on routed requests teaches (null: a private one);
-    /// <paramref name="accounts"/>, when given, prices each record under its tenant's plan. <paramref name="cacheStore"/>
-    /// holds the exact cache (null: in process; a cluster shares one in Redis). <paramref name="replayAnswers"/>
-    /// keeps the answers of requests with an Idempotency-Key for their retries (null: an in-process store bounded by
-    /// <c>idempotency.max_entries</c> and <c>max_bytes</c>; a cluster shares one in Redis, so a retry on another node
-    /// replays too); a key the store no longer holds is checked against <paramref name="ledger"/>'s record. Idempotent replay
-    /// sits outside metering: a replay is no new usage. <paramref name="sharedSemantic"/>
-    /// (cluster mode) shares semantic cache entries with the other nodes. <paramref name="admission"/> admits each request
-    /// under budgets and limits (null: no billing plans, no admission); <paramref name="cooldowns"/> are the upstreams'
-    /// cool-downs, shared with <see cref="BuildEmbeddings"/> (null: a private one).
+    /// The pipeline over the container's <see cref="GatewayModelSource"/>. Each stage takes what it needs from
+    /// <paramref name="services"/>; a service that is not registered turns its feature off or keeps it in process:
+    /// <list type="bullet">
+    /// <item><see cref="LedgerWriter"/>: absent, requests are priced without being recorded.</item>
+    /// <item><see cref="TenantAccounts"/>: each record is priced under its tenant's plan.</item>
+    /// <item><see cref="RouteFeedback"/>: the memory that feedback on routed requests teaches (absent: a private one).</item>
+    /// <item><see cref="IResponseCacheStore"/>: holds the exact cache and the answers of requests with an
+    /// Idempotency-Key for their retries (absent: in process, the replay store bounded by <c>idempotency.max_entries</c>
+    /// and <c>max_bytes</c>; a cluster shares one in Redis, so a retry on another node replays too). A key the store
+    /// no longer holds is checked against the ledger writer's record.</item>
+    /// <item><see cref="ISharedSemanticEntries"/> (cluster mode): shares semantic cache entries with the other nodes.</item>
+    /// <item><see cref="AdmissionPolicy"/>: admits each request under budgets and limits, outermost (absent: no billing
+    /// plans, no admission).</item>
+    /// <item><see cref="UpstreamCooldowns"/>: the upstreams' cool-downs, shared with <see cref="BuildEmbeddings"/> (absent: a private one).</item>
+    /// <item><see cref="TimeProvider"/> (absent: the system clock) and <see cref="ILoggerFactory"/>.</item>
+    /// </list>
+    /// Idempotent replay sits outside metering: a replay is no new usage.
     /// </summary>
-    public static IChatClient Build(GatewayModelSource models, TimeProvider time, LedgerWriter? ledger = null, ILoggerFactory? loggers = null,
-        RouteFeedback? routeFeedback = null, TenantAccounts? accounts = null, IResponseCacheStore? cacheStore = null, IResponseCacheStore? replayAnswers = null,
-        ISharedSemanticEntries? sharedSemantic = null, AdmissionPolicy? admission = null, UpstreamCooldowns? cooldowns = null) =>
-        new ChatClientBuilder(new CapacityChatClient(models, time, loggers?.CreateLogger<CapacityChatClient>(), cooldowns))
-            .UseAdmission(admission)
-            .UseIdempotentReplay(models, replayAnswers ?? ReplayStore(models, time), time, ledger?.Store)
-            .UseMetering(models, ledger, time, accounts)
-            .UseResponseCache(models, time, cacheStore, sharedSemantic)
-            .UseRouting(models, routeFeedback)
-            .UsePrefixShaping(models)
-            .Build();
+    public static IChatClient Build(IServiceProvider services)
+    {
+        var models = services.GetRequiredService<GatewayModelSource>();
+        var time = services.GetService<TimeProvider>() ?? TimeProvider.System;
+        return new ChatClientBuilder(sp => new CapacityChatClient(models, time, sp.GetService<ILoggerFactory>()?.CreateLogger<CapacityChatClient>(), sp.GetService<UpstreamCooldowns>()))
+            .UseAdmission(services.GetService<AdmissionPolicy>())
+            .Use((inner, sp) => new IdempotentReplayChatClient(inner, models, sp.GetService<IResponseCacheStore>() ?? ReplayStore(models, time), time,
+                sp.GetService<LedgerWriter>()?.Store))
+            .Use((inner, sp) => new MeteringChatClient(inner, models, sp.GetService<LedgerWriter>(), time, sp.GetService<TenantAccounts>()))
+            .Use((inner, sp) => new ResponseCacheChatClient(inner, models, time, sp.GetService<IResponseCacheStore>(), shared: sp.GetService<ISharedSemanticEntries>()))
+            .Use((inner, sp) => new ModelRoutingChatClient(inner, models, sp.GetService<RouteFeedback>() ?? new RouteFeedback()))
+            .Use(inner => new PrefixShapingChatClient(inner, models))
+            .Build(services);
+    }
 
     /// <summary>
     /// The embeddings pipeline over <paramref name="models"/>: admission (<paramref name="admission"/> null: none), metering

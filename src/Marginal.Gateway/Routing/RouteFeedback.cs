@@ -1,3 +1,4 @@
+using Marginal.Core.Routing;
 using System.Collections.Concurrent;
 using System.Numerics.Tensors;
 using Marginal.Core.Ledger;

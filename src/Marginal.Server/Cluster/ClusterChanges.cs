@@ -54,7 +54,7 @@ internal sealed partial class ClusterChanges(ClusterRedis redis, KeyAuthenticati
             await redis.Changes.PublishAsync(message).ConfigureAwait(false);
             return true;
         }
-        catch (Exception error) when (RedisBudgets.IsUnavailable(error))
+        catch (Exception error) when (RedisReachability.IsUnavailable(error))
         {
             LogNotAnnounced(logger, message.Split(' ')[0], error.Message);
             return false;

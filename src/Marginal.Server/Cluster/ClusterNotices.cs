@@ -23,7 +23,7 @@ public static class ClusterNotices
         {
             return false;
         }
-        catch (Exception error) when (RedisBudgets.IsUnavailable(error))
+        catch (Exception error) when (RedisReachability.IsUnavailable(error))
         {
             return false;
         }

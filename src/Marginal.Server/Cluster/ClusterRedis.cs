@@ -13,20 +13,20 @@ namespace Marginal.Server.Cluster;
 /// </summary>
 internal sealed class ClusterRedis : IAsyncDisposable
 {
-    private readonly RedisReachability _cacheReachability = new(null, "exact response cache");
-    private readonly RedisReachability _pendingReachability = new(null, "router's pending feedback");
-
-    private ClusterRedis(ConnectionMultiplexer connection, RedisConfig config)
+    private ClusterRedis(ConnectionMultiplexer connection, RedisConfig config, ILoggerFactory? loggers)
     {
         Connection = connection;
         var database = connection.GetDatabase();
-        Counters = new RedisLimitCounters(database, config.KeyPrefix, config.FailOpen);
-        Cache = new RedisResponseCacheStore(new RedisByteStore(database, config.KeyPrefix, _cacheReachability));
+        // Each logs its Redis outages once (RedisReachability).
+        Counters = new RedisLimitCounters(database, config.KeyPrefix, config.FailOpen, loggers?.CreateLogger<RedisLimitCounters>());
+        Cache = new RedisResponseCacheStore(new RedisByteStore(database, config.KeyPrefix, new RedisReachability(loggers?.CreateLogger<RedisResponseCacheStore>(), "exact response cache")));
         Changes = new RedisConfigChanges(connection, config.KeyPrefix);
         RouteLabels = new RedisConfigChanges(connection, config.KeyPrefix, "route-feedback");
         SemanticEntries = new RedisConfigChanges(connection, config.KeyPrefix, "semantic");
         KeyPrefix = config.KeyPrefix;
-        RoutePending = config.FeedbackWindow is { } window ? new ClusterRoutePending(database, config.KeyPrefix, window, _pendingReachability) : null;
+        RoutePending = config.FeedbackWindow is { } window
+            ? new RedisRoutePending(database, config.KeyPrefix, window, new RedisReachability(loggers?.CreateLogger<RedisRoutePending>(), "router's pending feedback"))
+            : null;
     }
 
     public ConnectionMultiplexer Connection { get; }
@@ -44,7 +44,7 @@ internal sealed class ClusterRedis : IAsyncDisposable
     public RedisConfigChanges SemanticEntries { get; }
 
     /// <summary>The prompt embeddings of requests routed to the weak model, for feedback on any node; null with <c>route_feedback_window: off</c>.</summary>
-    public ClusterRoutePending? RoutePending { get; }
+    public RedisRoutePending? RoutePending { get; }
 
     /// <summary>What every key and channel of this cluster starts with (<c>redis.key_prefix</c>).</summary>
     public string KeyPrefix { get; }
@@ -53,9 +53,10 @@ internal sealed class ClusterRedis : IAsyncDisposable
     /// Connects to the Redis that <paramref name="config"/> names. The connection string comes from the environment or a
     /// file only; an unreachable server at start is a <see cref="ConfigException"/> (a node does not start blind).
     /// Afterwards the connection heals by itself, and while it is down every command fails at once (no backlog), so a
-    /// request waits for no timeout: budgets follow <c>budgets_fail</c> and the cache misses.
+    /// request waits for no timeout: budgets follow <c>budgets_fail</c> and the cache misses. <paramref name="loggers"/>
+    /// logs the outages (none: they go unlogged, as for the CLI).
     /// </summary>
-    public static ClusterRedis Connect(RedisConfig config)
+    public static ClusterRedis Connect(RedisConfig config, ILoggerFactory? loggers = null)
     {
         var text = ReadConnectionString(config);
         ConfigurationOptions options;
@@ -86,15 +87,7 @@ internal sealed class ClusterRedis : IAsyncDisposable
         {
             throw new ConfigException($"redis: cannot reach {string.Join(", ", options.EndPoints)}: {error.FailureType}");
         }
-        return new ClusterRedis(connection, config);
-    }
-
-    /// <summary>Logs Redis outages (once each) through <paramref name="loggers"/>, once the host has built them.</summary>
-    public void UseLogging(ILoggerFactory loggers)
-    {
-        Counters.Reachability.Logger = loggers.CreateLogger<RedisLimitCounters>();
-        _cacheReachability.Logger = loggers.CreateLogger<RedisResponseCacheStore>();
-        _pendingReachability.Logger = loggers.CreateLogger<ClusterRoutePending>();
+        return new ClusterRedis(connection, config, loggers);
     }
 
     private static string ReadConnectionString(RedisConfig config)

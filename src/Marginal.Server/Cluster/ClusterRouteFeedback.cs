@@ -12,7 +12,7 @@ namespace Marginal.Server.Cluster;
 /// <summary>
 /// Router feedback across the cluster, over <see cref="ClusterRedis.RouteLabels"/>. <c>POST /v1/feedback</c> may reach
 /// any node, and the prompt embedding a label needs is in the routing node's memory and, for
-/// <c>redis.route_feedback_window</c>, in Redis (<see cref="ClusterRoutePending"/>). The node that takes the feedback
+/// <c>redis.route_feedback_window</c>, in Redis (<see cref="Marginal.Storage.Redis.RedisRoutePending"/>). The node that takes the feedback
 /// learns the label from its own memory or from Redis, stores the example in the shared store (so restarts rebuild it)
 /// and announces <c>label &lt;node&gt; &lt;label&gt; &lt;embedding&gt; &lt;request id&gt; &lt;alias&gt;</c> (the embedding as
 /// base64 little-endian floats, the request id as base64 UTF-8); every other node adds it to its own

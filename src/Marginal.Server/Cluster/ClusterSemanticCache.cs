@@ -1,3 +1,4 @@
+using Marginal.Core.Caching;
 using System.Runtime.InteropServices;
 using System.Text.Json;
 using System.Text.Json.Serialization;

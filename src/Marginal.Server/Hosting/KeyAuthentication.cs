@@ -13,7 +13,7 @@ namespace Marginal.Server.Hosting;
 /// request is attributed to the key's tenant. A missing, malformed, unknown, revoked or expired key gets 401 in
 /// OpenAI's format. Keys are looked up by their public id and cached for <see cref="CacheFor"/>, so a key revoked by
 /// another process (the CLI) is refused within that time; one revoked through the admin API is refused at once, on every
-/// node of a cluster that shares Redis (<see cref="Cluster.ClusterChanges"/>).
+/// node of a cluster that shares Redis (the cluster's <c>ClusterChanges</c>).
 /// <para>
 /// The key store may be unreachable (PostgreSQL down). What was last read of a key then still decides (last known
 /// good): every key is read in one query at start and every <see cref="KeySetEvery"/>, beside the lookups of the keys

@@ -20,7 +20,7 @@ public sealed class RedisByteStore(IDatabase database, string prefix = "marginal
             reachability?.Succeeded();
             return value.IsNull ? null : (byte[])value!;
         }
-        catch (Exception error) when (RedisBudgets.IsUnavailable(error))
+        catch (Exception error) when (RedisReachability.IsUnavailable(error))
         {
             reachability?.Failed(error);
             return null;
@@ -36,7 +36,7 @@ public sealed class RedisByteStore(IDatabase database, string prefix = "marginal
             reachability?.Succeeded();
             return stored;
         }
-        catch (Exception error) when (RedisBudgets.IsUnavailable(error))
+        catch (Exception error) when (RedisReachability.IsUnavailable(error))
         {
             reachability?.Failed(error);
             return false;
@@ -50,7 +50,7 @@ public sealed class RedisByteStore(IDatabase database, string prefix = "marginal
         {
             return await database.KeyDeleteAsync(Key(key)).ConfigureAwait(false);
         }
-        catch (Exception error) when (RedisBudgets.IsUnavailable(error))
+        catch (Exception error) when (RedisReachability.IsUnavailable(error))
         {
             reachability?.Failed(error);
             return false;

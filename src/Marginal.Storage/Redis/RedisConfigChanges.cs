@@ -113,7 +113,7 @@ public sealed class RedisConfigChanges(IConnectionMultiplexer connection, string
             {
                 await queue.UnsubscribeAsync().ConfigureAwait(false);
             }
-            catch (Exception error) when (RedisBudgets.IsUnavailable(error))
+            catch (Exception error) when (RedisReachability.IsUnavailable(error))
             {
                 // Redis away: the subscription went with the connection.
             }

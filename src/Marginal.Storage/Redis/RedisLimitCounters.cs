@@ -122,7 +122,7 @@ public sealed partial class RedisLimitCounters(IDatabase database, string prefix
             }
             _reachability.Succeeded();
         }
-        catch (Exception error) when (RedisBudgets.IsUnavailable(error))
+        catch (Exception error) when (RedisReachability.IsUnavailable(error))
         {
             _reachability.Failed(error);
             if (!FailOpen)
@@ -154,7 +154,7 @@ public sealed partial class RedisLimitCounters(IDatabase database, string prefix
             await database.ScriptEvaluateAsync(AddScript, keys, args).ConfigureAwait(false);
             _reachability.Succeeded();
         }
-        catch (Exception error) when (RedisBudgets.IsUnavailable(error))
+        catch (Exception error) when (RedisReachability.IsUnavailable(error))
         {
             _reachability.Failed(error);
         }
@@ -204,7 +204,7 @@ public sealed partial class RedisLimitCounters(IDatabase database, string prefix
         {
             charges = SeedSource is null ? [] : await SeedSource(CancellationToken.None).ConfigureAwait(false);
         }
-        catch (Exception error) when (!RedisBudgets.IsUnavailable(error))
+        catch (Exception error) when (!RedisReachability.IsUnavailable(error))
         {
             LogReseedFailed(Logger, error.Message);
             throw new GatewayException(GatewayErrorKind.UpstreamUnavailable,
@@ -225,7 +225,7 @@ public sealed partial class RedisLimitCounters(IDatabase database, string prefix
             _reachability.Succeeded();
             return value.IsNull ? 0m : FromWhole(kind is CounterKind.DailyUsd or CounterKind.MonthlyUsd, (long)value);
         }
-        catch (Exception error) when (RedisBudgets.IsUnavailable(error))
+        catch (Exception error) when (RedisReachability.IsUnavailable(error))
         {
             _reachability.Failed(error);
             return 0m;

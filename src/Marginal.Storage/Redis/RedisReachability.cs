@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Logging;
+using StackExchange.Redis;
 
 namespace Marginal.Storage.Redis;
 
@@ -10,11 +11,14 @@ public sealed partial class RedisReachability(ILogger? logger, string what)
 {
     private int _down;
 
-    /// <summary>Where outages are logged; settable because a host creates its loggers after its stores.</summary>
-    public ILogger? Logger { get; set; } = logger;
+    /// <summary>Where outages are logged; none: they go unlogged.</summary>
+    public ILogger? Logger { get; } = logger;
 
     /// <summary>True after a failed call until the next successful one.</summary>
     public bool IsDown => Volatile.Read(ref _down) == 1;
+
+    /// <summary>True when <paramref name="error"/> means Redis cannot be reached or did not answer in time.</summary>
+    public static bool IsUnavailable(Exception error) => error is RedisConnectionException or RedisTimeoutException or TimeoutException;
 
     /// <summary>Records a failed call; logs only the first of an outage.</summary>
     public void Failed(Exception error)

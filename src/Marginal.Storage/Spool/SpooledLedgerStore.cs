@@ -37,8 +37,6 @@ public sealed partial class SpooledLedgerStore : IMarginalStore, IUsageRollups, 
     private SqliteStore? _current;
     private volatile bool _primaryDown;
     private int _disposed;
-    private ILogger _logger = NullLogger.Instance;
-    private long _replayedUnlogged;
 
     /// <param name="primary">The shared store; disposed with this one.</param>
     /// <param name="directory">Where spool files live; created when absent. Files left by a crashed process are replayed.</param>
@@ -60,22 +58,8 @@ public sealed partial class SpooledLedgerStore : IMarginalStore, IUsageRollups, 
         _replayTimer = _time.CreateTimer(_ => _ = ReplayAsync(), null, TimeSpan.Zero, replayEvery);
     }
 
-    /// <summary>
-    /// Where the outage and its end are logged; a host sets it once its logging is built (a replay at start that
-    /// finished before then is logged when it is set).
-    /// </summary>
-    public ILogger Logger
-    {
-        get => _logger;
-        set
-        {
-            _logger = value;
-            if (Interlocked.Exchange(ref _replayedUnlogged, 0) is var replayed and > 0)
-            {
-                LogReplayed(value, replayed, _primary.Path);
-            }
-        }
-    }
+    /// <summary>Where the outage, its end and replays are logged (given at construction, so a replay at start is logged too).</summary>
+    public ILogger Logger { get; }
 
     /// <summary>The spool directory.</summary>
     public string Directory { get; }
@@ -155,10 +139,6 @@ public sealed partial class SpooledLedgerStore : IMarginalStore, IUsageRollups, 
                 if (_primaryDown)
                 {
                     LogPrimaryBack(Logger, _primary.Path, sent);
-                }
-                else if (sent > 0 && Logger == NullLogger.Instance)
-                {
-                    Interlocked.Add(ref _replayedUnlogged, sent);
                 }
                 else if (sent > 0)
                 {

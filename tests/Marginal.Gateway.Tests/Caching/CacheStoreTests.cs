@@ -1,3 +1,4 @@
+using Marginal.Core.Caching;
 using Marginal.Gateway.Caching;
 using Marginal.Gateway.Configuration;
 using Microsoft.Extensions.AI;

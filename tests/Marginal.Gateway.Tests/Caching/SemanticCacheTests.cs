@@ -1,3 +1,4 @@
+using Marginal.Core.Caching;
 using Marginal.Gateway.Caching;
 using Microsoft.Extensions.AI;
 using Microsoft.Extensions.Time.Testing;

@@ -12,6 +12,7 @@ using Marginal.Gateway.Routing;
 using Marginal.Gateway.Shaping;
 using Marginal.Testing;
 using Microsoft.Extensions.AI;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Marginal.Gateway.Tests.Pipeline;
 
@@ -23,10 +24,13 @@ public sealed class GatewayPipelineTests
         ConfigLoader.Parse("providers:\n  p: { kind: openai }\nmodels:\n  m: { provider: p, upstream: up }\n  e: { provider: p, type: embedding }\n", "t.yaml"),
         new Dictionary<string, UpstreamProvider> { ["p"] = new("p", "openai", _provider, null) }));
 
+    /// <summary>The pipeline as a host builds it, over a container that holds nothing but the models.</summary>
+    private IChatClient Pipeline() => new ServiceCollection().AddMarginalGateway(Models()).BuildServiceProvider().GetRequiredService<IChatClient>();
+
     [Fact]
     public void Build_StagesInFixedOrder_ReplayMeteringCacheRoutingShapingCapacity()
     {
-        var pipeline = GatewayPipeline.Build(Models(), TimeProvider.System);
+        var pipeline = Pipeline();
 
         var replay = Assert.IsType<IdempotentReplayChatClient>(pipeline);
         var metering = Assert.IsType<MeteringChatClient>(replay.Inner);
@@ -47,7 +51,7 @@ public sealed class GatewayPipelineTests
         var context = new GatewayContext();
         var options = new ChatOptions { ModelId = "m" }.WithGatewayContext(context);
 
-        var response = await GatewayPipeline.Build(Models(), TimeProvider.System).GetResponseAsync([new ChatMessage(ChatRole.User, "x")], options);
+        var response = await Pipeline().GetResponseAsync([new ChatMessage(ChatRole.User, "x")], options);
 
         Assert.Equal("up", response.ModelId);
         Assert.Equal("explicit", context.RouteReason);
@@ -62,7 +66,7 @@ public sealed class GatewayPipelineTests
         _provider.GetStreamingResponseAsyncCallback = (_, _, _) => Updates();
         var context = new GatewayContext();
 
-        await foreach (var _ in GatewayPipeline.Build(Models(), TimeProvider.System).GetStreamingResponseAsync([new ChatMessage(ChatRole.User, "x")], new ChatOptions { ModelId = "m" }.WithGatewayContext(context)))
+        await foreach (var _ in Pipeline().GetStreamingResponseAsync([new ChatMessage(ChatRole.User, "x")], new ChatOptions { ModelId = "m" }.WithGatewayContext(context)))
         {
         }
 
@@ -75,7 +79,7 @@ public sealed class GatewayPipelineTests
     public async Task GetResponse_UnknownOrNonChatModel_InvalidRequest(string model)
     {
         var error = await Assert.ThrowsAsync<GatewayException>(() =>
-            GatewayPipeline.Build(Models(), TimeProvider.System).GetResponseAsync([new ChatMessage(ChatRole.User, "x")], new ChatOptions { ModelId = model }));
+            Pipeline().GetResponseAsync([new ChatMessage(ChatRole.User, "x")], new ChatOptions { ModelId = model }));
 
         Assert.Equal(GatewayErrorKind.NotFound, error.Kind);
         Assert.Equal("model_not_found", error.Code);

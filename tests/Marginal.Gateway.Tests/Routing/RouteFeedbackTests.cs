@@ -1,4 +1,5 @@
 using Marginal.Core.Ledger;
+using Marginal.Core.Routing;
 using Marginal.Gateway.Routing;
 
 namespace Marginal.Gateway.Tests.Routing;

@@ -1,3 +1,4 @@
+using Marginal.Server.Composition;
 using System.Net;
 using System.Text;
 using Marginal.Gateway.Configuration;

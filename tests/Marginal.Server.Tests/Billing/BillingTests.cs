@@ -1,3 +1,4 @@
+using Marginal.Server.Composition;
 using System.ClientModel;
 using System.Net;
 using System.Net.Http.Json;
@@ -262,7 +263,7 @@ public sealed class BillingTests : IAsyncDisposable
         config.Storage.Path = Path.Combine(Path.GetDirectoryName(host.ConfigPath)!, "ledger.db");
         await host.App.StopAsync();
 
-        await using var restarted = Marginal.Server.Hosting.MarginalServer.Create(config, urls: "http://127.0.0.1:0");
+        await using var restarted = Marginal.Server.Composition.MarginalServer.Create(config, urls: "http://127.0.0.1:0");
         await restarted.StartAsync();
         using var http = new HttpClient { BaseAddress = new Uri(restarted.Urls.First()) };
         var spent = (await host.Ledger.ReadAsync().ToListAsync()).Sum(r => r.CostUsd ?? 0);

@@ -1,3 +1,4 @@
+using Marginal.Server.Composition;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Text.Json.Nodes;

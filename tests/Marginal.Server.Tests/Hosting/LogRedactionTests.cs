@@ -1,3 +1,4 @@
+using Marginal.Server.Composition;
 using System.ClientModel;
 using System.ClientModel.Primitives;
 using System.Net;

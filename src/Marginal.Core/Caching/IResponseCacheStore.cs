@@ -1,6 +1,6 @@
 using Microsoft.Extensions.AI;
 
-namespace Marginal.Gateway.Caching;
+namespace Marginal.Core.Caching;
 
 /// <summary>
 /// A finished answer as the cache keeps it: the response, and for a streamed one its updates in order (replayed as
@@ -14,7 +14,7 @@ public sealed record CachedAnswer(ChatResponse Response, IReadOnlyList<ChatRespo
 
 /// <summary>
 /// Where exact-cache answers live. Keys already carry the tenant. Implementations keep only finished answers and
-/// drop an entry once its time to live has passed; the in-process one is <see cref="MemoryResponseCacheStore"/>.
+/// drop an entry once its time to live has passed: in process (the gateway's <c>MemoryResponseCacheStore</c>) or shared by a cluster (Storage's <c>RedisResponseCacheStore</c>).
 /// </summary>
 public interface IResponseCacheStore
 {

@@ -1,6 +1,6 @@
 using Marginal.Core.Ledger;
 
-namespace Marginal.Gateway.Routing;
+namespace Marginal.Core.Routing;
 
 /// <summary>
 /// Keeps the prompt embedding of each request the learned router sent to the weak model where every node of a

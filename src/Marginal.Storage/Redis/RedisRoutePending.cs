@@ -2,23 +2,22 @@ using System.Buffers.Binary;
 using System.Runtime.InteropServices;
 using System.Text;
 using Marginal.Core.Ledger;
-using Marginal.Gateway.Routing;
-using Marginal.Storage.Redis;
+using Marginal.Core.Routing;
 using StackExchange.Redis;
 
-namespace Marginal.Server.Cluster;
+namespace Marginal.Storage.Redis;
 
 /// <summary>
 /// The prompt embeddings of requests the learned router sent to the weak model, kept in Redis under
 /// <c>&lt;prefix&gt;:route-pending:&lt;request id&gt;</c> for <c>redis.route_feedback_window</c>, so that feedback on
-/// any node, and after the routing node restarted, can still become a label (<see cref="ClusterRouteFeedback"/>). One
+/// any node, and after the routing node restarted, can still become a label (the server's <c>ClusterRouteFeedback</c>). One
 /// fire-and-forget SET with a time to live per such request; the value is the alias's length (2 bytes, little-endian),
 /// the alias in UTF-8 and the embedding as little-endian floats (1,536 bytes for MiniLM's 384 dimensions; about 1.97 KB
 /// of Redis memory per entry with its key and expiry, measured on Redis 7.0, docs/benchmarks.md). The first
 /// node to learn a request's label takes the entry (GETDEL), so it is learned from here once. Redis unreachable: a
 /// write is dropped and a read finds nothing (logged once per outage). Thread-safe.
 /// </summary>
-internal sealed class ClusterRoutePending(IDatabase database, string prefix, TimeSpan window, RedisReachability reachability) : ISharedRoutePending
+public sealed class RedisRoutePending(IDatabase database, string prefix, TimeSpan window, RedisReachability reachability) : ISharedRoutePending
 {
     private RedisKey Key(string requestId) => $"{prefix}:route-pending:{requestId}";
 

@@ -1,21 +1,20 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using System.Text.Json.Serialization.Metadata;
-using Marginal.Gateway.Caching;
-using Marginal.Storage.Redis;
+using Marginal.Core.Caching;
 using Microsoft.Extensions.AI;
 
-namespace Marginal.Server.Cluster;
+namespace Marginal.Storage.Redis;
 
 /// <summary>
 /// The exact response cache shared by every node, over <see cref="RedisByteStore"/>: an answer stored through one node
 /// is a hit on any other. An entry is the <see cref="CachedAnswer"/> as JSON, a streamed answer with its updates in
 /// order, so a replay on another node has the same chunks, ids and finish reason. Keys already carry the tenant
-/// (<see cref="ResponseCacheKey"/>), so tenants stay apart. Redis evicts and expires entries (its own maxmemory
+/// (the gateway's <c>ResponseCacheKey</c>), so tenants stay apart. Redis evicts and expires entries (its own maxmemory
 /// policy, the entry's time to live). Redis unreachable or an entry that does not read back: a miss, and a write is
 /// dropped; <see cref="RedisByteStore"/> logs the outage once. Thread-safe.
 /// </summary>
-internal sealed class RedisResponseCacheStore(RedisByteStore bytes) : IResponseCacheStore
+public sealed class RedisResponseCacheStore(RedisByteStore bytes) : IResponseCacheStore
 {
     // The envelope's contract is source-generated here; the M.E.AI types inside (ChatResponse, updates, contents with
     // their "$type" discriminators) take M.E.AI's own source-generated contracts.
