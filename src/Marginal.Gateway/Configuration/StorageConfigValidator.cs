@@ -1,3 +1,5 @@
+using Marginal.Core.Storage;
+
 namespace Marginal.Gateway.Configuration;
 
 /// <summary>The <c>storage:</c> section: the ledger file or PostgreSQL, durability, acknowledgement, the spool.</summary>
