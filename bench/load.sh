@@ -20,6 +20,8 @@
 #                   to measure what durable metering costs against plain `marginal` (which records every request)
 #   marginal-queued  Marginal with storage.acknowledge: queued: a request is answered once its record is queued (at
 #                   most storage.max_unrecorded answered records uncommitted), against plain `marginal` (after commit)
+#   marginal-responses, marginal-messages  the plain `marginal` server reached through /v1/responses and /v1/messages
+#                   with the same conversation in that dialect (bench/requests/responses*.json, messages*.json)
 #   marginal-hit    Marginal with the exact cache allowed to keep sampled answers for the model (cache_sampled): the
 #                   fixed request body is answered from the cache after its first call, so every measured request is
 #                   an exact hit (plain `marginal` does not cache the body's temperature-0.2 answers: it always goes upstream)
@@ -98,8 +100,8 @@ for n in $DURATION $WARMUP $PREWARM $CONNECTIONS $RATES; do
     [[ $n =~ ^[0-9]+$ ]] || { echo "load.sh: '$n' is not a whole number" >&2; exit 2; }
 done
 for p in $PATHS; do
-    case $p in direct|marginal|portkey|marginal-quiet|marginal-nopgo|marginal-alt|marginal-alt2|marginal-nometer|marginal-queued|marginal-hit|proxy) ;;
-        *) echo "load.sh: unknown path '$p' (allowed: direct marginal portkey marginal-quiet marginal-nopgo marginal-alt marginal-alt2 marginal-nometer marginal-queued marginal-hit proxy)" >&2; exit 2 ;;
+    case $p in direct|marginal|portkey|marginal-quiet|marginal-nopgo|marginal-alt|marginal-alt2|marginal-nometer|marginal-queued|marginal-hit|marginal-responses|marginal-messages|proxy) ;;
+        *) echo "load.sh: unknown path '$p' (allowed: direct marginal portkey marginal-quiet marginal-nopgo marginal-alt marginal-alt2 marginal-nometer marginal-queued marginal-hit marginal-responses marginal-messages proxy)" >&2; exit 2 ;;
     esac
 done
 for m in $MODES; do
@@ -224,7 +226,7 @@ sed -e "s#^  path: .*#  path: $RUN_DIR/hit.db#" "$CONFIG" >"$HIT_CONFIG"
 printf 'cache:\n  routes:\n    %s: { cache_sampled: true }\n' "$MODEL" >>"$HIT_CONFIG"
 
 start stub "$STUB_PORT" "${SERVER_PIN[@]}" dotnet "$STUB_DLL" "$STUB_PORT"
-if has_path marginal; then
+if has_path marginal || has_path marginal-responses || has_path marginal-messages; then
     start marginal "$MARGINAL_PORT" "${SERVER_PIN[@]}" dotnet "$MARGINAL_DLL" serve --config "$CONFIG" --urls "http://127.0.0.1:$MARGINAL_PORT"
 fi
 if has_path marginal-quiet; then
@@ -278,14 +280,21 @@ url_of() {
         marginal-nometer) echo "http://127.0.0.1:$NOMETER_PORT/v1/chat/completions" ;;
         marginal-queued) echo "http://127.0.0.1:$QUEUED_PORT/v1/chat/completions" ;;
         marginal-hit) echo "http://127.0.0.1:$HIT_PORT/v1/chat/completions" ;;
+        marginal-responses) echo "http://127.0.0.1:$MARGINAL_PORT/v1/responses" ;;
+        marginal-messages) echo "http://127.0.0.1:$MARGINAL_PORT/v1/messages" ;;
         proxy) echo "http://127.0.0.1:$PROXY_PORT/v1/chat/completions" ;;
         portkey) echo "http://127.0.0.1:$PORTKEY_PORT/v1/chat/completions" ;;
     esac
 }
 # Every path gets the same headers; only Portkey reads its own (which upstream to call).
 HEADERS=(-H "Authorization: Bearer sk-bench" -H "x-portkey-provider: openai" -H "x-portkey-custom-host: http://127.0.0.1:$STUB_PORT/v1")
-body_of() { [ "$1" = stream ] && echo "$BENCH/requests/chat-stream.json" || echo "$BENCH/requests/chat.json"; }
-gateway_of() { case $1 in direct) echo stub ;; *) echo "$1" ;; esac; }
+# The body for a mode and path: the Responses and Messages paths send the same conversation in their own dialect.
+body_of() {
+    local kind=chat
+    case ${2:-} in marginal-responses) kind=responses ;; marginal-messages) kind=messages ;; esac
+    [ "$1" = stream ] && echo "$BENCH/requests/$kind-stream.json" || echo "$BENCH/requests/$kind.json"
+}
+gateway_of() { case $1 in direct) echo stub ;; marginal-responses|marginal-messages) echo marginal ;; *) echo "$1" ;; esac; }
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/${PID[$1]}/stat"; }
 servers_ticks() { local sum=0 name; for name in "${!PID[@]}"; do sum=$((sum + $(cpu_ticks "$name"))); done; echo "$sum"; }
 # Busy and total ticks of the server core (when it is one core), to tell how much else ran there.
@@ -301,10 +310,10 @@ TICK=$(getconf CLK_TCK)
 # Each path must give the stub's answer before it is measured.
 for mode in $MODES; do
     for path in $PATHS; do
-        reply=$(curl -s -w '\n%{http_code}' -X POST "$(url_of "$path")" -H 'Content-Type: application/json' "${HEADERS[@]}" --data-binary "@$(body_of "$mode")")
+        reply=$(curl -s -w '\n%{http_code}' -X POST "$(url_of "$path")" -H 'Content-Type: application/json' "${HEADERS[@]}" --data-binary "@$(body_of "$mode" "$path")")
         code=${reply##*$'\n'}
         if [ "$code" != 200 ] || ! grep -q 'economics' <<<"$reply" \
-            || { [ "$mode" = stream ] && ! grep -q 'data: \[DONE\]' <<<"$reply"; }; then
+            || { [ "$mode" = stream ] && ! grep -qE 'data: \[DONE\]|response\.completed|message_stop' <<<"$reply"; }; then
             echo "load.sh: $path ($mode) did not relay the stub's answer (HTTP $code):" >&2
             head -c 600 <<<"$reply" >&2; echo >&2; exit 1
         fi
@@ -318,7 +327,7 @@ echo "load.sh: $points points x (${WARMUP}s warm-up + ${DURATION}s) after ${PREW
 if [ "$PREWARM" -gt 0 ]; then
     for mode in $MODES; do
         for path in $PATHS; do
-            BENCH_BODY=$(body_of "$mode") "${CLIENT_PIN[@]}" wrk -t1 -c10 -d"${PREWARM}s" --timeout 10s -s "$BENCH/chat.lua" "${HEADERS[@]}" "$(url_of "$path")" >/dev/null
+            BENCH_BODY=$(body_of "$mode" "$path") "${CLIENT_PIN[@]}" wrk -t1 -c10 -d"${PREWARM}s" --timeout 10s -s "$BENCH/chat.lua" "${HEADERS[@]}" "$(url_of "$path")" >/dev/null
         done
     done
 fi
@@ -329,6 +338,7 @@ for mode in $MODES; do
     for conns in $CONNECTIONS; do
         for path in $PATHS; do
             url=$(url_of "$path")
+            BENCH_BODY=$(body_of "$mode" "$path")
             # One wrk thread: it has one core, and one event loop drives 50 connections easily.
             "${CLIENT_PIN[@]}" wrk -t1 -c"$conns" -d"${WARMUP}s" --timeout 10s -s "$BENCH/chat.lua" "${HEADERS[@]}" "$url" >/dev/null
             gateway=$(gateway_of "$path")
@@ -373,6 +383,7 @@ if [ -n "$RATES" ]; then
             rate=$((capacity * pct / 100))
             for path in $PATHS; do
                 [ "$path" = portkey ] && continue
+                BENCH_BODY=$(body_of "$mode" "$path")
                 gateway=$(gateway_of "$path")
                 before_gw=$(cpu_ticks "$gateway"); before_all=$(servers_ticks); read -r before_busy before_total < <(core_ticks)
                 raw="$RUN_DIR/open-$mode-$path-$pct.txt"

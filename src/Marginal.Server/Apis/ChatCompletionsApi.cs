@@ -187,12 +187,12 @@ public static class ChatCompletionsApi
     }
 
     /// <summary>The client opts out of the response cache with <c>Cache-Control: no-cache</c> (or <c>no-store</c>) or <c>x-marginal-cache: bypass</c>.</summary>
-    private static bool CacheBypassed(IHeaderDictionary headers) =>
+    internal static bool CacheBypassed(IHeaderDictionary headers) =>
         headers["x-marginal-cache"].ToString().Equals("bypass", StringComparison.OrdinalIgnoreCase)
         || headers.CacheControl.ToString().Contains("no-cache", StringComparison.OrdinalIgnoreCase)
         || headers.CacheControl.ToString().Contains("no-store", StringComparison.OrdinalIgnoreCase);
 
-    private static void WriteRouteHeaders(HttpResponse response, GatewayContext context)
+    internal static void WriteRouteHeaders(HttpResponse response, GatewayContext context)
     {
         RateLimitHeaders.Write(response, context.Admission);
         var headers = response.Headers;

@@ -68,12 +68,14 @@ internal sealed partial class KeyAuthentication(IKeyStore keys, TimeProvider tim
             return;
         }
         var header = http.Request.Headers.Authorization.ToString();
-        if (!header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase))
+        // Anthropic's SDKs send the key in x-api-key; every other client as a bearer token.
+        var given = header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) ? header[7..] : http.Request.Headers["x-api-key"].ToString();
+        if (given.Length == 0)
         {
-            await RefuseAsync(http, "You didn't provide an API key. Send it in the Authorization header as 'Bearer YOUR_KEY'.", "missing_api_key");
+            await RefuseAsync(http, "You didn't provide an API key. Send it in the Authorization header as 'Bearer YOUR_KEY' (or in x-api-key).", "missing_api_key");
             return;
         }
-        if (!KeyIssuer.TryParse(header.AsSpan(7).Trim(), out var id, out var secret))
+        if (!KeyIssuer.TryParse(given.AsSpan().Trim(), out var id, out var secret))
         {
             await RefuseAsync(http, "Incorrect API key provided: it is not a Marginal key (mk-…).", "invalid_api_key");
             return;

@@ -219,6 +219,8 @@ public static partial class MarginalServer
         var bodyBudget = app.Services.GetRequiredService<BodyBudget>();
         app.Use((http, next) => bodyBudget.InvokeAsync(http, next, config.Server.MaxRequestBodyBytes));
         app.MapChatCompletionsApi();
+        app.MapResponsesApi();
+        app.MapMessagesApi();
         if (store is not null)
         {
             app.MapAdminKeysApi(adminAccess);
