@@ -4,7 +4,11 @@ using Microsoft.Extensions.AI;
 namespace Marginal.Core.Requests;
 
 /// <summary>
-/// What the pipeline decided for one request: the model it routed to, where it ran and why.
+/// One request as the pipeline sees it: what the client asked (init-only: id, tenant, key, whether an
+/// Idempotency-Key came, the client's options: stream usage, end user, metadata, cache bypass; a deferred job), and what
+/// each stage decided, written by that stage (admission: <see cref="Admission"/>; idempotent replay: the request hash,
+/// answer gone, replayed; the cache: its outcome and similarity; routing: the route reason; capacity: served model,
+/// provider and attempts; metering: cost, usage, revenue, billed).
 /// The host creates one per request and passes it in <see cref="ChatOptions.AdditionalProperties"/> (an embeddings
 /// request: <see cref="EmbeddingGenerationOptions.AdditionalProperties"/>);
 /// each middleware fills its part. Not thread-safe: one request, one flow.
@@ -15,13 +19,13 @@ public sealed class GatewayContext
     public const string PropertyKey = "marginal.context";
 
     /// <summary>The ledger id of the request (<c>{tenant}:{Idempotency-Key}</c> or a generated <c>req_…</c>).</summary>
-    public string RequestId { get; set; } = "";
+    public string RequestId { get; init; } = "";
 
     /// <summary>The tenant the request is attributed to.</summary>
-    public string Tenant { get; set; } = "default";
+    public string Tenant { get; init; } = "default";
 
     /// <summary>The public id of the virtual key the request came with; <c>none</c> without keys.</summary>
-    public string KeyId { get; set; } = "none";
+    public string KeyId { get; init; } = "none";
 
     /// <summary>The request's cost in USD once metered; null when the served model has no price.</summary>
     public decimal? CostUsd { get; set; }
@@ -39,7 +43,7 @@ public sealed class GatewayContext
     public bool Billed { get; set; } = true;
 
     /// <summary>True when the client sent an <c>Idempotency-Key</c>: its finished answer is kept and replayed to retries.</summary>
-    public bool IdempotencyKeyGiven { get; set; }
+    public bool IdempotencyKeyGiven { get; init; }
 
     /// <summary>
     /// For a request with an Idempotency-Key: the hash of its body, kept with its ledger record so the key cannot be
@@ -67,7 +71,7 @@ public sealed class GatewayContext
     /// <summary>What admission decided (rate-limit windows, the free tier's downgrade); null when no budget, limit or free tier applies.</summary>
     public AdmissionOutcome? Admission { get; set; }
 
-    /// <summary>The model (or route alias) the client asked for.</summary>
+    /// <summary>The model (or route alias) the client asked for; routing fills it in when the host left it out.</summary>
     public string? RequestedModel { get; set; }
 
     /// <summary>The configured model that served the request, after routing and fallback.</summary>
@@ -83,7 +87,7 @@ public sealed class GatewayContext
     public string? CacheOutcome { get; set; }
 
     /// <summary>True when the client opted out of the response cache (<c>Cache-Control: no-cache</c> or <c>x-marginal-cache: bypass</c>).</summary>
-    public bool CacheBypass { get; set; }
+    public bool CacheBypass { get; init; }
 
     /// <summary>Similarity of a semantic cache hit (cosine); null otherwise.</summary>
     public double? CacheSimilarity { get; set; }
@@ -104,13 +108,13 @@ public sealed class GatewayContext
     public UsageDetails? Usage { get; set; }
 
     /// <summary>True when the client asked for the final usage chunk of a stream.</summary>
-    public bool IncludeStreamUsage { get; set; }
+    public bool IncludeStreamUsage { get; init; }
 
     /// <summary>The client's end-user id (OpenAI <c>user</c>), forwarded to providers that accept one.</summary>
-    public string? EndUser { get; set; }
+    public string? EndUser { get; init; }
 
     /// <summary>The client's request metadata (OpenAI <c>metadata</c>), forwarded to providers that accept it.</summary>
-    public IReadOnlyDictionary<string, string>? Metadata { get; set; }
+    public IReadOnlyDictionary<string, string>? Metadata { get; init; }
 }
 
 /// <summary>One call to one upstream: which model and provider, and how it ended (<c>ok</c> or an error code).</summary>
