@@ -1,5 +1,6 @@
 using Marginal.Gateway.Configuration;
 using Marginal.Storage;
+using Marginal.Storage.Opening;
 
 namespace Marginal.Cli.Commands;
 

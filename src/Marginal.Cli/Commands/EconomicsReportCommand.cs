@@ -5,6 +5,7 @@ using Marginal.Economics.UnitEconomics;
 using Marginal.Gateway.Configuration;
 using Marginal.Server.Dashboard;
 using Marginal.Storage;
+using Marginal.Storage.Opening;
 using Spectre.Console;
 
 namespace Marginal.Cli.Commands;

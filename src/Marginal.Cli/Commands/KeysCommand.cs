@@ -3,6 +3,7 @@ using Marginal.Core.Tenancy;
 using Marginal.Gateway.Configuration;
 using Marginal.Server.Cluster;
 using Marginal.Storage;
+using Marginal.Storage.Opening;
 using Spectre.Console;
 
 namespace Marginal.Cli.Commands;

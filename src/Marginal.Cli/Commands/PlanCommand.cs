@@ -8,6 +8,7 @@ using Marginal.Planner.Reports;
 using Marginal.Planner.Scenarios;
 using Marginal.Server.Dashboard;
 using Marginal.Storage;
+using Marginal.Storage.Opening;
 using Spectre.Console;
 
 namespace Marginal.Cli.Commands;

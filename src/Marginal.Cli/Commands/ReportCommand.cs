@@ -5,6 +5,7 @@ using Marginal.Economics.Reports;
 using Marginal.Economics.Reports.Formats;
 using Marginal.Gateway.Configuration;
 using Marginal.Storage;
+using Marginal.Storage.Opening;
 using Spectre.Console;
 
 namespace Marginal.Cli.Commands;

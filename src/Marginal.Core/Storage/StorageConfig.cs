@@ -1,7 +1,7 @@
 namespace Marginal.Core.Storage;
 
 // The storage: section of marginal.yaml (keys snake_case in YAML). It lives in Core, beside the other projects' shared
-// types, so that Marginal.Storage opens a store from it (MarginalStores.Open) without depending on the gateway.
+// types, so that Marginal.Storage opens a store from it (Opening/MarginalStores) without depending on the gateway.
 
 /// <summary>Where the ledger and the keys live. The default is an SQLite file beside the working directory.</summary>
 public sealed class StorageConfig

@@ -18,6 +18,7 @@ using Marginal.Server.Cluster;
 using Marginal.Server.Hosting;
 using Marginal.Server.Telemetry;
 using Marginal.Storage;
+using Marginal.Storage.Opening;
 using Marginal.Storage.Redis;
 using Microsoft.Extensions.AI;
 using Microsoft.Extensions.DependencyInjection;

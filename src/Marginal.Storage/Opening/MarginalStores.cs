@@ -5,7 +5,7 @@ using Marginal.Storage.Sqlite;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Logging;
 
-namespace Marginal.Storage;
+namespace Marginal.Storage.Opening;
 
 /// <summary>
 /// Opens the ledger and key store that <c>storage:</c> in marginal.yaml names: the same for the server and for the CLI
