@@ -1,6 +1,8 @@
+using System.Buffers;
 using System.Diagnostics;
 using Marginal.Core.Errors;
 using Marginal.Core.Requests;
+using Marginal.Core.Tenancy;
 using Marginal.Gateway.Wire.OpenAI;
 using Marginal.Server.Hosting;
 using Marginal.Server.Telemetry;
@@ -45,28 +47,12 @@ public static class ChatCompletionsApi
             {
                 return;
             }
-            context = new GatewayContext
-            {
-                RequestId = RequestIds.Of(http, tenant, time),
-                IdempotencyKeyGiven = RequestIds.HasIdempotencyKey(http),
-                Tenant = tenant,
-                KeyId = key?.Id ?? "none",
-                RequestedModel = request.Model,
-                IncludeStreamUsage = request.StreamOptions?.IncludeUsage == true,
-                EndUser = request.User,
-                Metadata = request.Metadata,
-                CacheBypass = CacheBypassed(http.Request.Headers),
-            };
-            if (http.Request.Headers["x-marginal-tags"].ToString() is { Length: > 0 } tags)
-            {
-                context.Tags.AddRange(ClientBounds.ParseTags(tags));
-            }
-            options.WithGatewayContext(context);
-            http.Response.Headers["x-marginal-request-id"] = context.RequestId;
+            context = Attach(http, request, key, options, time, includeStreamUsage: request.StreamOptions?.IncludeUsage == true);
             var outcome = "ok";
             if (stream)
             {
-                outcome = await StreamAsync(http, pipeline, messages, options, context, request.Model!, metrics, time, started);
+                using var writer = new ChatStream(request.Model!, time.GetUtcNow().ToUnixTimeSeconds());
+                outcome = await DialectExchange.StreamAsync(http, pipeline, messages, options, context, writer, metrics, started);
             }
             else
             {
@@ -76,15 +62,7 @@ public static class ChatCompletionsApi
                 ChatResponseWriter.WriteCompletion(http.Response.BodyWriter, response, request.Model!, time);
                 await http.Response.BodyWriter.FlushAsync(cancellationToken);
             }
-            metrics.Completed(context.ServedModel, context.Provider, outcome, stream, started);
-            if (!context.Replayed)
-            {
-                metrics.Tokens(context.ServedModel, context.Usage?.InputTokenCount, context.Usage?.OutputTokenCount);
-            }
-            if (context.Billed && !context.Replayed)
-            {
-                metrics.Cost(context.ServedModel, context.Provider, context.Tenant, context.CostUsd);
-            }
+            Record(metrics, context, outcome, stream, started);
         }
         catch (GatewayException error) when (!http.Response.HasStarted)
         {
@@ -105,89 +83,78 @@ public static class ChatCompletionsApi
         }
     }
 
-    /// <summary>Streams the answer; returns the outcome for metrics (<c>ok</c> or the code of the error that ended the stream).</summary>
-    private static async Task<string> StreamAsync(HttpContext http, IChatClient pipeline, List<ChatMessage> messages, ChatOptions options, GatewayContext context, string model, GatewayMetrics metrics, TimeProvider time, long started)
+    /// <summary>Chat's stream: <c>chat.completion.chunk</c> events, the usage chunk when asked for, the cost comment and <c>[DONE]</c>.</summary>
+    private sealed class ChatStream(string model, long created) : DialectExchange.IStreamWriter
     {
-        var cancellationToken = http.RequestAborted;
-        await using var updates = pipeline.GetStreamingResponseAsync(messages, options, cancellationToken).GetAsyncEnumerator(cancellationToken);
-        // Until the first update is in hand the answer can still be a plain JSON error with the right status.
-        var more = await updates.MoveNextAsync();
+        private readonly ChatResponseWriter.StreamState _state = new(model, created);
 
-        var response = http.Response;
-        response.ContentType = "text/event-stream";
-        response.Headers.CacheControl = "no-cache";
-        response.Headers["X-Accel-Buffering"] = "no";
-        WriteRouteHeaders(response, context);
-        var output = response.BodyWriter;
-        using var state = new ChatResponseWriter.StreamState(model, time.GetUtcNow().ToUnixTimeSeconds());
-        var firstToken = true;
-        var outcome = "ok";
-        try
+        public void StartStream(IBufferWriter<byte> output)
         {
-            var unflushed = false;
-            while (more)
-            {
-                unflushed |= ChatResponseWriter.WriteChunk(output, updates.Current, state);
-                var next = updates.MoveNextAsync();
-                if (unflushed && !next.IsCompleted)
-                {
-                    // The upstream has nothing more in hand, so what is written goes to the client now: no chunk waits
-                    // on the next one, and chunks that arrived together leave in one write instead of one each.
-                    try
-                    {
-                        await output.FlushAsync(cancellationToken);
-                    }
-                    catch
-                    {
-                        // An async iterator must not be disposed while a MoveNextAsync is in flight.
-                        await SettleAsync(next);
-                        throw;
-                    }
-                    unflushed = false;
-                    if (firstToken)
-                    {
-                        firstToken = false;
-                        metrics.FirstToken(context.ServedModel, started);
-                    }
-                }
-                more = await next;
-            }
+        }
+
+        public bool WriteUpdate(IBufferWriter<byte> output, ChatResponseUpdate update) => ChatResponseWriter.WriteChunk(output, update, _state);
+
+        public void EndStream(IBufferWriter<byte> output, ChatFinishReason? finishReason, GatewayContext context)
+        {
             if (context.IncludeStreamUsage && context.Usage is { } usage)
             {
-                ChatResponseWriter.WriteUsageChunk(output, usage, state);
+                ChatResponseWriter.WriteUsageChunk(output, usage, _state);
             }
             // Headers left long ago; the cost travels as an SSE comment, which every SSE client skips.
             ChatResponseWriter.WriteCostComment(output, context.CostUsd, context.Billed);
             ChatResponseWriter.WriteDone(output);
         }
-        catch (GatewayException error)
-        {
-            // Bytes are out: the status is fixed, so fail the stream the way OpenAI does, with an error event.
+
+        public void FailStream(IBufferWriter<byte> output, GatewayException error) =>
             ChatResponseWriter.WriteErrorEvent(output, error.Message, OpenAIErrorJson.TypeOf(error.Kind), error.Code);
-            outcome = error.Code ?? "stream_error";
-        }
-        await output.FlushAsync(cancellationToken);
-        if (firstToken && state.RoleSent)
-        {
-            metrics.FirstToken(context.ServedModel, started);
-        }
-        return outcome;
+
+        public void Dispose() => _state.Dispose();
     }
 
-    private static async Task SettleAsync(ValueTask<bool> pending)
+    /// <summary>
+    /// The request's <see cref="GatewayContext"/> (id from Idempotency-Key, tenant and key, client options, tags), attached to
+    /// <paramref name="options"/> and named in the <c>x-marginal-request-id</c> header. Shared by every chat dialect.
+    /// </summary>
+    internal static GatewayContext Attach(HttpContext http, ChatCompletionRequest request, VirtualKey? key, ChatOptions options, TimeProvider time, bool includeStreamUsage)
     {
-        try
+        var tenant = key?.Tenant ?? "default";
+        var context = new GatewayContext
         {
-            await pending;
+            RequestId = RequestIds.Of(http, tenant, time),
+            IdempotencyKeyGiven = RequestIds.HasIdempotencyKey(http),
+            Tenant = tenant,
+            KeyId = key?.Id ?? "none",
+            RequestedModel = request.Model,
+            IncludeStreamUsage = includeStreamUsage,
+            EndUser = request.User,
+            Metadata = request.Metadata,
+            CacheBypass = CacheBypassed(http.Request.Headers),
+        };
+        if (http.Request.Headers["x-marginal-tags"].ToString() is { Length: > 0 } tags)
+        {
+            context.Tags.AddRange(ClientBounds.ParseTags(tags));
         }
-        catch (Exception)
+        options.WithGatewayContext(context);
+        http.Response.Headers["x-marginal-request-id"] = context.RequestId;
+        return context;
+    }
+
+    /// <summary>The metrics of an answered request: its outcome and duration, its tokens and (billed, not replayed) its cost.</summary>
+    internal static void Record(GatewayMetrics metrics, GatewayContext context, string outcome, bool stream, long started)
+    {
+        metrics.Completed(context.ServedModel, context.Provider, outcome, stream, started);
+        if (!context.Replayed)
         {
-            // The flush failure is the one that matters; the upstream's is a consequence of the same cancellation.
+            metrics.Tokens(context.ServedModel, context.Usage?.InputTokenCount, context.Usage?.OutputTokenCount);
+        }
+        if (context.Billed && !context.Replayed)
+        {
+            metrics.Cost(context.ServedModel, context.Provider, context.Tenant, context.CostUsd);
         }
     }
 
     /// <summary>The client opts out of the response cache with <c>Cache-Control: no-cache</c> (or <c>no-store</c>) or <c>x-marginal-cache: bypass</c>.</summary>
-    internal static bool CacheBypassed(IHeaderDictionary headers) =>
+    private static bool CacheBypassed(IHeaderDictionary headers) =>
         headers["x-marginal-cache"].ToString().Equals("bypass", StringComparison.OrdinalIgnoreCase)
         || headers.CacheControl.ToString().Contains("no-cache", StringComparison.OrdinalIgnoreCase)
         || headers.CacheControl.ToString().Contains("no-store", StringComparison.OrdinalIgnoreCase);

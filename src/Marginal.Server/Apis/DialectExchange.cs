@@ -22,8 +22,22 @@ namespace Marginal.Server.Apis;
 /// </summary>
 internal static class DialectExchange
 {
+    /// <summary>How an answer streams in a dialect: its opening, each update, its end and a failure after bytes left.</summary>
+    public interface IStreamWriter : IDisposable
+    {
+        void StartStream(IBufferWriter<byte> output);
+
+        /// <summary>Writes one streamed update; false when it carried nothing a client sees.</summary>
+        bool WriteUpdate(IBufferWriter<byte> output, ChatResponseUpdate update);
+
+        /// <summary>Ends the stream once the pipeline has finished: <paramref name="context"/> holds the usage and cost.</summary>
+        void EndStream(IBufferWriter<byte> output, ChatFinishReason? finishReason, GatewayContext context);
+
+        void FailStream(IBufferWriter<byte> output, GatewayException error);
+    }
+
     /// <summary>What differs between dialects: how a body becomes a chat request, and how answers and errors are written.</summary>
-    public interface IDialect : IDisposable
+    public interface IDialect : IStreamWriter
     {
         /// <summary>Translates the parsed body; throws <see cref="GatewayException"/> naming the field at fault.</summary>
         ChatCompletionRequest Translate(JsonElement body);
@@ -35,15 +49,6 @@ internal static class DialectExchange
 
         /// <summary>Writes a whole, non-streamed answer.</summary>
         void WriteAnswer(IBufferWriter<byte> output, ChatResponse response);
-
-        void StartStream(IBufferWriter<byte> output);
-
-        /// <summary>Writes one streamed update; false when it carried nothing a client sees.</summary>
-        bool WriteUpdate(IBufferWriter<byte> output, ChatResponseUpdate update);
-
-        void EndStream(IBufferWriter<byte> output, ChatFinishReason? finishReason, UsageDetails? usage);
-
-        void FailStream(IBufferWriter<byte> output, GatewayException error);
     }
 
     public static async Task HandleAsync(HttpContext http, IChatClient pipeline, GatewayMetrics metrics, TimeProvider time, Func<IDialect> dialectOf)
@@ -82,25 +87,7 @@ internal static class DialectExchange
             }
             var key = KeyAuthentication.KeyOf(http);
             ModelPermission.Check(key, request.Model!);
-            var tenant = key?.Tenant ?? "default";
-            context = new GatewayContext
-            {
-                RequestId = RequestIds.Of(http, tenant, time),
-                IdempotencyKeyGiven = RequestIds.HasIdempotencyKey(http),
-                Tenant = tenant,
-                KeyId = key?.Id ?? "none",
-                RequestedModel = request.Model,
-                IncludeStreamUsage = stream,
-                EndUser = request.User,
-                Metadata = request.Metadata,
-                CacheBypass = ChatCompletionsApi.CacheBypassed(http.Request.Headers),
-            };
-            if (http.Request.Headers["x-marginal-tags"].ToString() is { Length: > 0 } tags)
-            {
-                context.Tags.AddRange(ClientBounds.ParseTags(tags));
-            }
-            options.WithGatewayContext(context);
-            http.Response.Headers["x-marginal-request-id"] = context.RequestId;
+            context = ChatCompletionsApi.Attach(http, request, key, options, time, includeStreamUsage: stream);
             var outcome = "ok";
             if (stream)
             {
@@ -114,15 +101,7 @@ internal static class DialectExchange
                 dialect.WriteAnswer(http.Response.BodyWriter, response);
                 await http.Response.BodyWriter.FlushAsync(cancellationToken);
             }
-            metrics.Completed(context.ServedModel, context.Provider, outcome, stream, started);
-            if (!context.Replayed)
-            {
-                metrics.Tokens(context.ServedModel, context.Usage?.InputTokenCount, context.Usage?.OutputTokenCount);
-            }
-            if (context.Billed && !context.Replayed)
-            {
-                metrics.Cost(context.ServedModel, context.Provider, context.Tenant, context.CostUsd);
-            }
+            ChatCompletionsApi.Record(metrics, context, outcome, stream, started);
         }
         catch (GatewayException error) when (!http.Response.HasStarted)
         {
@@ -140,9 +119,13 @@ internal static class DialectExchange
         }
     }
 
-    // As in chat: what is written goes out as soon as the upstream has nothing more in hand, never waiting on the next update.
-    private static async Task<string> StreamAsync(HttpContext http, IChatClient pipeline, List<ChatMessage> messages, ChatOptions options, GatewayContext context,
-        IDialect dialect, GatewayMetrics metrics, long started)
+    /// <summary>
+    /// Streams the answer in <paramref name="writer"/>'s dialect (chat's too); returns the outcome for metrics (<c>ok</c> or the
+    /// code of the error that ended the stream). What is written goes to the client as soon as the upstream has nothing
+    /// more in hand: no update waits on the next one, and updates that arrived together leave in one write.
+    /// </summary>
+    internal static async Task<string> StreamAsync(HttpContext http, IChatClient pipeline, List<ChatMessage> messages, ChatOptions options, GatewayContext context,
+        IStreamWriter writer, GatewayMetrics metrics, long started)
     {
         var cancellationToken = http.RequestAborted;
         await using var updates = pipeline.GetStreamingResponseAsync(messages, options, cancellationToken).GetAsyncEnumerator(cancellationToken);
@@ -154,8 +137,9 @@ internal static class DialectExchange
         response.Headers["X-Accel-Buffering"] = "no";
         ChatCompletionsApi.WriteRouteHeaders(response, context);
         var output = response.BodyWriter;
-        dialect.StartStream(output);
+        writer.StartStream(output);
         var firstToken = true;
+        var wrote = false;
         var outcome = "ok";
         ChatFinishReason? finish = null;
         try
@@ -164,7 +148,9 @@ internal static class DialectExchange
             while (more)
             {
                 finish = updates.Current.FinishReason ?? finish;
-                unflushed |= dialect.WriteUpdate(output, updates.Current);
+                var written = writer.WriteUpdate(output, updates.Current);
+                wrote |= written;
+                unflushed |= written;
                 var next = updates.MoveNextAsync();
                 if (unflushed && !next.IsCompleted)
                 {
@@ -175,11 +161,11 @@ internal static class DialectExchange
                     catch
                     {
                         // An async iterator must not be disposed while a MoveNextAsync is in flight.
-                        try { await next; } catch (Exception) { }
+                        await SettleAsync(next);
                         throw;
                     }
                     unflushed = false;
-                    if (firstToken)
+                    if (firstToken && wrote)
                     {
                         firstToken = false;
                         metrics.FirstToken(context.ServedModel, started);
@@ -187,14 +173,31 @@ internal static class DialectExchange
                 }
                 more = await next;
             }
-            dialect.EndStream(output, finish, context.Usage);
+            writer.EndStream(output, finish, context);
         }
         catch (GatewayException error)
         {
-            dialect.FailStream(output, error);
+            // Bytes are out: the status is fixed, so the stream fails the dialect's way, with an error event.
+            writer.FailStream(output, error);
             outcome = error.Code ?? "stream_error";
         }
         await output.FlushAsync(cancellationToken);
+        if (firstToken && wrote)
+        {
+            metrics.FirstToken(context.ServedModel, started);
+        }
         return outcome;
+    }
+
+    private static async Task SettleAsync(ValueTask<bool> pending)
+    {
+        try
+        {
+            await pending;
+        }
+        catch (Exception)
+        {
+            // The flush failure is the one that matters; the upstream's is a consequence of the same cancellation.
+        }
     }
 }

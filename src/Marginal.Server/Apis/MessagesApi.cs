@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Text.Json;
 using Marginal.Core.Errors;
+using Marginal.Core.Requests;
 using Marginal.Gateway.Model;
 using Marginal.Gateway.Tokens;
 using Marginal.Gateway.Wire.Anthropic;
@@ -98,7 +99,7 @@ public static class MessagesApi
 
         public bool WriteUpdate(IBufferWriter<byte> output, ChatResponseUpdate update) => _writer!.Write(output, update);
 
-        public void EndStream(IBufferWriter<byte> output, ChatFinishReason? finishReason, UsageDetails? usage) => _writer!.Complete(output, finishReason, usage);
+        public void EndStream(IBufferWriter<byte> output, ChatFinishReason? finishReason, GatewayContext context) => _writer!.Complete(output, finishReason, context.Usage);
 
         public void FailStream(IBufferWriter<byte> output, GatewayException error) => _writer!.Fail(output, error);
 
